@@ -1,0 +1,25 @@
+//! Verifiable credentials for didgate.
+//!
+//! Owns: compact JWS (RFC 7515 with RFC 8725 rules), signing keys, and the
+//! two credential encodings didgate speaks — VCDM 1.1 JWT-VC and VCDM 2.0
+//! VC-JOSE-COSE (`vc+jwt`/`vp+jwt`) — for verifying presentations (the
+//! gateway), issuing credentials (an issuer) and presenting them (a wallet).
+//!
+//! Does not own: DID resolution (`did-registry`, behind `DidResolver`),
+//! replay tracking (the gateway remembers `replay_id`s), or what a verified
+//! credential is allowed to do (Cedar policies).
+
+mod error;
+mod issue;
+pub mod jws;
+mod signer;
+mod verify;
+
+pub use did_registry::{Jwk, KeyType, PublicKey};
+pub use error::CredentialError;
+pub use issue::{issue_credential, present, CredentialRequest, PresentationRequest};
+pub use signer::SigningKey;
+pub use verify::{
+    Format, TrustedIssuers, VerifiedCredential, VerifiedPresentation, Verifier, VerifierConfig,
+    MAX_CREDENTIALS,
+};

@@ -1,0 +1,481 @@
+//! Verification of VP-JWTs and the VC-JWTs inside them, in both formats:
+//! VCDM 1.1 JWT-VC (`vc` / `vp` claims, as `did-jwt-vc` makes them) and
+//! VCDM 2.0 VC-JOSE-COSE (`typ: vc+jwt` / `vp+jwt`, payload is the
+//! credential; credentials in a VP may be enveloped as `data:` URLs).
+//!
+//! Order of checks: structure and algorithm → key from the signer's DID
+//! document → signature → time → audience / replay id → each credential
+//! (same order) → holder binding → issuer trust. Nothing from a payload is
+//! believed before its signature verifies.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use did_registry::{DidResolver, Purpose};
+use serde_json::{Map, Value};
+
+use crate::jws;
+use crate::CredentialError;
+
+/// Most credentials accepted in one presentation.
+pub const MAX_CREDENTIALS: usize = 16;
+
+/// VC/VP encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// VCDM 1.1 JWT-VC: registered claims plus a `vc` / `vp` claim.
+    JwtVc11,
+    /// VCDM 2.0 VC-JOSE-COSE: `vc+jwt` / `vp+jwt`, the payload is the credential.
+    VcJwt20,
+}
+
+/// Which issuers are trusted for which credential types.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedIssuers {
+    by_type: HashMap<String, HashSet<String>>,
+}
+
+impl TrustedIssuers {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Trust `issuer_did` to issue credentials of `credential_type`.
+    pub fn trust(&mut self, credential_type: &str, issuer_did: &str) {
+        self.by_type
+            .entry(credential_type.to_owned())
+            .or_default()
+            .insert(issuer_did.to_owned());
+    }
+
+    /// Trusted for at least one of the credential's own types
+    /// (`VerifiableCredential` alone never is).
+    pub fn is_trusted(&self, types: &[String], issuer: &str) -> bool {
+        types
+            .iter()
+            .filter(|t| t.as_str() != "VerifiableCredential")
+            .any(|t| self.by_type.get(t).is_some_and(|s| s.contains(issuer)))
+    }
+}
+
+/// What a verifier accepts.
+#[derive(Debug, Clone)]
+pub struct VerifierConfig {
+    /// Accepted `aud` values (the gateway's URLs).
+    pub audiences: Vec<String>,
+    pub clock_skew_secs: i64,
+    pub max_presentation_lifetime_secs: i64,
+    pub trusted_issuers: TrustedIssuers,
+}
+
+impl VerifierConfig {
+    /// Defaults: 60 s clock skew, presentations valid for at most 15 minutes.
+    pub fn new(audiences: Vec<String>, trusted_issuers: TrustedIssuers) -> Self {
+        Self {
+            audiences,
+            clock_skew_secs: 60,
+            max_presentation_lifetime_secs: 900,
+            trusted_issuers,
+        }
+    }
+}
+
+/// A presentation whose every check passed.
+#[derive(Debug, Clone)]
+pub struct VerifiedPresentation {
+    pub holder: String,
+    /// `jti`, else `nonce`: remember it until `expires_at` to refuse replays.
+    pub replay_id: String,
+    pub expires_at: i64,
+    pub credentials: Vec<VerifiedCredential>,
+}
+
+/// A credential whose signature and validity period checked out.
+#[derive(Debug, Clone)]
+pub struct VerifiedCredential {
+    pub id: Option<String>,
+    pub issuer: String,
+    pub subject: String,
+    pub types: Vec<String>,
+    /// `credentialSubject` without `id`.
+    pub claims: Map<String, Value>,
+    pub expires_at: Option<i64>,
+    pub format: Format,
+}
+
+pub struct Verifier {
+    config: VerifierConfig,
+    resolver: Arc<dyn DidResolver>,
+}
+
+fn str_field<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
+    v.get(k).and_then(Value::as_str)
+}
+
+/// `issuer` / `holder` may be a string or an object with `id`.
+fn id_of<'a>(v: Option<&'a Value>) -> Option<&'a str> {
+    match v? {
+        Value::String(s) => Some(s),
+        Value::Object(o) => o.get("id").and_then(Value::as_str),
+        _ => None,
+    }
+}
+
+fn int_field(v: &Value, k: &str) -> Result<Option<i64>, CredentialError> {
+    match v.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
+            .map(Some)
+            .ok_or_else(|| CredentialError::malformed(format!("{k} is not a number of seconds"))),
+        Some(_) => Err(CredentialError::malformed(format!("{k} is not a number"))),
+    }
+}
+
+fn rfc3339(v: &Value, k: &str) -> Result<Option<i64>, CredentialError> {
+    match v.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => {
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                .map(|t| Some(t.unix_timestamp()))
+                .map_err(|_| {
+                    CredentialError::malformed(format!("{k} is not an RFC 3339 date-time"))
+                })
+        }
+        Some(_) => Err(CredentialError::malformed(format!("{k} is not a string"))),
+    }
+}
+
+fn types_of(v: Option<&Value>) -> Result<Vec<String>, CredentialError> {
+    match v {
+        Some(Value::String(s)) => Ok(vec![s.clone()]),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|t| {
+                t.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| CredentialError::malformed("type entries must be strings"))
+            })
+            .collect(),
+        _ => Err(CredentialError::malformed("missing type")),
+    }
+}
+
+fn is_typ(typ: Option<&str>, wanted: &[&str]) -> bool {
+    typ.is_some_and(|t| {
+        let t = t.strip_prefix("application/").unwrap_or(t);
+        wanted.iter().any(|w| t.eq_ignore_ascii_case(w))
+    })
+}
+
+impl Verifier {
+    pub fn new(config: VerifierConfig, resolver: Arc<dyn DidResolver>) -> Self {
+        Self { config, resolver }
+    }
+
+    pub fn config(&self) -> &VerifierConfig {
+        &self.config
+    }
+
+    /// Check the token's signature with `signer`'s key for `purpose`.
+    async fn check_signature(
+        &self,
+        parsed: &jws::Parsed<'_>,
+        signer: &str,
+        purpose: Purpose,
+        what: &'static str,
+    ) -> Result<(), CredentialError> {
+        let doc =
+            self.resolver
+                .resolve(signer)
+                .await
+                .map_err(|source| CredentialError::Resolve {
+                    did: signer.to_owned(),
+                    source,
+                })?;
+        let vm = doc
+            .key_for(parsed.header.kid.as_deref(), purpose)
+            .map_err(|source| CredentialError::Resolve {
+                did: signer.to_owned(),
+                source,
+            })?;
+        vm.public_key
+            .verify_jose(
+                &parsed.header.alg,
+                parsed.signing_input.as_bytes(),
+                &parsed.signature,
+            )
+            .map_err(|source| CredentialError::Signature { what, source })
+    }
+
+    /// Verify a VP-JWT and every credential in it. `now` is unix seconds.
+    pub async fn verify_presentation(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<VerifiedPresentation, CredentialError> {
+        let parsed = jws::parse(token)?;
+        let p = &parsed.payload;
+        let v2 = is_typ(
+            parsed.header.typ.as_deref(),
+            &["vp+jwt", "vp+ld+jwt", "vp-ld+jwt"],
+        );
+        let (holder, vcs) = if v2 {
+            let holder = id_of(p.get("holder"))
+                .or_else(|| str_field(p, "iss"))
+                .ok_or_else(|| CredentialError::malformed("the presentation names no holder"))?;
+            if let Some(iss) = str_field(p, "iss") {
+                if iss != holder {
+                    return Err(CredentialError::malformed("iss and holder differ"));
+                }
+            }
+            (holder, p.get("verifiableCredential"))
+        } else {
+            let vp = p.get("vp").filter(|v| v.is_object()).ok_or_else(|| {
+                CredentialError::malformed("not a presentation: no vp claim and typ is not vp+jwt")
+            })?;
+            let holder = str_field(p, "iss").ok_or_else(|| {
+                CredentialError::malformed("the presentation has no iss (holder)")
+            })?;
+            if let Some(h) = id_of(vp.get("holder")) {
+                if h != holder {
+                    return Err(CredentialError::malformed("iss and vp.holder differ"));
+                }
+            }
+            (holder, vp.get("verifiableCredential"))
+        };
+        if !holder.starts_with("did:") {
+            return Err(CredentialError::malformed("the holder is not a DID"));
+        }
+
+        self.check_signature(&parsed, holder, Purpose::Authentication, "presentation")
+            .await?;
+
+        // Time.
+        let skew = self.config.clock_skew_secs;
+        let exp = int_field(p, "exp")?.ok_or(CredentialError::PresentationExpMissing)?;
+        if exp < now - skew {
+            return Err(CredentialError::PresentationExpired { exp });
+        }
+        let nbf = int_field(p, "nbf")?;
+        let iat = int_field(p, "iat")?;
+        for t in [nbf, iat].into_iter().flatten() {
+            if t > now + skew {
+                return Err(CredentialError::NotYetValid {
+                    what: "presentation",
+                    nbf: t,
+                });
+            }
+        }
+        let start = nbf.or(iat).unwrap_or(now).min(now);
+        let lifetime = exp - start;
+        if lifetime > self.config.max_presentation_lifetime_secs {
+            return Err(CredentialError::PresentationLifetimeTooLong {
+                lifetime,
+                max: self.config.max_presentation_lifetime_secs,
+            });
+        }
+
+        // Audience.
+        let aud_ok = match p.get("aud") {
+            Some(Value::String(a)) => self.config.audiences.iter().any(|x| x == a),
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|a| self.config.audiences.iter().any(|x| x == a)),
+            _ => false,
+        };
+        if !aud_ok {
+            let got = match p.get("aud") {
+                Some(v) => v.to_string(),
+                None => "none".into(),
+            };
+            return Err(CredentialError::WrongAudience {
+                got: got.chars().take(200).collect(),
+            });
+        }
+
+        // Replay id.
+        let replay_id = str_field(p, "jti")
+            .or_else(|| str_field(p, "nonce"))
+            .filter(|s| !s.is_empty())
+            .ok_or(CredentialError::ReplayIdMissing)?
+            .to_owned();
+
+        // Credentials.
+        let list: Vec<&Value> = match vcs {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(a)) => a.iter().collect(),
+            Some(other) => vec![other],
+        };
+        if list.is_empty() {
+            return Err(CredentialError::NoCredential);
+        }
+        if list.len() > MAX_CREDENTIALS {
+            return Err(CredentialError::malformed(format!(
+                "more than {MAX_CREDENTIALS} credentials"
+            )));
+        }
+        let mut credentials = Vec::with_capacity(list.len());
+        for item in list {
+            let vc_token = match item {
+                Value::String(s) => s.as_str(),
+                Value::Object(o) => {
+                    let id = o.get("id").and_then(Value::as_str).unwrap_or("");
+                    id.strip_prefix("data:application/vc+jwt,")
+                        .or_else(|| id.strip_prefix("data:application/vc-ld+jwt,"))
+                        .ok_or_else(|| {
+                            CredentialError::malformed(
+                                "credentials must be VC-JWTs or EnvelopedVerifiableCredential data: URLs",
+                            )
+                        })?
+                }
+                _ => {
+                    return Err(CredentialError::malformed(
+                        "a credential entry is neither a JWT nor an object",
+                    ))
+                }
+            };
+            let vc = self.verify_credential(vc_token, now).await?;
+            if vc.subject != holder {
+                return Err(CredentialError::SubjectNotHolder {
+                    subject: vc.subject,
+                    holder: holder.to_owned(),
+                });
+            }
+            if !self
+                .config
+                .trusted_issuers
+                .is_trusted(&vc.types, &vc.issuer)
+            {
+                return Err(CredentialError::IssuerNotTrusted {
+                    issuer: vc.issuer,
+                    types: vc.types,
+                });
+            }
+            credentials.push(vc);
+        }
+        Ok(VerifiedPresentation {
+            holder: holder.to_owned(),
+            replay_id,
+            expires_at: exp,
+            credentials,
+        })
+    }
+
+    /// Verify one VC-JWT's signature and validity period (trust and holder
+    /// binding are the presentation's checks).
+    pub async fn verify_credential(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<VerifiedCredential, CredentialError> {
+        let parsed = jws::parse(token)?;
+        let p = &parsed.payload;
+        let v2 = is_typ(
+            parsed.header.typ.as_deref(),
+            &["vc+jwt", "vc+ld+jwt", "vc-ld+jwt"],
+        );
+        let (format, body) = if v2 {
+            (Format::VcJwt20, p)
+        } else {
+            let vc = p.get("vc").filter(|v| v.is_object()).ok_or_else(|| {
+                CredentialError::malformed("not a credential: no vc claim and typ is not vc+jwt")
+            })?;
+            (Format::JwtVc11, vc)
+        };
+        let issuer = match format {
+            Format::JwtVc11 => str_field(p, "iss").or_else(|| id_of(body.get("issuer"))),
+            Format::VcJwt20 => id_of(body.get("issuer")).or_else(|| str_field(p, "iss")),
+        }
+        .ok_or_else(|| CredentialError::malformed("the credential names no issuer"))?;
+        for other in [str_field(p, "iss"), id_of(body.get("issuer"))]
+            .into_iter()
+            .flatten()
+        {
+            if other != issuer {
+                return Err(CredentialError::malformed("iss and issuer differ"));
+            }
+        }
+        if !issuer.starts_with("did:") {
+            return Err(CredentialError::malformed("the issuer is not a DID"));
+        }
+
+        self.check_signature(&parsed, issuer, Purpose::AssertionMethod, "credential")
+            .await?;
+
+        let subject_obj = match body.get("credentialSubject") {
+            Some(Value::Object(o)) => o,
+            Some(Value::Array(a)) if a.len() == 1 => a[0]
+                .as_object()
+                .ok_or_else(|| CredentialError::malformed("credentialSubject is not an object"))?,
+            _ => {
+                return Err(CredentialError::malformed(
+                    "credentialSubject must be one object",
+                ))
+            }
+        };
+        let subject = match (
+            str_field(p, "sub"),
+            subject_obj.get("id").and_then(Value::as_str),
+        ) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(CredentialError::malformed(
+                    "sub and credentialSubject.id differ",
+                ))
+            }
+            (Some(s), _) | (None, Some(s)) => s.to_owned(),
+            (None, None) => {
+                return Err(CredentialError::malformed("the credential has no subject"))
+            }
+        };
+        let types = types_of(body.get("type"))?;
+        if !types.iter().any(|t| t == "VerifiableCredential") {
+            return Err(CredentialError::malformed(
+                "type does not include VerifiableCredential",
+            ));
+        }
+
+        // Validity period: every stated bound must hold.
+        let skew = self.config.clock_skew_secs;
+        let exp = int_field(p, "exp")?;
+        let until = match format {
+            Format::VcJwt20 => rfc3339(body, "validUntil")?,
+            Format::JwtVc11 => rfc3339(body, "expirationDate")?,
+        };
+        let expires_at = [exp, until].into_iter().flatten().min();
+        if let Some(e) = expires_at {
+            if e < now - skew {
+                return Err(CredentialError::CredentialExpired { exp: e });
+            }
+        }
+        let from = match format {
+            Format::VcJwt20 => rfc3339(body, "validFrom")?,
+            Format::JwtVc11 => rfc3339(body, "issuanceDate")?,
+        };
+        for t in [int_field(p, "nbf")?, from].into_iter().flatten() {
+            if t > now + skew {
+                return Err(CredentialError::NotYetValid {
+                    what: "credential",
+                    nbf: t,
+                });
+            }
+        }
+
+        let mut claims = subject_obj.clone();
+        claims.remove("id");
+        let id = str_field(p, "jti")
+            .or_else(|| str_field(body, "id"))
+            .map(str::to_owned);
+        Ok(VerifiedCredential {
+            id,
+            issuer: issuer.to_owned(),
+            subject,
+            types,
+            claims,
+            expires_at,
+            format,
+        })
+    }
+}

@@ -1,0 +1,463 @@
+//! Presentation verification: the good case for every key type, DID method
+//! and format, and a named test for each way it must fail.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use credentials::{
+    issue_credential, jws, present, CredentialRequest, Format, KeyType, PresentationRequest,
+    SigningKey, TrustedIssuers, Verifier, VerifierConfig,
+};
+use did_registry::LocalResolver;
+use serde_json::{json, Value};
+
+const AUD: &str = "https://gw.test";
+const NOW: i64 = 1_800_000_000;
+
+struct Id {
+    key: SigningKey,
+    did: String,
+    kid: String,
+}
+
+fn id(kt: KeyType, jwk: bool) -> Id {
+    let key = SigningKey::generate(kt);
+    let did = if jwk {
+        did_registry::did_jwk(&key.public_key())
+    } else {
+        did_registry::did_key(&key.public_key())
+    };
+    let kid = did_registry::default_key_id(&did).unwrap();
+    Id { key, did, kid }
+}
+
+fn verifier(issuer: &Id) -> Verifier {
+    let mut t = TrustedIssuers::new();
+    t.trust("EmployeeCredential", &issuer.did);
+    Verifier::new(
+        VerifierConfig::new(vec![AUD.into()], t),
+        Arc::new(LocalResolver),
+    )
+}
+
+fn vc(issuer: &Id, subject: &str, now: i64, valid: i64, format: Format) -> String {
+    issue_credential(
+        &issuer.key,
+        &issuer.kid,
+        &CredentialRequest {
+            issuer: issuer.did.clone(),
+            subject: subject.into(),
+            types: vec!["EmployeeCredential".into()],
+            claims: json!({"role": "engineer", "id": "ignored"})
+                .as_object()
+                .unwrap()
+                .clone(),
+            valid_for_secs: Some(valid),
+            id: Some("urn:uuid:1".into()),
+            format,
+        },
+        now,
+    )
+    .unwrap()
+}
+
+fn vp(holder: &Id, vcs: Vec<String>, aud: &str, now: i64, format: Format) -> String {
+    present(
+        &holder.key,
+        &holder.kid,
+        &PresentationRequest {
+            holder: holder.did.clone(),
+            audience: aud.into(),
+            nonce: Some("n-1".into()),
+            valid_for_secs: 120,
+            credentials: vcs,
+            format,
+        },
+        now,
+    )
+    .unwrap()
+}
+
+async fn code(v: &Verifier, token: &str) -> &'static str {
+    v.verify_presentation(token, NOW)
+        .await
+        .expect_err("must be refused")
+        .reason_code()
+}
+
+fn resign(key: &SigningKey, header: Value, payload: Value) -> String {
+    let h = URL_SAFE_NO_PAD.encode(header.to_string());
+    let p = URL_SAFE_NO_PAD.encode(payload.to_string());
+    let sig = key.sign(format!("{h}.{p}").as_bytes());
+    format!("{h}.{p}.{}", URL_SAFE_NO_PAD.encode(sig))
+}
+
+fn payload(token: &str) -> Value {
+    jws::parse(token).unwrap().payload
+}
+
+#[tokio::test]
+async fn every_key_type_method_and_format_verifies() {
+    for kt in [KeyType::Ed25519, KeyType::P256, KeyType::Secp256k1] {
+        for jwk in [false, true] {
+            for (vc_f, vp_f) in [
+                (Format::JwtVc11, Format::JwtVc11),
+                (Format::VcJwt20, Format::VcJwt20),
+                (Format::VcJwt20, Format::JwtVc11),
+                (Format::JwtVc11, Format::VcJwt20),
+            ] {
+                let issuer = id(kt, jwk);
+                let holder = id(kt, !jwk);
+                let v = verifier(&issuer);
+                let token = vp(
+                    &holder,
+                    vec![vc(&issuer, &holder.did, NOW, 3600, vc_f)],
+                    AUD,
+                    NOW,
+                    vp_f,
+                );
+                let ok = v
+                    .verify_presentation(&token, NOW)
+                    .await
+                    .unwrap_or_else(|e| panic!("{kt} {jwk} {vc_f:?}/{vp_f:?}: {e}"));
+                assert_eq!(ok.holder, holder.did);
+                assert!(ok.replay_id.starts_with("urn:uuid:"));
+                assert_eq!(ok.expires_at, NOW + 120);
+                let c = &ok.credentials[0];
+                assert_eq!(c.issuer, issuer.did);
+                assert_eq!(c.subject, holder.did);
+                assert_eq!(c.format, vc_f);
+                assert_eq!(c.claims["role"], "engineer");
+                assert!(c.claims.get("id").is_none());
+                assert!(c.types.contains(&"EmployeeCredential".to_owned()));
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn expired_credential_refused() {
+    let (i, h) = (id(KeyType::Ed25519, false), id(KeyType::Ed25519, false));
+    let t = vp(
+        &h,
+        vec![vc(&i, &h.did, NOW - 7200, 3600, Format::JwtVc11)],
+        AUD,
+        NOW,
+        Format::JwtVc11,
+    );
+    assert_eq!(code(&verifier(&i), &t).await, "credential_expired");
+    let t = vp(
+        &h,
+        vec![vc(&i, &h.did, NOW - 7200, 3600, Format::VcJwt20)],
+        AUD,
+        NOW,
+        Format::JwtVc11,
+    );
+    assert_eq!(code(&verifier(&i), &t).await, "credential_expired");
+}
+
+#[tokio::test]
+async fn expired_presentation_refused() {
+    let (i, h) = (id(KeyType::Ed25519, false), id(KeyType::Ed25519, false));
+    let t = vp(
+        &h,
+        vec![vc(&i, &h.did, NOW, 3600, Format::JwtVc11)],
+        AUD,
+        NOW - 600,
+        Format::JwtVc11,
+    );
+    assert_eq!(code(&verifier(&i), &t).await, "presentation_expired");
+}
+
+#[tokio::test]
+async fn not_yet_valid_refused() {
+    let (i, h) = (id(KeyType::Ed25519, false), id(KeyType::Ed25519, false));
+    let t = vp(
+        &h,
+        vec![vc(&i, &h.did, NOW, 3600, Format::JwtVc11)],
+        AUD,
+        NOW + 600,
+        Format::JwtVc11,
+    );
+    assert_eq!(code(&verifier(&i), &t).await, "not_yet_valid");
+    let t = vp(
+        &h,
+        vec![vc(&i, &h.did, NOW + 600, 3600, Format::VcJwt20)],
+        AUD,
+        NOW,
+        Format::JwtVc11,
+    );
+    assert_eq!(code(&verifier(&i), &t).await, "not_yet_valid");
+}
+
+#[tokio::test]
+async fn clock_skew_tolerated() {
+    let (i, h) = (id(KeyType::Ed25519, false), id(KeyType::Ed25519, false));
+    let t = vp(
+        &h,
+        vec![vc(&i, &h.did, NOW + 30, 3600, Format::JwtVc11)],
+        AUD,
+        NOW + 30,
+        Format::JwtVc11,
+    );
+    verifier(&i).verify_presentation(&t, NOW).await.unwrap();
+}
+
+#[tokio::test]
+async fn wrong_audience_refused() {
+    let (i, h) = (id(KeyType::P256, false), id(KeyType::P256, false));
+    let t = vp(
+        &h,
+        vec![vc(&i, &h.did, NOW, 3600, Format::JwtVc11)],
+        "https://elsewhere",
+        NOW,
+        Format::JwtVc11,
+    );
+    assert_eq!(code(&verifier(&i), &t).await, "wrong_audience");
+}
+
+#[tokio::test]
+async fn untrusted_issuer_refused() {
+    let (i, rogue, h) = (
+        id(KeyType::Ed25519, false),
+        id(KeyType::Ed25519, false),
+        id(KeyType::Ed25519, false),
+    );
+    let t = vp(
+        &h,
+        vec![vc(&rogue, &h.did, NOW, 3600, Format::JwtVc11)],
+        AUD,
+        NOW,
+        Format::JwtVc11,
+    );
+    assert_eq!(code(&verifier(&i), &t).await, "issuer_not_trusted");
+    // Trusted for another type only: still refused.
+    let mut t2 = TrustedIssuers::new();
+    t2.trust("ServiceCredential", &i.did);
+    let v = Verifier::new(
+        VerifierConfig::new(vec![AUD.into()], t2),
+        Arc::new(LocalResolver),
+    );
+    let t = vp(
+        &h,
+        vec![vc(&i, &h.did, NOW, 3600, Format::JwtVc11)],
+        AUD,
+        NOW,
+        Format::JwtVc11,
+    );
+    assert_eq!(code(&v, &t).await, "issuer_not_trusted");
+}
+
+#[tokio::test]
+async fn subject_not_holder_refused() {
+    let (i, alice, mallory) = (
+        id(KeyType::Ed25519, false),
+        id(KeyType::Ed25519, false),
+        id(KeyType::Secp256k1, true),
+    );
+    let t = vp(
+        &mallory,
+        vec![vc(&i, &alice.did, NOW, 3600, Format::JwtVc11)],
+        AUD,
+        NOW,
+        Format::JwtVc11,
+    );
+    assert_eq!(code(&verifier(&i), &t).await, "subject_not_holder");
+}
+
+#[tokio::test]
+async fn tampered_presentation_refused() {
+    let (i, h) = (id(KeyType::Secp256k1, false), id(KeyType::Secp256k1, false));
+    let t = vp(
+        &h,
+        vec![vc(&i, &h.did, NOW, 3600, Format::JwtVc11)],
+        AUD,
+        NOW,
+        Format::JwtVc11,
+    );
+    let parts: Vec<&str> = t.split('.').collect();
+    let mut p = payload(&t);
+    p["exp"] = json!(NOW + 100);
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(p.to_string()),
+        parts[2]
+    );
+    assert_eq!(code(&verifier(&i), &forged).await, "bad_signature");
+}
+
+#[tokio::test]
+async fn tampered_credential_refused() {
+    let (i, h) = (id(KeyType::Ed25519, true), id(KeyType::Ed25519, false));
+    let good = vc(&i, &h.did, NOW, 3600, Format::JwtVc11);
+    let parts: Vec<&str> = good.split('.').collect();
+    let mut p = payload(&good);
+    p["vc"]["credentialSubject"]["role"] = json!("admin");
+    let forged_vc = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(p.to_string()),
+        parts[2]
+    );
+    // The holder signs a presentation around the forged credential.
+    let t = vp(&h, vec![forged_vc], AUD, NOW, Format::JwtVc11);
+    assert_eq!(code(&verifier(&i), &t).await, "bad_signature");
+}
+
+#[tokio::test]
+async fn alg_none_refused() {
+    let (i, h) = (id(KeyType::Ed25519, false), id(KeyType::Ed25519, false));
+    let t = vp(
+        &h,
+        vec![vc(&i, &h.did, NOW, 3600, Format::JwtVc11)],
+        AUD,
+        NOW,
+        Format::JwtVc11,
+    );
+    let p = t.split('.').nth(1).unwrap();
+    let h_none = URL_SAFE_NO_PAD.encode(json!({"alg": "none"}).to_string());
+    assert_eq!(
+        code(&verifier(&i), &format!("{h_none}.{p}.")).await,
+        "alg_not_allowed"
+    );
+}
+
+#[tokio::test]
+async fn hs256_with_public_key_refused() {
+    use hmac::Mac;
+    let (i, h) = (id(KeyType::Ed25519, false), id(KeyType::Ed25519, false));
+    let t = vp(
+        &h,
+        vec![vc(&i, &h.did, NOW, 3600, Format::JwtVc11)],
+        AUD,
+        NOW,
+        Format::JwtVc11,
+    );
+    let p = t.split('.').nth(1).unwrap();
+    let hdr = URL_SAFE_NO_PAD.encode(json!({"alg": "HS256", "kid": h.kid}).to_string());
+    let public = h.key.public_key().to_jwk();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(public.x.unwrap().as_bytes()).unwrap();
+    mac.update(format!("{hdr}.{p}").as_bytes());
+    let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    assert_eq!(
+        code(&verifier(&i), &format!("{hdr}.{p}.{sig}")).await,
+        "alg_not_allowed"
+    );
+}
+
+#[tokio::test]
+async fn alg_of_another_key_type_refused() {
+    // An ES256 header on an Ed25519 key.
+    let (i, h) = (id(KeyType::Ed25519, false), id(KeyType::Ed25519, false));
+    let t = vp(
+        &h,
+        vec![vc(&i, &h.did, NOW, 3600, Format::JwtVc11)],
+        AUD,
+        NOW,
+        Format::JwtVc11,
+    );
+    let forged = resign(&h.key, json!({"alg": "ES256", "kid": h.kid}), payload(&t));
+    assert_eq!(code(&verifier(&i), &forged).await, "alg_not_allowed");
+}
+
+#[tokio::test]
+async fn kid_of_another_did_refused() {
+    let (i, h, other) = (
+        id(KeyType::Ed25519, false),
+        id(KeyType::Ed25519, false),
+        id(KeyType::Ed25519, false),
+    );
+    let t = vp(
+        &h,
+        vec![vc(&i, &h.did, NOW, 3600, Format::JwtVc11)],
+        AUD,
+        NOW,
+        Format::JwtVc11,
+    );
+    // Signed by `other`, naming other's key, but claiming to be `h`.
+    let forged = resign(
+        &other.key,
+        json!({"alg": "EdDSA", "kid": other.kid}),
+        payload(&t),
+    );
+    assert_eq!(code(&verifier(&i), &forged).await, "key_not_found");
+}
+
+#[tokio::test]
+async fn missing_exp_replay_id_and_credentials_refused() {
+    let (i, h) = (id(KeyType::Ed25519, false), id(KeyType::Ed25519, false));
+    let v = verifier(&i);
+    let t = vp(
+        &h,
+        vec![vc(&i, &h.did, NOW, 3600, Format::JwtVc11)],
+        AUD,
+        NOW,
+        Format::JwtVc11,
+    );
+    let hdr = json!({"alg": "EdDSA", "kid": h.kid});
+    let mut p = payload(&t);
+    p.as_object_mut().unwrap().remove("exp");
+    assert_eq!(
+        code(&v, &resign(&h.key, hdr.clone(), p)).await,
+        "presentation_exp_missing"
+    );
+    let mut p = payload(&t);
+    p.as_object_mut().unwrap().remove("jti");
+    p.as_object_mut().unwrap().remove("nonce");
+    assert_eq!(
+        code(&v, &resign(&h.key, hdr.clone(), p)).await,
+        "replay_id_missing"
+    );
+    let mut p = payload(&t);
+    p["vp"]["verifiableCredential"] = json!([]);
+    assert_eq!(
+        code(&v, &resign(&h.key, hdr.clone(), p)).await,
+        "no_credential"
+    );
+    let mut p = payload(&t);
+    p["exp"] = json!(NOW + 100_000);
+    assert_eq!(
+        code(&v, &resign(&h.key, hdr, p)).await,
+        "presentation_lifetime_too_long"
+    );
+}
+
+#[tokio::test]
+async fn unsupported_did_method_refused() {
+    let (i, h) = (id(KeyType::Ed25519, false), id(KeyType::Ed25519, false));
+    let t = vp(
+        &h,
+        vec![vc(&i, &h.did, NOW, 3600, Format::JwtVc11)],
+        AUD,
+        NOW,
+        Format::JwtVc11,
+    );
+    let mut p = payload(&t);
+    p["iss"] = json!("did:web:example.com");
+    let forged = resign(&h.key, json!({"alg": "EdDSA"}), p);
+    assert_eq!(code(&verifier(&i), &forged).await, "unsupported_did_method");
+}
+
+#[tokio::test]
+async fn a_credential_is_not_a_presentation() {
+    let (i, h) = (id(KeyType::Ed25519, false), id(KeyType::Ed25519, false));
+    let c = vc(&i, &h.did, NOW, 3600, Format::JwtVc11);
+    assert_eq!(code(&verifier(&i), &c).await, "malformed_token");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+    #[test]
+    fn verify_presentation_never_panics(s in ".{0,300}", seg in "[A-Za-z0-9_-]{0,120}") {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let i = id(KeyType::Ed25519, false);
+        let v = verifier(&i);
+        rt.block_on(async {
+            let _ = v.verify_presentation(&s, NOW).await;
+            let _ = v.verify_presentation(&format!("eyJhbGciOiJFZERTQSJ9.{seg}.{seg}"), NOW).await;
+        });
+    }
+}

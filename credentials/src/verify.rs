@@ -113,7 +113,7 @@ fn str_field<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
 }
 
 /// `issuer` / `holder` may be a string or an object with `id`.
-fn id_of<'a>(v: Option<&'a Value>) -> Option<&'a str> {
+fn id_of(v: Option<&Value>) -> Option<&str> {
     match v? {
         Value::String(s) => Some(s),
         Value::Object(o) => o.get("id").and_then(Value::as_str),

@@ -101,7 +101,7 @@ impl DidDocument {
                     }
                     kid.to_owned()
                 };
-                if !allowed.iter().any(|a| *a == absolute) {
+                if !allowed.contains(&absolute) {
                     return Err(ResolveError::KeyNotFound {
                         kid: kid.to_owned(),
                         reason: format!("not listed under {}", purpose.as_str()),
@@ -119,7 +119,7 @@ impl DidDocument {
                 let mut candidates = self
                     .verification_method
                     .iter()
-                    .filter(|vm| allowed.iter().any(|a| *a == vm.id));
+                    .filter(|vm| allowed.contains(&vm.id));
                 match (candidates.next(), candidates.next()) {
                     (Some(vm), None) => Ok(vm),
                     (None, _) => Err(ResolveError::KeyNotFound {

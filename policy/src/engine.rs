@@ -1,0 +1,564 @@
+//! The policy engine: load a schema and policy files, validate strictly,
+//! swap the whole set atomically (readers never lock), reload on change
+//! keeping the last good set, and decide requests.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+use cedar_policy::{
+    Authorizer, Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId,
+    PolicySet, Request, RestrictedExpression, Schema, SchemaFragment, ValidationMode, Validator,
+};
+use miette::Diagnostic;
+
+use crate::claims::{claim_shape, claims_record, decimal_str, ClaimShape};
+use crate::PolicyError;
+
+/// The risk of the request, as policies see it (`context.risk`).
+#[derive(Debug, Clone, Copy)]
+pub struct RiskContext<'a> {
+    /// In [0, 1].
+    pub score: f64,
+    pub factors: &'a [String],
+    pub cold_start: bool,
+}
+
+/// Everything a decision is about.
+#[derive(Debug, Clone, Copy)]
+pub struct DecisionRequest<'a> {
+    pub principal_did: &'a str,
+    pub issuers: &'a [String],
+    pub credential_types: &'a [String],
+    pub claims: &'a serde_json::Map<String, serde_json::Value>,
+    /// The HTTP method.
+    pub action: &'a str,
+    /// The route (app) name.
+    pub app: &'a str,
+    pub host: &'a str,
+    pub path: &'a str,
+    pub auth_method: &'a str,
+    pub client_ip: IpAddr,
+    pub now_unix: i64,
+    pub risk: RiskContext<'a>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Allow,
+    Deny,
+    /// Denied only by `@step_up` policies: authenticate again, more strongly.
+    StepUp,
+}
+
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub effect: Effect,
+    /// Ids of the policies that decided (the permits that allowed, or the forbids that denied).
+    pub determining_policies: Vec<String>,
+    pub errors: Vec<String>,
+    /// `allowed`, `policy_denied`, `step_up_required`, `method_not_allowed` or `policy_error`.
+    pub reason_code: &'static str,
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReloadOutcome {
+    pub policies: usize,
+}
+
+const METHODS: [&str; 7] = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"];
+
+/// One loaded, validated generation of schema + policies.
+struct Loaded {
+    policies: PolicySet,
+    count: usize,
+    claim_shape: ClaimShape,
+    action_entities: Vec<Entity>,
+    actions: HashMap<&'static str, EntityUid>,
+    step_up: HashSet<PolicyId>,
+}
+
+enum Source {
+    Files {
+        schema: PathBuf,
+        policies: Vec<PathBuf>,
+    },
+    Strings,
+}
+
+pub struct PolicyEngine {
+    source: Source,
+    current: ArcSwap<Loaded>,
+    stamp: Mutex<Vec<(PathBuf, Option<SystemTime>, u64)>>,
+    authorizer: Authorizer,
+    holder_type: EntityTypeName,
+    app_type: EntityTypeName,
+    resource_type: EntityTypeName,
+}
+
+fn type_name(s: &str) -> EntityTypeName {
+    // Constant, valid names: parsing cannot fail.
+    EntityTypeName::from_str(s).unwrap_or_else(|_| unreachable!("valid entity type name {s}"))
+}
+
+impl PolicyEngine {
+    /// Load a schema file and policy files (or folders of `*.cedar`).
+    pub fn load(schema: &Path, policies: &[PathBuf]) -> Result<Self, PolicyError> {
+        let source = Source::Files {
+            schema: schema.to_owned(),
+            policies: policies.to_vec(),
+        };
+        let (loaded, stamp) = load_files(schema, policies)?;
+        Ok(Self::with(source, loaded, stamp))
+    }
+
+    /// Build from in-memory sources: `(name, text)` per policy file.
+    pub fn from_strings(
+        schema_src: &str,
+        policies: &[(String, String)],
+    ) -> Result<Self, PolicyError> {
+        let loaded = build(schema_src, "<schema>", policies)?;
+        Ok(Self::with(Source::Strings, loaded, Vec::new()))
+    }
+
+    fn with(
+        source: Source,
+        loaded: Loaded,
+        stamp: Vec<(PathBuf, Option<SystemTime>, u64)>,
+    ) -> Self {
+        Self {
+            source,
+            current: ArcSwap::from_pointee(loaded),
+            stamp: Mutex::new(stamp),
+            authorizer: Authorizer::new(),
+            holder_type: type_name("Didgate::Holder"),
+            app_type: type_name("Didgate::App"),
+            resource_type: type_name("Didgate::Resource"),
+        }
+    }
+
+    pub fn policy_count(&self) -> usize {
+        self.current.load().count
+    }
+
+    /// Re-read the files. On any error the last good set stays in force.
+    pub fn reload(&self) -> Result<ReloadOutcome, PolicyError> {
+        let Source::Files { schema, policies } = &self.source else {
+            return Ok(ReloadOutcome {
+                policies: self.policy_count(),
+            });
+        };
+        // Record the stamp first: a broken file is reported once, not every poll.
+        if let Ok(mut s) = self.stamp.lock() {
+            *s = stamps(schema, policies);
+        }
+        let (loaded, _) = load_files(schema, policies)?;
+        let count = loaded.count;
+        self.current.store(Arc::new(loaded));
+        Ok(ReloadOutcome { policies: count })
+    }
+
+    /// Reload only if a file was added, removed or changed since the last load.
+    pub fn reload_if_changed(&self) -> Option<Result<ReloadOutcome, PolicyError>> {
+        let Source::Files { schema, policies } = &self.source else {
+            return None;
+        };
+        let now = stamps(schema, policies);
+        let changed = self.stamp.lock().map(|s| *s != now).unwrap_or(true);
+        changed.then(|| self.reload())
+    }
+
+    /// Decide one request. Never panics; any evaluation problem denies.
+    pub fn decide(&self, r: &DecisionRequest<'_>) -> Decision {
+        let loaded = self.current.load();
+        let deny = |code: &'static str, err: String| Decision {
+            effect: Effect::Deny,
+            determining_policies: Vec::new(),
+            errors: vec![err],
+            reason_code: code,
+        };
+        let Some(action) = loaded.actions.get(r.action) else {
+            return deny(
+                "method_not_allowed",
+                format!("no Cedar action for method {:?}", r.action),
+            );
+        };
+        let request = match self.build_request(&loaded, action, r) {
+            Ok(x) => x,
+            Err(e) => return deny("policy_error", e),
+        };
+        let (req, entities) = request;
+        let resp = self
+            .authorizer
+            .is_authorized(&req, &loaded.policies, &entities);
+        let diag = resp.diagnostics();
+        let determining: Vec<String> = diag.reason().map(|id| id.to_string()).collect();
+        let errors: Vec<String> = diag.errors().map(|e| e.to_string()).collect();
+        match resp.decision() {
+            cedar_policy::Decision::Allow => Decision {
+                effect: Effect::Allow,
+                determining_policies: determining,
+                errors,
+                reason_code: "allowed",
+            },
+            cedar_policy::Decision::Deny => {
+                let step_up =
+                    !determining.is_empty() && diag.reason().all(|id| loaded.step_up.contains(id));
+                Decision {
+                    effect: if step_up {
+                        Effect::StepUp
+                    } else {
+                        Effect::Deny
+                    },
+                    determining_policies: determining,
+                    errors,
+                    reason_code: if step_up {
+                        "step_up_required"
+                    } else {
+                        "policy_denied"
+                    },
+                }
+            }
+        }
+    }
+
+    fn build_request(
+        &self,
+        loaded: &Loaded,
+        action: &EntityUid,
+        r: &DecisionRequest<'_>,
+    ) -> Result<(Request, Entities), String> {
+        let strings = |v: &[String]| {
+            RestrictedExpression::new_set(
+                v.iter()
+                    .map(|s| RestrictedExpression::new_string(s.clone())),
+            )
+        };
+        let principal = EntityUid::from_type_name_and_id(
+            self.holder_type.clone(),
+            EntityId::new(r.principal_did),
+        );
+        let app = EntityUid::from_type_name_and_id(self.app_type.clone(), EntityId::new(r.app));
+        let mut rid = String::with_capacity(r.app.len() + r.path.len() + 1);
+        rid.push_str(r.app);
+        rid.push(':');
+        rid.push_str(r.path);
+        let resource =
+            EntityUid::from_type_name_and_id(self.resource_type.clone(), EntityId::new(rid));
+
+        let holder = Entity::new(
+            principal.clone(),
+            HashMap::from([
+                (
+                    "did".to_owned(),
+                    RestrictedExpression::new_string(r.principal_did.to_owned()),
+                ),
+                ("issuers".to_owned(), strings(r.issuers)),
+                ("credential_types".to_owned(), strings(r.credential_types)),
+                (
+                    "claims".to_owned(),
+                    claims_record(&loaded.claim_shape, r.claims),
+                ),
+            ]),
+            HashSet::new(),
+        )
+        .map_err(|e| e.to_string())?;
+        let res = Entity::new(
+            resource.clone(),
+            HashMap::from([
+                (
+                    "app".to_owned(),
+                    RestrictedExpression::new_string(r.app.to_owned()),
+                ),
+                (
+                    "host".to_owned(),
+                    RestrictedExpression::new_string(r.host.to_owned()),
+                ),
+                (
+                    "path".to_owned(),
+                    RestrictedExpression::new_string(r.path.to_owned()),
+                ),
+            ]),
+            HashSet::from([app.clone()]),
+        )
+        .map_err(|e| e.to_string())?;
+        let mut all = Vec::with_capacity(loaded.action_entities.len() + 3);
+        all.extend(loaded.action_entities.iter().cloned());
+        all.push(holder);
+        all.push(res);
+        all.push(Entity::new_no_attrs(app, HashSet::new()));
+        let entities = Entities::from_entities(all, None).map_err(|e| e.to_string())?;
+
+        let score = if r.risk.score.is_nan() {
+            1.0
+        } else {
+            r.risk.score.clamp(0.0, 1.0)
+        };
+        let secs = r.now_unix.rem_euclid(86_400);
+        // 1970-01-01 was a Thursday (3 with Monday = 0).
+        let weekday = (r.now_unix.div_euclid(86_400) + 3).rem_euclid(7);
+        let context = Context::from_pairs([
+            (
+                "auth_method".to_owned(),
+                RestrictedExpression::new_string(r.auth_method.to_owned()),
+            ),
+            ("credential_types".to_owned(), strings(r.credential_types)),
+            (
+                "client_ip".to_owned(),
+                RestrictedExpression::new_ip(r.client_ip.to_string()),
+            ),
+            (
+                "time".to_owned(),
+                RestrictedExpression::new_long(r.now_unix),
+            ),
+            (
+                "hour".to_owned(),
+                RestrictedExpression::new_long(secs / 3600),
+            ),
+            (
+                "weekday".to_owned(),
+                RestrictedExpression::new_long(weekday),
+            ),
+            (
+                "risk".to_owned(),
+                RestrictedExpression::new_record([
+                    (
+                        "score".to_owned(),
+                        RestrictedExpression::new_decimal(
+                            decimal_str(score).unwrap_or_else(|| "1.0".into()),
+                        ),
+                    ),
+                    ("factors".to_owned(), strings(r.risk.factors)),
+                    (
+                        "cold_start".to_owned(),
+                        RestrictedExpression::new_bool(r.risk.cold_start),
+                    ),
+                ])
+                .map_err(|e| e.to_string())?,
+            ),
+        ])
+        .map_err(|e| e.to_string())?;
+        let req = Request::new(principal, action.clone(), resource, context, None)
+            .map_err(|e| e.to_string())?;
+        Ok((req, entities))
+    }
+}
+
+fn policy_files(policies: &[PathBuf]) -> Result<Vec<PathBuf>, PolicyError> {
+    let mut out = Vec::new();
+    for p in policies {
+        if p.is_dir() {
+            let rd = std::fs::read_dir(p).map_err(|source| PolicyError::Read {
+                path: p.clone(),
+                source,
+            })?;
+            let mut files: Vec<PathBuf> = rd
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|f| f.extension().is_some_and(|e| e == "cedar") && f.is_file())
+                .collect();
+            files.sort();
+            out.extend(files);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn stamps(schema: &Path, policies: &[PathBuf]) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
+    let mut files = vec![schema.to_owned()];
+    files.extend(policy_files(policies).unwrap_or_default());
+    files
+        .into_iter()
+        .map(|f| {
+            let m = std::fs::metadata(&f).ok();
+            let mtime = m.as_ref().and_then(|m| m.modified().ok());
+            let len = m.map(|m| m.len()).unwrap_or(0);
+            (f, mtime, len)
+        })
+        .collect()
+}
+
+#[allow(clippy::type_complexity)]
+fn load_files(
+    schema: &Path,
+    policies: &[PathBuf],
+) -> Result<(Loaded, Vec<(PathBuf, Option<SystemTime>, u64)>), PolicyError> {
+    let stamp = stamps(schema, policies);
+    let read = |p: &Path| {
+        std::fs::read_to_string(p).map_err(|source| PolicyError::Read {
+            path: p.to_owned(),
+            source,
+        })
+    };
+    let schema_src = read(schema)?;
+    let files = policy_files(policies)?;
+    if files.is_empty() {
+        return Err(PolicyError::NoPolicies);
+    }
+    let mut sources = Vec::with_capacity(files.len());
+    for f in &files {
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        sources.push((name, read(f)?));
+    }
+    let loaded = build(&schema_src, &schema.display().to_string(), &sources)?;
+    Ok((loaded, stamp))
+}
+
+/// Line and column (1-based) of a byte offset.
+fn position(src: &str, offset: usize) -> (usize, usize) {
+    let before = &src[..offset.min(src.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, col)
+}
+
+fn where_in(src: &str, d: &dyn Diagnostic) -> String {
+    d.labels()
+        .and_then(|mut l| l.next())
+        .map(|span| {
+            let (line, col) = position(src, span.offset());
+            format!("{line}:{col}")
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
+fn build(
+    schema_src: &str,
+    schema_name: &str,
+    sources: &[(String, String)],
+) -> Result<Loaded, PolicyError> {
+    let (schema, _warnings) =
+        Schema::from_cedarschema_str(schema_src).map_err(|e| PolicyError::Schema {
+            file: schema_name.to_owned(),
+            at: where_in(schema_src, &e),
+            message: e.to_string(),
+        })?;
+    let schema_json = SchemaFragment::from_cedarschema_str(schema_src)
+        .ok()
+        .and_then(|(f, _)| f.to_json_value().ok())
+        .unwrap_or_default();
+    let claim_shape = claim_shape(&schema_json);
+
+    let mut set = PolicySet::new();
+    let mut step_up = HashSet::new();
+    let mut origin: HashMap<String, String> = HashMap::new();
+    for (name, text) in sources {
+        let parsed = PolicySet::from_str(text).map_err(|e| {
+            let first = e.iter().next();
+            PolicyError::Parse {
+                file: name.clone(),
+                at: first
+                    .map(|d| where_in(text, d))
+                    .unwrap_or_else(|| "?".into()),
+                message: first
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| e.to_string()),
+            }
+        })?;
+        if parsed.templates().next().is_some() {
+            return Err(PolicyError::Parse {
+                file: name.clone(),
+                at: "?".into(),
+                message: "policy templates are not supported; write static policies".into(),
+            });
+        }
+        for (i, p) in parsed.policies().enumerate() {
+            let id = p
+                .annotation("id")
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("{name}:{i}"));
+            if let Some(prev) = origin.insert(id.clone(), name.clone()) {
+                return Err(PolicyError::DuplicateId {
+                    id,
+                    first: prev,
+                    second: name.clone(),
+                });
+            }
+            let pid = PolicyId::new(&id);
+            if p.annotation("step_up").is_some() {
+                if p.effect() != cedar_policy::Effect::Forbid {
+                    return Err(PolicyError::Parse {
+                        file: name.clone(),
+                        at: "?".into(),
+                        message: format!(
+                            "policy {id}: @step_up only makes sense on a forbid policy"
+                        ),
+                    });
+                }
+                step_up.insert(pid.clone());
+            }
+            set.add(p.new_id(pid)).map_err(|e| PolicyError::Parse {
+                file: name.clone(),
+                at: "?".into(),
+                message: e.to_string(),
+            })?;
+        }
+    }
+
+    let result = Validator::new(schema.clone()).validate(&set, ValidationMode::Strict);
+    if !result.validation_passed() {
+        let problems: Vec<String> = result
+            .validation_errors()
+            .map(|e| {
+                let id = e.policy_id().to_string();
+                let file = origin.get(&id).cloned().unwrap_or_default();
+                format!("{file}: policy {id}: {e}")
+            })
+            .collect();
+        return Err(PolicyError::Validation { problems });
+    }
+
+    let action_entities: Vec<Entity> = schema
+        .action_entities()
+        .map_err(|e| PolicyError::Schema {
+            file: schema_name.to_owned(),
+            at: "?".into(),
+            message: e.to_string(),
+        })?
+        .iter()
+        .cloned()
+        .collect();
+    let action_type = type_name("Didgate::Action");
+    let actions: HashMap<&'static str, EntityUid> = METHODS
+        .iter()
+        .map(|m| {
+            (
+                *m,
+                EntityUid::from_type_name_and_id(action_type.clone(), EntityId::new(m)),
+            )
+        })
+        .filter(|(_, uid)| action_entities.iter().any(|e| e.uid() == *uid))
+        .collect();
+    if actions.is_empty() {
+        return Err(PolicyError::Schema {
+            file: schema_name.to_owned(),
+            at: "?".into(),
+            message: "the schema declares no actions named after HTTP methods in namespace Didgate (e.g. action \"GET\")"
+                .into(),
+        });
+    }
+    let count = set.policies().count();
+    Ok(Loaded {
+        policies: set,
+        count,
+        claim_shape,
+        action_entities,
+        actions,
+        step_up,
+    })
+}

@@ -1,0 +1,258 @@
+//! The policy engine against the shipped schema and demo policies, and each
+//! way a policy set must refuse to load.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use policy::{DecisionRequest, Effect, PolicyEngine, RiskContext};
+use serde_json::{json, Map, Value};
+
+fn deploy() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/policies")
+}
+
+fn schema_src() -> String {
+    std::fs::read_to_string(deploy().join("didgate.cedarschema")).unwrap()
+}
+
+fn engine(policies: &str) -> Result<PolicyEngine, policy::PolicyError> {
+    PolicyEngine::from_strings(&schema_src(), &[("test.cedar".into(), policies.into())])
+}
+
+fn obj(v: Value) -> Map<String, Value> {
+    v.as_object().unwrap().clone()
+}
+
+fn ask(
+    e: &PolicyEngine,
+    claims: &Map<String, Value>,
+    types: &[String],
+    method: &str,
+    path: &str,
+    risk: f64,
+) -> policy::Decision {
+    e.decide(&DecisionRequest {
+        principal_did: "did:key:z6Mk",
+        issuers: &["did:key:zIss".into()],
+        credential_types: types,
+        claims,
+        action: method,
+        app: "demo",
+        host: "localhost",
+        path,
+        auth_method: "vp_jwt",
+        client_ip: IpAddr::from([10, 1, 2, 3]),
+        now_unix: 1_800_000_000,
+        risk: RiskContext {
+            score: risk,
+            factors: &[],
+            cold_start: false,
+        },
+    })
+}
+
+fn demo() -> PolicyEngine {
+    PolicyEngine::load(&deploy().join("didgate.cedarschema"), &[deploy()]).unwrap()
+}
+
+#[test]
+fn shipped_demo_policies_load_and_their_tests_pass() {
+    let e = demo();
+    assert_eq!(e.policy_count(), 6);
+    let report = policy::run_tests(&e, &deploy().join("demo-tests.toml")).unwrap();
+    assert_eq!(report.failures, 0, "{report}");
+    assert!(report.cases.len() >= 10);
+}
+
+#[test]
+fn allow_names_the_permit() {
+    let e = demo();
+    let d = ask(
+        &e,
+        &obj(json!({"department": "eng"})),
+        &["EmployeeCredential".into()],
+        "GET",
+        "/eng/x",
+        0.0,
+    );
+    assert_eq!(d.effect, Effect::Allow);
+    assert_eq!(d.reason_code, "allowed");
+    assert_eq!(
+        d.determining_policies,
+        vec!["engineers-read-eng".to_owned()]
+    );
+}
+
+#[test]
+fn default_deny_when_nothing_permits() {
+    let e = demo();
+    let d = ask(
+        &e,
+        &obj(json!({"department": "eng"})),
+        &["EmployeeCredential".into()],
+        "DELETE",
+        "/eng/x",
+        0.0,
+    );
+    assert_eq!(d.effect, Effect::Deny);
+    assert_eq!(d.reason_code, "policy_denied");
+    assert!(d.determining_policies.is_empty());
+}
+
+#[test]
+fn forbid_overrides_permit_and_is_named() {
+    let e = demo();
+    let d = ask(
+        &e,
+        &obj(json!({"department": "eng"})),
+        &["EmployeeCredential".into()],
+        "GET",
+        "/eng/x",
+        0.9,
+    );
+    assert_eq!(d.effect, Effect::Deny);
+    assert_eq!(d.determining_policies, vec!["risk-deny".to_owned()]);
+}
+
+#[test]
+fn step_up_band() {
+    let e = demo();
+    let d = ask(
+        &e,
+        &obj(json!({"department": "eng"})),
+        &["EmployeeCredential".into()],
+        "GET",
+        "/eng/x",
+        0.6,
+    );
+    assert_eq!(d.effect, Effect::StepUp);
+    assert_eq!(d.reason_code, "step_up_required");
+}
+
+#[test]
+fn unknown_method_denied_not_panicking() {
+    let e = demo();
+    let d = ask(&e, &Map::new(), &[], "BREW", "/", 0.0);
+    assert_eq!(d.reason_code, "method_not_allowed");
+}
+
+#[test]
+fn claim_of_wrong_type_is_dropped() {
+    let e = demo();
+    for bad in [
+        json!({"role": ["admin"]}),
+        json!({"role": 1}),
+        json!({"role": {"is": "admin"}}),
+    ] {
+        let d = ask(
+            &e,
+            &obj(bad.clone()),
+            &["EmployeeCredential".into()],
+            "POST",
+            "/x",
+            0.0,
+        );
+        assert_eq!(d.effect, Effect::Deny, "{bad}");
+    }
+    let d = ask(
+        &e,
+        &obj(json!({"role": "admin", "extra": {"x": 1}})),
+        &["EmployeeCredential".into()],
+        "POST",
+        "/x",
+        0.0,
+    );
+    assert_eq!(
+        d.effect,
+        Effect::Allow,
+        "undeclared claims are ignored, declared ones used"
+    );
+}
+
+#[test]
+fn policy_using_undeclared_attribute_refuses_to_load() {
+    let err = engine(
+        r#"permit (principal, action, resource) when { principal.claims.clearance == "top" };"#,
+    )
+    .err()
+    .expect("must not load")
+    .to_string();
+    assert!(
+        err.contains("test.cedar") && err.contains("clearance"),
+        "{err}"
+    );
+}
+
+#[test]
+fn syntax_error_names_file_and_position() {
+    let err = engine("permit (principal, action, resource)\nwhen { nonsense };")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.starts_with("test.cedar at 2:"), "{err}");
+}
+
+#[test]
+fn duplicate_ids_and_step_up_on_permit_refused() {
+    let dup = "@id(\"a\") permit (principal, action, resource);\n@id(\"a\") permit (principal, action, resource);";
+    assert!(engine(dup).err().unwrap().to_string().contains("\"a\""));
+    let bad = "@step_up(\"x\") permit (principal, action, resource);";
+    assert!(engine(bad).err().unwrap().to_string().contains("forbid"));
+}
+
+#[test]
+fn broken_reload_keeps_last_good_set() {
+    let dir = std::env::temp_dir().join(format!("didgate-policy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let schema = dir.join("s.cedarschema");
+    std::fs::write(&schema, schema_src()).unwrap();
+    let file = dir.join("p.cedar");
+    std::fs::write(&file, "@id(\"all\") permit (principal, action, resource);").unwrap();
+    let e = PolicyEngine::load(&schema, std::slice::from_ref(&dir)).unwrap();
+    assert!(e.reload_if_changed().is_none(), "nothing changed yet");
+    assert_eq!(
+        ask(&e, &Map::new(), &[], "GET", "/", 0.0).effect,
+        Effect::Allow
+    );
+
+    std::fs::write(&file, "permit (principal, action, resource) when { oops").unwrap();
+    let err = e
+        .reload_if_changed()
+        .expect("change detected")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("p.cedar"), "{err}");
+    assert_eq!(
+        ask(&e, &Map::new(), &[], "GET", "/", 0.0).effect,
+        Effect::Allow,
+        "last good set kept"
+    );
+    assert!(
+        e.reload_if_changed().is_none(),
+        "a broken file is reported once"
+    );
+
+    std::fs::write(
+        &file,
+        "@id(\"none\") forbid (principal, action, resource);\n",
+    )
+    .unwrap();
+    e.reload_if_changed().expect("change detected").unwrap();
+    assert_eq!(
+        ask(&e, &Map::new(), &[], "GET", "/", 0.0).effect,
+        Effect::Deny
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+proptest::proptest! {
+    #[test]
+    fn arbitrary_claims_never_panic(k in "[a-z_]{1,12}", s in ".{0,40}", n in proptest::num::i64::ANY, f in proptest::num::f64::ANY) {
+        let e = demo();
+        let claims = obj(json!({
+            k.clone(): s.clone(), "role": n, "groups": [s.clone(), n], "level": f, "department": {"x": [s]},
+        }));
+        let _ = ask(&e, &claims, &[k], "GET", "/eng/x", f);
+    }
+}

@@ -1,0 +1,232 @@
+//! The identity assertion: a short-lived JWT, signed by the gateway's own
+//! Ed25519 key, that tells the upstream who was let in and why. Upstreams
+//! verify it with the key published at `/.well-known/jwks.json`.
+
+use std::path::Path;
+
+use credentials::{jws, KeyType, SigningKey};
+use serde_json::{json, Map, Value};
+
+/// Header carrying the assertion to the upstream. Clients can't set it:
+/// every incoming `x-didgate-*` header is removed first.
+pub const ASSERTION_HEADER: &str = "x-didgate-assertion";
+/// Header carrying the decision id (also the assertion's `jti`).
+pub const DECISION_HEADER: &str = "x-didgate-decision-id";
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    #[error("cannot read key file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("key file {path} is not a private JWK: {reason}")]
+    Invalid { path: String, reason: String },
+    #[error("cannot write key file {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Read a private JWK key file (as written by `didgate did create`).
+pub fn read_key_file(path: &Path) -> Result<(SigningKey, Option<String>), KeyFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| KeyFileError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let jwk: credentials::Jwk = serde_json::from_str(&text).map_err(|e| KeyFileError::Invalid {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let key = SigningKey::from_jwk(&jwk).map_err(|e| KeyFileError::Invalid {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok((key, jwk.kid))
+}
+
+/// Write a private JWK to `path`, readable by the owner only.
+pub fn write_key_file(
+    path: &Path,
+    key: &SigningKey,
+    kid: Option<&str>,
+) -> Result<(), KeyFileError> {
+    let mut jwk = key.to_jwk();
+    jwk.kid = kid.map(str::to_owned);
+    let text = serde_json::to_string_pretty(&jwk).unwrap_or_default() + "\n";
+    let err = |source| KeyFileError::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    #[cfg(unix)]
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(err)?;
+        f.write_all(text.as_bytes()).map_err(err)?;
+    }
+    #[cfg(not(unix))]
+    std::fs::write(path, text).map_err(err)?;
+    Ok(())
+}
+
+/// The gateway's signing identity.
+pub struct AssertionSigner {
+    key: SigningKey,
+    kid: String,
+    issuer: String,
+    ttl_secs: i64,
+    jwks: String,
+}
+
+/// What the upstream is told about an allowed request.
+pub struct AssertionInput<'a> {
+    pub subject: &'a str,
+    pub audience: &'a str,
+    pub decision_id: &'a str,
+    pub issuers: &'a [String],
+    pub credential_types: &'a [String],
+    pub claims: &'a Map<String, Value>,
+    pub forward_claims: &'a [String],
+    pub auth_method: &'a str,
+    pub risk_score: f64,
+    pub now: i64,
+}
+
+impl AssertionSigner {
+    /// Load the gateway key, creating an Ed25519 key when the file is missing.
+    pub fn load_or_create(path: &Path, issuer: &str, ttl_secs: i64) -> Result<Self, KeyFileError> {
+        let key = if path.exists() {
+            read_key_file(path)?.0
+        } else {
+            let key = SigningKey::generate(KeyType::Ed25519);
+            write_key_file(path, &key, None)?;
+            tracing::info!(path = %path.display(), "created gateway signing key");
+            key
+        };
+        Ok(Self::new(key, issuer, ttl_secs))
+    }
+
+    pub fn new(key: SigningKey, issuer: &str, ttl_secs: i64) -> Self {
+        let public = key.public_key().to_jwk();
+        // RFC 7638 thumbprint as kid: stable across restarts, changes with the key.
+        let kid = thumbprint(&public);
+        let mut jwk = serde_json::to_value(&public).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut jwk {
+            m.insert("kid".into(), Value::String(kid.clone()));
+            m.insert("alg".into(), Value::String(key.alg().to_owned()));
+            m.insert("use".into(), Value::String("sig".into()));
+        }
+        let jwks = json!({ "keys": [jwk] }).to_string();
+        Self {
+            key,
+            kid,
+            issuer: issuer.to_owned(),
+            ttl_secs,
+            jwks,
+        }
+    }
+
+    /// The JWKS document (RFC 7517) served at `/.well-known/jwks.json`.
+    pub fn jwks(&self) -> &str {
+        &self.jwks
+    }
+
+    pub fn sign(&self, a: &AssertionInput<'_>) -> String {
+        let claims: Map<String, Value> = if a.forward_claims.is_empty() {
+            a.claims.clone()
+        } else {
+            a.claims
+                .iter()
+                .filter(|(k, _)| a.forward_claims.iter().any(|f| f == *k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        };
+        let payload = json!({
+            "iss": self.issuer,
+            "sub": a.subject,
+            "aud": a.audience,
+            "iat": a.now,
+            "nbf": a.now,
+            "exp": a.now + self.ttl_secs,
+            "jti": a.decision_id,
+            "auth_method": a.auth_method,
+            "vc_issuers": a.issuers,
+            "credential_types": a.credential_types,
+            "claims": claims,
+            "risk": a.risk_score,
+        });
+        jws::sign_compact(&self.key, Some("JWT"), Some(&self.kid), &payload)
+    }
+}
+
+fn thumbprint(jwk: &credentials::Jwk) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    // Required members in lexicographic order (RFC 7638 §3.2).
+    let canonical = match (jwk.kty.as_str(), &jwk.crv, &jwk.x, &jwk.y) {
+        ("OKP", Some(crv), Some(x), _) => format!(r#"{{"crv":"{crv}","kty":"OKP","x":"{x}"}}"#),
+        ("EC", Some(crv), Some(x), Some(y)) => {
+            format!(r#"{{"crv":"{crv}","kty":"EC","x":"{x}","y":"{y}"}}"#)
+        }
+        _ => serde_json::to_string(jwk).unwrap_or_default(),
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(canonical.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn assertion_verifies_with_published_jwks() {
+        let signer = AssertionSigner::new(SigningKey::generate(KeyType::Ed25519), "https://gw", 60);
+        let claims: Map<String, Value> =
+            serde_json::from_str(r#"{"role":"admin","secret":"x"}"#).unwrap();
+        let token = signer.sign(&AssertionInput {
+            subject: "did:key:zAlice",
+            audience: "app",
+            decision_id: "d1",
+            issuers: &["did:key:zIss".into()],
+            credential_types: &["EmployeeCredential".into()],
+            claims: &claims,
+            forward_claims: &["role".into()],
+            auth_method: "vp_jwt",
+            risk_score: 0.0,
+            now: 1_000,
+        });
+        let jwks: Value = serde_json::from_str(signer.jwks()).unwrap();
+        let jwk: credentials::Jwk = serde_json::from_value(jwks["keys"][0].clone()).unwrap();
+        let public = credentials::PublicKey::from_jwk(&jwk).unwrap();
+        let parsed = jws::parse(&token).unwrap();
+        assert_eq!(
+            parsed.header.kid.as_deref(),
+            jwks["keys"][0]["kid"].as_str()
+        );
+        public
+            .verify_jose(
+                &parsed.header.alg,
+                parsed.signing_input.as_bytes(),
+                &parsed.signature,
+            )
+            .unwrap();
+        assert_eq!(parsed.payload["sub"], "did:key:zAlice");
+        assert_eq!(parsed.payload["claims"]["role"], "admin");
+        assert!(
+            parsed.payload["claims"].get("secret").is_none(),
+            "unselected claim leaked"
+        );
+    }
+}

@@ -1,0 +1,281 @@
+//! Authentication: turn the request's credential into a verified `Identity`.
+//! Today: `Authorization: Bearer <VP-JWT>` (a verifiable presentation signed
+//! by the holder, carrying VC-JWTs). Every presentation is single-use: its
+//! (holder, jti|nonce) is remembered until it expires, and a second use is
+//! refused as `replayed_presentation`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use credentials::{VerifiedPresentation, Verifier};
+use http::{header, HeaderMap, StatusCode};
+use moka::sync::Cache;
+use moka::Expiry;
+use serde_json::{Map, Value};
+
+use crate::refusal::Refusal;
+
+/// Who is asking, as far as the gateway could verify.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub did: String,
+    pub auth_method: &'static str,
+    pub issuers: Vec<String>,
+    pub credential_types: Vec<String>,
+    /// Claims of all verified credentials; on a name clash the first credential wins.
+    pub claims: Map<String, Value>,
+}
+
+impl Identity {
+    fn from_presentation(vp: VerifiedPresentation) -> Self {
+        let mut issuers: Vec<String> = Vec::with_capacity(vp.credentials.len());
+        let mut types: Vec<String> = Vec::new();
+        let mut claims = Map::new();
+        for vc in vp.credentials {
+            if !issuers.contains(&vc.issuer) {
+                issuers.push(vc.issuer);
+            }
+            for t in vc.types {
+                if t != "VerifiableCredential" && !types.contains(&t) {
+                    types.push(t);
+                }
+            }
+            for (k, v) in vc.claims {
+                claims.entry(k).or_insert(v);
+            }
+        }
+        Identity {
+            did: vp.holder,
+            auth_method: "vp_jwt",
+            issuers,
+            credential_types: types,
+            claims,
+        }
+    }
+}
+
+/// Remembers presentation ids until their expiry (bounded; see config).
+///
+/// When it holds `capacity` live ids it refuses new presentations instead of
+/// forgetting old ones: an evicted id would let that presentation be replayed.
+/// moka counts entries lazily, so its own hard bound sits above `capacity`
+/// and is never reached in practice.
+pub struct ReplayCache {
+    seen: Cache<String, Instant>,
+    capacity: u64,
+}
+
+/// Why a presentation id was not recorded.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReplayError {
+    /// The id was used before and has not expired.
+    Replayed,
+    /// The cache is full of live ids; refusing is the only safe answer.
+    Full,
+}
+
+struct UntilExpiry;
+
+impl Expiry<String, Instant> for UntilExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        deadline: &Instant,
+        now: Instant,
+    ) -> Option<Duration> {
+        Some(deadline.saturating_duration_since(now))
+    }
+}
+
+impl ReplayCache {
+    pub fn new(capacity: u64) -> Self {
+        Self {
+            seen: Cache::builder()
+                .max_capacity(capacity.saturating_mul(2))
+                .expire_after(UntilExpiry)
+                .build(),
+            capacity,
+        }
+    }
+
+    /// Record a use, or say why not.
+    pub fn first_use(
+        &self,
+        holder: &str,
+        replay_id: &str,
+        expires_at: i64,
+        now: i64,
+        skew: i64,
+    ) -> Result<(), ReplayError> {
+        if self.seen.entry_count() >= self.capacity {
+            // Expired ids may still be counted: drop them, then look again.
+            self.seen.run_pending_tasks();
+            if self.seen.entry_count() >= self.capacity {
+                return Err(ReplayError::Full);
+            }
+        }
+        let mut key = String::with_capacity(holder.len() + replay_id.len() + 1);
+        key.push_str(holder);
+        key.push('\u{0}');
+        key.push_str(replay_id);
+        // Keep it past exp + skew: the verifier still accepts it until then.
+        let ttl = (expires_at - now + skew).clamp(1, 86_400 + 600) as u64;
+        let deadline = Instant::now() + Duration::from_secs(ttl);
+        if self.seen.entry(key).or_insert(deadline).is_fresh() {
+            Ok(())
+        } else {
+            Err(ReplayError::Replayed)
+        }
+    }
+}
+
+pub struct Authenticator {
+    verifier: Verifier,
+    replay: ReplayCache,
+    clock_skew: i64,
+}
+
+impl Authenticator {
+    pub fn new(verifier: Verifier, replay_capacity: u64, clock_skew: i64) -> Self {
+        Self {
+            verifier,
+            replay: ReplayCache::new(replay_capacity),
+            clock_skew,
+        }
+    }
+
+    /// Authenticate a request from its headers, or say precisely why not.
+    pub async fn authenticate(&self, headers: &HeaderMap, now: i64) -> Result<Identity, Refusal> {
+        let token = bearer(headers)?;
+        let vp = self
+            .verifier
+            .verify_presentation(token, now)
+            .await
+            .map_err(|e| Refusal::unauthenticated(e.reason_code(), e.to_string()))?;
+        let replay = self.replay.first_use(
+            &vp.holder,
+            &vp.replay_id,
+            vp.expires_at,
+            now,
+            self.clock_skew,
+        );
+        match replay {
+            Ok(()) => {}
+            Err(ReplayError::Replayed) => {
+                return Err(Refusal::unauthenticated(
+                    "replayed_presentation",
+                    "this presentation was already used; present a fresh one for every request",
+                ))
+            }
+            Err(ReplayError::Full) => {
+                tracing::error!("replay cache full; raise credentials.replay_cache_capacity");
+                return Err(Refusal::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "replay_cache_full",
+                    "the gateway cannot remember more presentations right now; try again shortly",
+                ));
+            }
+        }
+        Ok(Identity::from_presentation(vp))
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Result<&str, Refusal> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let value = values.next().ok_or_else(|| {
+        Refusal::unauthenticated(
+            "credential_missing",
+            "present a verifiable presentation: Authorization: Bearer <VP-JWT>",
+        )
+    })?;
+    if values.next().is_some() {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "ambiguous_credentials",
+            "send exactly one Authorization header",
+        ));
+    }
+    let value = value.to_str().map_err(|_| {
+        Refusal::unauthenticated("malformed_token", "the Authorization header is not ASCII")
+    })?;
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(Refusal::unauthenticated(
+            "unsupported_auth_scheme",
+            "only the Bearer scheme with a VP-JWT is accepted",
+        ));
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(Refusal::unauthenticated(
+            "malformed_token",
+            "the bearer token is empty",
+        ));
+    }
+    Ok(token)
+}
+
+/// Shared, immutable authenticator handle.
+pub type SharedAuthenticator = Arc<Authenticator>;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn replay_cache_refuses_second_use() {
+        let c = ReplayCache::new(1024);
+        assert_eq!(c.first_use("did:a", "n1", 1_100, 1_000, 60), Ok(()));
+        assert_eq!(
+            c.first_use("did:a", "n1", 1_100, 1_000, 60),
+            Err(ReplayError::Replayed)
+        );
+        assert_eq!(
+            c.first_use("did:b", "n1", 1_100, 1_000, 60),
+            Ok(()),
+            "ids are per holder"
+        );
+    }
+
+    #[test]
+    fn full_replay_cache_refuses_instead_of_forgetting() {
+        let c = ReplayCache::new(8);
+        for i in 0..8 {
+            assert_eq!(
+                c.first_use("did:a", &format!("n{i}"), 1_100, 1_000, 60),
+                Ok(())
+            );
+        }
+        c.seen.run_pending_tasks();
+        assert_eq!(
+            c.first_use("did:a", "new", 1_100, 1_000, 60),
+            Err(ReplayError::Full)
+        );
+        // Nothing was evicted to make room: every remembered id is still there.
+        for i in 0..8 {
+            assert!(c.seen.contains_key(&format!("did:a\u{0}n{i}")));
+        }
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        let mut h = HeaderMap::new();
+        assert_eq!(bearer(&h).unwrap_err().code, "credential_missing");
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert_eq!(bearer(&h).unwrap_err().code, "unsupported_auth_scheme");
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
+        assert_eq!(bearer(&h).unwrap_err().code, "malformed_token");
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer a.b.c"),
+        );
+        assert_eq!(bearer(&h).unwrap(), "a.b.c");
+        h.append(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer x.y.z"),
+        );
+        assert_eq!(bearer(&h).unwrap_err().code, "ambiguous_credentials");
+    }
+}

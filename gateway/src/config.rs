@@ -1,0 +1,569 @@
+//! The gateway's one TOML config file: typed, validated at load, with errors
+//! that name the key and the fix. `didgate check -c FILE` runs the same code.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// A config problem, phrased for the person editing the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: `{key}` {problem}; fix: {fix}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        problem: String,
+        fix: String,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub identity: IdentityConfig,
+    #[serde(default)]
+    pub credentials: CredentialsConfig,
+    pub policy: PolicyConfig,
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    #[serde(default, rename = "route")]
+    pub routes: Vec<RouteConfig>,
+    /// Directory relative paths are resolved against (the config file's folder).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Plain-HTTP listener, e.g. "127.0.0.1:8080".
+    pub listen: Option<SocketAddr>,
+    /// HTTPS listener, e.g. "0.0.0.0:8443"; needs `[server.tls]`.
+    pub listen_tls: Option<SocketAddr>,
+    /// The gateway's own URL: the audience presentations must name and the
+    /// issuer of identity assertions.
+    pub public_url: String,
+    pub tls: Option<TlsConfig>,
+    /// Name of this gateway instance in the decision log.
+    #[serde(default = "default_instance")]
+    pub instance: String,
+}
+
+fn default_instance() -> String {
+    "didgate".to_owned()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// The gateway's private signing key (JWK, Ed25519) for identity assertions;
+    /// created on first start when missing.
+    #[serde(default = "default_gateway_key")]
+    pub key_file: PathBuf,
+    /// Lifetime of the identity assertion sent upstream.
+    #[serde(default = "default_assertion_ttl")]
+    pub assertion_ttl_secs: i64,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            key_file: default_gateway_key(),
+            assertion_ttl_secs: default_assertion_ttl(),
+        }
+    }
+}
+
+fn default_gateway_key() -> PathBuf {
+    PathBuf::from("gateway-key.jwk")
+}
+fn default_assertion_ttl() -> i64 {
+    60
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsConfig {
+    /// Accepted `aud` values; defaults to `[server.public_url]`.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    #[serde(default = "default_skew")]
+    pub clock_skew_secs: i64,
+    #[serde(default = "default_max_lifetime")]
+    pub max_presentation_lifetime_secs: i64,
+    /// Upper bound on remembered presentation ids (replay protection).
+    #[serde(default = "default_replay_capacity")]
+    pub replay_cache_capacity: u64,
+    #[serde(default)]
+    pub trusted_issuers: Vec<TrustedIssuerConfig>,
+}
+
+impl Default for CredentialsConfig {
+    fn default() -> Self {
+        Self {
+            audiences: Vec::new(),
+            clock_skew_secs: default_skew(),
+            max_presentation_lifetime_secs: default_max_lifetime(),
+            replay_cache_capacity: default_replay_capacity(),
+            trusted_issuers: Vec::new(),
+        }
+    }
+}
+
+fn default_skew() -> i64 {
+    60
+}
+fn default_max_lifetime() -> i64 {
+    900
+}
+fn default_replay_capacity() -> u64 {
+    1_000_000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedIssuerConfig {
+    pub credential_type: String,
+    pub issuers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Cedar schema file (.cedarschema).
+    pub schema: PathBuf,
+    /// Policy files or directories of `*.cedar` files.
+    pub policies: Vec<PathBuf>,
+    /// How often policy files are checked for changes (0 = never).
+    #[serde(default = "default_reload")]
+    pub reload_interval_secs: u64,
+}
+
+fn default_reload() -> u64 {
+    2
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` (default, embedded) or `postgres://…` (shared by replicas).
+    /// The `DIDGATE_DATABASE_URL` environment variable overrides it (it may hold a password).
+    #[serde(default = "default_db")]
+    pub url: String,
+    /// Decisions buffered in memory before requests are refused with 503
+    /// `audit_unavailable` (the gateway never forwards an unaudited request).
+    #[serde(default = "default_audit_queue")]
+    pub audit_queue: usize,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: default_db(),
+            audit_queue: default_audit_queue(),
+        }
+    }
+}
+
+fn default_db() -> String {
+    "sqlite://didgate.db".to_owned()
+}
+fn default_audit_queue() -> usize {
+    65_536
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// The app's name: Cedar's `Didgate::App` and the resource's `app`.
+    pub name: String,
+    /// Host to match (without port); omitted or "*" matches any host.
+    pub host: Option<String>,
+    /// Path prefix to match, on a segment boundary; default "/".
+    #[serde(default = "default_prefix")]
+    pub path_prefix: String,
+    /// Upstream base URL, `http://` or `https://`.
+    pub upstream: String,
+    /// Remove `path_prefix` before forwarding.
+    #[serde(default)]
+    pub strip_prefix: bool,
+    /// Claims copied into the identity assertion; empty = all verified claims.
+    #[serde(default)]
+    pub forward_claims: Vec<String>,
+}
+
+fn default_prefix() -> String {
+    "/".to_owned()
+}
+
+impl Config {
+    /// Read, parse and validate a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Self::parse(&text, path, &base)
+    }
+
+    /// Parse and validate config text; `base` is where relative paths start.
+    pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Self, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        config.base_dir = if base.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            base.to_owned()
+        };
+        if let Ok(url) = std::env::var("DIDGATE_DATABASE_URL") {
+            if !url.is_empty() {
+                config.database.url = url;
+            }
+        }
+        if config.credentials.audiences.is_empty() {
+            config.credentials.audiences = vec![config.server.public_url.clone()];
+        }
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// Resolve a path from the config against the config file's folder.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_owned()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    /// The database URL with a relative SQLite path resolved against the config folder.
+    pub fn database_url(&self) -> String {
+        let url = &self.database.url;
+        if let Some(rest) = url.strip_prefix("sqlite://") {
+            let (file, query) = rest.split_once('?').unwrap_or((rest, ""));
+            if file != ":memory:" && !Path::new(file).is_absolute() {
+                let full = self.base_dir.join(file);
+                let q = if query.is_empty() {
+                    String::new()
+                } else {
+                    format!("?{query}")
+                };
+                return format!("sqlite://{}{q}", full.display());
+            }
+        }
+        url.clone()
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |key: &str, problem: &str, fix: &str| ConfigError::Invalid {
+            path: path.to_owned(),
+            key: key.to_owned(),
+            problem: problem.to_owned(),
+            fix: fix.to_owned(),
+        };
+        let s = &self.server;
+        if s.listen.is_none() && s.listen_tls.is_none() {
+            return Err(invalid(
+                "server.listen",
+                "is missing and so is server.listen_tls",
+                "set server.listen = \"127.0.0.1:8080\" and/or server.listen_tls with [server.tls]",
+            ));
+        }
+        if s.listen_tls.is_some() && s.tls.is_none() {
+            return Err(invalid(
+                "server.tls",
+                "is missing but server.listen_tls is set",
+                "add [server.tls] with cert = \"cert.pem\" and key = \"key.pem\"",
+            ));
+        }
+        if let Some(tls) = &s.tls {
+            for (key, p) in [("server.tls.cert", &tls.cert), ("server.tls.key", &tls.key)] {
+                if !self.resolve(p).is_file() {
+                    return Err(invalid(
+                        key,
+                        &format!("names {} which does not exist", self.resolve(p).display()),
+                        "point it at a PEM file (didgate demo generates a dev certificate)",
+                    ));
+                }
+            }
+        }
+        if !(s.public_url.starts_with("https://") || s.public_url.starts_with("http://")) {
+            return Err(invalid(
+                "server.public_url",
+                &format!("is {:?}, not an http(s) URL", s.public_url),
+                "set it to the URL clients use to reach this gateway, e.g. \"https://gw.example.com\"",
+            ));
+        }
+        if self.identity.assertion_ttl_secs <= 0 || self.identity.assertion_ttl_secs > 3600 {
+            return Err(invalid(
+                "identity.assertion_ttl_secs",
+                "must be between 1 and 3600",
+                "use a short lifetime such as 60",
+            ));
+        }
+        let c = &self.credentials;
+        if !(0..=600).contains(&c.clock_skew_secs) {
+            return Err(invalid(
+                "credentials.clock_skew_secs",
+                "must be between 0 and 600",
+                "use 60",
+            ));
+        }
+        if c.max_presentation_lifetime_secs <= 0 || c.max_presentation_lifetime_secs > 86_400 {
+            return Err(invalid(
+                "credentials.max_presentation_lifetime_secs",
+                "must be between 1 and 86400",
+                "use 900 (15 minutes)",
+            ));
+        }
+        if c.replay_cache_capacity < 1024 {
+            return Err(invalid(
+                "credentials.replay_cache_capacity",
+                "is below 1024",
+                "remove it to use the default of 1000000",
+            ));
+        }
+        if c.trusted_issuers.is_empty() {
+            return Err(invalid(
+                "credentials.trusted_issuers",
+                "is empty, so no credential would ever be accepted",
+                "add [[credentials.trusted_issuers]] with credential_type and issuers = [\"did:…\"]",
+            ));
+        }
+        for (i, t) in c.trusted_issuers.iter().enumerate() {
+            if t.credential_type.trim().is_empty() {
+                return Err(invalid(
+                    &format!("credentials.trusted_issuers[{i}].credential_type"),
+                    "is empty",
+                    "name a credential type such as \"EmployeeCredential\"",
+                ));
+            }
+            for (j, d) in t.issuers.iter().enumerate() {
+                if !d.starts_with("did:") || d.split(':').count() < 3 {
+                    return Err(invalid(
+                        &format!("credentials.trusted_issuers[{i}].issuers[{j}]"),
+                        &format!("is {d:?}, not a DID"),
+                        "use the issuer's DID, e.g. \"did:key:z6Mk…\"",
+                    ));
+                }
+            }
+        }
+        if !self.policy.schema.as_os_str().is_empty()
+            && !self.resolve(&self.policy.schema).is_file()
+        {
+            return Err(invalid(
+                "policy.schema",
+                &format!(
+                    "names {} which does not exist",
+                    self.resolve(&self.policy.schema).display()
+                ),
+                "point it at a Cedar schema file (see deploy/policies/didgate.cedarschema)",
+            ));
+        }
+        if self.policy.policies.is_empty() {
+            return Err(invalid(
+                "policy.policies",
+                "is empty",
+                "list policy files or folders of *.cedar files",
+            ));
+        }
+        for (i, p) in self.policy.policies.iter().enumerate() {
+            if !self.resolve(p).exists() {
+                return Err(invalid(
+                    &format!("policy.policies[{i}]"),
+                    &format!("names {} which does not exist", self.resolve(p).display()),
+                    "point it at a .cedar file or a folder of them",
+                ));
+            }
+        }
+        let db = &self.database.url;
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "database.url",
+                "is neither a sqlite: nor a postgres:// URL",
+                "use \"sqlite://didgate.db\" or \"postgres://user@host/db\"",
+            ));
+        }
+        if self.database.audit_queue < 16 {
+            return Err(invalid(
+                "database.audit_queue",
+                "is below 16",
+                "use the default 65536",
+            ));
+        }
+        if self.routes.is_empty() {
+            return Err(invalid(
+                "route",
+                "has no entries, so every request would be refused",
+                "add [[route]] with name, path_prefix and upstream",
+            ));
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, r) in self.routes.iter().enumerate() {
+            let key = |k: &str| format!("route[{i}].{k}");
+            if r.name.is_empty()
+                || !r
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(invalid(
+                    &key("name"),
+                    &format!("is {:?}", r.name),
+                    "use letters, digits, '-' or '_' (it names the Cedar App entity)",
+                ));
+            }
+            if !names.insert(r.name.as_str()) {
+                return Err(invalid(
+                    &key("name"),
+                    &format!("{:?} is used twice", r.name),
+                    "give each route a unique name",
+                ));
+            }
+            if !r.path_prefix.starts_with('/') {
+                return Err(invalid(
+                    &key("path_prefix"),
+                    &format!("is {:?}", r.path_prefix),
+                    "start it with '/'",
+                ));
+            }
+            match r.upstream.parse::<http::Uri>() {
+                Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => {
+                }
+                _ => {
+                    return Err(invalid(
+                        &key("upstream"),
+                        &format!("is {:?}, not an http(s) URL", r.upstream),
+                        "use e.g. \"http://127.0.0.1:9000\"",
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn base(dir: &Path) -> String {
+        std::fs::write(dir.join("s.cedarschema"), "").unwrap();
+        std::fs::write(dir.join("p.cedar"), "").unwrap();
+        r#"
+[server]
+listen = "127.0.0.1:0"
+public_url = "http://gw.test"
+[policy]
+schema = "s.cedarschema"
+policies = ["p.cedar"]
+[[credentials.trusted_issuers]]
+credential_type = "EmployeeCredential"
+issuers = ["did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"]
+[[route]]
+name = "app"
+upstream = "http://127.0.0.1:9"
+"#
+        .to_owned()
+    }
+
+    fn tmp() -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "didgate-cfg-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4()
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn valid_config_loads_with_defaults() {
+        let d = tmp();
+        let c = Config::parse(&base(&d), Path::new("t.toml"), &d).unwrap();
+        assert_eq!(c.credentials.audiences, vec!["http://gw.test".to_owned()]);
+        assert_eq!(c.routes[0].path_prefix, "/");
+        assert!(c.database_url().starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn unknown_key_is_refused() {
+        let d = tmp();
+        let text = base(&d).replace("[policy]", "[policy]\nbogus = 1");
+        let err = Config::parse(&text, Path::new("t.toml"), &d)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn bad_upstream_names_key_and_fix() {
+        let d = tmp();
+        let text = base(&d).replace("http://127.0.0.1:9", "ftp://x");
+        let err = Config::parse(&text, Path::new("t.toml"), &d)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("route[0].upstream") && err.contains("fix:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn empty_trusted_issuers_refused() {
+        let d = tmp();
+        let text = base(&d)
+            .replace("[[credentials.trusted_issuers]]\ncredential_type = \"EmployeeCredential\"\nissuers = [\"did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK\"]\n", "");
+        let err = Config::parse(&text, Path::new("t.toml"), &d)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("credentials.trusted_issuers"), "{err}");
+    }
+
+    #[test]
+    fn missing_policy_file_refused() {
+        let d = tmp();
+        let text = base(&d).replace("p.cedar", "nope.cedar");
+        let err = Config::parse(&text, Path::new("t.toml"), &d)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("policy.policies[0]"), "{err}");
+    }
+
+    #[test]
+    fn tls_listener_needs_tls_section() {
+        let d = tmp();
+        let text = base(&d).replace("listen = \"127.0.0.1:0\"", "listen_tls = \"127.0.0.1:0\"");
+        let err = Config::parse(&text, Path::new("t.toml"), &d)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.tls"), "{err}");
+    }
+}

@@ -1,0 +1,290 @@
+//! `didgate demo`: everything on embedded defaults in one process — a sample
+//! app, an HR issuer and a platform issuer, an employee, an admin and a
+//! service with credentials, example Cedar policies, a SQLite decision log, a
+//! self-signed certificate — then prints the commands to try.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use credentials::{Format, KeyType};
+use serde_json::{json, Map, Value};
+
+use crate::assertion::{read_key_file, write_key_file, AssertionSigner};
+use crate::cli::{create_did, issue_vc, DemoArgs, DidMethod};
+use crate::config::Config;
+use crate::sample_app::SampleApp;
+
+const SCHEMA: &str = include_str!("../../deploy/policies/didgate.cedarschema");
+const POLICIES: &str = include_str!("../../deploy/policies/demo.cedar");
+const POLICY_TESTS: &str = include_str!("../../deploy/policies/demo-tests.toml");
+
+/// The files and identities the demo set up.
+pub struct DemoSetup {
+    pub dir: PathBuf,
+    pub config_path: PathBuf,
+    pub public_url: String,
+    pub https_url: String,
+    pub http_port: u16,
+    pub tls_port: u16,
+    pub hr_issuer: String,
+    pub platform_issuer: String,
+    pub alice: String,
+    pub carol: String,
+    pub billing: String,
+}
+
+pub async fn run(args: DemoArgs) -> Result<()> {
+    let http_port = pick_port(args.port)?;
+    let tls_port = pick_port(args.tls_port)?;
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("cannot create {}", args.dir.display()))?;
+    let dir = args.dir.canonicalize().unwrap_or(args.dir.clone());
+
+    // The gateway key first: the sample app verifies assertions with its JWKS.
+    let gw_key_path = dir.join("gateway-key.jwk");
+    if !gw_key_path.exists() {
+        write_key_file(
+            &gw_key_path,
+            &credentials::SigningKey::generate(KeyType::Ed25519),
+            None,
+        )?;
+    }
+    let (gw_key, _) = read_key_file(&gw_key_path)?;
+    let jwks = AssertionSigner::new(gw_key, "demo", 60).jwks().to_owned();
+    let app = SampleApp::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), Some(jwks))
+        .await
+        .context("cannot start the sample app")?;
+
+    let setup = prepare(&dir, http_port, tls_port, app.addr)?;
+    let config = Config::load(&setup.config_path)?;
+    let running = crate::server::start(&config).await.map_err(|e| {
+        let hint = if matches!(e, crate::server::StartError::Bind { .. }) {
+            "\nhint: another program uses that port; try `didgate demo --port 0 --tls-port 0` for free ports"
+        } else {
+            ""
+        };
+        anyhow::anyhow!("{e}{hint}")
+    })?;
+    print_walkthrough(&setup, app.addr);
+    crate::cli::shutdown_signal().await;
+    eprintln!("stopping the demo: draining connections and flushing the decision log");
+    running.shutdown().await;
+    app.stop();
+    Ok(())
+}
+
+fn pick_port(port: u16) -> Result<u16> {
+    if port != 0 {
+        return Ok(port);
+    }
+    let l =
+        std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("cannot find a free port")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// Write keys, credentials, policies, certificate and config into `dir`.
+/// Keys are kept across runs; credentials and config are rewritten.
+pub fn prepare(dir: &Path, http_port: u16, tls_port: u16, app: SocketAddr) -> Result<DemoSetup> {
+    let ident = |name: &str, method: DidMethod, kt: KeyType| -> Result<String> {
+        let path = dir.join(format!("{name}.jwk"));
+        if path.exists() {
+            if let Ok((_, did, _)) = crate::cli::load_identity(&path) {
+                return Ok(did);
+            }
+        }
+        Ok(create_did(method, kt, &path)?.0)
+    };
+    let hr = ident("hr-issuer", DidMethod::Key, KeyType::Ed25519)?;
+    let platform = ident("platform-issuer", DidMethod::Jwk, KeyType::P256)?;
+    let alice = ident("alice", DidMethod::Key, KeyType::Ed25519)?;
+    let carol = ident("carol", DidMethod::Key, KeyType::Secp256k1)?;
+    let billing = ident("billing-service", DidMethod::Jwk, KeyType::P256)?;
+
+    let claims = |v: Value| -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    };
+    let year = 365 * 24 * 3600;
+    let write = |name: &str, token: String| -> Result<()> {
+        let p = dir.join(name);
+        std::fs::write(&p, format!("{token}\n"))
+            .with_context(|| format!("cannot write {}", p.display()))
+    };
+    write(
+        "alice-employee.vc.jwt",
+        issue_vc(
+            &dir.join("hr-issuer.jwk"),
+            &alice,
+            &["EmployeeCredential".into()],
+            claims(
+                json!({"name": "Alice Example", "role": "engineer", "department": "eng", "employee_id": "E-1001"}),
+            ),
+            year,
+            Format::JwtVc11,
+        )?,
+    )?;
+    write(
+        "carol-employee.vc.jwt",
+        issue_vc(
+            &dir.join("hr-issuer.jwk"),
+            &carol,
+            &["EmployeeCredential".into()],
+            claims(
+                json!({"name": "Carol Admin", "role": "admin", "department": "it", "employee_id": "E-0007"}),
+            ),
+            year,
+            Format::VcJwt20,
+        )?,
+    )?;
+    write(
+        "billing-service.vc.jwt",
+        issue_vc(
+            &dir.join("platform-issuer.jwk"),
+            &billing,
+            &["ServiceCredential".into()],
+            claims(json!({"service": "billing"})),
+            year,
+            Format::JwtVc11,
+        )?,
+    )?;
+
+    let pol = dir.join("policies");
+    std::fs::create_dir_all(&pol)?;
+    std::fs::write(pol.join("didgate.cedarschema"), SCHEMA)?;
+    std::fs::write(pol.join("demo.cedar"), POLICIES)?;
+    std::fs::write(dir.join("policy-tests.toml"), POLICY_TESTS)?;
+
+    let (cert, key) = (dir.join("tls-cert.pem"), dir.join("tls-key.pem"));
+    if !cert.exists() || !key.exists() {
+        crate::tls::write_self_signed(&cert, &key, &["localhost", "127.0.0.1"])?;
+    }
+
+    let public_url = format!("http://127.0.0.1:{http_port}");
+    let https_url = format!("https://127.0.0.1:{tls_port}");
+    let toml = format!(
+        r#"# didgate demo configuration (written by `didgate demo`; safe to edit and run with `didgate serve -c {cfg}`)
+[server]
+listen = "127.0.0.1:{http_port}"
+listen_tls = "127.0.0.1:{tls_port}"
+public_url = "{public_url}"
+instance = "demo"
+
+[server.tls]
+cert = "tls-cert.pem"
+key = "tls-key.pem"
+
+[identity]
+key_file = "gateway-key.jwk"
+
+[credentials]
+audiences = ["{public_url}", "{https_url}", "http://localhost:{http_port}", "https://localhost:{tls_port}"]
+
+[[credentials.trusted_issuers]]
+credential_type = "EmployeeCredential"
+issuers = ["{hr}"]
+
+[[credentials.trusted_issuers]]
+credential_type = "ServiceCredential"
+issuers = ["{platform}"]
+
+[policy]
+schema = "policies/didgate.cedarschema"
+policies = ["policies"]
+
+[database]
+url = "sqlite://didgate.db"
+
+[[route]]
+name = "demo"
+path_prefix = "/"
+upstream = "http://{app}"
+"#,
+        cfg = dir.join("didgate.toml").display(),
+    );
+    let config_path = dir.join("didgate.toml");
+    std::fs::write(&config_path, toml)?;
+    Ok(DemoSetup {
+        dir: dir.to_owned(),
+        config_path,
+        public_url,
+        https_url,
+        http_port,
+        tls_port,
+        hr_issuer: hr,
+        platform_issuer: platform,
+        alice,
+        carol,
+        billing,
+    })
+}
+
+fn print_walkthrough(s: &DemoSetup, app: SocketAddr) {
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "didgate".to_owned());
+    let d = s.dir.display();
+    let url = &s.public_url;
+    let vp = |who: &str, vc: &str| {
+        format!("$({exe} wallet present --holder-key {d}/{who}.jwk --vc {d}/{vc} --audience {url})")
+    };
+    let billing_vp_https = format!(
+        "$({exe} wallet present --holder-key {d}/billing-service.jwk --vc {d}/billing-service.vc.jwt --audience {})",
+        s.https_url
+    );
+    println!(
+        r#"
+didgate demo is running
+  gateway:     {url}   and   {https}  (self-signed certificate: curl -k)
+  sample app:  http://{app}  (only reachable through the gateway in a real deployment)
+  data:        {d}  (keys, credentials, policies, config, SQLite decision log)
+  gateway key: {url}/.well-known/jwks.json
+
+identities (did:key / did:jwk, keys in {d}/*.jwk):
+  HR issuer        {hr}
+  platform issuer  {platform}
+  alice (engineer) {alice}
+  carol (admin)    {carol}
+  billing service  {billing}
+
+Each request carries a fresh verifiable presentation (single use, 2 minutes),
+made by the holder's wallet: `didgate wallet present`.
+
+Try these (in another terminal):
+
+1. ALLOWED - alice, an engineer, reads /eng/docs (the app shows who the gateway says she is):
+   curl -s {url}/eng/docs -H "Authorization: Bearer {alice_vp}"
+
+2. DENIED (403 policy_denied) - alice tries to change something; only role=admin may POST:
+   curl -s -X POST {url}/eng/docs -d 'x=1' -H "Authorization: Bearer {alice_vp}"
+
+3. ALLOWED - carol, an admin, may POST:
+   curl -s -X POST {url}/eng/docs -d 'x=1' -H "Authorization: Bearer {carol_vp}"
+
+4. ALLOWED - the billing service calls the API over HTTPS:
+   curl -sk {https}/api/invoices -H "Authorization: Bearer {billing_vp_https}"
+
+5. REFUSED (401 credential_missing / replayed_presentation):
+   curl -s {url}/eng/docs
+   VP={alice_vp}; curl -s {url}/ -H "Authorization: Bearer $VP"; curl -s {url}/ -H "Authorization: Bearer $VP"
+
+Then:
+   {exe} decisions -c {cfg}                      # the decision log
+   {exe} policy test -c {cfg} {d}/policy-tests.toml   # evaluate sample requests
+   edit {d}/policies/demo.cedar                  # reloaded within 2 s; a broken file keeps the last good set
+
+Press Ctrl-C to stop.
+"#,
+        https = s.https_url,
+        hr = s.hr_issuer,
+        platform = s.platform_issuer,
+        alice = s.alice,
+        carol = s.carol,
+        billing = s.billing,
+        alice_vp = vp("alice", "alice-employee.vc.jwt"),
+        carol_vp = vp("carol", "carol-employee.vc.jwt"),
+        cfg = s.config_path.display(),
+    );
+}

@@ -1,0 +1,27 @@
+//! didgate's gateway: the data plane (listeners, the request path, proxying),
+//! the decision log, configuration, the demo and the command line.
+//!
+//! Owns: everything that happens to an HTTP request between the client and
+//! the upstream app, in the order `path.rs` shows. Does not own: credential
+//! formats and signature checks (`credentials`), DID resolution
+//! (`did-registry`), Cedar evaluation (`policy`) or risk scoring (`risk`) —
+//! it calls them, in one place each.
+
+pub mod assertion;
+pub mod audit;
+pub mod authn;
+pub mod body;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod path;
+pub mod proxy;
+pub mod refusal;
+pub mod route;
+pub mod sample_app;
+pub mod server;
+pub mod store;
+pub mod tls;
+
+pub use config::Config;
+pub use server::{start, RunningGateway, StartError};

@@ -1,0 +1,287 @@
+//! The request path, in order, in one place:
+//!
+//! ```text
+//! well-known → route → authenticate → risk → decide (Cedar) → audit → proxy
+//! ```
+//!
+//! Each step is a plain function or method called from `Gateway::handle`;
+//! a refusal at any step is audited with the same reason code the client sees.
+//! Nothing here awaits I/O except signature verification's DID resolution
+//! (pure computation for did:key/did:jwk) and the upstream call itself; the
+//! audit append is a non-blocking queue push.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use policy::{DecisionRequest, PolicyEngine, RiskContext};
+use risk::RiskAssessment;
+
+use crate::assertion::{AssertionInput, AssertionSigner, ASSERTION_HEADER};
+use crate::audit::{AuditLog, DecisionRecord, Effect};
+use crate::authn::{Authenticator, Identity};
+use crate::body::{full, GatewayBody};
+use crate::proxy::{Forward, Proxy};
+use crate::refusal::Refusal;
+use crate::route::{request_host, Route, Router};
+
+/// Reserved paths the gateway answers itself on every host.
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+pub const HEALTH_PATH: &str = "/.didgate/health";
+
+/// Facts about the connection a request arrived on.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    pub tls: bool,
+}
+
+/// Everything the request path needs, built once at start-up.
+pub struct Gateway {
+    pub(crate) instance: Arc<str>,
+    pub(crate) router: Router,
+    pub(crate) authn: Authenticator,
+    pub(crate) policy: Arc<PolicyEngine>,
+    pub(crate) audit: AuditLog,
+    pub(crate) signer: AssertionSigner,
+    pub(crate) proxy: Proxy,
+}
+
+/// What an allowed request carries forward to the proxy step.
+struct Allowed<'a> {
+    route: &'a Route,
+    identity: Identity,
+    risk: RiskAssessment,
+}
+
+impl Gateway {
+    /// Decide one request and, if allowed, forward it.
+    pub async fn handle(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<GatewayBody> {
+        let decision_id = uuid::Uuid::now_v7().to_string();
+        let now_ms = unix_ms();
+        let now = now_ms / 1000;
+
+        // 0. The gateway's own endpoints.
+        match req.uri().path() {
+            JWKS_PATH => {
+                return json_response(self.signer.jwks().to_owned(), "public, max-age=300")
+            }
+            HEALTH_PATH => return json_response(r#"{"status":"ok"}"#.to_owned(), "no-store"),
+            _ => {}
+        }
+
+        let client_ip = canonical_ip(conn.peer.ip());
+        let host = request_host(&req).to_owned();
+        let mut record = DecisionRecord {
+            id: decision_id.clone(),
+            ts_ms: now_ms,
+            gateway: self.instance.clone(),
+            route: None,
+            method: req.method().as_str().to_owned(),
+            host: host.clone(),
+            path: req.uri().path().to_owned(),
+            client_ip,
+            subject: None,
+            auth_method: None,
+            credential_types: Vec::new(),
+            issuers: Vec::new(),
+            effect: Effect::Deny,
+            status: None,
+            reason: "allowed",
+            policies: Vec::new(),
+            risk_score: 0.0,
+        };
+
+        let outcome = self.decide(&req, &host, client_ip, now, &mut record).await;
+
+        // 5. Audit — before anything is forwarded, and for every refusal.
+        let accept = req.headers().get(header::ACCEPT).cloned();
+        let allowed = match outcome {
+            Ok(allowed) => {
+                record.effect = Effect::Allow;
+                allowed
+            }
+            Err(refusal) => {
+                record.status = Some(refusal.status.as_u16());
+                record.reason = refusal.code;
+                tracing::info!(decision = %decision_id, status = refusal.status.as_u16(),
+                    reason = refusal.code, path = %record.path, subject = ?record.subject, "refused");
+                if self.audit.record(record).is_err() {
+                    return audit_unavailable(accept.as_ref(), &decision_id);
+                }
+                return refusal.into_response(accept.as_ref(), &decision_id);
+            }
+        };
+        if self.audit.record(record).is_err() {
+            return audit_unavailable(accept.as_ref(), &decision_id);
+        }
+
+        // 6. Proxy, with a signed identity assertion.
+        let assertion = self.signer.sign(&AssertionInput {
+            subject: &allowed.identity.did,
+            audience: &allowed.route.name,
+            decision_id: &decision_id,
+            issuers: &allowed.identity.issuers,
+            credential_types: &allowed.identity.credential_types,
+            claims: &allowed.identity.claims,
+            forward_claims: &allowed.route.forward_claims,
+            auth_method: allowed.identity.auth_method,
+            risk_score: allowed.risk.score,
+            now,
+        });
+        let fwd = Forward {
+            client_ip,
+            tls: conn.tls,
+            host: &host,
+            assertion: HeaderValue::from_str(&assertion)
+                .ok()
+                .map(|v| (header::HeaderName::from_static(ASSERTION_HEADER), v)),
+            decision_id: HeaderValue::from_str(&decision_id)
+                .unwrap_or(HeaderValue::from_static("")),
+        };
+        match self.proxy.forward(allowed.route, req, fwd).await {
+            Ok(resp) => resp,
+            Err(refusal) => refusal.into_response(accept.as_ref(), &decision_id),
+        }
+    }
+
+    /// Steps 1–4: route, authenticate, assess risk, decide. Fills `record` as it learns.
+    async fn decide<'a>(
+        &'a self,
+        req: &Request<Incoming>,
+        host: &str,
+        client_ip: IpAddr,
+        now: i64,
+        record: &mut DecisionRecord,
+    ) -> Result<Allowed<'a>, Refusal> {
+        // 1. Route.
+        let route = self.router.find(host, req.uri().path()).ok_or_else(|| {
+            Refusal::new(
+                StatusCode::NOT_FOUND,
+                "no_route",
+                "no application is configured for this host and path",
+            )
+        })?;
+        record.route = Some(route.name.clone());
+        if !is_standard_method(req.method()) {
+            return Err(Refusal::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this HTTP method is not accepted by the gateway",
+            ));
+        }
+
+        // 2. Authenticate.
+        let identity = self.authn.authenticate(req.headers(), now).await?;
+        record.subject = Some(identity.did.clone());
+        record.auth_method = Some(identity.auth_method);
+        record
+            .credential_types
+            .clone_from(&identity.credential_types);
+        record.issuers.clone_from(&identity.issuers);
+
+        // 3. Risk.
+        let risk = RiskAssessment::neutral();
+        record.risk_score = risk.score;
+
+        // 4. Decide.
+        let decision = self.policy.decide(&DecisionRequest {
+            principal_did: &identity.did,
+            issuers: &identity.issuers,
+            credential_types: &identity.credential_types,
+            claims: &identity.claims,
+            action: req.method().as_str(),
+            app: &route.name,
+            host,
+            path: req.uri().path(),
+            auth_method: identity.auth_method,
+            client_ip,
+            now_unix: now,
+            risk: RiskContext {
+                score: risk.score,
+                factors: &risk.factors,
+                cold_start: risk.cold_start,
+            },
+        });
+        record.policies = decision.determining_policies;
+        if !decision.errors.is_empty() {
+            tracing::warn!(errors = ?decision.errors, "policy evaluation errors");
+        }
+        match decision.effect {
+            policy::Effect::Allow => Ok(Allowed {
+                route,
+                identity,
+                risk,
+            }),
+            policy::Effect::StepUp => {
+                record.effect = Effect::StepUp;
+                Err(Refusal::unauthenticated(
+                    decision.reason_code,
+                    "this request needs a fresh, stronger authentication; present your credential again",
+                ))
+            }
+            policy::Effect::Deny => {
+                let status = if decision.reason_code == "method_not_allowed" {
+                    StatusCode::METHOD_NOT_ALLOWED
+                } else {
+                    StatusCode::FORBIDDEN
+                };
+                Err(Refusal::new(
+                    status,
+                    decision.reason_code,
+                    "access to this resource is not allowed by policy",
+                ))
+            }
+        }
+    }
+}
+
+fn is_standard_method(m: &Method) -> bool {
+    matches!(
+        *m,
+        Method::GET
+            | Method::HEAD
+            | Method::POST
+            | Method::PUT
+            | Method::PATCH
+            | Method::DELETE
+            | Method::OPTIONS
+    )
+}
+
+fn audit_unavailable(accept: Option<&HeaderValue>, id: &str) -> Response<GatewayBody> {
+    tracing::error!(decision = %id, "decision log queue full; refusing request");
+    Refusal::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "audit_unavailable",
+        "the decision log cannot keep up; try again shortly",
+    )
+    .into_response(accept, id)
+}
+
+fn json_response(body: String, cache: &'static str) -> Response<GatewayBody> {
+    let mut r = Response::new(full(body));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    r
+}
+
+fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

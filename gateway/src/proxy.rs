@@ -1,0 +1,276 @@
+//! Forwarding to the upstream: a pooled hyper client (HTTP/1.1, and HTTP/2
+//! over TLS by ALPN), bodies streamed both ways, websocket/HTTP upgrades
+//! spliced, hop-by-hop headers removed, `X-Forwarded-*` set by the gateway
+//! (client-supplied copies are replaced, never trusted).
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Version};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+use crate::body::{self, GatewayBody};
+use crate::refusal::Refusal;
+use crate::route::Route;
+
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+
+pub struct Proxy {
+    client: Client<Connector, GatewayBody>,
+    response_timeout: Duration,
+}
+
+/// Everything the gateway adds to a forwarded request.
+pub struct Forward<'a> {
+    pub client_ip: IpAddr,
+    pub tls: bool,
+    pub host: &'a str,
+    pub assertion: Option<(HeaderName, HeaderValue)>,
+    pub decision_id: HeaderValue,
+}
+
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+impl Proxy {
+    pub fn new() -> Result<Self, std::io::Error> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(Duration::from_secs(5)));
+        http.set_nodelay(true);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()?
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(256)
+            .build(https);
+        Ok(Self {
+            client,
+            response_timeout: Duration::from_secs(60),
+        })
+    }
+
+    /// Forward `req` to `route`'s upstream and stream the answer back.
+    pub async fn forward(
+        &self,
+        route: &Route,
+        mut req: Request<Incoming>,
+        fwd: Forward<'_>,
+    ) -> Result<Response<GatewayBody>, Refusal> {
+        let upgrade = upgrade_protocol(req.headers());
+        let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
+
+        let pq = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        let uri = route.upstream_uri(pq).map_err(|_| {
+            Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request_target",
+                "the request path cannot be forwarded",
+            )
+        })?;
+        let (mut parts, body) = req.into_parts();
+        parts.uri = uri;
+        parts.version = Version::HTTP_11;
+        let headers = &mut parts.headers;
+        strip_hop_by_hop(headers);
+        strip_gateway_headers(headers);
+        headers.remove(header::AUTHORIZATION); // the credential was for the gateway, not the app
+        headers.remove(header::HOST); // the client derives Host from the upstream URI
+        if let Some(proto) = upgrade {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            headers.insert(header::UPGRADE, proto);
+        }
+        headers.insert(X_FORWARDED_FOR.clone(), ip_header(fwd.client_ip));
+        headers.insert(
+            X_FORWARDED_PROTO.clone(),
+            HeaderValue::from_static(if fwd.tls { "https" } else { "http" }),
+        );
+        if let Ok(h) = HeaderValue::from_str(fwd.host) {
+            headers.insert(X_FORWARDED_HOST.clone(), h);
+        }
+        if let Some((name, value)) = fwd.assertion {
+            headers.insert(name, value);
+        }
+        headers.insert(crate::assertion::DECISION_HEADER, fwd.decision_id);
+
+        let upstream_req = Request::from_parts(parts, body::stream(body));
+        let mut resp =
+            match tokio::time::timeout(self.response_timeout, self.client.request(upstream_req))
+                .await
+            {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => {
+                    tracing::warn!(route = %route.name, error = %e, "upstream request failed");
+                    return Err(Refusal::new(
+                        StatusCode::BAD_GATEWAY,
+                        "upstream_unavailable",
+                        "the upstream application could not be reached",
+                    ));
+                }
+                Err(_) => {
+                    return Err(Refusal::new(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        "upstream_timeout",
+                        "the upstream application did not answer in time",
+                    ))
+                }
+            };
+
+        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+            if let Some(client_upgrade) = client_upgrade {
+                let upstream_upgrade = hyper::upgrade::on(&mut resp);
+                tokio::spawn(async move {
+                    match tokio::try_join!(client_upgrade, upstream_upgrade) {
+                        Ok((client, upstream)) => {
+                            let mut client = TokioIo::new(client);
+                            let mut upstream = TokioIo::new(upstream);
+                            if let Err(e) =
+                                tokio::io::copy_bidirectional(&mut client, &mut upstream).await
+                            {
+                                tracing::debug!(error = %e, "upgraded connection closed with an error");
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "protocol upgrade failed"),
+                    }
+                });
+                let (parts, _) = resp.into_parts();
+                return Ok(Response::from_parts(parts, body::full(bytes::Bytes::new())));
+            }
+        }
+
+        let (mut parts, body) = resp.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        Ok(Response::from_parts(parts, body::stream(body)))
+    }
+}
+
+/// The `Upgrade` protocol when the client asked for one (`Connection: upgrade`).
+fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
+    let wants = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    if wants {
+        headers.get(header::UPGRADE).cloned()
+    } else {
+        None
+    }
+}
+
+/// Remove hop-by-hop headers (RFC 9110 §7.6.1), including any named in `Connection`.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for n in named {
+        headers.remove(n);
+    }
+    for h in &HOP_BY_HOP {
+        headers.remove(h);
+    }
+    headers.remove(header::UPGRADE);
+}
+
+/// Remove every `x-didgate-*` header a client sent: only the gateway sets them.
+pub fn strip_gateway_headers(headers: &mut HeaderMap) {
+    let spoofed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| k.as_str().starts_with("x-didgate-"))
+        .cloned()
+        .collect();
+    for k in spoofed {
+        headers.remove(k);
+    }
+    for h in [&X_FORWARDED_FOR, &X_FORWARDED_PROTO, &X_FORWARDED_HOST] {
+        headers.remove(h);
+    }
+    headers.remove(HeaderName::from_static("forwarded"));
+}
+
+fn ip_header(ip: IpAddr) -> HeaderValue {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    };
+    HeaderValue::from_str(&ip.to_string()).unwrap_or(HeaderValue::from_static("unknown"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_and_connection_named_headers_removed() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-secret"),
+        );
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        h.insert("x-app", HeaderValue::from_static("kept"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-app"));
+    }
+
+    #[test]
+    fn spoofed_gateway_headers_removed() {
+        let mut h = HeaderMap::new();
+        h.insert("x-didgate-assertion", HeaderValue::from_static("forged"));
+        h.insert(
+            "X-DidGate-Subject",
+            HeaderValue::from_static("did:key:evil"),
+        );
+        h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        h.insert("accept", HeaderValue::from_static("*/*"));
+        strip_gateway_headers(&mut h);
+        assert_eq!(h.len(), 1);
+    }
+
+    #[test]
+    fn upgrade_detected_only_with_connection_upgrade() {
+        let mut h = HeaderMap::new();
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        assert!(upgrade_protocol(&h).is_none());
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, Upgrade"),
+        );
+        assert_eq!(upgrade_protocol(&h).unwrap(), "websocket");
+    }
+}

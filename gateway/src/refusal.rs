@@ -1,0 +1,166 @@
+//! Refusals: every request the gateway does not forward gets an HTTP status,
+//! a stable reason code (the same one that is logged and audited), a short
+//! JSON or HTML body chosen by `Accept`, and a `WWW-Authenticate` header.
+//! Never a stack trace.
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+
+use crate::body::{full, GatewayBody};
+
+/// Why a request was not forwarded.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub status: StatusCode,
+    /// Stable snake_case code, e.g. `credential_expired`.
+    pub code: &'static str,
+    /// One human sentence; never contains secrets or internals.
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn unauthenticated(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
+    }
+
+    /// Render the refusal; `accept` is the request's Accept header.
+    pub fn into_response(
+        self,
+        accept: Option<&HeaderValue>,
+        decision_id: &str,
+    ) -> Response<GatewayBody> {
+        let wants_html = accept
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(prefers_html);
+        let (content_type, body) = if wants_html {
+            (
+                "text/html; charset=utf-8",
+                format!(
+                    "<!doctype html><html><head><meta charset=\"utf-8\"><title>{status}</title></head>\
+                     <body><h1>{status}</h1><p><code>{code}</code></p><p>{msg}</p>\
+                     <p><small>decision {id}</small></p></body></html>\n",
+                    status = self.status,
+                    code = self.code,
+                    msg = html_escape(&self.message),
+                    id = html_escape(decision_id),
+                ),
+            )
+        } else {
+            (
+                "application/json",
+                serde_json::json!({
+                    "error": self.code,
+                    "message": self.message,
+                    "decision_id": decision_id,
+                })
+                .to_string()
+                    + "\n",
+            )
+        };
+        let mut resp = Response::new(full(Bytes::from(body)));
+        *resp.status_mut() = self.status;
+        let h = resp.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(www) = self.www_authenticate() {
+            h.insert(header::WWW_AUTHENTICATE, www);
+        }
+        resp
+    }
+
+    fn www_authenticate(&self) -> Option<HeaderValue> {
+        // RFC 6750 §3 error codes; the didgate reason goes in error_description.
+        let error = match self.status {
+            StatusCode::UNAUTHORIZED if self.code == "credential_missing" => None,
+            StatusCode::UNAUTHORIZED if self.code == "step_up_required" => {
+                // RFC 9470: ask the client to authenticate again.
+                Some("insufficient_user_authentication")
+            }
+            StatusCode::UNAUTHORIZED => Some("invalid_token"),
+            StatusCode::FORBIDDEN => Some("insufficient_scope"),
+            _ => return None,
+        };
+        let value = match error {
+            None => "Bearer realm=\"didgate\"".to_owned(),
+            Some(e) => format!(
+                "Bearer realm=\"didgate\", error=\"{e}\", error_description=\"{}\"",
+                self.code
+            ),
+        };
+        HeaderValue::from_str(&value).ok()
+    }
+}
+
+fn prefers_html(accept: &str) -> bool {
+    // Browsers send text/html first; API clients send */* or application/json.
+    let html = accept.find("text/html");
+    let json = accept.find("application/json");
+    match (html, json) {
+        (Some(h), Some(j)) => h < j,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn json_by_default_with_www_authenticate() {
+        let r = Refusal::unauthenticated("credential_expired", "expired").into_response(None, "d1");
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+        let www = r.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
+        assert!(www.contains("error=\"invalid_token\"") && www.contains("credential_expired"));
+    }
+
+    #[test]
+    fn html_for_browsers_is_escaped() {
+        let accept = HeaderValue::from_static("text/html,application/xhtml+xml,*/*;q=0.8");
+        let r = Refusal::forbidden("policy_denied", "<script>").into_response(Some(&accept), "d");
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "text/html; charset=utf-8"
+        );
+        assert!(r.headers()[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .contains("insufficient_scope"));
+    }
+
+    #[test]
+    fn accept_preference_order() {
+        assert!(prefers_html("text/html, application/json"));
+        assert!(!prefers_html("application/json, text/html"));
+        assert!(!prefers_html("*/*"));
+    }
+}

@@ -1,0 +1,220 @@
+//! Routes: host and path prefix → app (upstream + policy scope). Matching is a
+//! linear scan over a list sorted most-specific first; it allocates nothing.
+
+use std::sync::Arc;
+
+use http::Uri;
+
+use crate::config::RouteConfig;
+
+#[derive(Debug)]
+pub struct Route {
+    pub name: Arc<str>,
+    host: Option<String>,
+    prefix: String,
+    pub upstream: Upstream,
+    pub strip_prefix: bool,
+    pub forward_claims: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub scheme: http::uri::Scheme,
+    pub authority: http::uri::Authority,
+    /// Base path of the upstream URL without a trailing slash ("" for none).
+    pub base_path: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("route {name}: upstream {url:?} is not an http(s) URL")]
+pub struct RouteError {
+    name: String,
+    url: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Router {
+    routes: Vec<Route>,
+}
+
+impl Router {
+    pub fn new(configs: &[RouteConfig]) -> Result<Self, RouteError> {
+        let mut routes = configs
+            .iter()
+            .map(|c| {
+                let bad = || RouteError {
+                    name: c.name.clone(),
+                    url: c.upstream.clone(),
+                };
+                let uri: Uri = c.upstream.parse().map_err(|_| bad())?;
+                let scheme = uri.scheme().cloned().ok_or_else(bad)?;
+                let authority = uri.authority().cloned().ok_or_else(bad)?;
+                Ok(Route {
+                    name: Arc::from(c.name.as_str()),
+                    host: c
+                        .host
+                        .as_deref()
+                        .filter(|h| *h != "*")
+                        .map(|h| h.to_ascii_lowercase()),
+                    prefix: c.path_prefix.trim_end_matches('/').to_owned(),
+                    upstream: Upstream {
+                        scheme,
+                        authority,
+                        base_path: uri.path().trim_end_matches('/').to_owned(),
+                    },
+                    strip_prefix: c.strip_prefix,
+                    forward_claims: c.forward_claims.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>, RouteError>>()?;
+        // Host-specific before wildcard, longer prefixes before shorter.
+        routes.sort_by(|a, b| {
+            b.host
+                .is_some()
+                .cmp(&a.host.is_some())
+                .then(b.prefix.len().cmp(&a.prefix.len()))
+        });
+        Ok(Self { routes })
+    }
+
+    /// The route for a host (port already removed, any case) and path.
+    pub fn find(&self, host: &str, path: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| {
+            r.host
+                .as_deref()
+                .is_none_or(|h| h.eq_ignore_ascii_case(host))
+                && prefix_matches(&r.prefix, path)
+        })
+    }
+}
+
+/// Prefix match on a segment boundary: "/eng" matches "/eng" and "/eng/x", not "/engineering".
+fn prefix_matches(prefix: &str, path: &str) -> bool {
+    if prefix.is_empty() {
+        return true;
+    }
+    match path.strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'),
+        None => false,
+    }
+}
+
+impl Route {
+    /// The upstream URI for a request path-and-query.
+    pub fn upstream_uri(&self, path_and_query: &str) -> Result<Uri, http::Error> {
+        let rest = if self.strip_prefix {
+            let r = path_and_query
+                .strip_prefix(self.prefix.as_str())
+                .unwrap_or(path_and_query);
+            if r.is_empty() || r.starts_with('?') {
+                // "/app" → "/", "/app?x" → "/?x"
+                let mut s = String::with_capacity(r.len() + 1);
+                s.push('/');
+                s.push_str(r);
+                return self.build(&s);
+            }
+            r
+        } else {
+            path_and_query
+        };
+        self.build(rest)
+    }
+
+    fn build(&self, rest: &str) -> Result<Uri, http::Error> {
+        let mut pq = String::with_capacity(self.upstream.base_path.len() + rest.len());
+        pq.push_str(&self.upstream.base_path);
+        pq.push_str(rest);
+        Uri::builder()
+            .scheme(self.upstream.scheme.clone())
+            .authority(self.upstream.authority.clone())
+            .path_and_query(pq)
+            .build()
+    }
+}
+
+/// Host without port, from the URI authority (HTTP/2) or the Host header.
+pub fn request_host<B>(req: &http::Request<B>) -> &str {
+    let raw = req
+        .uri()
+        .host()
+        .or_else(|| {
+            req.headers()
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+        })
+        .unwrap_or("");
+    strip_port(raw)
+}
+
+fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        // [v6]:port
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn cfg(
+        name: &str,
+        host: Option<&str>,
+        prefix: &str,
+        upstream: &str,
+        strip: bool,
+    ) -> RouteConfig {
+        RouteConfig {
+            name: name.into(),
+            host: host.map(Into::into),
+            path_prefix: prefix.into(),
+            upstream: upstream.into(),
+            strip_prefix: strip,
+            forward_claims: vec![],
+        }
+    }
+
+    #[test]
+    fn most_specific_route_wins() {
+        let r = Router::new(&[
+            cfg("all", None, "/", "http://a:1", false),
+            cfg("eng", None, "/eng", "http://b:2", false),
+            cfg("hr", Some("hr.example"), "/", "http://c:3", false),
+        ])
+        .unwrap();
+        assert_eq!(&*r.find("x", "/eng/doc").unwrap().name, "eng");
+        assert_eq!(&*r.find("x", "/engineering").unwrap().name, "all");
+        assert_eq!(&*r.find("HR.example", "/eng").unwrap().name, "hr");
+        assert_eq!(&*r.find("x", "/").unwrap().name, "all");
+    }
+
+    #[test]
+    fn no_route_when_nothing_matches() {
+        let r = Router::new(&[cfg("eng", None, "/eng", "http://b:2", false)]).unwrap();
+        assert!(r.find("x", "/other").is_none());
+    }
+
+    #[test]
+    fn upstream_uri_strips_and_joins() {
+        let r = Router::new(&[cfg("api", None, "/api", "http://up:9/base/", true)]).unwrap();
+        let route = r.find("h", "/api/v1?q=1").unwrap();
+        assert_eq!(
+            route.upstream_uri("/api/v1?q=1").unwrap(),
+            "http://up:9/base/v1?q=1"
+        );
+        assert_eq!(route.upstream_uri("/api").unwrap(), "http://up:9/base/");
+        assert_eq!(route.upstream_uri("/api?x").unwrap(), "http://up:9/base/?x");
+    }
+
+    #[test]
+    fn host_port_is_stripped() {
+        assert_eq!(strip_port("example.com:8080"), "example.com");
+        assert_eq!(strip_port("[::1]:8080"), "::1");
+        assert_eq!(strip_port("example.com"), "example.com");
+    }
+}

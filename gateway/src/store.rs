@@ -1,0 +1,241 @@
+//! The gateway's database: SQLite embedded by default, PostgreSQL when several
+//! gateways share state. Migrations are compiled into the binary and applied
+//! at connect time; both backends store the same rows.
+
+use std::str::FromStr;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row};
+
+use crate::audit::DecisionRecord;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database URL {url:?} is not usable: {source}")]
+    BadUrl { url: String, source: sqlx::Error },
+    #[error("cannot connect to the database: {0}")]
+    Connect(sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database query failed: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+/// A connection pool to one of the supported backends.
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+impl Store {
+    /// Connect and bring the schema up to date.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(std::time::Duration::from_secs(5))
+                .connect(url)
+                .await
+                .map_err(StoreError::Connect)?;
+            POSTGRES_MIGRATIONS.run(&pool).await?;
+            Ok(Store::Postgres(pool))
+        } else {
+            let opts = SqliteConnectOptions::from_str(url)
+                .map_err(|source| StoreError::BadUrl {
+                    url: url.to_owned(),
+                    source,
+                })?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(std::time::Duration::from_secs(5));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(opts)
+                .await
+                .map_err(StoreError::Connect)?;
+            SQLITE_MIGRATIONS.run(&pool).await?;
+            Ok(Store::Sqlite(pool))
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Append a batch of decisions in one transaction: all rows or none.
+    pub async fn insert_decisions(&self, batch: &[DecisionRecord]) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        // Keep each statement under SQLite's bind-parameter limit (32766).
+        const CHUNK: usize = 500;
+        match self {
+            Store::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                for chunk in batch.chunks(CHUNK) {
+                    let mut qb = insert_builder::<sqlx::Sqlite>(chunk, "");
+                    qb.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            }
+            Store::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                for chunk in batch.chunks(CHUNK) {
+                    let mut qb = insert_builder::<sqlx::Postgres>(chunk, "::jsonb");
+                    qb.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The newest decisions first (admin views and tests).
+    pub async fn recent_decisions(&self, limit: i64) -> Result<Vec<StoredDecision>, StoreError> {
+        const Q_SQLITE: &str =
+            "SELECT id, ts_ms, route, method, path, subject, effect, status, reason, \
+             policies, risk_score FROM decisions ORDER BY ts_ms DESC, id DESC LIMIT ?";
+        const Q_PG: &str = "SELECT id, ts_ms, route, method, path, subject, effect, status, reason, \
+             policies::text AS policies, risk_score FROM decisions ORDER BY ts_ms DESC, id DESC LIMIT $1";
+        let rows = match self {
+            Store::Sqlite(pool) => sqlx::query(Q_SQLITE)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(StoredDecision::from_sqlite)
+                .collect::<Result<Vec<_>, _>>()?,
+            Store::Postgres(pool) => sqlx::query(Q_PG)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(StoredDecision::from_pg)
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        Ok(rows)
+    }
+
+    pub async fn count_decisions(&self) -> Result<i64, StoreError> {
+        let n = match self {
+            Store::Sqlite(pool) => {
+                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM decisions")
+                    .fetch_one(pool)
+                    .await?
+            }
+            Store::Postgres(pool) => {
+                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM decisions")
+                    .fetch_one(pool)
+                    .await?
+            }
+        };
+        Ok(n)
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite(p) => p.close().await,
+            Store::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+fn insert_builder<'a, DB>(
+    chunk: &'a [DecisionRecord],
+    json_cast: &'static str,
+) -> QueryBuilder<'a, DB>
+where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    Option<String>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    Option<&'a str>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    Option<i32>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    f64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut qb = QueryBuilder::<DB>::new(
+        "INSERT INTO decisions (id, ts_ms, gateway, route, method, host, path, client_ip, subject, \
+         auth_method, credential_types, issuers, effect, status, reason, policies, risk_score) ",
+    );
+    qb.push_values(chunk, |mut b, r| {
+        b.push_bind(r.id.as_str())
+            .push_bind(r.ts_ms)
+            .push_bind(&*r.gateway)
+            .push_bind(r.route.as_deref())
+            .push_bind(r.method.as_str())
+            .push_bind(r.host.as_str())
+            .push_bind(r.path.as_str())
+            .push_bind(r.client_ip.to_string())
+            .push_bind(r.subject.clone())
+            .push_bind(r.auth_method)
+            .push_bind(json_array(&r.credential_types))
+            .push_unseparated(json_cast)
+            .push_bind(json_array(&r.issuers))
+            .push_unseparated(json_cast)
+            .push_bind(r.effect.as_str())
+            .push_bind(r.status.map(i32::from))
+            .push_bind(r.reason)
+            .push_bind(json_array(&r.policies))
+            .push_unseparated(json_cast)
+            .push_bind(r.risk_score);
+    });
+    qb
+}
+
+fn json_array(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// A decision as read back from the database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredDecision {
+    pub id: String,
+    pub ts_ms: i64,
+    pub route: Option<String>,
+    pub method: String,
+    pub path: String,
+    pub subject: Option<String>,
+    pub effect: String,
+    pub status: Option<i32>,
+    pub reason: String,
+    pub policies: Vec<String>,
+    pub risk_score: f64,
+}
+
+macro_rules! from_row {
+    ($name:ident, $row:ty) => {
+        fn $name(row: &$row) -> Result<Self, sqlx::Error> {
+            let policies: String = row.try_get("policies")?;
+            Ok(Self {
+                id: row.try_get("id")?,
+                ts_ms: row.try_get("ts_ms")?,
+                route: row.try_get("route")?,
+                method: row.try_get("method")?,
+                path: row.try_get("path")?,
+                subject: row.try_get("subject")?,
+                effect: row.try_get("effect")?,
+                status: row.try_get("status")?,
+                reason: row.try_get("reason")?,
+                policies: serde_json::from_str(&policies).unwrap_or_default(),
+                risk_score: row.try_get("risk_score")?,
+            })
+        }
+    };
+}
+
+impl StoredDecision {
+    from_row!(from_sqlite, sqlx::sqlite::SqliteRow);
+    from_row!(from_pg, sqlx::postgres::PgRow);
+}

@@ -1,0 +1,216 @@
+//! The binary as a user runs it: the identity tools, `check`, `policy test`,
+//! and `didgate demo` with the exact commands it prints.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::tempdir;
+
+fn didgate() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_didgate"));
+    c.env("DIDGATE_LOG", "warn");
+    c
+}
+
+fn run_ok(c: &mut Command) -> String {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}",
+        c,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn did_create_resolve_issue_present_round_trip() {
+    let d = tempdir("cli");
+    for (method, kt) in [
+        ("key", "ed25519"),
+        ("key", "p256"),
+        ("key", "secp256k1"),
+        ("jwk", "ed25519"),
+        ("jwk", "p256"),
+    ] {
+        let key = d.join(format!("{method}-{kt}.jwk"));
+        let did = run_ok(
+            didgate()
+                .args([
+                    "did",
+                    "create",
+                    "--method",
+                    method,
+                    "--key-type",
+                    kt,
+                    "--out",
+                ])
+                .arg(&key),
+        );
+        let did = did.trim();
+        assert!(did.starts_with(&format!("did:{method}:")), "{did}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        let doc: serde_json::Value =
+            serde_json::from_str(&run_ok(didgate().args(["did", "resolve", did]))).unwrap();
+        assert_eq!(doc["id"], did);
+        let vc = run_ok(
+            didgate()
+                .args(["vc", "issue", "--issuer-key"])
+                .arg(&key)
+                .args([
+                    "--subject",
+                    did,
+                    "--type",
+                    "EmployeeCredential",
+                    "--claim",
+                    "role=admin",
+                    "--claim",
+                    "level=3",
+                ]),
+        );
+        let vp = run_ok(
+            didgate()
+                .args(["wallet", "present", "--holder-key"])
+                .arg(&key)
+                .args(["--vc", vc.trim(), "--audience", "https://gw.test"]),
+        );
+        assert_eq!(vp.trim().split('.').count(), 3);
+    }
+    // Bad input: a clear error, no panic.
+    let out = didgate()
+        .args(["did", "resolve", "did:nope:x"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error:"));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    let out = didgate()
+        .args([
+            "vc",
+            "issue",
+            "--issuer-key",
+            "/nonexistent",
+            "--subject",
+            "did:key:x",
+            "--type",
+            "T",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn check_reports_the_key_and_the_fix() {
+    let d = tempdir("check");
+    std::fs::write(d.join("bad.toml"), "[server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"gw\"\n[policy]\nschema = \"s\"\npolicies = [\"p\"]\n").unwrap();
+    let out = didgate()
+        .args(["check", "-c"])
+        .arg(d.join("bad.toml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("server.public_url") && err.contains("fix:"),
+        "{err}"
+    );
+}
+
+/// The demo comes up, its printed commands give one allowed and one denied request.
+#[test]
+fn demo_prints_commands_that_work() {
+    let dir = tempdir("demo");
+    let mut child = didgate()
+        .args(["demo", "--port", "0", "--tls-port", "0", "--dir"])
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let start = Instant::now();
+    while !lines.iter().any(|l: &String| l.contains("Press Ctrl-C")) {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(l) => lines.push(l),
+            Err(_) => panic!("demo did not come up within 60 s: {lines:#?}"),
+        }
+        assert!(start.elapsed() < Duration::from_secs(90));
+    }
+    let commands: Vec<&str> = lines
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| l.starts_with("curl "))
+        .collect();
+    assert!(commands.len() >= 4, "{lines:#?}");
+    let run = |cmd: &str| -> String {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(cmd)
+            .output()
+            .expect("bash");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // 1. allowed: alice reads /eng/docs and the app shows who she is.
+    let allowed: serde_json::Value =
+        serde_json::from_str(&run(commands[0])).expect("JSON from the sample app");
+    assert_eq!(
+        allowed["identity"]["verified_with_gateway_jwks"], true,
+        "{allowed}"
+    );
+    assert_eq!(allowed["identity"]["claims"]["claims"]["role"], "engineer");
+    // 2. denied: alice may not POST.
+    let denied: serde_json::Value = serde_json::from_str(&run(commands[1])).unwrap();
+    assert_eq!(denied["error"], "policy_denied", "{denied}");
+    // 3. carol the admin may POST; 4. the service over HTTPS.
+    let admin: serde_json::Value = serde_json::from_str(&run(commands[2])).unwrap();
+    assert_eq!(admin["method"], "POST", "{admin}");
+    let service: serde_json::Value = serde_json::from_str(&run(commands[3])).unwrap();
+    assert_eq!(
+        service["identity"]["claims"]["credential_types"][0], "ServiceCredential",
+        "{service}"
+    );
+
+    // The policy tests it points at pass.
+    let cfg = dir.join("didgate.toml");
+    run_ok(
+        didgate()
+            .args(["policy", "test", "-c"])
+            .arg(&cfg)
+            .arg(dir.join("policy-tests.toml")),
+    );
+    run_ok(didgate().args(["check", "-c"]).arg(&cfg));
+
+    // SIGTERM: drains and flushes, then the decision log shows what happened.
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "demo exited with {status}");
+    let log = run_ok(didgate().args(["decisions", "-c"]).arg(&cfg));
+    assert!(
+        log.contains("policy_denied") && log.contains("allowed"),
+        "{log}"
+    );
+}

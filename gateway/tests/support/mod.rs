@@ -1,0 +1,312 @@
+//! Gateway test harness: a real gateway on an ephemeral port in front of a
+//! real upstream (the sample app), with real keys, credentials and policies.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use credentials::{CredentialRequest, Format, KeyType, PresentationRequest, SigningKey};
+use didgate::sample_app::SampleApp;
+use didgate::{Config, RunningGateway};
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{json, Map, Value};
+
+pub const POLICIES: &str = r#"
+@id("employees-read")
+permit (principal, action in Didgate::Action::"read", resource)
+when { context.credential_types.contains("EmployeeCredential") };
+
+@id("engineers-eng")
+permit (principal, action == Didgate::Action::"GET", resource)
+when { resource.path like "/eng/*" && principal.claims has department && principal.claims.department == "eng" };
+
+@id("admins-write")
+permit (principal, action in Didgate::Action::"write", resource)
+when { principal.claims has role && principal.claims.role == "admin" };
+
+@id("no-secrets")
+forbid (principal, action, resource)
+when { resource.path like "/secret*" };
+"#;
+
+/// An identity with its key.
+pub struct Who {
+    pub key: SigningKey,
+    pub did: String,
+    pub kid: String,
+}
+
+impl Who {
+    pub fn new(kt: KeyType, jwk_method: bool) -> Self {
+        let key = SigningKey::generate(kt);
+        let public = key.public_key();
+        let did = if jwk_method {
+            did_registry::did_jwk(&public)
+        } else {
+            did_registry::did_key(&public)
+        };
+        let kid = did_registry::default_key_id(&did).unwrap();
+        Who { key, did, kid }
+    }
+}
+
+pub struct Harness {
+    pub gw: Option<RunningGateway>,
+    pub url: String,
+    pub addr: SocketAddr,
+    pub app: SampleApp,
+    pub dir: PathBuf,
+    pub issuer: Who,
+    pub rogue_issuer: Who,
+    pub alice: Who,
+    pub carol: Who,
+    pub audience: String,
+    pub config: Config,
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+pub fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "didgate-{tag}-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+impl Harness {
+    /// Gateway with SQLite (or `db_url`), routes: "/" → sample app, plus `extra_routes` TOML.
+    pub async fn start(db_url: Option<String>, extra_routes: &str) -> Self {
+        let dir = tempdir("gw");
+        let app = SampleApp::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), None)
+            .await
+            .unwrap();
+        let issuer = Who::new(KeyType::Ed25519, false);
+        let rogue_issuer = Who::new(KeyType::Ed25519, false);
+        let alice = Who::new(KeyType::Ed25519, false);
+        let carol = Who::new(KeyType::Secp256k1, true);
+        std::fs::write(
+            dir.join("schema.cedarschema"),
+            include_str!("../../../deploy/policies/didgate.cedarschema"),
+        )
+        .unwrap();
+        std::fs::write(dir.join("test.cedar"), POLICIES).unwrap();
+        let audience = "https://gateway.test".to_owned();
+        let db = db_url.unwrap_or_else(|| "sqlite://decisions.db".into());
+        let toml = format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+public_url = "{audience}"
+[credentials]
+[[credentials.trusted_issuers]]
+credential_type = "EmployeeCredential"
+issuers = ["{iss}"]
+[policy]
+schema = "schema.cedarschema"
+policies = ["test.cedar"]
+reload_interval_secs = 1
+[database]
+url = "{db}"
+[[route]]
+name = "demo"
+upstream = "http://{app}"
+forward_claims = ["role", "department"]
+{extra_routes}
+"#,
+            iss = issuer.did,
+            app = app.addr,
+        );
+        std::fs::write(dir.join("didgate.toml"), &toml).unwrap();
+        let config = Config::load(&dir.join("didgate.toml")).unwrap();
+        let gw = didgate::start(&config).await.unwrap();
+        let addr = gw.http_addr.unwrap();
+        Harness {
+            url: format!("http://{addr}"),
+            addr,
+            gw: Some(gw),
+            app,
+            dir,
+            issuer,
+            rogue_issuer,
+            alice,
+            carol,
+            audience,
+            config,
+        }
+    }
+
+    pub fn gw(&self) -> &RunningGateway {
+        self.gw.as_ref().unwrap()
+    }
+
+    pub fn vc_by(
+        &self,
+        issuer: &Who,
+        subject: &str,
+        claims: Value,
+        now: i64,
+        valid_for: i64,
+        format: Format,
+    ) -> String {
+        let claims: Map<String, Value> = match claims {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        credentials::issue_credential(
+            &issuer.key,
+            &issuer.kid,
+            &CredentialRequest {
+                issuer: issuer.did.clone(),
+                subject: subject.to_owned(),
+                types: vec!["EmployeeCredential".into()],
+                claims,
+                valid_for_secs: Some(valid_for),
+                id: None,
+                format,
+            },
+            now,
+        )
+        .unwrap()
+    }
+
+    pub fn employee_vc(&self, who: &Who, role: &str, department: &str) -> String {
+        self.vc_by(
+            &self.issuer,
+            &who.did,
+            json!({"role": role, "department": department}),
+            now(),
+            3600,
+            Format::JwtVc11,
+        )
+    }
+
+    pub fn vp_for(
+        &self,
+        who: &Who,
+        vcs: Vec<String>,
+        audience: &str,
+        now: i64,
+        format: Format,
+    ) -> String {
+        credentials::present(
+            &who.key,
+            &who.kid,
+            &PresentationRequest {
+                holder: who.did.clone(),
+                audience: audience.to_owned(),
+                nonce: None,
+                valid_for_secs: 120,
+                credentials: vcs,
+                format,
+            },
+            now,
+        )
+        .unwrap()
+    }
+
+    /// A fresh VP for alice (engineer in eng).
+    pub fn alice_vp(&self) -> String {
+        let vc = self.employee_vc(&self.alice, "engineer", "eng");
+        self.vp_for(
+            &self.alice,
+            vec![vc],
+            &self.audience,
+            now(),
+            Format::JwtVc11,
+        )
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        extra: &[(&str, &str)],
+    ) -> Resp {
+        send(&self.url, method, path, bearer, extra, Bytes::new()).await
+    }
+
+    /// Wait until the decision log holds at least `n` rows; return them newest first.
+    pub async fn decisions(&self, n: i64) -> Vec<didgate::store::StoredDecision> {
+        let store = &self.gw().store;
+        for _ in 0..200 {
+            if store.count_decisions().await.unwrap() >= n {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        store.recent_decisions(1000).await.unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(gw) = self.gw.take() {
+            gw.shutdown().await;
+        }
+        self.app.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&self.body)))
+    }
+    /// The gateway's refusal code.
+    pub fn code(&self) -> String {
+        self.json()["error"].as_str().unwrap_or("").to_owned()
+    }
+}
+
+pub async fn send(
+    base: &str,
+    method: Method,
+    path: &str,
+    bearer: Option<&str>,
+    extra: &[(&str, &str)],
+    body: Bytes,
+) -> Resp {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let mut req = Request::builder()
+        .method(method)
+        .uri(format!("{base}{path}"));
+    if let Some(b) = bearer {
+        req = req.header("authorization", format!("Bearer {b}"));
+    }
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    let resp = client
+        .request(req.body(Full::new(body)).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = resp.into_parts();
+    Resp {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.collect().await.unwrap().to_bytes(),
+    }
+}
+
+pub fn b64(s: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+}

@@ -194,19 +194,26 @@ impl Verifier {
                     did: signer.to_owned(),
                     source,
                 })?;
-        let vm = doc
-            .key_for(parsed.header.kid.as_deref(), purpose)
+        let candidates = doc
+            .keys_for(parsed.header.kid.as_deref(), purpose)
             .map_err(|source| CredentialError::Resolve {
                 did: signer.to_owned(),
                 source,
             })?;
-        vm.public_key
-            .verify_jose(
-                &parsed.header.alg,
-                parsed.signing_input.as_bytes(),
-                &parsed.signature,
-            )
-            .map_err(|source| CredentialError::Signature { what, source })
+        let message = parsed.signing_input.as_bytes();
+        let mut first_error = None;
+        for vm in candidates {
+            match vm.verify_jose(&parsed.header.alg, message, &parsed.signature) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Err(CredentialError::Signature {
+            what,
+            source: first_error.unwrap_or(did_registry::SignatureError::BadSignature),
+        })
     }
 
     /// Verify a VP-JWT and every credential in it. `now` is unix seconds.

@@ -275,6 +275,43 @@ fn ec_jwk(crv: &str, uncompressed: &[u8]) -> Jwk {
     }
 }
 
+/// ES256K(-R) against an Ethereum address: recover the signer's key from the
+/// signature over SHA-256(message) and compare its address. For plain ES256K
+/// (64 bytes, no recovery id) both recovery ids are tried.
+pub(crate) fn recover_matches_address(
+    message: &[u8],
+    signature: &[u8],
+    with_recovery_id: bool,
+    address: &[u8; 20],
+) -> Result<(), SignatureError> {
+    use k256::ecdsa::{RecoveryId, Signature, VerifyingKey};
+    let (rs, ids): (&[u8], Vec<u8>) = match (with_recovery_id, signature.len()) {
+        (false, 64) => (signature, vec![0, 1]),
+        (true, 65) => {
+            let v = signature[64];
+            let v = if v >= 27 { v - 27 } else { v };
+            if v > 1 {
+                return Err(SignatureError::BadSignature);
+            }
+            (&signature[..64], vec![v])
+        }
+        _ => return Err(SignatureError::BadSignature),
+    };
+    let sig = Signature::from_slice(rs).map_err(|_| SignatureError::BadSignature)?;
+    for id in ids {
+        let Some(recid) = RecoveryId::from_byte(id) else {
+            continue;
+        };
+        if let Ok(key) = VerifyingKey::recover_from_msg(message, &sig, recid) {
+            let pk = k256::PublicKey::from(&key);
+            if crate::ethr::address_of(&pk).as_slice() == address {
+                return Ok(());
+            }
+        }
+    }
+    Err(SignatureError::BadSignature)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -322,5 +359,31 @@ mod tests {
             let jwk: Jwk = serde_json::from_str(j).unwrap();
             assert!(PublicKey::from_jwk(&jwk).is_err(), "{j}");
         }
+    }
+
+    #[test]
+    fn ethereum_address_recovery_accepts_only_the_signer() {
+        use k256::ecdsa::signature::Signer;
+        let sk = k256::ecdsa::SigningKey::random(&mut rand::thread_rng());
+        let address = crate::ethr::address_of(&k256::PublicKey::from(sk.verifying_key())).into_array();
+        let msg = b"header.payload";
+        let sig: k256::ecdsa::Signature = sk.sign(msg);
+        let rs = sig.to_bytes();
+        recover_matches_address(msg, &rs, false, &address).unwrap();
+        // Another address, another message, a truncated signature.
+        let other = [7u8; 20];
+        assert!(recover_matches_address(msg, &rs, false, &other).is_err());
+        assert!(recover_matches_address(b"header.payloaX", &rs, false, &address).is_err());
+        assert!(recover_matches_address(msg, &rs[..63], false, &address).is_err());
+        // ES256K-R: 65 bytes with the recovery id (0/1 or 27/28); anything else refused.
+        let (sig, recid) = sk.sign_recoverable(msg).unwrap();
+        let mut r = sig.to_bytes().to_vec();
+        r.push(recid.to_byte());
+        recover_matches_address(msg, &r, true, &address).unwrap();
+        r[64] += 27;
+        recover_matches_address(msg, &r, true, &address).unwrap();
+        r[64] = 5;
+        assert!(recover_matches_address(msg, &r, true, &address).is_err());
+        assert!(recover_matches_address(msg, &rs, true, &address).is_err(), "R needs 65 bytes");
     }
 }

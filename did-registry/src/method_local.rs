@@ -5,7 +5,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
-use crate::document::{DidDocument, VerificationMethod};
+use crate::document::{DidDocument, KeyMaterial, VerificationMethod};
 use crate::key::{Jwk, PublicKey};
 use crate::ResolveError;
 
@@ -144,18 +144,19 @@ fn resolve_key(did: &str, id: &str) -> Result<DidDocument, ResolveError> {
         }
     };
     let vm_id = format!("{did}#{id}");
-    Ok(DidDocument {
-        id: did.to_owned(),
-        verification_method: vec![VerificationMethod {
-            id: vm_id.clone(),
-            type_: "Multikey".into(),
-            controller: did.to_owned(),
-            public_key: pk,
-            multibase: Some(id.to_owned()),
-        }],
-        authentication: vec![vm_id.clone()],
-        assertion_method: vec![vm_id],
-    })
+    let mut vm = VerificationMethod::new(
+        vm_id.clone(),
+        "Multikey".into(),
+        did.to_owned(),
+        KeyMaterial::Key(pk),
+    );
+    vm.multibase = Some(id.to_owned());
+    Ok(DidDocument::new(
+        did.to_owned(),
+        vec![vm],
+        vec![vm_id.clone()],
+        vec![vm_id],
+    ))
 }
 
 fn resolve_jwk(did: &str, id: &str) -> Result<DidDocument, ResolveError> {
@@ -168,18 +169,17 @@ fn resolve_jwk(did: &str, id: &str) -> Result<DidDocument, ResolveError> {
     }
     let pk = PublicKey::from_jwk(&jwk).map_err(|e| invalid(did, e.to_string()))?;
     let vm_id = format!("{did}#0");
-    Ok(DidDocument {
-        id: did.to_owned(),
-        verification_method: vec![VerificationMethod {
-            id: vm_id.clone(),
-            type_: "JsonWebKey2020".into(),
-            controller: did.to_owned(),
-            public_key: pk,
-            multibase: None,
-        }],
-        authentication: vec![vm_id.clone()],
-        assertion_method: vec![vm_id],
-    })
+    Ok(DidDocument::new(
+        did.to_owned(),
+        vec![VerificationMethod::new(
+            vm_id.clone(),
+            "JsonWebKey2020".into(),
+            did.to_owned(),
+            KeyMaterial::Key(pk),
+        )],
+        vec![vm_id.clone()],
+        vec![vm_id],
+    ))
 }
 
 #[cfg(test)]
@@ -211,10 +211,10 @@ mod tests {
             ),
         ] {
             let doc = resolve_local(did).unwrap();
-            let vm = doc.key_for(None, Purpose::Authentication).unwrap();
-            assert_eq!(vm.public_key.key_type(), kt, "{did}");
+            let vm = doc.keys_for(None, Purpose::Authentication).unwrap()[0];
+            assert_eq!(vm.public_key().unwrap().key_type(), kt, "{did}");
             // Re-encoding the key gives the same DID.
-            assert_eq!(did_key(&vm.public_key), did);
+            assert_eq!(did_key(vm.public_key().unwrap()), did);
             assert_eq!(default_key_id(did).unwrap(), format!("{did}#{}", &did[8..]));
         }
     }
@@ -224,9 +224,9 @@ mod tests {
         // did:jwk spec example (P-256).
         let did = "did:jwk:eyJjcnYiOiJQLTI1NiIsImt0eSI6IkVDIiwieCI6ImFjYklRaXVNczNpOF91c3pFakoydHBUdFJNNEVVM3l6OTFQSDZDZEgyVjAiLCJ5IjoiX0tjeUxqOXZXTXB0bm1LdG00NkdxRHo4d2Y3NEk1TEtncmwyR3pIM25TRSJ9";
         let doc = resolve_local(did).unwrap();
-        let vm = doc.key_for(Some("#0"), Purpose::AssertionMethod).unwrap();
-        assert_eq!(vm.public_key.key_type(), KeyType::P256);
-        assert_eq!(did_jwk(&vm.public_key), did);
+        let vm = doc.keys_for(Some("#0"), Purpose::AssertionMethod).unwrap()[0];
+        assert_eq!(vm.public_key().unwrap().key_type(), KeyType::P256);
+        assert_eq!(did_jwk(vm.public_key().unwrap()), did);
         assert_eq!(
             doc.to_json()["verificationMethod"][0]["publicKeyJwk"]["crv"],
             "P-256"
@@ -240,10 +240,12 @@ mod tests {
         let doc = resolve_local(a).unwrap();
         let other = format!("{b}#{}", &b[8..]);
         assert!(matches!(
-            doc.key_for(Some(&other), Purpose::Authentication),
+            doc.keys_for(Some(&other), Purpose::Authentication),
             Err(ResolveError::KeyNotFound { .. })
         ));
-        assert!(doc.key_for(Some("#nope"), Purpose::Authentication).is_err());
+        assert!(doc
+            .keys_for(Some("#nope"), Purpose::Authentication)
+            .is_err());
     }
 
     #[test]

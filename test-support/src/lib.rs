@@ -1,5 +1,6 @@
 //! Shared support for didgate's integration tests: the repository root, the
 //! npm interop peers (installed once through `scripts/setup-interop.sh`),
+//! a real anvil node (installed once through `scripts/install-anvil.sh`),
 //! fresh PostgreSQL databases, free ports.
 //!
 //! A missing external tool fails the test loudly with what to install; it
@@ -41,6 +42,24 @@ fn ensure_interop() {
 
 /// Run `node interop/<script> <args…>` and parse its stdout as JSON.
 pub fn run_node(script: &str, args: &[&str]) -> Result<serde_json::Value> {
+    let out = node_stdout(script, args)?;
+    serde_json::from_str(&out).with_context(|| format!("node {script} did not print JSON"))
+}
+
+/// Run `node interop/<script> <args…>` and parse each stdout line as JSON.
+pub fn run_node_lines(script: &str, args: &[&str]) -> Result<Vec<serde_json::Value>> {
+    let out = node_stdout(script, args)?;
+    out.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l)
+                .with_context(|| format!("node {script} printed a non-JSON line: {l}"))
+        })
+        .collect()
+}
+
+/// Run `node interop/<script> <args…>` and return its stdout.
+pub fn node_stdout(script: &str, args: &[&str]) -> Result<String> {
     ensure_interop();
     let out = Command::new("node")
         .arg(repo_root().join("interop").join(script))
@@ -53,7 +72,139 @@ pub fn run_node(script: &str, args: &[&str]) -> Result<serde_json::Value> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    serde_json::from_slice(&out.stdout).with_context(|| format!("node {script} did not print JSON"))
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A real anvil node (Foundry's dev chain, from the npm package pinned in
+/// `test-support/anvil/`) on a free port; killed on drop.
+pub struct Anvil {
+    child: std::process::Child,
+    pub url: String,
+    pub port: u16,
+}
+
+static ANVIL_BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// The anvil binary, installed on first use.
+pub fn anvil_bin() -> PathBuf {
+    ANVIL_BIN
+        .get_or_init(|| {
+            let script = repo_root().join("scripts/install-anvil.sh");
+            let out = Command::new("bash")
+                .arg(&script)
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+            if !out.status.success() {
+                panic!(
+                    "{} failed: anvil is required for the did:ethr tests",
+                    script.display()
+                );
+            }
+            PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+        })
+        .clone()
+}
+
+impl Anvil {
+    /// Start a node that mines a block per transaction; wait until it answers.
+    pub fn start() -> Anvil {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(extra: &[&str]) -> Anvil {
+        let port = free_port();
+        let child = Command::new(anvil_bin())
+            .args(["--port", &port.to_string(), "--silent"])
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start anvil: {e}"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if std::time::Instant::now() > deadline {
+                panic!("anvil did not listen on 127.0.0.1:{port} within 20 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Anvil {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+        }
+    }
+
+    /// Deploy the ERC-1056 registry from the committed artifact; its address.
+    pub fn deploy_registry(&self) -> String {
+        let out = node_stdout("ethr-scenario.mjs", &["--deploy", &self.url])
+            .unwrap_or_else(|e| panic!("deploying the registry failed: {e:#}"));
+        out.trim().to_owned()
+    }
+
+    /// One JSON-RPC call (plain HTTP/1.1 over loopback); the `result`, or an error.
+    pub fn rpc(&self, method: &str, params: serde_json::Value) -> Result<serde_json::Value> {
+        use std::io::{Read, Write};
+        let body =
+            serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+                .to_string();
+        let mut s =
+            std::net::TcpStream::connect(("127.0.0.1", self.port)).context("connect to anvil")?;
+        write!(
+            s,
+            "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )?;
+        let mut resp = String::new();
+        s.read_to_string(&mut resp)?;
+        let json = resp.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        let v: serde_json::Value =
+            serde_json::from_str(json).with_context(|| format!("anvil answered {resp:?}"))?;
+        if let Some(e) = v.get("error") {
+            bail!("{method}: {e}");
+        }
+        Ok(v["result"].clone())
+    }
+
+    /// Send a transaction from one of anvil's unlocked dev accounts and wait
+    /// for its receipt; the block it was mined in. Gas is explicit (anvil's
+    /// estimate is short for the registry's first write in a block).
+    pub fn send(&self, from: &str, to: &str, data_hex: &str) -> Result<u64> {
+        let hash = self.rpc(
+            "eth_sendTransaction",
+            serde_json::json!([{"from": from, "to": to, "data": data_hex, "gas": "0x1e240"}]),
+        )?;
+        for _ in 0..200 {
+            let r = self.rpc("eth_getTransactionReceipt", serde_json::json!([hash]))?;
+            if !r.is_null() {
+                if r["status"] != "0x1" {
+                    bail!("transaction {hash} reverted: {r}");
+                }
+                let n = r["blockNumber"].as_str().unwrap_or("0x0");
+                return u64::from_str_radix(n.trim_start_matches("0x"), 16).context("block number");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        bail!("no receipt for {hash}")
+    }
+
+    /// The node's head block.
+    pub fn block_number(&self) -> Result<u64> {
+        let n = self.rpc("eth_blockNumber", serde_json::json!([]))?;
+        let n = n.as_str().unwrap_or("0x0");
+        u64::from_str_radix(n.trim_start_matches("0x"), 16).context("block number")
+    }
+
+    /// Stop the node (to test an unreachable chain); dropping does the same.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 /// The PostgreSQL server the tests use (`DIDGATE_TEST_PG` overrides).

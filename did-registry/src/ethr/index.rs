@@ -1,0 +1,261 @@
+//! The event index: registry events of every followed chain in the gateway's
+//! database (SQLite or PostgreSQL, tables from `migrations/*/0002_ethr_index.sql`).
+//! Resolution reads one identity's events in one query; the follower writes
+//! a range of blocks in one transaction, so the index is never half-written.
+
+use alloy_primitives::{Address, B256};
+use sqlx::postgres::PgPool;
+use sqlx::sqlite::SqlitePool;
+use sqlx::Row;
+
+use super::events::{EventKind, RegistryEvent};
+
+/// Where the index lives.
+#[derive(Clone, Debug)]
+pub enum EventIndex {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// How far a chain is indexed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub block_number: u64,
+    pub block_hash: B256,
+    pub chain_id: u64,
+    pub registry: Address,
+}
+
+/// A block with its registry events, ready to store.
+#[derive(Debug, Clone)]
+pub struct IndexedBlock {
+    pub number: u64,
+    pub hash: B256,
+    pub timestamp: u64,
+    pub events: Vec<(RegistryEvent, B256)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("corrupt index row: {0}")]
+    Corrupt(String),
+}
+
+/// Run the same statement on either backend; `$n` placeholders work on both.
+macro_rules! on_pool {
+    ($self:expr, |$pool:ident| $body:expr) => {
+        match $self {
+            EventIndex::Sqlite($pool) => $body,
+            EventIndex::Postgres($pool) => $body,
+        }
+    };
+}
+
+fn addr_text(a: &Address) -> String {
+    format!("0x{}", hex::encode(a))
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl EventIndex {
+    /// The cursor of a chain, if it was ever indexed.
+    pub async fn cursor(&self, chain: &str) -> Result<Option<Cursor>, IndexError> {
+        const Q: &str =
+            "SELECT block_number, block_hash, chain_id, registry FROM ethr_cursor WHERE chain = $1";
+        let row: Option<(i64, String, i64, String)> = on_pool!(self, |p| {
+            sqlx::query_as(Q).bind(chain).fetch_optional(p).await?
+        });
+        row.map(|(n, h, id, reg)| {
+            Ok(Cursor {
+                block_number: n as u64,
+                block_hash: h
+                    .parse()
+                    .map_err(|_| IndexError::Corrupt(format!("block hash {h:?}")))?,
+                chain_id: id as u64,
+                registry: reg
+                    .parse()
+                    .map_err(|_| IndexError::Corrupt(format!("registry {reg:?}")))?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Store blocks and move the cursor, all in one transaction.
+    pub async fn append(
+        &self,
+        chain: &str,
+        blocks: &[IndexedBlock],
+        cursor: &Cursor,
+    ) -> Result<(), IndexError> {
+        macro_rules! write {
+            ($pool:expr) => {{
+                let mut tx = $pool.begin().await?;
+                for b in blocks {
+                    sqlx::query(
+                        "INSERT INTO ethr_blocks (chain, block_number, block_hash, timestamp) \
+                         VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(chain)
+                    .bind(to_i64(b.number))
+                    .bind(b.hash.to_string())
+                    .bind(to_i64(b.timestamp))
+                    .execute(&mut *tx)
+                    .await?;
+                    for (e, tx_hash) in &b.events {
+                        let json = serde_json::to_string(&e.kind)
+                            .map_err(|err| IndexError::Corrupt(err.to_string()))?;
+                        sqlx::query(
+                            "INSERT INTO ethr_events (chain, block_number, log_index, identity, event, \
+                             previous_change, tx_hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        )
+                        .bind(chain)
+                        .bind(to_i64(e.block_number))
+                        .bind(to_i64(e.log_index))
+                        .bind(addr_text(&e.identity))
+                        .bind(json)
+                        .bind(to_i64(e.previous_change))
+                        .bind(tx_hash.to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                sqlx::query(
+                    "INSERT INTO ethr_cursor (chain, block_number, block_hash, chain_id, registry) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (chain) DO UPDATE SET \
+                     block_number = excluded.block_number, block_hash = excluded.block_hash, \
+                     chain_id = excluded.chain_id, registry = excluded.registry",
+                )
+                .bind(chain)
+                .bind(to_i64(cursor.block_number))
+                .bind(cursor.block_hash.to_string())
+                .bind(to_i64(cursor.chain_id))
+                .bind(addr_text(&cursor.registry))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+            }};
+        }
+        on_pool!(self, |p| write!(p));
+        Ok(())
+    }
+
+    /// Forget everything above `block` (a reorganisation replaced those
+    /// blocks) and set the cursor there, in one transaction.
+    pub async fn rollback(&self, chain: &str, to: &Cursor) -> Result<(), IndexError> {
+        macro_rules! rb {
+            ($pool:expr) => {{
+                let mut tx = $pool.begin().await?;
+                for q in [
+                    "DELETE FROM ethr_events WHERE chain = $1 AND block_number > $2",
+                    "DELETE FROM ethr_blocks WHERE chain = $1 AND block_number > $2",
+                ] {
+                    sqlx::query(q)
+                        .bind(chain)
+                        .bind(to_i64(to.block_number))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                sqlx::query(
+                    "UPDATE ethr_cursor SET block_number = $2, block_hash = $3 WHERE chain = $1",
+                )
+                .bind(chain)
+                .bind(to_i64(to.block_number))
+                .bind(to.block_hash.to_string())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+            }};
+        }
+        on_pool!(self, |p| rb!(p));
+        Ok(())
+    }
+
+    /// Drop a chain's whole index (its registry or chain id changed in the config).
+    pub async fn reset(&self, chain: &str) -> Result<(), IndexError> {
+        for q in [
+            "DELETE FROM ethr_events WHERE chain = $1",
+            "DELETE FROM ethr_blocks WHERE chain = $1",
+            "DELETE FROM ethr_cursor WHERE chain = $1",
+        ] {
+            on_pool!(self, |p| {
+                sqlx::query(q).bind(chain).execute(p).await?;
+            });
+        }
+        Ok(())
+    }
+
+    /// Every event of one identity, in chain order.
+    pub async fn events_for(
+        &self,
+        chain: &str,
+        identity: &Address,
+    ) -> Result<Vec<RegistryEvent>, IndexError> {
+        const Q: &str = "SELECT block_number, log_index, event, previous_change FROM ethr_events \
+                         WHERE chain = $1 AND identity = $2 ORDER BY block_number, log_index";
+        let id = addr_text(identity);
+        let rows: Vec<(i64, i64, String, i64)> = on_pool!(self, |p| sqlx::query_as(Q)
+            .bind(chain)
+            .bind(&id)
+            .fetch_all(p)
+            .await?);
+        rows.into_iter()
+            .map(|(block, log_index, json, prev)| {
+                let kind: EventKind = serde_json::from_str(&json)
+                    .map_err(|e| IndexError::Corrupt(format!("event {json:?}: {e}")))?;
+                Ok(RegistryEvent {
+                    identity: *identity,
+                    block_number: block as u64,
+                    log_index: log_index as u64,
+                    previous_change: prev as u64,
+                    kind,
+                })
+            })
+            .collect()
+    }
+
+    /// Timestamps of the given blocks (those that carried events).
+    pub async fn block_times(&self, chain: &str, from: u64) -> Result<Vec<(u64, u64)>, IndexError> {
+        const Q: &str = "SELECT block_number, timestamp FROM ethr_blocks WHERE chain = $1 AND block_number >= $2";
+        let rows: Vec<(i64, i64)> = on_pool!(self, |p| sqlx::query_as(Q)
+            .bind(chain)
+            .bind(to_i64(from))
+            .fetch_all(p)
+            .await?);
+        Ok(rows
+            .into_iter()
+            .map(|(n, t)| (n as u64, t as u64))
+            .collect())
+    }
+
+    /// Blocks with events at or above `from`, newest first (reorg checks).
+    pub async fn blocks_from(
+        &self,
+        chain: &str,
+        from: u64,
+    ) -> Result<Vec<(u64, B256)>, IndexError> {
+        const Q: &str = "SELECT block_number, block_hash FROM ethr_blocks \
+                         WHERE chain = $1 AND block_number >= $2 ORDER BY block_number DESC";
+        let rows = on_pool!(self, |p| {
+            sqlx::query(Q)
+                .bind(chain)
+                .bind(to_i64(from))
+                .fetch_all(p)
+                .await?
+                .iter()
+                .map(|r| -> Result<(u64, B256), IndexError> {
+                    let n: i64 = r.try_get(0)?;
+                    let h: String = r.try_get(1)?;
+                    Ok((
+                        n as u64,
+                        h.parse().map_err(|_| IndexError::Corrupt(h.clone()))?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(rows)
+    }
+}

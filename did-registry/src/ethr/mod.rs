@@ -1,0 +1,23 @@
+//! `did:ethr`: DIDs whose keys, delegates and services live in an
+//! ERC-1056 registry contract on an EVM chain.
+//!
+//! - [`EthrDid`] parses identifiers (address and public-key forms).
+//! - [`events`] decodes the registry's logs.
+//! - [`ChainFollower`] follows a chain over JSON-RPC and writes every registry
+//!   event into the [`EventIndex`] (the gateway's SQLite or PostgreSQL).
+//! - [`EthrResolver`] builds DID documents from the index ([`build_document`],
+//!   per the did:ethr spec, equal to ethr-did-resolver's output), cached until
+//!   the follower sees a change to that identity.
+
+mod did;
+mod document;
+pub mod events;
+mod follower;
+mod index;
+mod resolver;
+
+pub use did::{address_of, hex_chain_id, EthrDid};
+pub use document::{build_document, BlockTimes, EthrResolution};
+pub use follower::{ChainFollower, FollowError, SyncReport, DEFAULT_POLL};
+pub use index::{Cursor, EventIndex, IndexError, IndexedBlock};
+pub use resolver::{EthrNetwork, EthrResolver, NetworkConfig, NetworkStatus};

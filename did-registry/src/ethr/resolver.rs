@@ -1,0 +1,253 @@
+//! Resolves did:ethr from the event index: a cache hit is a memory lookup;
+//! a miss is one indexed query. Freshness is explicit: the follower
+//! invalidates an identity's cached document when it indexes a change to it,
+//! a document with a `validTo` is cached no longer than that, and when the
+//! node has not answered for `max_staleness` resolution fails closed.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy_primitives::Address;
+use moka::sync::Cache;
+
+use super::did::{hex_chain_id, EthrDid};
+use super::document::{build_document, EthrResolution};
+use super::index::EventIndex;
+use crate::{DidDocument, DidResolver, ResolveError};
+
+/// One followed chain, from the config.
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    /// The name DIDs use (`did:ethr:<name>:0x…`); the hex chain id works too.
+    pub name: String,
+    pub rpc_url: String,
+    pub registry: Address,
+    /// Expected chain id; learned from the node when `None`.
+    pub chain_id: Option<u64>,
+    /// Blocks to wait before indexing a block (0: index the head).
+    pub confirmations: u64,
+    pub poll_interval: Duration,
+    /// How long the index may be used without hearing from the node.
+    pub max_staleness: Duration,
+    /// First block to index (the registry's deployment block).
+    pub start_block: u64,
+    /// Largest `eth_getLogs` range per call.
+    pub max_block_range: u64,
+}
+
+/// A cached resolution.
+struct Cached {
+    address: Address,
+    doc: Arc<DidDocument>,
+    deactivated: bool,
+    valid_until: Option<u64>,
+}
+
+/// State shared by a network's follower and the resolver.
+pub struct EthrNetwork {
+    pub config: NetworkConfig,
+    pub(crate) index: EventIndex,
+    pub(crate) chain_id: AtomicU64,
+    pub(crate) indexed: AtomicU64,
+    pub(crate) head: AtomicU64,
+    pub(crate) last_ok_ms: AtomicI64,
+    cache: Cache<String, Arc<Cached>>,
+}
+
+/// What `chain status` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkStatus {
+    pub name: String,
+    pub chain_id: u64,
+    pub head: u64,
+    pub indexed: u64,
+    /// Milliseconds since the node last answered (`None`: never).
+    pub since_last_ok_ms: Option<i64>,
+}
+
+impl EthrNetwork {
+    pub fn new(config: NetworkConfig, index: EventIndex) -> Arc<Self> {
+        Arc::new(Self {
+            chain_id: AtomicU64::new(config.chain_id.unwrap_or(0)),
+            config,
+            index,
+            indexed: AtomicU64::new(0),
+            head: AtomicU64::new(0),
+            last_ok_ms: AtomicI64::new(0),
+            cache: Cache::builder()
+                .max_capacity(100_000)
+                .support_invalidation_closures()
+                .build(),
+        })
+    }
+
+    pub fn status(&self) -> NetworkStatus {
+        let last = self.last_ok_ms.load(Ordering::Acquire);
+        NetworkStatus {
+            name: self.config.name.clone(),
+            chain_id: self.chain_id.load(Ordering::Acquire),
+            head: self.head.load(Ordering::Acquire),
+            indexed: self.indexed.load(Ordering::Acquire),
+            since_last_ok_ms: (last > 0).then(|| unix_ms() - last),
+        }
+    }
+
+    pub(crate) fn invalidate(&self, identity: Address) {
+        // Invalidation closures run lazily; never fails once enabled on the builder.
+        let _ = self
+            .cache
+            .invalidate_entries_if(move |_, v| v.address == identity);
+    }
+
+    pub(crate) fn invalidate_all(&self) {
+        self.cache.invalidate_all();
+    }
+
+    fn check_fresh(&self) -> Result<(), ResolveError> {
+        let last = self.last_ok_ms.load(Ordering::Acquire);
+        let age_ms = unix_ms() - last;
+        if last == 0 || age_ms > self.config.max_staleness.as_millis() as i64 {
+            return Err(ResolveError::ChainUnavailable {
+                network: self.config.name.clone(),
+                seconds: if last == 0 {
+                    u64::MAX
+                } else {
+                    (age_ms / 1000) as u64
+                },
+            });
+        }
+        Ok(())
+    }
+
+    /// Resolve from the index (no cache), latest or as of a block.
+    pub async fn resolve_full(
+        &self,
+        did: &EthrDid,
+        at_block: Option<u64>,
+    ) -> Result<EthrResolution, ResolveError> {
+        let name = &self.config.name;
+        let events = self
+            .index
+            .events_for(name, &did.address)
+            .await
+            .map_err(|e| ResolveError::Index(e.to_string()))?;
+        let first = events.first().map_or(0, |e| e.block_number);
+        let times: HashMap<u64, u64> = self
+            .index
+            .block_times(name, first)
+            .await
+            .map_err(|e| ResolveError::Index(e.to_string()))?
+            .into_iter()
+            .collect();
+        let now = match at_block {
+            // The time of that block: the newest indexed block at or before it.
+            Some(at) => times
+                .iter()
+                .filter(|(n, _)| **n <= at)
+                .max_by_key(|(n, _)| **n)
+                .map_or(0, |(_, t)| *t),
+            None => (unix_ms() / 1000) as u64,
+        };
+        let chain_id = self.chain_id.load(Ordering::Acquire);
+        let lookup = |n: u64| times.get(&n).copied();
+        Ok(build_document(
+            did, chain_id, &events, at_block, now, &lookup,
+        ))
+    }
+
+    async fn resolve_cached(&self, did: &EthrDid) -> Result<Arc<DidDocument>, ResolveError> {
+        self.check_fresh()?;
+        let now = (unix_ms() / 1000) as u64;
+        let hit = self
+            .cache
+            .get(&did.did)
+            .filter(|c| c.valid_until.is_none_or(|v| v >= now));
+        let cached = match hit {
+            Some(c) => c,
+            None => {
+                let r = self.resolve_full(did, None).await?;
+                let c = Arc::new(Cached {
+                    address: did.address,
+                    doc: Arc::new(r.typed),
+                    deactivated: r.deactivated,
+                    valid_until: r.valid_until,
+                });
+                self.cache.insert(did.did.clone(), c.clone());
+                c
+            }
+        };
+        if cached.deactivated {
+            return Err(ResolveError::Deactivated {
+                did: did.did.clone(),
+            });
+        }
+        Ok(cached.doc.clone())
+    }
+}
+
+/// did:ethr over the configured networks.
+pub struct EthrResolver {
+    by_name: HashMap<String, Arc<EthrNetwork>>,
+}
+
+impl EthrResolver {
+    pub fn new(networks: Vec<Arc<EthrNetwork>>) -> Self {
+        let by_name = networks
+            .into_iter()
+            .map(|n| (n.config.name.clone(), n))
+            .collect();
+        Self { by_name }
+    }
+
+    /// The network a DID names: by configured name, or by hex chain id.
+    pub fn network(&self, did: &EthrDid) -> Result<&Arc<EthrNetwork>, ResolveError> {
+        if let Some(n) = self.by_name.get(&did.network) {
+            return Ok(n);
+        }
+        if let Some(id) = hex_chain_id(&did.network) {
+            if let Some(n) = self
+                .by_name
+                .values()
+                .find(|n| n.chain_id.load(Ordering::Acquire) == id)
+            {
+                return Ok(n);
+            }
+        }
+        Err(ResolveError::UnknownNetwork {
+            network: did.network.clone(),
+        })
+    }
+
+    pub fn networks(&self) -> impl Iterator<Item = &Arc<EthrNetwork>> {
+        self.by_name.values()
+    }
+
+    /// Full resolution with metadata (the `did resolve` command), latest or at a block.
+    pub async fn resolve_with_metadata(
+        &self,
+        did: &str,
+        version_id: Option<u64>,
+    ) -> Result<EthrResolution, ResolveError> {
+        let parsed = EthrDid::parse(did)?;
+        let net = self.network(&parsed)?;
+        net.check_fresh()?;
+        net.resolve_full(&parsed, version_id).await
+    }
+}
+
+#[async_trait::async_trait]
+impl DidResolver for EthrResolver {
+    async fn resolve(&self, did: &str) -> Result<Arc<DidDocument>, ResolveError> {
+        let parsed = EthrDid::parse(did)?;
+        self.network(&parsed)?.resolve_cached(&parsed).await
+    }
+}
+
+pub(crate) fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

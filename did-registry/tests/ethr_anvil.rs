@@ -1,0 +1,311 @@
+//! did:ethr against a real node (anvil) and an implementation we did not
+//! write: ethr-did (npm) makes a scripted series of registry changes; after
+//! every step didgate's document, built from its event index in SQLite and
+//! in PostgreSQL, must equal ethr-did-resolver's. Also: credentials issued by
+//! did:ethr issuers (and their delegates) with did-jwt-vc verify; a reorg is
+//! rolled back; an unreachable node fails closed after the staleness bound.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use credentials::{TrustedIssuers, Verifier, VerifierConfig};
+use did_registry::ethr::{ChainFollower, EthrNetwork, EthrResolver, EventIndex, NetworkConfig};
+use did_registry::{DidResolver, MethodResolver};
+use serde_json::{json, Value};
+use test_support::{fresh_postgres_database, run_node, run_node_lines, Anvil};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+async fn sqlite_index() -> EventIndex {
+    let dir = std::env::temp_dir().join(format!(
+        "didgate-ethr-{}-{}",
+        std::process::id(),
+        uuid_like()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let opts = sqlx::sqlite::SqliteConnectOptions::from_str(&format!(
+        "sqlite://{}",
+        dir.join("index.db").display()
+    ))
+    .unwrap()
+    .create_if_missing(true);
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(2)
+        .connect_with(opts)
+        .await
+        .unwrap();
+    SQLITE_MIGRATIONS.run(&pool).await.unwrap();
+    EventIndex::Sqlite(pool)
+}
+
+async fn postgres_index() -> EventIndex {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&fresh_postgres_database())
+        .await
+        .unwrap();
+    POSTGRES_MIGRATIONS.run(&pool).await.unwrap();
+    EventIndex::Postgres(pool)
+}
+
+fn uuid_like() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+fn network(
+    anvil: &Anvil,
+    registry: &str,
+    index: EventIndex,
+    staleness: Duration,
+) -> Arc<EthrNetwork> {
+    EthrNetwork::new(
+        NetworkConfig {
+            name: "dev".into(),
+            rpc_url: anvil.url.clone(),
+            registry: registry.parse().unwrap(),
+            chain_id: Some(31337),
+            confirmations: 0,
+            poll_interval: Duration::from_millis(100),
+            max_staleness: staleness,
+            start_block: 0,
+            max_block_range: 5,
+        },
+        index,
+    )
+}
+
+/// ethr-did-resolver's metadata for a latest resolution has no `next*`
+/// fields; a historical resolution (ours, at the step's block) may.
+fn without_next(mut meta: Value) -> Value {
+    if let Some(m) = meta.as_object_mut() {
+        m.remove("nextVersionId");
+        m.remove("nextUpdate");
+    }
+    meta
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_equal_ethr_did_resolver_after_every_step() {
+    let anvil = Anvil::start();
+    let registry = anvil.deploy_registry();
+    let lines = run_node_lines("ethr-scenario.mjs", &[&anvil.url, &registry, "0"]).unwrap();
+    let done = lines.last().unwrap();
+    assert_eq!(done["done"], true, "{done}");
+    let steps = &lines[..lines.len() - 1];
+    assert!(
+        steps.len() >= 15,
+        "the scenario has its steps: {}",
+        steps.len()
+    );
+
+    for (backend, index) in [
+        ("sqlite", sqlite_index().await),
+        ("postgres", postgres_index().await),
+    ] {
+        let net = network(&anvil, &registry, index, Duration::from_secs(60));
+        let report = ChainFollower::new(net.clone())
+            .unwrap()
+            .sync_once()
+            .await
+            .unwrap();
+        assert!(report.events >= 15, "{backend}: indexed {report:?}");
+        let resolver = EthrResolver::new(vec![net.clone()]);
+
+        let mut compared = 0;
+        for step in steps {
+            let block = step["block"].as_u64().unwrap();
+            for (did, theirs) in step["docs"].as_object().unwrap() {
+                let ours = resolver
+                    .resolve_with_metadata(did, Some(block))
+                    .await
+                    .unwrap();
+                let ctx = format!(
+                    "{backend}: step {} ({}) {did}",
+                    step["step"], step["action"]
+                );
+                assert_eq!(ours.document, theirs["didDocument"], "{ctx}");
+                assert_eq!(
+                    without_next(ours.metadata),
+                    theirs["didDocumentMetadata"],
+                    "{ctx}"
+                );
+                compared += 1;
+            }
+        }
+        assert!(compared >= 45, "{compared}");
+
+        // Latest resolution equals the last step's, metadata included.
+        let last = &steps[steps.len() - 1];
+        for (did, theirs) in last["docs"].as_object().unwrap() {
+            let ours = resolver.resolve_with_metadata(did, None).await.unwrap();
+            assert_eq!(
+                ours.document, theirs["didDocument"],
+                "{backend}: latest {did}"
+            );
+            assert_eq!(
+                ours.metadata, theirs["didDocumentMetadata"],
+                "{backend}: latest {did}"
+            );
+        }
+
+        // The deactivated DID is refused on the verification path.
+        let dids: Vec<&str> = done["dids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_str().unwrap())
+            .collect();
+        let deactivated = dids
+            .iter()
+            .find(|d| last["docs"][**d]["didDocumentMetadata"]["deactivated"] == true)
+            .expect("the scenario deactivates a DID");
+        let err = resolver.resolve(deactivated).await.unwrap_err();
+        assert_eq!(err.reason_code(), "did_deactivated", "{backend}");
+        // A network nobody configured.
+        let other = deactivated.replace("0x7a69", "0x1");
+        assert_eq!(
+            resolver.resolve(&other).await.unwrap_err().reason_code(),
+            "unknown_network"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn did_jwt_vc_credentials_from_ethr_issuers_and_delegates_verify() {
+    let anvil = Anvil::start();
+    let registry = anvil.deploy_registry();
+    let out = run_node(
+        "ethr-vc.mjs",
+        &[&anvil.url, &registry, "https://gateway.test"],
+    )
+    .unwrap();
+    let net = network(
+        &anvil,
+        &registry,
+        sqlite_index().await,
+        Duration::from_secs(60),
+    );
+    ChainFollower::new(net.clone())
+        .unwrap()
+        .sync_once()
+        .await
+        .unwrap();
+    let ethr = Arc::new(EthrResolver::new(vec![net]));
+    let resolver = Arc::new(MethodResolver { ethr: Some(ethr) });
+
+    let s = |k: &str| out[k].as_str().unwrap().to_owned();
+    let mut trusted = TrustedIssuers::new();
+    trusted.trust(&s("credential_type"), &s("issuer"));
+    let verifier = Verifier::new(
+        VerifierConfig::new(vec![s("audience")], trusted),
+        resolver.clone(),
+    );
+    let now = out["now"].as_i64().unwrap();
+    let vc = verifier.verify_credential(&s("vc"), now).await.unwrap();
+    assert_eq!(vc.issuer, s("issuer"));
+    let vc = verifier
+        .verify_credential(&s("vc_delegate"), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        vc.issuer,
+        s("issuer"),
+        "signed by an on-chain delegate of the issuer"
+    );
+    let vp = verifier.verify_presentation(&s("vp"), now).await.unwrap();
+    assert_eq!(vp.holder, s("holder"));
+
+    // Tampered: another key's signature on the same claims.
+    let vc_tok = s("vc");
+    let other = s("vp");
+    let (body, _) = vc_tok.rsplit_once('.').unwrap();
+    let (_, sig) = other.rsplit_once('.').unwrap();
+    let err = verifier
+        .verify_credential(&format!("{body}.{sig}"), now)
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason_code(), "bad_signature");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reorganised_blocks_are_rolled_back() {
+    let anvil = Anvil::start();
+    let registry = anvil.deploy_registry();
+    let net = network(
+        &anvil,
+        &registry,
+        sqlite_index().await,
+        Duration::from_secs(60),
+    );
+    let follower = ChainFollower::new(net.clone()).unwrap();
+    follower.sync_once().await.unwrap();
+    let resolver = EthrResolver::new(vec![net.clone()]);
+
+    let snapshot = anvil.rpc("evm_snapshot", json!([])).unwrap();
+    let out = run_node(
+        "ethr-vc.mjs",
+        &[&anvil.url, &registry, "https://gateway.test"],
+    )
+    .unwrap();
+    let issuer = out["issuer"].as_str().unwrap().to_owned();
+    follower.sync_once().await.unwrap();
+    let before = resolver.resolve_with_metadata(&issuer, None).await.unwrap();
+    assert!(
+        before.metadata.get("versionId").is_some(),
+        "the delegate was indexed"
+    );
+
+    // Replace those blocks with a longer chain of empty ones.
+    assert_eq!(anvil.rpc("evm_revert", json!([snapshot])).unwrap(), true);
+    for _ in 0..8 {
+        anvil.rpc("evm_mine", json!([])).unwrap();
+    }
+    let report = follower.sync_once().await.unwrap();
+    assert!(report.rolled_back_to.is_some(), "{report:?}");
+    let after = resolver.resolve_with_metadata(&issuer, None).await.unwrap();
+    assert_eq!(after.metadata, json!({}), "the reorganised change is gone");
+    assert_eq!(
+        after.document["verificationMethod"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_node_answers_from_index_then_fails_closed() {
+    let mut anvil = Anvil::start();
+    let registry = anvil.deploy_registry();
+    let net = network(
+        &anvil,
+        &registry,
+        sqlite_index().await,
+        Duration::from_millis(1500),
+    );
+    let follower = ChainFollower::new(net.clone()).unwrap();
+    let resolver = EthrResolver::new(vec![net.clone()]);
+    let did = "did:ethr:dev:0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266";
+    assert_eq!(
+        resolver.resolve(did).await.unwrap_err().reason_code(),
+        "chain_unavailable",
+        "never synced: refuse"
+    );
+    follower.sync_once().await.unwrap();
+    resolver.resolve(did).await.unwrap();
+    anvil.kill();
+    assert!(follower.sync_once().await.is_err());
+    resolver
+        .resolve(did)
+        .await
+        .expect("within the staleness bound the index answers");
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let err = resolver.resolve(did).await.unwrap_err();
+    assert_eq!(err.reason_code(), "chain_unavailable", "{err}");
+}

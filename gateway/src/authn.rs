@@ -151,7 +151,13 @@ impl Authenticator {
             .verifier
             .verify_presentation(token, now)
             .await
-            .map_err(|e| Refusal::unauthenticated(e.reason_code(), e.to_string()))?;
+            .map_err(|e| match e.reason_code() {
+                // Our side cannot check the key right now: not the client's fault, and never a pass.
+                code @ "chain_unavailable" => {
+                    Refusal::new(StatusCode::SERVICE_UNAVAILABLE, code, e.to_string())
+                }
+                code => Refusal::unauthenticated(code, e.to_string()),
+            })?;
         let replay = self.replay.first_use(
             &vp.holder,
             &vp.replay_id,

@@ -1,8 +1,10 @@
 //! The gateway's one TOML config file: typed, validated at load, with errors
 //! that name the key and the fix. `didgate check -c FILE` runs the same code.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -38,6 +40,10 @@ pub struct Config {
     pub database: DatabaseConfig,
     #[serde(default, rename = "route")]
     pub routes: Vec<RouteConfig>,
+    /// EVM chains whose ERC-1056 registry is followed for did:ethr, by the
+    /// network name DIDs use (`did:ethr:<name>:0x…`).
+    #[serde(default)]
+    pub chains: BTreeMap<String, ChainConfig>,
     /// Directory relative paths are resolved against (the config file's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -189,6 +195,61 @@ fn default_audit_queue() -> usize {
     65_536
 }
 
+/// One followed chain (`[chains.NAME]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainConfig {
+    /// JSON-RPC endpoint, `http://` or `https://`. `DIDGATE_CHAIN_<NAME>_RPC_URL`
+    /// overrides it (provider URLs often carry an API key).
+    pub rpc_url: String,
+    /// Address of the ERC-1056 registry contract.
+    pub registry: String,
+    /// Expected chain id; the node's is used (and checked) when set.
+    pub chain_id: Option<u64>,
+    /// Blocks a change waits before it is indexed (reorg safety); 0 = the head.
+    #[serde(default)]
+    pub confirmations: u64,
+    #[serde(default = "default_poll_ms")]
+    pub poll_interval_ms: u64,
+    /// How long the index is trusted without hearing from the node; then
+    /// did:ethr resolution fails closed (`503 chain_unavailable`).
+    #[serde(default = "default_staleness")]
+    pub max_staleness_secs: u64,
+    /// First block to index (the registry's deployment block).
+    #[serde(default)]
+    pub start_block: u64,
+    /// Largest block range per `eth_getLogs` call.
+    #[serde(default = "default_block_range")]
+    pub max_block_range: u64,
+}
+
+fn default_poll_ms() -> u64 {
+    1000
+}
+fn default_staleness() -> u64 {
+    60
+}
+fn default_block_range() -> u64 {
+    2000
+}
+
+impl ChainConfig {
+    /// The registry crate's view of this chain (validated already).
+    pub fn network(&self, name: &str) -> did_registry::ethr::NetworkConfig {
+        did_registry::ethr::NetworkConfig {
+            name: name.to_owned(),
+            rpc_url: self.rpc_url.clone(),
+            registry: self.registry.parse().unwrap_or_default(),
+            chain_id: self.chain_id,
+            confirmations: self.confirmations,
+            poll_interval: Duration::from_millis(self.poll_interval_ms),
+            max_staleness: Duration::from_secs(self.max_staleness_secs),
+            start_block: self.start_block,
+            max_block_range: self.max_block_range,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
@@ -245,6 +306,17 @@ impl Config {
         }
         if config.credentials.audiences.is_empty() {
             config.credentials.audiences = vec![config.server.public_url.clone()];
+        }
+        for (name, chain) in config.chains.iter_mut() {
+            let var = format!(
+                "DIDGATE_CHAIN_{}_RPC_URL",
+                name.to_ascii_uppercase().replace('-', "_")
+            );
+            if let Ok(url) = std::env::var(&var) {
+                if !url.is_empty() {
+                    chain.rpc_url = url;
+                }
+            }
         }
         config.validate(path)?;
         Ok(config)
@@ -409,6 +481,56 @@ impl Config {
                 "is neither a sqlite: nor a postgres:// URL",
                 "use \"sqlite://didgate.db\" or \"postgres://user@host/db\"",
             ));
+        }
+        for (name, c) in &self.chains {
+            let key = |k: &str| format!("chains.{name}.{k}");
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(invalid(
+                    &format!("chains.{name}"),
+                    "is not a usable network name",
+                    "use the name DIDs carry, e.g. [chains.sepolia] for did:ethr:sepolia:0x…",
+                ));
+            }
+            if !(c.rpc_url.starts_with("http://") || c.rpc_url.starts_with("https://")) {
+                return Err(invalid(
+                    &key("rpc_url"),
+                    &format!("is {:?}, not an http(s) JSON-RPC URL", c.rpc_url),
+                    "set it to the node's endpoint, e.g. \"http://127.0.0.1:8545\"",
+                ));
+            }
+            let hex = c.registry.strip_prefix("0x").unwrap_or("");
+            if hex.len() != 40 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(invalid(
+                    &key("registry"),
+                    &format!("is {:?}, not a contract address", c.registry),
+                    "use the 0x… address `didgate chain deploy` printed (or the public registry's)",
+                ));
+            }
+            if !(10..=60_000).contains(&c.poll_interval_ms) {
+                return Err(invalid(
+                    &key("poll_interval_ms"),
+                    "must be between 10 and 60000",
+                    "use 1000",
+                ));
+            }
+            if c.max_staleness_secs == 0 || c.max_staleness_secs * 1000 <= c.poll_interval_ms {
+                return Err(invalid(
+                    &key("max_staleness_secs"),
+                    "must be longer than the poll interval",
+                    "use 60",
+                ));
+            }
+            if !(1..=100_000).contains(&c.max_block_range) {
+                return Err(invalid(
+                    &key("max_block_range"),
+                    "must be between 1 and 100000",
+                    "use 2000",
+                ));
+            }
         }
         if self.database.audit_queue < 16 {
             return Err(invalid(

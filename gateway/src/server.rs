@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use credentials::{TrustedIssuers, Verifier, VerifierConfig};
-use did_registry::LocalResolver;
+use did_registry::ethr::{ChainFollower, EthrNetwork, EthrResolver};
+use did_registry::MethodResolver;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -47,6 +48,11 @@ pub enum StartError {
     },
     #[error("upstream client: {0}")]
     Client(std::io::Error),
+    #[error("chain {name}: {source}")]
+    Chain {
+        name: String,
+        source: did_registry::ethr::FollowError,
+    },
 }
 
 /// A gateway that is serving; `shutdown` stops it cleanly.
@@ -55,6 +61,8 @@ pub struct RunningGateway {
     pub https_addr: Option<SocketAddr>,
     pub store: Store,
     pub policy: Arc<PolicyEngine>,
+    /// did:ethr resolution over the configured chains (`None`: no chains).
+    pub ethr: Option<Arc<EthrResolver>>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     audit_writer: AuditWriter,
@@ -85,7 +93,8 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
     let mut vcfg = VerifierConfig::new(config.credentials.audiences.clone(), trusted);
     vcfg.clock_skew_secs = config.credentials.clock_skew_secs;
     vcfg.max_presentation_lifetime_secs = config.credentials.max_presentation_lifetime_secs;
-    let verifier = Verifier::new(vcfg, Arc::new(LocalResolver));
+    let (ethr, followers) = follow_chains(config, &store).await?;
+    let verifier = Verifier::new(vcfg, Arc::new(MethodResolver { ethr: ethr.clone() }));
 
     let signer = AssertionSigner::load_or_create(
         &config.resolve(&config.identity.key_file),
@@ -138,6 +147,9 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
             shutdown_rx.clone(),
         )));
     }
+    for f in followers {
+        tasks.push(tokio::spawn(f.run(shutdown_rx.clone())));
+    }
     if config.policy.reload_interval_secs > 0 {
         tasks.push(tokio::spawn(watch_policies(
             policy.clone(),
@@ -152,11 +164,49 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         https_addr,
         store,
         policy,
+        ethr,
         shutdown,
         tasks,
         audit_writer,
         gateway,
     })
+}
+
+/// One follower per configured chain, each synced once before serving so a
+/// restarted gateway answers from an up-to-date index. A node that does not
+/// answer does not stop the start: did:ethr requests are refused with
+/// `chain_unavailable` until it does.
+async fn follow_chains(
+    config: &Config,
+    store: &Store,
+) -> Result<(Option<Arc<EthrResolver>>, Vec<ChainFollower>), StartError> {
+    if config.chains.is_empty() {
+        return Ok((None, Vec::new()));
+    }
+    let index = store.event_index();
+    let mut networks = Vec::new();
+    let mut followers = Vec::new();
+    for (name, chain) in &config.chains {
+        let net = EthrNetwork::new(chain.network(name), index.clone());
+        let follower = ChainFollower::new(net.clone()).map_err(|source| StartError::Chain {
+            name: name.clone(),
+            source,
+        })?;
+        match tokio::time::timeout(Duration::from_secs(10), follower.sync_once()).await {
+            Ok(Ok(r)) => {
+                tracing::info!(network = %name, head = r.head, indexed = r.indexed, "did:ethr index ready")
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(network = %name, error = %e, "did:ethr: the node does not answer yet; did:ethr requests are refused until it does")
+            }
+            Err(_) => {
+                tracing::warn!(network = %name, "did:ethr: initial sync still running; it goes on in the background")
+            }
+        }
+        networks.push(net);
+        followers.push(follower);
+    }
+    Ok((Some(Arc::new(EthrResolver::new(networks))), followers))
 }
 
 impl RunningGateway {

@@ -66,6 +66,14 @@ impl Store {
         }
     }
 
+    /// The did:ethr event index, in this same database.
+    pub fn event_index(&self) -> did_registry::ethr::EventIndex {
+        match self {
+            Store::Sqlite(p) => did_registry::ethr::EventIndex::Sqlite(p.clone()),
+            Store::Postgres(p) => did_registry::ethr::EventIndex::Postgres(p.clone()),
+        }
+    }
+
     pub fn backend(&self) -> &'static str {
         match self {
             Store::Sqlite(_) => "sqlite",

@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 echo "==> interop peers (npm ci in interop/)"
 bash scripts/setup-interop.sh
 
+echo "==> anvil (npm @foundry-rs/anvil-linux-amd64) for the did:ethr tests"
+bash scripts/install-anvil.sh >/dev/null
+
 echo "==> PostgreSQL on 127.0.0.1:5432"
 bash scripts/ensure-postgres.sh
 

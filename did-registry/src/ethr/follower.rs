@@ -1,6 +1,6 @@
-//! Follows one chain: polls new heads over JSON-RPC (alloy), fetches the
-//! registry's logs in block ranges (`eth_getLogs`, never one call per
-//! change), and writes them to the index. Confirmations keep unsettled
+//! Follows one chain (any [`Chain`]: a node over JSON-RPC or the embedded
+//! chain): polls new heads, fetches the registry's logs in block ranges
+//! (`eth_getLogs`, never one call per change), and writes them to the index. Confirmations keep unsettled
 //! blocks out; a reorganisation is detected by the indexed block's hash and
 //! rolled back to the newest block both chains share.
 
@@ -10,9 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alloy_primitives::{Address, B256};
-use alloy_provider::{Provider, RootProvider};
-use alloy_rpc_types_eth::{BlockNumberOrTag, Filter};
 
+use super::chain::{Chain, ChainError, RpcChain};
 use super::events::{decode_log, RegistryEvent};
 use super::index::{Cursor, IndexError, IndexedBlock};
 use super::resolver::{unix_ms, EthrNetwork};
@@ -26,14 +25,11 @@ const REORG_WINDOW: u64 = 128;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FollowError {
-    #[error("the node at {url} did not answer: {source}")]
-    Rpc {
-        url: String,
-        source: alloy_provider::transport::TransportError,
-    },
-    #[error("the node at {url} is on chain id {actual}, the config says {expected}")]
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    #[error("{chain} is on chain id {actual}, the config says {expected}")]
     WrongChain {
-        url: String,
+        chain: String,
         expected: u64,
         actual: u64,
     },
@@ -43,8 +39,6 @@ pub enum FollowError {
     MissingBlock(u64),
     #[error("index: {0}")]
     Index(#[from] IndexError),
-    #[error("invalid RPC URL {url:?}: {reason}")]
-    BadUrl { url: String, reason: String },
 }
 
 /// What one sync round did.
@@ -56,40 +50,22 @@ pub struct SyncReport {
     pub rolled_back_to: Option<u64>,
 }
 
-/// Indexes one network's registry events from its node.
+/// Indexes one network's registry events from its chain.
 pub struct ChainFollower {
     network: Arc<EthrNetwork>,
-    provider: RootProvider,
+    chain: Arc<dyn Chain>,
 }
 
 impl ChainFollower {
+    /// Follow the network's `rpc_url` over JSON-RPC.
     pub fn new(network: Arc<EthrNetwork>) -> Result<Self, FollowError> {
-        // reqwest's rustls uses the process-wide provider; install ring once.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let url = &network.config.rpc_url;
-        let parsed: reqwest::Url =
-            url.parse()
-                .map_err(|e: url_error::ParseError| FollowError::BadUrl {
-                    url: url.clone(),
-                    reason: e.to_string(),
-                })?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(FollowError::BadUrl {
-                url: url.clone(),
-                reason: "use an http:// or https:// JSON-RPC endpoint".into(),
-            });
-        }
-        Ok(Self {
-            provider: RootProvider::new_http(parsed),
-            network,
-        })
+        let chain = Arc::new(RpcChain::new(&network.config.rpc_url)?);
+        Ok(Self::with_chain(network, chain))
     }
 
-    fn rpc(&self) -> impl Fn(alloy_provider::transport::TransportError) -> FollowError + '_ {
-        move |source| FollowError::Rpc {
-            url: self.network.config.rpc_url.clone(),
-            source,
-        }
+    /// Follow any chain (the embedded one, or a node).
+    pub fn with_chain(network: Arc<EthrNetwork>, chain: Arc<dyn Chain>) -> Self {
+        Self { network, chain }
     }
 
     /// Follow until `shutdown` flips to true: a sync round every poll interval.
@@ -117,18 +93,18 @@ impl ChainFollower {
     pub async fn sync_once(&self) -> Result<SyncReport, FollowError> {
         let net = &self.network;
         let cfg = &net.config;
-        let chain_id = self.provider.get_chain_id().await.map_err(self.rpc())?;
+        let chain_id = self.chain.chain_id().await?;
         if let Some(expected) = cfg.chain_id {
             if expected != chain_id {
                 return Err(FollowError::WrongChain {
-                    url: cfg.rpc_url.clone(),
+                    chain: self.chain.describe(),
                     expected,
                     actual: chain_id,
                 });
             }
         }
         net.chain_id.store(chain_id, Ordering::Release);
-        let head = self.provider.get_block_number().await.map_err(self.rpc())?;
+        let head = self.chain.block_number().await?;
         let target = head.saturating_sub(cfg.confirmations);
         let mut report = SyncReport {
             head,
@@ -185,28 +161,15 @@ impl ChainFollower {
     }
 
     async fn block_hash(&self, n: u64) -> Result<B256, FollowError> {
-        let block = self
-            .provider
-            .get_block_by_number(BlockNumberOrTag::Number(n))
-            .await
-            .map_err(self.rpc())?
-            .ok_or(FollowError::MissingBlock(n))?;
-        Ok(block.header.hash)
+        let b = self.chain.block(n).await?.ok_or(FollowError::MissingBlock(n))?;
+        Ok(b.hash)
     }
 
     /// `None` when the indexed head is still on the node's chain; otherwise
     /// the newest indexed point that is.
     async fn find_fork(&self, cursor: &Cursor) -> Result<Option<Cursor>, FollowError> {
         let on_chain = |n: u64| async move {
-            match self
-                .provider
-                .get_block_by_number(BlockNumberOrTag::Number(n))
-                .await
-            {
-                Ok(Some(b)) => Ok(Some(b.header.hash)),
-                Ok(None) => Ok(None),
-                Err(e) => Err(self.rpc()(e)),
-            }
+            Ok::<_, FollowError>(self.chain.block(n).await?.map(|b| b.hash))
         };
         if on_chain(cursor.block_number).await? == Some(cursor.block_hash) {
             return Ok(None);
@@ -236,30 +199,19 @@ impl ChainFollower {
         from: u64,
         to: u64,
     ) -> Result<(Vec<IndexedBlock>, Vec<Address>), FollowError> {
-        let filter = Filter::new()
-            .address(self.network.config.registry)
-            .from_block(from)
-            .to_block(to);
-        let logs = self.provider.get_logs(&filter).await.map_err(self.rpc())?;
+        let logs = self.chain.logs(self.network.config.registry, from, to).await?;
         let mut by_block: BTreeMap<u64, BlockLogs> = BTreeMap::new();
         let mut touched = Vec::new();
         for log in logs {
-            if log.removed {
-                continue;
-            }
-            let (Some(block_number), Some(log_index)) = (log.block_number, log.log_index) else {
-                continue;
-            };
-            let Some((identity, previous_change, kind)) =
-                decode_log(log.topics(), &log.data().data)
-            else {
+            let (block_number, log_index) = (log.block_number, log.log_index);
+            let Some((identity, previous_change, kind)) = decode_log(&log.topics, &log.data) else {
                 continue;
             };
             if !touched.contains(&identity) {
                 touched.push(identity);
             }
             let slot = by_block.entry(block_number).or_default();
-            slot.0 = slot.0.or(log.block_hash);
+            slot.0 = slot.0.or(Some(log.block_hash));
             slot.1.push((
                 RegistryEvent {
                     identity,
@@ -268,37 +220,26 @@ impl ChainFollower {
                     previous_change,
                     kind,
                 },
-                log.transaction_hash.unwrap_or_default(),
+                log.tx_hash,
             ));
         }
         let mut blocks = Vec::with_capacity(by_block.len());
         for (number, (log_block_hash, mut events)) in by_block {
-            let block = self
-                .provider
-                .get_block_by_number(BlockNumberOrTag::Number(number))
-                .await
-                .map_err(self.rpc())?
-                .ok_or(FollowError::MissingBlock(number))?;
-            if log_block_hash.is_some_and(|h| h != block.header.hash) {
+            let block = self.chain.block(number).await?.ok_or(FollowError::MissingBlock(number))?;
+            if log_block_hash.is_some_and(|h| h != block.hash) {
                 // The chain moved between the two calls: write nothing, retry next round.
                 return Err(FollowError::Reorganised(number));
             }
             events.sort_by_key(|(e, _)| e.log_index);
             blocks.push(IndexedBlock {
                 number,
-                hash: block.header.hash,
-                timestamp: block.header.timestamp,
+                hash: block.hash,
+                timestamp: block.timestamp,
                 events,
             });
         }
         Ok((blocks, touched))
     }
-}
-
-/// `reqwest::Url`'s parse error, named for the map_err above.
-mod url_error {
-    pub use reqwest::Url;
-    pub type ParseError = <Url as std::str::FromStr>::Err;
 }
 
 /// Poll interval default: about a block on most chains' scale, fast enough for tests.

@@ -9,6 +9,7 @@
 //!   per the did:ethr spec, equal to ethr-did-resolver's output), cached until
 //!   the follower sees a change to that identity.
 
+pub mod chain;
 mod did;
 mod document;
 pub mod events;
@@ -16,6 +17,7 @@ mod follower;
 mod index;
 mod resolver;
 
+pub use chain::{BlockInfo, Chain, ChainError, ChainLog, Receipt, RpcChain};
 pub use did::{address_of, hex_chain_id, EthrDid};
 pub use document::{build_document, BlockTimes, EthrResolution};
 pub use follower::{ChainFollower, FollowError, SyncReport, DEFAULT_POLL};

@@ -12,14 +12,18 @@
 pub mod chain;
 mod did;
 mod document;
+pub mod embedded;
 pub mod events;
 mod follower;
 mod index;
+pub mod registry;
 mod resolver;
 
+pub use alloy_primitives::Address;
 pub use chain::{BlockInfo, Chain, ChainError, ChainLog, Receipt, RpcChain};
 pub use did::{address_of, hex_chain_id, EthrDid};
 pub use document::{build_document, BlockTimes, EthrResolution};
+pub use embedded::EmbeddedChain;
 pub use follower::{ChainFollower, FollowError, SyncReport, DEFAULT_POLL};
 pub use index::{Cursor, EventIndex, IndexError, IndexedBlock};
 pub use resolver::{EthrNetwork, EthrResolver, NetworkConfig, NetworkStatus};

@@ -10,6 +10,7 @@ use credentials::{CredentialRequest, Format, KeyType, PresentationRequest, Signi
 use serde_json::{Map, Value};
 
 use crate::assertion::{read_key_file, write_key_file};
+use crate::chain_commands;
 use crate::config::Config;
 
 #[derive(Parser, Debug)]
@@ -49,6 +50,9 @@ pub enum Command {
     /// Policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// EVM chains: deploy the DID registry, show follow status.
+    #[command(subcommand)]
+    Chain(ChainCommand),
     /// Print the most recent decisions from the decision log.
     Decisions {
         #[arg(short, long, default_value = "didgate.toml")]
@@ -77,14 +81,154 @@ pub enum DidCommand {
     Create {
         #[arg(long, value_enum, default_value_t = DidMethod::Key)]
         method: DidMethod,
+        /// Key type (did:ethr is always secp256k1).
         #[arg(long, value_enum, default_value_t = KeyKind::Ed25519)]
         key_type: KeyKind,
+        /// did:ethr network: a `[chains.NAME]` name, or a hex chain id such as 0x7a69.
+        #[arg(long, default_value = "mainnet")]
+        network: String,
         /// Private key file to write (mode 0600).
         #[arg(long)]
         out: PathBuf,
     },
-    /// Print the DID document of a DID.
-    Resolve { did: String },
+    /// Print the DID document of a DID (did:ethr: with metadata, from the config's chains).
+    Resolve {
+        did: String,
+        /// Config with the [chains.NAME] did:ethr DIDs live on.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// did:ethr: the document as of this block (a `versionId` from the metadata).
+        #[arg(long)]
+        version_id: Option<u64>,
+    },
+    /// did:ethr: add a public key (did/pub attribute) from a key file.
+    AddKey {
+        #[command(flatten)]
+        tx: TxArgs,
+        /// Key file whose public key is added.
+        #[arg(long)]
+        public_key: PathBuf,
+        #[arg(long, value_enum, default_value_t = KeyPurpose::VeriKey)]
+        purpose: KeyPurpose,
+        /// Seconds the key stays valid.
+        #[arg(long, default_value_t = 365 * 24 * 3600)]
+        valid_for: u64,
+    },
+    /// did:ethr: revoke a public key added with add-key.
+    RevokeKey {
+        #[command(flatten)]
+        tx: TxArgs,
+        #[arg(long)]
+        public_key: PathBuf,
+        #[arg(long, value_enum, default_value_t = KeyPurpose::VeriKey)]
+        purpose: KeyPurpose,
+    },
+    /// did:ethr: let another account sign for the DID (sigAuth: authenticate too).
+    AddDelegate {
+        #[command(flatten)]
+        tx: TxArgs,
+        /// The delegate: a did:ethr or a 0x address.
+        #[arg(long)]
+        delegate: String,
+        #[arg(long, value_enum, default_value_t = DelegateKind::SigAuth)]
+        kind: DelegateKind,
+        #[arg(long, default_value_t = 365 * 24 * 3600)]
+        valid_for: u64,
+    },
+    /// did:ethr: revoke a delegate.
+    RevokeDelegate {
+        #[command(flatten)]
+        tx: TxArgs,
+        #[arg(long)]
+        delegate: String,
+        #[arg(long, value_enum, default_value_t = DelegateKind::SigAuth)]
+        kind: DelegateKind,
+    },
+    /// did:ethr: publish a service endpoint (did/svc attribute).
+    SetService {
+        #[command(flatten)]
+        tx: TxArgs,
+        /// Service type, e.g. LinkedDomains.
+        #[arg(long = "type")]
+        service_type: String,
+        /// Endpoint URL (or a JSON value).
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long, default_value_t = 365 * 24 * 3600)]
+        valid_for: u64,
+    },
+    /// did:ethr: transfer control of the DID to another account.
+    ChangeOwner {
+        #[command(flatten)]
+        tx: TxArgs,
+        /// The new owner: a did:ethr or a 0x address.
+        #[arg(long)]
+        new_owner: String,
+    },
+    /// did:ethr: deactivate the DID for good (owner becomes 0x0; irreversible).
+    Deactivate {
+        #[command(flatten)]
+        tx: TxArgs,
+        /// Confirm: a deactivated DID can never sign again.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// Who signs a registry write, and where it goes.
+#[derive(Args, Debug, Clone)]
+pub struct TxArgs {
+    #[arg(short, long, default_value = "didgate.toml")]
+    pub config: PathBuf,
+    /// The DID owner's key file (secp256k1).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// The DID to change (default: the key file's DID).
+    #[arg(long)]
+    pub did: Option<String>,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+pub enum KeyPurpose {
+    /// Assertions (issuing credentials).
+    VeriKey,
+    /// Authentication and assertions.
+    SigAuth,
+    /// Key agreement (encryption).
+    Enc,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+pub enum DelegateKind {
+    VeriKey,
+    SigAuth,
+}
+
+impl DelegateKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            DelegateKind::VeriKey => "veriKey",
+            DelegateKind::SigAuth => "sigAuth",
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ChainCommand {
+    /// Deploy the ERC-1056 DID registry to a node; prints its address.
+    Deploy {
+        /// The node's JSON-RPC URL.
+        #[arg(long)]
+        rpc: String,
+        /// A funded account's key file (secp256k1 JWK).
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Each configured chain: head, indexed block, lag.
+    Status {
+        #[arg(short, long, default_value = "didgate.toml")]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -155,6 +299,8 @@ pub enum PolicyCommand {
 pub enum DidMethod {
     Key,
     Jwk,
+    /// On-chain (ERC-1056); the key is secp256k1.
+    Ethr,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -199,22 +345,27 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Did(DidCommand::Create {
             method,
             key_type,
+            network,
             out,
         }) => {
-            let (did, _) = create_did(method, key_type.into(), &out)?;
+            let (did, _) = match method {
+                DidMethod::Ethr => create_ethr_did(&network, &out)?,
+                _ => create_did(method, key_type.into(), &out)?,
+            };
             println!("{did}");
             eprintln!("private key written to {}", out.display());
             Ok(())
         }
-        Command::Did(DidCommand::Resolve { did }) => {
-            use did_registry::DidResolver;
-            let doc = did_registry::LocalResolver
-                .resolve(&did)
-                .await
-                .with_context(|| format!("cannot resolve {did}"))?;
-            println!("{}", serde_json::to_string_pretty(&doc.to_json())?);
-            Ok(())
+        Command::Did(DidCommand::Resolve {
+            did,
+            config,
+            version_id,
+        }) => chain_commands::resolve(&did, config.as_deref(), version_id).await,
+        Command::Did(cmd) => did_write(cmd).await,
+        Command::Chain(ChainCommand::Deploy { rpc, key }) => {
+            chain_commands::deploy(&rpc, &key).await
         }
+        Command::Chain(ChainCommand::Status { config }) => chain_commands::status(&config).await,
         Command::Vc(VcCommand::Issue {
             issuer_key,
             subject,
@@ -262,6 +413,135 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Policy(PolicyCommand::Test { config, cases }) => policy_test(&config, &cases),
         Command::Decisions { config, limit } => decisions(&config, limit).await,
     }
+}
+
+/// The registry writes of `didgate did …`.
+async fn did_write(cmd: DidCommand) -> Result<()> {
+    use chain_commands::RegistryChange as C;
+    let attr_name = |path: &Path, purpose: KeyPurpose| -> Result<(String, Vec<u8>)> {
+        let (key, _) = read_key_file(path)?;
+        let (algo, value) = match key.public_key() {
+            did_registry::PublicKey::Ed25519(k) => ("Ed25519", k.as_bytes().to_vec()),
+            did_registry::PublicKey::Secp256k1(k) => {
+                ("Secp256k1", k.to_encoded_point(true).as_bytes().to_vec())
+            }
+            did_registry::PublicKey::P256(_) => {
+                bail!(
+                    "did:ethr keys are Ed25519 or secp256k1; {} is P-256",
+                    path.display()
+                )
+            }
+        };
+        let purpose = match purpose {
+            KeyPurpose::VeriKey => "veriKey",
+            KeyPurpose::SigAuth => "sigAuth",
+            KeyPurpose::Enc => "enc",
+        };
+        Ok((format!("did/pub/{algo}/{purpose}/hex"), value))
+    };
+    let (tx, change) = match cmd {
+        DidCommand::AddKey {
+            tx,
+            public_key,
+            purpose,
+            valid_for,
+        } => {
+            let (name, value) = attr_name(&public_key, purpose)?;
+            (
+                tx,
+                C::AddKey {
+                    name,
+                    value,
+                    valid_for,
+                },
+            )
+        }
+        DidCommand::RevokeKey {
+            tx,
+            public_key,
+            purpose,
+        } => {
+            let (name, value) = attr_name(&public_key, purpose)?;
+            (tx, C::RevokeKey { name, value })
+        }
+        DidCommand::AddDelegate {
+            tx,
+            delegate,
+            kind,
+            valid_for,
+        } => {
+            let delegate = chain_commands::parse_account(&delegate)?;
+            let kind = kind.as_str().to_owned();
+            (
+                tx,
+                C::AddDelegate {
+                    kind,
+                    delegate,
+                    valid_for,
+                },
+            )
+        }
+        DidCommand::RevokeDelegate { tx, delegate, kind } => {
+            let delegate = chain_commands::parse_account(&delegate)?;
+            let kind = kind.as_str().to_owned();
+            (tx, C::RevokeDelegate { kind, delegate })
+        }
+        DidCommand::SetService {
+            tx,
+            service_type,
+            endpoint,
+            valid_for,
+        } => {
+            if service_type.is_empty()
+                || !service_type
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            {
+                bail!("--type {service_type:?}: a service type is letters, digits and _ (e.g. LinkedDomains)");
+            }
+            let name = format!("did/svc/{service_type}");
+            (
+                tx,
+                C::SetService {
+                    name,
+                    endpoint,
+                    valid_for,
+                },
+            )
+        }
+        DidCommand::ChangeOwner { tx, new_owner } => {
+            let new_owner = chain_commands::parse_account(&new_owner)?;
+            (tx, C::ChangeOwner { new_owner })
+        }
+        DidCommand::Deactivate { tx, yes } => {
+            if !yes {
+                bail!(
+                    "deactivation is permanent: the DID can never sign again. Add --yes to confirm"
+                );
+            }
+            (
+                tx,
+                C::ChangeOwner {
+                    new_owner: did_registry::ethr::Address::ZERO,
+                },
+            )
+        }
+        DidCommand::Create { .. } | DidCommand::Resolve { .. } => {
+            bail!("internal: not a registry write")
+        }
+    };
+    chain_commands::write(&tx.config, &tx.key, tx.did.as_deref(), change).await
+}
+
+/// A did:ethr for a new secp256k1 key; the key file's kid is `did#controller`.
+pub fn create_ethr_did(network: &str, out: &Path) -> Result<(String, SigningKey)> {
+    if network.is_empty() || network.contains(['#', '?', '/']) {
+        bail!("--network {network:?} is not a network name or hex chain id");
+    }
+    let key = SigningKey::generate(KeyType::Secp256k1);
+    let did = chain_commands::ethr_did_for(&key, network)?;
+    write_key_file(out, &key, Some(&format!("{did}#controller")))?;
+    Ok((did, key))
 }
 
 async fn serve(path: &Path) -> Result<()> {
@@ -391,6 +671,7 @@ pub fn create_did(
     let did = match method {
         DidMethod::Key => did_registry::did_key(&public),
         DidMethod::Jwk => did_registry::did_jwk(&public),
+        DidMethod::Ethr => bail!("did:ethr keys are made by create_ethr_did"),
     };
     let kid = did_registry::default_key_id(&did)?;
     write_key_file(out, &key, Some(&kid))?;

@@ -199,11 +199,15 @@ fn default_audit_queue() -> usize {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChainConfig {
+    /// The embedded chain: an EVM (revm) inside the gateway, its blocks in
+    /// the gateway's database; no node needed. Excludes `rpc_url`.
+    #[serde(default)]
+    pub embedded: bool,
     /// JSON-RPC endpoint, `http://` or `https://`. `DIDGATE_CHAIN_<NAME>_RPC_URL`
     /// overrides it (provider URLs often carry an API key).
-    pub rpc_url: String,
-    /// Address of the ERC-1056 registry contract.
-    pub registry: String,
+    pub rpc_url: Option<String>,
+    /// Address of the ERC-1056 registry contract (embedded: deployed at genesis when omitted).
+    pub registry: Option<String>,
     /// Expected chain id; the node's is used (and checked) when set.
     pub chain_id: Option<u64>,
     /// Blocks a change waits before it is indexed (reorg safety); 0 = the head.
@@ -234,12 +238,20 @@ fn default_block_range() -> u64 {
 }
 
 impl ChainConfig {
-    /// The registry crate's view of this chain (validated already).
-    pub fn network(&self, name: &str) -> did_registry::ethr::NetworkConfig {
+    /// The registry crate's view of this chain (validated already); `registry`
+    /// is the contract address (the embedded chain's comes from the chain itself).
+    pub fn network(
+        &self,
+        name: &str,
+        registry: did_registry::ethr::Address,
+    ) -> did_registry::ethr::NetworkConfig {
         did_registry::ethr::NetworkConfig {
             name: name.to_owned(),
-            rpc_url: self.rpc_url.clone(),
-            registry: self.registry.parse().unwrap_or_default(),
+            rpc_url: match &self.rpc_url {
+                Some(url) if !self.embedded => url.clone(),
+                _ => format!("embedded:{name}"),
+            },
+            registry,
             chain_id: self.chain_id,
             confirmations: self.confirmations,
             poll_interval: Duration::from_millis(self.poll_interval_ms),
@@ -313,8 +325,8 @@ impl Config {
                 name.to_ascii_uppercase().replace('-', "_")
             );
             if let Ok(url) = std::env::var(&var) {
-                if !url.is_empty() {
-                    chain.rpc_url = url;
+                if !url.is_empty() && !chain.embedded {
+                    chain.rpc_url = Some(url);
                 }
             }
         }
@@ -495,20 +507,48 @@ impl Config {
                     "use the name DIDs carry, e.g. [chains.sepolia] for did:ethr:sepolia:0x…",
                 ));
             }
-            if !(c.rpc_url.starts_with("http://") || c.rpc_url.starts_with("https://")) {
-                return Err(invalid(
-                    &key("rpc_url"),
-                    &format!("is {:?}, not an http(s) JSON-RPC URL", c.rpc_url),
-                    "set it to the node's endpoint, e.g. \"http://127.0.0.1:8545\"",
-                ));
+            match (&c.rpc_url, c.embedded) {
+                (Some(_), true) => {
+                    return Err(invalid(
+                        &key("rpc_url"),
+                        "is set on an embedded chain",
+                        "remove rpc_url, or set embedded = false to follow that node",
+                    ))
+                }
+                (None, false) => {
+                    return Err(invalid(
+                        &key("rpc_url"),
+                        "is missing",
+                        "set rpc_url = \"http://127.0.0.1:8545\" (a node), or embedded = true",
+                    ))
+                }
+                (Some(url), false)
+                    if !(url.starts_with("http://") || url.starts_with("https://")) =>
+                {
+                    return Err(invalid(
+                        &key("rpc_url"),
+                        &format!("is {url:?}, not an http(s) JSON-RPC URL"),
+                        "set it to the node's endpoint, e.g. \"http://127.0.0.1:8545\"",
+                    ))
+                }
+                _ => {}
             }
-            let hex = c.registry.strip_prefix("0x").unwrap_or("");
-            if hex.len() != 40 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(invalid(
-                    &key("registry"),
-                    &format!("is {:?}, not a contract address", c.registry),
-                    "use the 0x… address `didgate chain deploy` printed (or the public registry's)",
-                ));
+            match &c.registry {
+                Some(r) if r.parse::<did_registry::ethr::Address>().is_err() || r.len() != 42 => {
+                    return Err(invalid(
+                        &key("registry"),
+                        &format!("is {r:?}, not a contract address"),
+                        "use the 0x… address `didgate chain deploy` printed (or the public registry's)",
+                    ))
+                }
+                None if !c.embedded => {
+                    return Err(invalid(
+                        &key("registry"),
+                        "is missing",
+                        "deploy one with `didgate chain deploy --rpc URL --key FILE` and set its address",
+                    ))
+                }
+                _ => {}
             }
             if !(10..=60_000).contains(&c.poll_interval_ms) {
                 return Err(invalid(

@@ -1,7 +1,9 @@
 //! `didgate demo`: everything on embedded defaults in one process — a sample
-//! app, an HR issuer and a platform issuer, an employee, an admin and a
-//! service with credentials, example Cedar policies, a SQLite decision log, a
-//! self-signed certificate — then prints the commands to try.
+//! app, an embedded EVM chain with the ERC-1056 DID registry, an HR issuer
+//! and employees with `did:ethr` identities on it, a platform issuer and a
+//! service (`did:jwk`) with credentials, example Cedar policies, a SQLite
+//! decision log, a self-signed certificate — then prints the commands to try,
+//! including a DID deactivated on chain and refused from that block on.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -11,7 +13,7 @@ use credentials::{Format, KeyType};
 use serde_json::{json, Map, Value};
 
 use crate::assertion::{read_key_file, write_key_file, AssertionSigner};
-use crate::cli::{create_did, issue_vc, DemoArgs, DidMethod};
+use crate::cli::{create_did, create_ethr_did, issue_vc, DemoArgs, DidMethod};
 use crate::config::Config;
 use crate::sample_app::SampleApp;
 
@@ -31,8 +33,12 @@ pub struct DemoSetup {
     pub platform_issuer: String,
     pub alice: String,
     pub carol: String,
+    pub dave: String,
     pub billing: String,
 }
+
+/// The network name of the demo's embedded chain (`did:ethr:demo:0x…`).
+pub const DEMO_NETWORK: &str = "demo";
 
 pub async fn run(args: DemoArgs) -> Result<()> {
     let http_port = pick_port(args.port)?;
@@ -86,20 +92,34 @@ fn pick_port(port: u16) -> Result<u16> {
 /// Write keys, credentials, policies, certificate and config into `dir`.
 /// Keys are kept across runs; credentials and config are rewritten.
 pub fn prepare(dir: &Path, http_port: u16, tls_port: u16, app: SocketAddr) -> Result<DemoSetup> {
+    // Keys are kept across runs (the chain in didgate.db remembers them too),
+    // unless a key file is of another method than the demo now uses.
     let ident = |name: &str, method: DidMethod, kt: KeyType| -> Result<String> {
         let path = dir.join(format!("{name}.jwk"));
+        let prefix = match method {
+            DidMethod::Key => "did:key:",
+            DidMethod::Jwk => "did:jwk:",
+            DidMethod::Ethr => "did:ethr:",
+        };
         if path.exists() {
             if let Ok((_, did, _)) = crate::cli::load_identity(&path) {
-                return Ok(did);
+                if did.starts_with(prefix) {
+                    return Ok(did);
+                }
             }
         }
-        Ok(create_did(method, kt, &path)?.0)
+        Ok(match method {
+            DidMethod::Ethr => create_ethr_did(DEMO_NETWORK, &path)?.0,
+            _ => create_did(method, kt, &path)?.0,
+        })
     };
-    let hr = ident("hr-issuer", DidMethod::Key, KeyType::Ed25519)?;
+    let hr = ident("hr-issuer", DidMethod::Ethr, KeyType::Secp256k1)?;
     let platform = ident("platform-issuer", DidMethod::Jwk, KeyType::P256)?;
-    let alice = ident("alice", DidMethod::Key, KeyType::Ed25519)?;
-    let carol = ident("carol", DidMethod::Key, KeyType::Secp256k1)?;
+    let alice = ident("alice", DidMethod::Ethr, KeyType::Secp256k1)?;
+    let carol = ident("carol", DidMethod::Ethr, KeyType::Secp256k1)?;
     let billing = ident("billing-service", DidMethod::Jwk, KeyType::P256)?;
+    // Dave is new on every run: the walkthrough deactivates his DID on chain.
+    let dave = create_ethr_did(DEMO_NETWORK, &dir.join("dave.jwk"))?.0;
 
     let claims = |v: Value| -> Map<String, Value> {
         match v {
@@ -137,6 +157,19 @@ pub fn prepare(dir: &Path, http_port: u16, tls_port: u16, app: SocketAddr) -> Re
             ),
             year,
             Format::VcJwt20,
+        )?,
+    )?;
+    write(
+        "dave-employee.vc.jwt",
+        issue_vc(
+            &dir.join("hr-issuer.jwk"),
+            &dave,
+            &["EmployeeCredential".into()],
+            claims(
+                json!({"name": "Dave Contractor", "role": "engineer", "department": "eng", "employee_id": "C-0042"}),
+            ),
+            year,
+            Format::JwtVc11,
         )?,
     )?;
     write(
@@ -197,6 +230,12 @@ policies = ["policies"]
 [database]
 url = "sqlite://didgate.db"
 
+# did:ethr:demo:0x… live on an EVM chain embedded in this gateway (its blocks
+# are in didgate.db); the ERC-1056 registry is deployed at its genesis.
+[chains.demo]
+embedded = true
+poll_interval_ms = 200
+
 [[route]]
 name = "demo"
 path_prefix = "/"
@@ -217,6 +256,7 @@ upstream = "http://{app}"
         platform_issuer: platform,
         alice,
         carol,
+        dave,
         billing,
     })
 }
@@ -242,11 +282,12 @@ didgate demo is running
   data:        {d}  (keys, credentials, policies, config, SQLite decision log)
   gateway key: {url}/.well-known/jwks.json
 
-identities (did:key / did:jwk, keys in {d}/*.jwk):
+identities (keys in {d}/*.jwk; did:ethr on the embedded chain "demo"):
   HR issuer        {hr}
-  platform issuer  {platform}
   alice (engineer) {alice}
   carol (admin)    {carol}
+  dave (engineer)  {dave}
+  platform issuer  {platform}
   billing service  {billing}
 
 Each request carries a fresh verifiable presentation (single use, 2 minutes),
@@ -270,7 +311,15 @@ Try these (in another terminal):
    curl -s {url}/eng/docs
    VP={alice_vp}; curl -s {url}/ -H "Authorization: Bearer $VP"; curl -s {url}/ -H "Authorization: Bearer $VP"
 
+6. REVOKED ON CHAIN - dave is allowed; his DID is deactivated by one transaction on the
+   chain; from that block on the same request is refused (401 did_deactivated):
+   curl -s {url}/eng/docs -H "Authorization: Bearer {dave_vp}"
+   {exe} did deactivate -c {cfg} --key {d}/dave.jwk --yes
+   curl -s {url}/eng/docs -H "Authorization: Bearer {dave_vp}"
+
 Then:
+   {exe} did resolve -c {cfg} {alice}   # alice's DID document, from the chain
+   {exe} chain status -c {cfg}                   # the chain's head and how far it is indexed
    {exe} decisions -c {cfg}                      # the decision log
    {exe} policy test -c {cfg} {d}/policy-tests.toml   # evaluate sample requests
    edit {d}/policies/demo.cedar                  # reloaded within 2 s; a broken file keeps the last good set
@@ -282,7 +331,9 @@ Press Ctrl-C to stop.
         platform = s.platform_issuer,
         alice = s.alice,
         carol = s.carol,
+        dave = s.dave,
         billing = s.billing,
+        dave_vp = vp("dave", "dave-employee.vc.jwt"),
         alice_vp = vp("alice", "alice-employee.vc.jwt"),
         carol_vp = vp("carol", "carol-employee.vc.jwt"),
         cfg = s.config_path.display(),

@@ -11,6 +11,8 @@ pub mod assertion;
 pub mod audit;
 pub mod authn;
 pub mod body;
+pub mod chain_commands;
+pub mod chains;
 pub mod cli;
 pub mod config;
 pub mod demo;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use credentials::{TrustedIssuers, Verifier, VerifierConfig};
-use did_registry::ethr::{ChainFollower, EthrNetwork, EthrResolver};
+use did_registry::ethr::EthrResolver;
 use did_registry::MethodResolver;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -51,7 +51,7 @@ pub enum StartError {
     #[error("chain {name}: {source}")]
     Chain {
         name: String,
-        source: did_registry::ethr::FollowError,
+        source: did_registry::ethr::ChainError,
     },
 }
 
@@ -93,7 +93,9 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
     let mut vcfg = VerifierConfig::new(config.credentials.audiences.clone(), trusted);
     vcfg.clock_skew_secs = config.credentials.clock_skew_secs;
     vcfg.max_presentation_lifetime_secs = config.credentials.max_presentation_lifetime_secs;
-    let (ethr, followers) = follow_chains(config, &store).await?;
+    let (ethr, followers) = crate::chains::follow(config, &store, Duration::from_secs(10))
+        .await
+        .map_err(|(name, source)| StartError::Chain { name, source })?;
     let verifier = Verifier::new(vcfg, Arc::new(MethodResolver { ethr: ethr.clone() }));
 
     let signer = AssertionSigner::load_or_create(
@@ -170,43 +172,6 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         audit_writer,
         gateway,
     })
-}
-
-/// One follower per configured chain, each synced once before serving so a
-/// restarted gateway answers from an up-to-date index. A node that does not
-/// answer does not stop the start: did:ethr requests are refused with
-/// `chain_unavailable` until it does.
-async fn follow_chains(
-    config: &Config,
-    store: &Store,
-) -> Result<(Option<Arc<EthrResolver>>, Vec<ChainFollower>), StartError> {
-    if config.chains.is_empty() {
-        return Ok((None, Vec::new()));
-    }
-    let index = store.event_index();
-    let mut networks = Vec::new();
-    let mut followers = Vec::new();
-    for (name, chain) in &config.chains {
-        let net = EthrNetwork::new(chain.network(name), index.clone());
-        let follower = ChainFollower::new(net.clone()).map_err(|source| StartError::Chain {
-            name: name.clone(),
-            source,
-        })?;
-        match tokio::time::timeout(Duration::from_secs(10), follower.sync_once()).await {
-            Ok(Ok(r)) => {
-                tracing::info!(network = %name, head = r.head, indexed = r.indexed, "did:ethr index ready")
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(network = %name, error = %e, "did:ethr: the node does not answer yet; did:ethr requests are refused until it does")
-            }
-            Err(_) => {
-                tracing::warn!(network = %name, "did:ethr: initial sync still running; it goes on in the background")
-            }
-        }
-        networks.push(net);
-        followers.push(follower);
-    }
-    Ok((Some(Arc::new(EthrResolver::new(networks))), followers))
 }
 
 impl RunningGateway {

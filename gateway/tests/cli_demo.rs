@@ -191,6 +191,53 @@ fn demo_prints_commands_that_work() {
         "{service}"
     );
 
+    // 6. dave (did:ethr on the embedded chain) is allowed; the printed command
+    //    deactivates his DID on chain; the same request is then refused.
+    let dave: serde_json::Value = serde_json::from_str(&run(commands[5])).unwrap();
+    assert_eq!(dave["method"], "GET", "{dave}");
+    assert!(
+        dave["identity"]["claims"]["sub"]
+            .as_str()
+            .unwrap()
+            .starts_with("did:ethr:demo:0x"),
+        "{dave}"
+    );
+    let deactivate = lines
+        .iter()
+        .map(|l| l.trim())
+        .find(|l| l.contains(" did deactivate "))
+        .expect("the walkthrough prints the deactivation command");
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(deactivate)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r: serde_json::Value = serde_json::from_str(&run(commands[6])).unwrap();
+        if r["error"] == "did_deactivated" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "dave still allowed: {r}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // His DID document, from the chain, says so.
+    let resolve = lines
+        .iter()
+        .map(|l| l.trim())
+        .find(|l| l.contains(" did resolve "))
+        .expect("the walkthrough prints a resolve command");
+    let doc: serde_json::Value = serde_json::from_str(&run(resolve)).unwrap();
+    assert!(doc["didDocument"]["id"]
+        .as_str()
+        .unwrap()
+        .starts_with("did:ethr:demo:"));
+
     // The policy tests it points at pass.
     let cfg = dir.join("didgate.toml");
     run_ok(

@@ -54,7 +54,11 @@ pub struct SyncReport {
 pub struct ChainFollower {
     network: Arc<EthrNetwork>,
     chain: Arc<dyn Chain>,
+    progress: Option<Progress>,
 }
+
+/// Called after each indexed range with (indexed block, target block).
+type Progress = Box<dyn Fn(u64, u64) + Send + Sync>;
 
 impl ChainFollower {
     /// Follow the network's `rpc_url` over JSON-RPC.
@@ -65,7 +69,17 @@ impl ChainFollower {
 
     /// Follow any chain (the embedded one, or a node).
     pub fn with_chain(network: Arc<EthrNetwork>, chain: Arc<dyn Chain>) -> Self {
-        Self { network, chain }
+        Self {
+            network,
+            chain,
+            progress: None,
+        }
+    }
+
+    /// Report progress of long syncs (the command-line tools print it).
+    pub fn on_progress(mut self, f: impl Fn(u64, u64) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Box::new(f));
+        self
     }
 
     /// Follow until `shutdown` flips to true: a sync round every poll interval.
@@ -147,6 +161,9 @@ impl ChainFollower {
                 net.invalidate(a);
             }
             net.indexed.store(to, Ordering::Release);
+            if let Some(p) = &self.progress {
+                p(to, target);
+            }
             from = to + 1;
         }
         report.indexed = net
@@ -161,7 +178,11 @@ impl ChainFollower {
     }
 
     async fn block_hash(&self, n: u64) -> Result<B256, FollowError> {
-        let b = self.chain.block(n).await?.ok_or(FollowError::MissingBlock(n))?;
+        let b = self
+            .chain
+            .block(n)
+            .await?
+            .ok_or(FollowError::MissingBlock(n))?;
         Ok(b.hash)
     }
 
@@ -199,7 +220,10 @@ impl ChainFollower {
         from: u64,
         to: u64,
     ) -> Result<(Vec<IndexedBlock>, Vec<Address>), FollowError> {
-        let logs = self.chain.logs(self.network.config.registry, from, to).await?;
+        let logs = self
+            .chain
+            .logs(self.network.config.registry, from, to)
+            .await?;
         let mut by_block: BTreeMap<u64, BlockLogs> = BTreeMap::new();
         let mut touched = Vec::new();
         for log in logs {
@@ -225,7 +249,11 @@ impl ChainFollower {
         }
         let mut blocks = Vec::with_capacity(by_block.len());
         for (number, (log_block_hash, mut events)) in by_block {
-            let block = self.chain.block(number).await?.ok_or(FollowError::MissingBlock(number))?;
+            let block = self
+                .chain
+                .block(number)
+                .await?
+                .ok_or(FollowError::MissingBlock(number))?;
             if log_block_hash.is_some_and(|h| h != block.hash) {
                 // The chain moved between the two calls: write nothing, retry next round.
                 return Err(FollowError::Reorganised(number));

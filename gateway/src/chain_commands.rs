@@ -1,0 +1,352 @@
+//! The on-chain tools: `did resolve` for did:ethr, the registry writes
+//! (`did add-key`, `revoke-key`, `add-delegate`, `revoke-delegate`,
+//! `set-service`, `change-owner`, `deactivate`), `chain deploy` and
+//! `chain status`. Each write is one signed transaction from the identity
+//! owner's key; every gateway following that chain honours it from the
+//! block it lands in.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use base64::Engine;
+use credentials::{KeyType, SigningKey};
+use did_registry::ethr::{
+    registry, Address, Chain, ChainFollower, EthrDid, EthrNetwork, EthrResolver, RpcChain,
+};
+use serde_json::json;
+
+use crate::cli::load_identity;
+use crate::config::Config;
+use crate::store::Store;
+
+/// The secp256k1 secret of a key file (did:ethr keys are Ethereum keys).
+pub fn ethereum_secret(key: &SigningKey, path: &Path) -> Result<k256::SecretKey> {
+    if key.key_type() != KeyType::Secp256k1 {
+        bail!(
+            "{} is a {} key; did:ethr needs secp256k1 (create one with `didgate did create --method ethr`)",
+            path.display(),
+            key.key_type()
+        );
+    }
+    let d = key
+        .to_jwk()
+        .d
+        .with_context(|| format!("{} holds no private key", path.display()))?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(d)
+        .with_context(|| format!("{}: the private key is not base64url", path.display()))?;
+    k256::SecretKey::from_slice(&bytes)
+        .with_context(|| format!("{}: not a secp256k1 private key", path.display()))
+}
+
+/// A `did:ethr` for a new secp256k1 key on a network.
+pub fn ethr_did_for(key: &SigningKey, network: &str) -> Result<String> {
+    let jwk = serde_json::to_string(&key.public_key().to_jwk())?;
+    let pk = k256::PublicKey::from_jwk_str(&jwk).context("not a secp256k1 key")?;
+    let address = did_registry::ethr::address_of(&pk).to_checksum(None);
+    Ok(if network == "mainnet" {
+        format!("did:ethr:{address}")
+    } else {
+        format!("did:ethr:{network}:{address}")
+    })
+}
+
+/// An address given as a DID (`did:ethr:…`) or as `0x…`.
+pub fn parse_account(s: &str) -> Result<Address> {
+    if s.starts_with("did:") {
+        return Ok(EthrDid::parse(s)?.address);
+    }
+    s.parse::<Address>()
+        .ok()
+        .filter(|_| s.len() == 42)
+        .with_context(|| format!("{s:?} is neither a did:ethr nor a 0x… address"))
+}
+
+/// The config's chain a did:ethr names, opened, with its registry address.
+async fn chain_for(
+    config: &Config,
+    store: &Store,
+    did: &EthrDid,
+) -> Result<(String, Arc<dyn Chain>, Address)> {
+    let name = config
+        .chains
+        .iter()
+        .find(|(name, c)| {
+            **name == did.network
+                || did_registry::ethr::hex_chain_id(&did.network)
+                    .is_some_and(|id| c.chain_id == Some(id))
+        })
+        .map(|(name, _)| name.clone())
+        .with_context(|| {
+            format!(
+                "{} is on network {:?}, which the config has no [chains.{}] for",
+                did.did, did.network, did.network
+            )
+        })?;
+    let cfg = &config.chains[&name];
+    let (chain, registry) = crate::chains::open_chain(&name, cfg, store)
+        .await
+        .with_context(|| format!("cannot open chain {name}"))?;
+    Ok((name, chain, registry))
+}
+
+/// What a registry write changes.
+#[derive(Debug, Clone)]
+pub enum RegistryChange {
+    AddKey {
+        name: String,
+        value: Vec<u8>,
+        valid_for: u64,
+    },
+    RevokeKey {
+        name: String,
+        value: Vec<u8>,
+    },
+    AddDelegate {
+        kind: String,
+        delegate: Address,
+        valid_for: u64,
+    },
+    RevokeDelegate {
+        kind: String,
+        delegate: Address,
+    },
+    SetService {
+        name: String,
+        endpoint: String,
+        valid_for: u64,
+    },
+    ChangeOwner {
+        new_owner: Address,
+    },
+}
+
+/// Send one registry change, signed by the owner's key file, for `identity`
+/// (default: the key file's own DID). Prints the transaction and its block.
+pub async fn write(
+    config_path: &Path,
+    key_path: &Path,
+    identity: Option<&str>,
+    change: RegistryChange,
+) -> Result<()> {
+    let config = Config::load(config_path)?;
+    let (key, key_did, _) = load_identity(key_path)?;
+    let secret = ethereum_secret(&key, key_path)?;
+    let did = EthrDid::parse(identity.unwrap_or(&key_did))?;
+    let store = Store::connect(&config.database_url()).await?;
+    let (name, chain, registry_addr) = chain_for(&config, &store, &did).await?;
+
+    // The registry would revert with "bad_actor": say why before spending gas.
+    let signer = did_registry::ethr::address_of(&secret.public_key());
+    let owner = chain
+        .call(registry_addr, registry::identity_owner(did.address))
+        .await
+        .ok()
+        .and_then(|r| registry::decode_owner(&r));
+    if let Some(owner) = owner {
+        if owner != signer {
+            bail!(
+                "{} is owned by {}, not by the key in {} ({signer}); sign with the owner's key",
+                did.did,
+                owner.to_checksum(None),
+                key_path.display()
+            );
+        }
+    }
+    let id = did.address;
+    let data = match &change {
+        RegistryChange::AddKey {
+            name,
+            value,
+            valid_for,
+        } => registry::set_attribute(
+            id,
+            registry::name32(name).map_err(anyhow::Error::msg)?,
+            value,
+            *valid_for,
+        ),
+        RegistryChange::RevokeKey { name, value } => registry::revoke_attribute(
+            id,
+            registry::name32(name).map_err(anyhow::Error::msg)?,
+            value,
+        ),
+        RegistryChange::AddDelegate {
+            kind,
+            delegate,
+            valid_for,
+        } => registry::add_delegate(
+            id,
+            registry::name32(kind).map_err(anyhow::Error::msg)?,
+            *delegate,
+            *valid_for,
+        ),
+        RegistryChange::RevokeDelegate { kind, delegate } => registry::revoke_delegate(
+            id,
+            registry::name32(kind).map_err(anyhow::Error::msg)?,
+            *delegate,
+        ),
+        RegistryChange::SetService {
+            name,
+            endpoint,
+            valid_for,
+        } => registry::set_attribute(
+            id,
+            registry::name32(name).map_err(anyhow::Error::msg)?,
+            endpoint.as_bytes(),
+            *valid_for,
+        ),
+        RegistryChange::ChangeOwner { new_owner } => registry::change_owner(id, *new_owner),
+    };
+    let receipt = chain
+        .transact(&secret, Some(registry_addr), data, registry::WRITE_GAS)
+        .await
+        .with_context(|| format!("the transaction on {name} failed"))?;
+    println!(
+        "{}: {:?} in block {} (tx {})",
+        did.did, change, receipt.block_number, receipt.tx_hash
+    );
+    store.close().await;
+    Ok(())
+}
+
+/// `did resolve`: did:key/did:jwk locally; did:ethr from the config's chains
+/// (synced first), latest or at `version_id`, with DID resolution metadata.
+pub async fn resolve(did: &str, config_path: Option<&Path>, version_id: Option<u64>) -> Result<()> {
+    if !did.starts_with("did:ethr:") {
+        use did_registry::DidResolver;
+        let doc = did_registry::LocalResolver
+            .resolve(did)
+            .await
+            .with_context(|| format!("cannot resolve {did}"))?;
+        println!("{}", serde_json::to_string_pretty(&doc.to_json())?);
+        return Ok(());
+    }
+    let config_path = config_path.unwrap_or(Path::new("didgate.toml"));
+    let config = Config::load(config_path).with_context(|| {
+        format!(
+            "did:ethr needs the chains of a config; pass -c FILE ({} did not load)",
+            config_path.display()
+        )
+    })?;
+    let parsed = EthrDid::parse(did)?;
+    let store = Store::connect(&config.database_url()).await?;
+    let (name, chain, registry_addr) = chain_for(&config, &store, &parsed).await?;
+    let net = EthrNetwork::new(
+        config.chains[&name].network(&name, registry_addr),
+        store.event_index(),
+    );
+    sync_with_progress(net.clone(), chain).await?;
+    let resolver = EthrResolver::new(vec![net.clone()]);
+    let r = resolver.resolve_with_metadata(did, version_id).await?;
+    let status = net.status();
+    let out = json!({
+        "didDocument": r.document,
+        "didDocumentMetadata": r.metadata,
+        "didResolutionMetadata": {
+            "contentType": "application/did+ld+json",
+            "network": name,
+            "chainId": status.chain_id,
+            "resolvedAtBlock": version_id.unwrap_or(status.indexed),
+        },
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    store.close().await;
+    Ok(())
+}
+
+/// Index a chain up to its head, printing progress for long syncs.
+async fn sync_with_progress(net: Arc<EthrNetwork>, chain: Arc<dyn Chain>) -> Result<()> {
+    let name = net.config.name.clone();
+    let started = std::time::Instant::now();
+    let follower = ChainFollower::with_chain(net, chain).on_progress(move |done, target| {
+        if started.elapsed() > Duration::from_secs(1) || done < target {
+            eprint!("\rindexing {name}: block {done} of {target}   ");
+            let _ = std::io::stderr().flush();
+        }
+    });
+    let report = follower
+        .sync_once()
+        .await
+        .context("cannot sync the chain")?;
+    if report.events > 0 || started.elapsed() > Duration::from_secs(1) {
+        eprintln!();
+    }
+    Ok(())
+}
+
+/// `chain deploy`: deploy the ERC-1056 registry to a node; print its address.
+pub async fn deploy(rpc: &str, key_path: &Path) -> Result<()> {
+    let (key, _) = crate::assertion::read_key_file(key_path)?;
+    let secret = ethereum_secret(&key, key_path)?;
+    let chain = RpcChain::new(rpc)?;
+    let chain_id = chain
+        .chain_id()
+        .await
+        .with_context(|| format!("{rpc} does not answer"))?;
+    eprintln!("deploying the ERC-1056 registry to chain {chain_id} at {rpc}…");
+    let code = registry::registry_creation_code().map_err(anyhow::Error::msg)?;
+    let receipt = chain
+        .transact(&secret, None, code, 3_000_000)
+        .await
+        .context("deployment failed (is the key's account funded?)")?;
+    let address = receipt
+        .contract_address
+        .context("the node reported no contract address")?;
+    eprintln!(
+        "mined in block {} (tx {})",
+        receipt.block_number, receipt.tx_hash
+    );
+    println!("{}", address.to_checksum(None));
+    eprintln!(
+        "add to didgate.toml:\n[chains.NAME]\nrpc_url = \"{rpc}\"\nregistry = \"{}\"\nchain_id = {chain_id}\nstart_block = {}",
+        address.to_checksum(None),
+        receipt.block_number
+    );
+    Ok(())
+}
+
+/// `chain status`: each chain's head, indexed height and lag (syncing first).
+pub async fn status(config_path: &Path) -> Result<()> {
+    let config = Config::load(config_path)?;
+    if config.chains.is_empty() {
+        bail!(
+            "{} has no [chains.NAME]; did:ethr is off",
+            config_path.display()
+        );
+    }
+    let store = Store::connect(&config.database_url()).await?;
+    println!(
+        "{:<12} {:>10} {:>10} {:>10} {:>6}  source",
+        "network", "chain id", "head", "indexed", "lag"
+    );
+    for (name, cfg) in &config.chains {
+        let (chain, registry_addr) = match crate::chains::open_chain(name, cfg, &store).await {
+            Ok(c) => c,
+            Err(e) => {
+                println!("{name:<12} unavailable: {e}");
+                continue;
+            }
+        };
+        let describe = chain.describe();
+        let net = EthrNetwork::new(cfg.network(name, registry_addr), store.event_index());
+        if let Err(e) = sync_with_progress(net.clone(), chain).await {
+            println!("{name:<12} unavailable: {e:#}");
+            continue;
+        }
+        let s = net.status();
+        println!(
+            "{:<12} {:>10} {:>10} {:>10} {:>6}  {describe} (registry {})",
+            s.name,
+            s.chain_id,
+            s.head,
+            s.indexed,
+            s.head.saturating_sub(s.indexed),
+            registry_addr.to_checksum(None)
+        );
+    }
+    store.close().await;
+    Ok(())
+}

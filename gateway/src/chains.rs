@@ -1,0 +1,84 @@
+//! The chains of `[chains.NAME]`: open each (a node over JSON-RPC, or the
+//! embedded chain in the gateway's database), and the did:ethr resolver and
+//! followers over them. Used by `serve`, the demo and the command-line tools.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use did_registry::ethr::{
+    Address, Chain, ChainError, ChainFollower, EmbeddedChain, EthrNetwork, EthrResolver, RpcChain,
+};
+
+use crate::config::{ChainConfig, Config};
+use crate::store::Store;
+
+/// Chain id of an embedded chain whose config sets none (a private-use id).
+pub const EMBEDDED_CHAIN_ID: u64 = 1_337_001;
+
+/// Open the chain a config entry names, and the registry's address on it
+/// (on an embedded chain without `registry`, deployed at first use).
+pub async fn open_chain(
+    name: &str,
+    cfg: &ChainConfig,
+    store: &Store,
+) -> Result<(Arc<dyn Chain>, Address), ChainError> {
+    if cfg.embedded {
+        let chain = EmbeddedChain::open(
+            store.event_index(),
+            name,
+            cfg.chain_id.unwrap_or(EMBEDDED_CHAIN_ID),
+        )
+        .await?;
+        let registry = match &cfg.registry {
+            Some(r) => parse_address(r)?,
+            None => chain.ensure_registry().await?,
+        };
+        Ok((Arc::new(chain), registry))
+    } else {
+        let url = cfg.rpc_url.as_deref().unwrap_or_default();
+        let registry = parse_address(cfg.registry.as_deref().unwrap_or_default())?;
+        Ok((Arc::new(RpcChain::new(url)?), registry))
+    }
+}
+
+fn parse_address(s: &str) -> Result<Address, ChainError> {
+    s.parse()
+        .map_err(|_| ChainError::Embedded(format!("{s:?} is not an address")))
+}
+
+/// The resolver over every configured chain and a follower for each. Every
+/// chain is synced once first (bounded by `initial_sync`), so a restarted
+/// gateway answers from an up-to-date index; a node that does not answer
+/// does not stop the start: did:ethr requests are refused with
+/// `chain_unavailable` until it does.
+pub async fn follow(
+    config: &Config,
+    store: &Store,
+    initial_sync: Duration,
+) -> Result<(Option<Arc<EthrResolver>>, Vec<ChainFollower>), (String, ChainError)> {
+    if config.chains.is_empty() {
+        return Ok((None, Vec::new()));
+    }
+    let mut networks = Vec::new();
+    let mut followers = Vec::new();
+    for (name, cfg) in &config.chains {
+        let (chain, registry) = open_chain(name, cfg, store)
+            .await
+            .map_err(|e| (name.clone(), e))?;
+        let net = EthrNetwork::new(cfg.network(name, registry), store.event_index());
+        let follower = ChainFollower::with_chain(net.clone(), chain);
+        match tokio::time::timeout(initial_sync, follower.sync_once()).await {
+            Ok(Ok(r)) => {
+                tracing::info!(network = %name, head = r.head, indexed = r.indexed, "did:ethr index ready")
+            }
+            Ok(Err(e)) => tracing::warn!(network = %name, error = %e,
+                "did:ethr: the chain does not answer yet; did:ethr requests are refused until it does"),
+            Err(_) => {
+                tracing::warn!(network = %name, "did:ethr: initial sync still running; it goes on in the background")
+            }
+        }
+        networks.push(net);
+        followers.push(follower);
+    }
+    Ok((Some(Arc::new(EthrResolver::new(networks))), followers))
+}

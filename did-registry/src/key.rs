@@ -365,7 +365,8 @@ mod tests {
     fn ethereum_address_recovery_accepts_only_the_signer() {
         use k256::ecdsa::signature::Signer;
         let sk = k256::ecdsa::SigningKey::random(&mut rand::thread_rng());
-        let address = crate::ethr::address_of(&k256::PublicKey::from(sk.verifying_key())).into_array();
+        let address =
+            crate::ethr::address_of(&k256::PublicKey::from(sk.verifying_key())).into_array();
         let msg = b"header.payload";
         let sig: k256::ecdsa::Signature = sk.sign(msg);
         let rs = sig.to_bytes();
@@ -384,6 +385,9 @@ mod tests {
         recover_matches_address(msg, &r, true, &address).unwrap();
         r[64] = 5;
         assert!(recover_matches_address(msg, &r, true, &address).is_err());
-        assert!(recover_matches_address(msg, &rs, true, &address).is_err(), "R needs 65 bytes");
+        assert!(
+            recover_matches_address(msg, &rs, true, &address).is_err(),
+            "R needs 65 bytes"
+        );
     }
 }

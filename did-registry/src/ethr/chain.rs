@@ -57,7 +57,8 @@ pub trait Chain: Send + Sync {
     async fn block_number(&self) -> Result<u64, ChainError>;
     async fn block(&self, number: u64) -> Result<Option<BlockInfo>, ChainError>;
     /// Logs emitted by `address` in blocks `from..=to`, in chain order.
-    async fn logs(&self, address: Address, from: u64, to: u64) -> Result<Vec<ChainLog>, ChainError>;
+    async fn logs(&self, address: Address, from: u64, to: u64)
+        -> Result<Vec<ChainLog>, ChainError>;
     /// Read-only call (`eth_call`) at the head.
     async fn call(&self, to: Address, data: Bytes) -> Result<Bytes, ChainError>;
     /// Sign with `key` and send `data` to `to` (or create a contract when
@@ -114,7 +115,10 @@ impl Chain for RpcChain {
     }
 
     async fn block_number(&self) -> Result<u64, ChainError> {
-        self.provider.get_block_number().await.map_err(|e| self.err(e))
+        self.provider
+            .get_block_number()
+            .await
+            .map_err(|e| self.err(e))
     }
 
     async fn block(&self, number: u64) -> Result<Option<BlockInfo>, ChainError> {
@@ -130,9 +134,18 @@ impl Chain for RpcChain {
         }))
     }
 
-    async fn logs(&self, address: Address, from: u64, to: u64) -> Result<Vec<ChainLog>, ChainError> {
+    async fn logs(
+        &self,
+        address: Address,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<ChainLog>, ChainError> {
         let filter = Filter::new().address(address).from_block(from).to_block(to);
-        let logs = self.provider.get_logs(&filter).await.map_err(|e| self.err(e))?;
+        let logs = self
+            .provider
+            .get_logs(&filter)
+            .await
+            .map_err(|e| self.err(e))?;
         Ok(logs
             .into_iter()
             .filter(|l| !l.removed)

@@ -124,6 +124,34 @@ pub enum RegistryChange {
     },
 }
 
+impl std::fmt::Display for RegistryChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegistryChange::AddKey {
+                name, valid_for, ..
+            } => write!(f, "added key {name} (valid {valid_for} s)"),
+            RegistryChange::RevokeKey { name, .. } => write!(f, "revoked key {name}"),
+            RegistryChange::AddDelegate {
+                kind,
+                delegate,
+                valid_for,
+            } => {
+                write!(f, "added {kind} delegate {delegate} (valid {valid_for} s)")
+            }
+            RegistryChange::RevokeDelegate { kind, delegate } => {
+                write!(f, "revoked {kind} delegate {delegate}")
+            }
+            RegistryChange::SetService { name, endpoint, .. } => {
+                write!(f, "set service {name} = {endpoint}")
+            }
+            RegistryChange::ChangeOwner { new_owner } if new_owner.is_zero() => {
+                f.write_str("deactivated")
+            }
+            RegistryChange::ChangeOwner { new_owner } => write!(f, "owner changed to {new_owner}"),
+        }
+    }
+}
+
 /// Send one registry change, signed by the owner's key file, for `identity`
 /// (default: the key file's own DID). Prints the transaction and its block.
 pub async fn write(
@@ -205,8 +233,8 @@ pub async fn write(
         .await
         .with_context(|| format!("the transaction on {name} failed"))?;
     println!(
-        "{}: {:?} in block {} (tx {})",
-        did.did, change, receipt.block_number, receipt.tx_hash
+        "{}: {change} in block {} on {name} (tx {})",
+        did.did, receipt.block_number, receipt.tx_hash
     );
     store.close().await;
     Ok(())

@@ -309,3 +309,69 @@ async fn unreachable_node_answers_from_index_then_fails_closed() {
     let err = resolver.resolve(did).await.unwrap_err();
     assert_eq!(err.reason_code(), "chain_unavailable", "{err}");
 }
+
+/// Two chains in one resolver: a DID names its chain by network name or by
+/// hex chain id; the same address has an independent document on each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_chains_by_name_and_chain_id() {
+    use did_registry::ethr::registry;
+    let a = Anvil::start();
+    let b = Anvil::start_with(&["--chain-id", "31338"]);
+    let (reg_a, reg_b) = (a.deploy_registry(), b.deploy_registry());
+    let mut nets = Vec::new();
+    for (name, anvil, reg, id) in [
+        ("alpha", &a, &reg_a, 31337u64),
+        ("beta", &b, &reg_b, 31338u64),
+    ] {
+        let mut cfg = network(anvil, reg, sqlite_index().await, Duration::from_secs(60))
+            .config
+            .clone();
+        cfg.name = name.into();
+        cfg.chain_id = Some(id);
+        let net = EthrNetwork::new(cfg, sqlite_index().await);
+        nets.push(net);
+    }
+    // A delegate on beta only, for anvil's account 0.
+    let owner = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266";
+    let data = registry::add_delegate(
+        owner.parse().unwrap(),
+        registry::name32("sigAuth").unwrap(),
+        "0x70997970c51812dc3a010c7d01b50e0d17dc79c8"
+            .parse()
+            .unwrap(),
+        3600,
+    );
+    b.send(owner, &reg_b, &format!("0x{}", hex::encode(&data)))
+        .unwrap();
+    for net in &nets {
+        ChainFollower::new(net.clone())
+            .unwrap()
+            .sync_once()
+            .await
+            .unwrap();
+    }
+    let resolver = EthrResolver::new(nets);
+    let vms = |doc: &Value| doc["verificationMethod"].as_array().unwrap().len();
+    let on_alpha = resolver
+        .resolve_with_metadata(&format!("did:ethr:alpha:{owner}"), None)
+        .await
+        .unwrap();
+    let on_beta = resolver
+        .resolve_with_metadata(&format!("did:ethr:beta:{owner}"), None)
+        .await
+        .unwrap();
+    assert_eq!(vms(&on_alpha.document), 1);
+    assert_eq!(vms(&on_beta.document), 2, "{}", on_beta.document);
+    assert!(on_beta.document.to_string().contains("eip155:31338:"));
+    // The hex chain id names the same chain as its configured name.
+    let by_id = resolver
+        .resolve_with_metadata(&format!("did:ethr:0x7a6a:{owner}"), None)
+        .await
+        .unwrap();
+    assert_eq!(vms(&by_id.document), 2);
+    let err = resolver
+        .resolve(&format!("did:ethr:gamma:{owner}"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason_code(), "unknown_network");
+}

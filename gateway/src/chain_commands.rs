@@ -14,7 +14,7 @@ use anyhow::{bail, Context, Result};
 use base64::Engine;
 use credentials::{KeyType, SigningKey};
 use did_registry::ethr::{
-    registry, Address, Chain, ChainFollower, EthrDid, EthrNetwork, EthrResolver, RpcChain,
+    registry, Address, AsOf, Chain, ChainFollower, EthrDid, EthrNetwork, EthrResolver, RpcChain,
 };
 use serde_json::json;
 
@@ -241,8 +241,14 @@ pub async fn write(
 }
 
 /// `did resolve`: did:key/did:jwk locally; did:ethr from the config's chains
-/// (synced first), latest or at `version_id`, with DID resolution metadata.
-pub async fn resolve(did: &str, config_path: Option<&Path>, version_id: Option<u64>) -> Result<()> {
+/// (synced first), latest, at `version_id` (a block) or at `version_time`
+/// (RFC 3339), with DID resolution metadata.
+pub async fn resolve(
+    did: &str,
+    config_path: Option<&Path>,
+    version_id: Option<u64>,
+    version_time: Option<&str>,
+) -> Result<()> {
     if !did.starts_with("did:ethr:") {
         use did_registry::DidResolver;
         let doc = did_registry::LocalResolver
@@ -260,6 +266,20 @@ pub async fn resolve(did: &str, config_path: Option<&Path>, version_id: Option<u
         )
     })?;
     let parsed = EthrDid::parse(did)?;
+    let as_of = match (version_id, version_time) {
+        (Some(_), Some(_)) => bail!("give --version-id or --version-time, not both"),
+        (Some(n), None) => AsOf::Block(n),
+        (None, Some(t)) => {
+            let t = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .with_context(|| {
+                    format!(
+                        "--version-time {t:?} is not an RFC 3339 time such as 2026-11-25T08:00:00Z"
+                    )
+                })?;
+            AsOf::Time(u64::try_from(t.unix_timestamp()).context("--version-time is before 1970")?)
+        }
+        (None, None) => AsOf::Latest,
+    };
     let store = Store::connect(&config.database_url()).await?;
     let (name, chain, registry_addr) = chain_for(&config, &store, &parsed).await?;
     let net = EthrNetwork::new(
@@ -268,7 +288,7 @@ pub async fn resolve(did: &str, config_path: Option<&Path>, version_id: Option<u
     );
     sync_with_progress(net.clone(), chain).await?;
     let resolver = EthrResolver::new(vec![net.clone()]);
-    let r = resolver.resolve_with_metadata(did, version_id).await?;
+    let r = resolver.resolve_version(did, as_of).await?;
     let status = net.status();
     let out = json!({
         "didDocument": r.document,
@@ -277,7 +297,8 @@ pub async fn resolve(did: &str, config_path: Option<&Path>, version_id: Option<u
             "contentType": "application/did+ld+json",
             "network": name,
             "chainId": status.chain_id,
-            "resolvedAtBlock": version_id.unwrap_or(status.indexed),
+            "resolvedAtBlock": status.indexed,
+            "stale": net.is_stale(),
         },
     });
     println!("{}", serde_json::to_string_pretty(&out)?);

@@ -100,6 +100,9 @@ pub enum DidCommand {
         /// did:ethr: the document as of this block (a `versionId` from the metadata).
         #[arg(long)]
         version_id: Option<u64>,
+        /// did:ethr: the document as of this time (RFC 3339, e.g. 2026-11-25T08:00:00Z).
+        #[arg(long)]
+        version_time: Option<String>,
     },
     /// did:ethr: add a public key (did/pub attribute) from a key file.
     AddKey {
@@ -360,7 +363,11 @@ pub async fn run(cli: Cli) -> Result<()> {
             did,
             config,
             version_id,
-        }) => chain_commands::resolve(&did, config.as_deref(), version_id).await,
+            version_time,
+        }) => {
+            chain_commands::resolve(&did, config.as_deref(), version_id, version_time.as_deref())
+                .await
+        }
         Command::Did(cmd) => did_write(cmd).await,
         Command::Chain(ChainCommand::Deploy { rpc, key }) => {
             chain_commands::deploy(&rpc, &key).await

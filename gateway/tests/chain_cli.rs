@@ -149,6 +149,14 @@ fn registry_tools_against_a_node() {
         .as_str()
         .unwrap()
         .to_owned();
+    let v1_time = r["didDocumentMetadata"]["updated"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Later changes land a minute later, so versions have distinct times.
+    anvil
+        .rpc("evm_increaseTime", serde_json::json!([60]))
+        .unwrap();
 
     run_ok(&[
         "did",
@@ -213,6 +221,36 @@ fn registry_tools_against_a_node() {
     let h = resolve(&cfg, &did, &["--version-id", &v1]);
     assert!(h["didDocument"].to_string().contains(&delegate_id), "{h}");
     assert!(h["didDocumentMetadata"]["nextVersionId"].is_string(), "{h}");
+    // versionTime: the document as of that version's time is that version.
+    let t = resolve(&cfg, &did, &["--version-time", &v1_time]);
+    assert_eq!(t["didDocument"], h["didDocument"], "{t}");
+    assert_eq!(t["didDocumentMetadata"]["versionId"], v1.as_str());
+    run_err(
+        &[
+            "did",
+            "resolve",
+            "-c",
+            c,
+            &did,
+            "--version-time",
+            "yesterday",
+        ],
+        "RFC 3339",
+    );
+    run_err(
+        &[
+            "did",
+            "resolve",
+            "-c",
+            c,
+            &did,
+            "--version-id",
+            "1",
+            "--version-time",
+            &v1_time,
+        ],
+        "not both",
+    );
 
     // Refused before anything is sent, each with a reason a user can act on.
     let other_s = other.to_str().unwrap();

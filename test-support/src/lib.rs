@@ -83,6 +83,9 @@ pub struct Anvil {
     pub port: u16,
 }
 
+/// Anvil's dev account 0 (unlocked on the node; its key is public).
+pub const DEV_ACCOUNT_0: &str = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266";
+
 static ANVIL_BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
 /// The anvil binary, installed on first use.
@@ -134,11 +137,22 @@ impl Anvil {
         }
     }
 
-    /// Deploy the ERC-1056 registry from the committed artifact; its address.
+    /// Deploy the ERC-1056 registry from the committed artifact (from dev
+    /// account 0, unlocked on anvil); its address.
     pub fn deploy_registry(&self) -> String {
-        let out = node_stdout("ethr-scenario.mjs", &["--deploy", &self.url])
+        let path = repo_root().join("did-registry/contracts/artifacts/EthereumDIDRegistry.json");
+        let artifact: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let code = artifact["bytecode"].as_str().expect("artifact bytecode");
+        let receipt = self
+            .transact(DEV_ACCOUNT_0, None, code, 5_000_000)
             .unwrap_or_else(|e| panic!("deploying the registry failed: {e:#}"));
-        out.trim().to_owned()
+        receipt["contractAddress"]
+            .as_str()
+            .expect("contract address")
+            .to_owned()
     }
 
     /// One JSON-RPC call (plain HTTP/1.1 over loopback); the `result`, or an error.
@@ -169,18 +183,32 @@ impl Anvil {
     /// for its receipt; the block it was mined in. Gas is explicit (anvil's
     /// estimate is short for the registry's first write in a block).
     pub fn send(&self, from: &str, to: &str, data_hex: &str) -> Result<u64> {
-        let hash = self.rpc(
-            "eth_sendTransaction",
-            serde_json::json!([{"from": from, "to": to, "data": data_hex, "gas": "0x1e240"}]),
-        )?;
+        let r = self.transact(from, Some(to), data_hex, 123_456)?;
+        let n = r["blockNumber"].as_str().unwrap_or("0x0");
+        u64::from_str_radix(n.trim_start_matches("0x"), 16).context("block number")
+    }
+
+    /// Send a transaction (`to: None` creates a contract); its receipt.
+    pub fn transact(
+        &self,
+        from: &str,
+        to: Option<&str>,
+        data_hex: &str,
+        gas: u64,
+    ) -> Result<serde_json::Value> {
+        let mut tx =
+            serde_json::json!({"from": from, "data": data_hex, "gas": format!("0x{gas:x}")});
+        if let Some(to) = to {
+            tx["to"] = serde_json::Value::String(to.to_owned());
+        }
+        let hash = self.rpc("eth_sendTransaction", serde_json::json!([tx]))?;
         for _ in 0..200 {
             let r = self.rpc("eth_getTransactionReceipt", serde_json::json!([hash]))?;
             if !r.is_null() {
                 if r["status"] != "0x1" {
                     bail!("transaction {hash} reverted: {r}");
                 }
-                let n = r["blockNumber"].as_str().unwrap_or("0x0");
-                return u64::from_str_radix(n.trim_start_matches("0x"), 16).context("block number");
+                return Ok(r);
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }

@@ -26,4 +26,4 @@ pub use document::{build_document, BlockTimes, EthrResolution};
 pub use embedded::EmbeddedChain;
 pub use follower::{ChainFollower, FollowError, SyncReport, DEFAULT_POLL};
 pub use index::{Cursor, EventIndex, IndexError, IndexedBlock};
-pub use resolver::{EthrNetwork, EthrResolver, NetworkConfig, NetworkStatus};
+pub use resolver::{AsOf, EthrNetwork, EthrResolver, NetworkConfig, NetworkStatus};

@@ -37,6 +37,15 @@ pub struct NetworkConfig {
     pub max_block_range: u64,
 }
 
+/// Which version of a document: the latest, as of a block (`versionId`), or
+/// as of a time in unix seconds (`versionTime`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsOf {
+    Latest,
+    Block(u64),
+    Time(u64),
+}
+
 /// A cached resolution.
 struct Cached {
     address: Address,
@@ -121,11 +130,29 @@ impl EthrNetwork {
         Ok(())
     }
 
+    /// Whether the index may be behind: the chain has not answered for more
+    /// than two poll intervals (it is still used until `max_staleness`).
+    pub fn is_stale(&self) -> bool {
+        let last = self.last_ok_ms.load(Ordering::Acquire);
+        let slack = 2 * self.config.poll_interval.as_millis() as i64 + 1000;
+        last == 0 || unix_ms() - last > slack
+    }
+
     /// Resolve from the index (no cache), latest or as of a block.
     pub async fn resolve_full(
         &self,
         did: &EthrDid,
         at_block: Option<u64>,
+    ) -> Result<EthrResolution, ResolveError> {
+        self.resolve_as_of(did, at_block.map_or(AsOf::Latest, AsOf::Block))
+            .await
+    }
+
+    /// Resolve from the index (no cache) as of a point in the chain's history.
+    pub async fn resolve_as_of(
+        &self,
+        did: &EthrDid,
+        as_of: AsOf,
     ) -> Result<EthrResolution, ResolveError> {
         let name = &self.config.name;
         let events = self
@@ -141,14 +168,28 @@ impl EthrNetwork {
             .map_err(|e| ResolveError::Index(e.to_string()))?
             .into_iter()
             .collect();
-        let now = match at_block {
-            // The time of that block: the newest indexed block at or before it.
-            Some(at) => times
+        // The time a historical document is evaluated at (for validTo) is that
+        // of its block: the newest indexed block at or before it.
+        let time_of = |at: u64| {
+            times
                 .iter()
                 .filter(|(n, _)| **n <= at)
                 .max_by_key(|(n, _)| **n)
-                .map_or(0, |(_, t)| *t),
-            None => (unix_ms() / 1000) as u64,
+                .map_or(0, |(_, t)| *t)
+        };
+        let (at_block, now) = match as_of {
+            AsOf::Latest => (None, (unix_ms() / 1000) as u64),
+            AsOf::Block(at) => (Some(at), time_of(at)),
+            // versionTime: the last change at or before that time.
+            AsOf::Time(t) => {
+                let at = times
+                    .iter()
+                    .filter(|(_, ts)| **ts <= t)
+                    .map(|(n, _)| *n)
+                    .max()
+                    .unwrap_or(0);
+                (Some(at), t)
+            }
         };
         let chain_id = self.chain_id.load(Ordering::Acquire);
         let lookup = |n: u64| times.get(&n).copied();
@@ -230,10 +271,20 @@ impl EthrResolver {
         did: &str,
         version_id: Option<u64>,
     ) -> Result<EthrResolution, ResolveError> {
+        self.resolve_version(did, version_id.map_or(AsOf::Latest, AsOf::Block))
+            .await
+    }
+
+    /// Full resolution with metadata as of a block or a time.
+    pub async fn resolve_version(
+        &self,
+        did: &str,
+        as_of: AsOf,
+    ) -> Result<EthrResolution, ResolveError> {
         let parsed = EthrDid::parse(did)?;
         let net = self.network(&parsed)?;
         net.check_fresh()?;
-        net.resolve_full(&parsed, version_id).await
+        net.resolve_as_of(&parsed, as_of).await
     }
 }
 

@@ -9,17 +9,15 @@
 //! path is the cache hit every request after the first takes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use did_registry::ethr::{
-    ChainFollower, EthrDid, EthrNetwork, EthrResolver, EventIndex, NetworkConfig,
-};
+use did_registry::ethr::{ChainFollower, EthrDid, EthrNetwork, EthrResolver, NetworkConfig};
 use did_registry::DidResolver;
 use test_support::{run_node, Anvil};
 
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -41,18 +39,7 @@ fn bench(c: &mut Criterion) {
     let dir = std::env::temp_dir().join(format!("didgate-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (net, resolver) = rt.block_on(async {
-        let opts = sqlx::sqlite::SqliteConnectOptions::from_str(&format!(
-            "sqlite://{}",
-            dir.join("index.db").display()
-        ))
-        .unwrap()
-        .create_if_missing(true);
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(2)
-            .connect_with(opts)
-            .await
-            .unwrap();
-        SQLITE_MIGRATIONS.run(&pool).await.unwrap();
+        let index = common::connect_sqlite(&dir.join("index.db")).await;
         let net = EthrNetwork::new(
             NetworkConfig {
                 name: "0x7a69".into(),
@@ -65,7 +52,7 @@ fn bench(c: &mut Criterion) {
                 start_block: 0,
                 max_block_range: 2000,
             },
-            EventIndex::Sqlite(pool),
+            index,
         );
         let t0 = std::time::Instant::now();
         let report = ChainFollower::new(net.clone())

@@ -6,8 +6,9 @@
 //! revert writes no block; racing writers get consecutive blocks.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,9 +20,6 @@ use did_registry::ethr::{
 };
 use serde_json::{json, Value};
 use test_support::{fresh_postgres_database, Anvil};
-
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
 /// anvil's dev accounts 0 and 1.
 const KEY0: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
@@ -53,20 +51,7 @@ fn addr(k: &k256::SecretKey) -> Address {
 }
 
 fn name32(s: &str) -> B256 {
-    let mut b = [0u8; 32];
-    b[..s.len()].copy_from_slice(s.as_bytes());
-    B256::from(b)
-}
-
-fn unique() -> String {
-    format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
+    did_registry::ethr::registry::name32(s).unwrap()
 }
 
 /// Where a test's database lives; `connect` opens a new pool on it each
@@ -79,9 +64,7 @@ enum Db {
 
 impl Db {
     fn sqlite() -> Db {
-        let dir = std::env::temp_dir().join(format!("didgate-embedded-{}", unique()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Db::Sqlite(dir.join("chain.db"))
+        Db::Sqlite(common::temp_sqlite_path("embedded"))
     }
 
     fn postgres() -> Db {
@@ -94,30 +77,8 @@ impl Db {
 
     async fn connect(&self) -> EventIndex {
         match self {
-            Db::Sqlite(path) => {
-                let opts = sqlx::sqlite::SqliteConnectOptions::from_str(&format!(
-                    "sqlite://{}",
-                    path.display()
-                ))
-                .unwrap()
-                .create_if_missing(true);
-                let pool = sqlx::sqlite::SqlitePoolOptions::new()
-                    .max_connections(2)
-                    .connect_with(opts)
-                    .await
-                    .unwrap();
-                SQLITE_MIGRATIONS.run(&pool).await.unwrap();
-                EventIndex::Sqlite(pool)
-            }
-            Db::Postgres(url) => {
-                let pool = sqlx::postgres::PgPoolOptions::new()
-                    .max_connections(2)
-                    .connect(url)
-                    .await
-                    .unwrap();
-                POSTGRES_MIGRATIONS.run(&pool).await.unwrap();
-                EventIndex::Postgres(pool)
-            }
+            Db::Sqlite(path) => common::connect_sqlite(path).await,
+            Db::Postgres(url) => common::connect_postgres(url).await,
         }
     }
 }

@@ -6,57 +6,17 @@
 //! rolled back; an unreachable node fails closed after the staleness bound.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::str::FromStr;
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::{postgres_index, sqlite_index};
 use credentials::{TrustedIssuers, Verifier, VerifierConfig};
 use did_registry::ethr::{ChainFollower, EthrNetwork, EthrResolver, EventIndex, NetworkConfig};
 use did_registry::{DidResolver, MethodResolver};
 use serde_json::{json, Value};
-use test_support::{fresh_postgres_database, run_node, run_node_lines, Anvil};
-
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
-
-async fn sqlite_index() -> EventIndex {
-    let dir = std::env::temp_dir().join(format!(
-        "didgate-ethr-{}-{}",
-        std::process::id(),
-        uuid_like()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let opts = sqlx::sqlite::SqliteConnectOptions::from_str(&format!(
-        "sqlite://{}",
-        dir.join("index.db").display()
-    ))
-    .unwrap()
-    .create_if_missing(true);
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(2)
-        .connect_with(opts)
-        .await
-        .unwrap();
-    SQLITE_MIGRATIONS.run(&pool).await.unwrap();
-    EventIndex::Sqlite(pool)
-}
-
-async fn postgres_index() -> EventIndex {
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(2)
-        .connect(&fresh_postgres_database())
-        .await
-        .unwrap();
-    POSTGRES_MIGRATIONS.run(&pool).await.unwrap();
-    EventIndex::Postgres(pool)
-}
-
-fn uuid_like() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-}
+use test_support::{run_node, run_node_lines, Anvil};
 
 fn network(
     anvil: &Anvil,

@@ -1,7 +1,8 @@
 //! The chain a registry lives on, behind one trait with two implementations:
-//! [`RpcChain`], JSON-RPC to any EVM node through alloy, and the embedded
-//! chain (revm in-process, blocks and logs in the gateway's database). The
-//! follower and the command-line tools speak only this trait.
+//! [`RpcChain`], JSON-RPC to any EVM node through alloy (HTTP, or WebSocket
+//! with a new-heads subscription), and the embedded chain (revm in-process,
+//! blocks and logs in the gateway's database). The follower and the
+//! command-line tools speak only this trait.
 
 use alloy_primitives::{Address, Bytes, B256};
 use alloy_provider::{Provider, RootProvider};
@@ -61,6 +62,11 @@ pub trait Chain: Send + Sync {
         -> Result<Vec<ChainLog>, ChainError>;
     /// Read-only call (`eth_call`) at the head.
     async fn call(&self, to: Address, data: Bytes) -> Result<Bytes, ChainError>;
+    /// New head block numbers as they arrive, when the chain can push them
+    /// (a WebSocket node); `None`: the follower polls.
+    async fn subscribe_heads(&self) -> Option<tokio::sync::mpsc::Receiver<u64>> {
+        None
+    }
     /// Sign with `key` and send `data` to `to` (or create a contract when
     /// `to` is `None`); wait until it is mined. Reverts are errors.
     async fn transact(
@@ -72,13 +78,39 @@ pub trait Chain: Send + Sync {
     ) -> Result<Receipt, ChainError>;
 }
 
-/// JSON-RPC over HTTP(S) to any EVM node.
+/// JSON-RPC to any EVM node, over HTTP(S) or WebSocket.
 pub struct RpcChain {
     url: String,
     provider: RootProvider,
+    pubsub: bool,
+}
+
+fn is_ws(url: &str) -> bool {
+    url.starts_with("ws://") || url.starts_with("wss://")
 }
 
 impl RpcChain {
+    /// Connect over HTTP(S) or WebSocket (`ws://`, `wss://`; new heads are
+    /// then pushed instead of polled).
+    pub async fn connect(url: &str) -> Result<Self, ChainError> {
+        if !is_ws(url) {
+            return Self::new(url);
+        }
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let provider = RootProvider::connect(url)
+            .await
+            .map_err(|e| ChainError::Unreachable {
+                url: url.to_owned(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            url: url.to_owned(),
+            provider,
+            pubsub: true,
+        })
+    }
+
+    /// An HTTP(S) endpoint (no connection is made until the first call).
     pub fn new(url: &str) -> Result<Self, ChainError> {
         // reqwest's rustls uses the process-wide provider; install ring once.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -88,11 +120,14 @@ impl RpcChain {
         };
         let parsed: reqwest::Url = url.parse().map_err(|e| bad(format!("{e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(bad("use an http:// or https:// JSON-RPC endpoint".into()));
+            return Err(bad(
+                "use an http(s):// JSON-RPC endpoint here, or connect to ws(s):// with RpcChain::connect".into(),
+            ));
         }
         Ok(Self {
             url: url.to_owned(),
             provider: RootProvider::new_http(parsed),
+            pubsub: false,
         })
     }
 
@@ -162,6 +197,32 @@ impl Chain for RpcChain {
             .collect())
     }
 
+    async fn subscribe_heads(&self) -> Option<tokio::sync::mpsc::Receiver<u64>> {
+        use futures_util::StreamExt;
+        if !self.pubsub {
+            return None;
+        }
+        let sub = match self.provider.subscribe_blocks().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(url = %self.url, error = %e, "new-heads subscription refused; polling");
+                return None;
+            }
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let mut stream = sub.into_stream();
+        tokio::spawn(async move {
+            while let Some(header) = stream.next().await {
+                // A full channel means a sync is due anyway: drop the extra wake-up.
+                match tx.try_send(header.number) {
+                    Ok(()) | Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {}
+                    Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => break,
+                }
+            }
+        });
+        Some(rx)
+    }
+
     async fn call(&self, to: Address, data: Bytes) -> Result<Bytes, ChainError> {
         let tx = TransactionRequest::default()
             .to(to)
@@ -182,10 +243,12 @@ impl Chain for RpcChain {
 
         let signer = PrivateKeySigner::from_slice(&key.to_bytes()).map_err(|e| self.err(e))?;
         let from = signer.address();
-        let url: reqwest::Url = self.url.parse().map_err(|e| self.err(e))?;
+        // A signing provider on the same endpoint (HTTP or WebSocket).
         let provider = ProviderBuilder::new()
             .wallet(EthereumWallet::from(signer))
-            .connect_http(url);
+            .connect(&self.url)
+            .await
+            .map_err(|e| self.err(e))?;
         let mut tx = TransactionRequest::default()
             .from(from)
             .input(TransactionInput::new(data))

@@ -62,6 +62,9 @@ pub struct EthrNetwork {
     pub(crate) indexed: AtomicU64,
     pub(crate) head: AtomicU64,
     pub(crate) last_ok_ms: AtomicI64,
+    /// Bumped on every invalidation, so a miss that read the index before a
+    /// change landed never leaves its (stale) document in the cache.
+    generation: AtomicU64,
     cache: Cache<String, Arc<Cached>>,
 }
 
@@ -85,8 +88,11 @@ impl EthrNetwork {
             indexed: AtomicU64::new(0),
             head: AtomicU64::new(0),
             last_ok_ms: AtomicI64::new(0),
+            generation: AtomicU64::new(0),
             cache: Cache::builder()
                 .max_capacity(100_000)
+                // Freshness comes from invalidation; the TTL only bounds memory held by idle DIDs.
+                .time_to_idle(std::time::Duration::from_secs(3600))
                 .support_invalidation_closures()
                 .build(),
         })
@@ -103,14 +109,18 @@ impl EthrNetwork {
         }
     }
 
+    /// Called by the follower after a change to `identity` is committed to the index.
     pub(crate) fn invalidate(&self, identity: Address) {
-        // Invalidation closures run lazily; never fails once enabled on the builder.
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        // Applies to every entry inserted before this call; never fails once
+        // closures are enabled on the builder.
         let _ = self
             .cache
             .invalidate_entries_if(move |_, v| v.address == identity);
     }
 
     pub(crate) fn invalidate_all(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.cache.invalidate_all();
     }
 
@@ -208,6 +218,7 @@ impl EthrNetwork {
         let cached = match hit {
             Some(c) => c,
             None => {
+                let generation = self.generation.load(Ordering::Acquire);
                 let r = self.resolve_full(did, None).await?;
                 let c = Arc::new(Cached {
                     address: did.address,
@@ -216,6 +227,12 @@ impl EthrNetwork {
                     valid_until: r.valid_until,
                 });
                 self.cache.insert(did.did.clone(), c.clone());
+                // A change indexed while we read may be missing from `c`: if the
+                // follower invalidated meanwhile, drop what we just cached (its
+                // own invalidation covers an insert that happens before it).
+                if self.generation.load(Ordering::Acquire) != generation {
+                    self.cache.invalidate(&did.did);
+                }
                 c
             }
         };

@@ -2,7 +2,10 @@
 //! chain): polls new heads, fetches the registry's logs in block ranges
 //! (`eth_getLogs`, never one call per change), and writes them to the index. Confirmations keep unsettled
 //! blocks out; a reorganisation is detected by the indexed block's hash and
-//! rolled back to the newest block both chains share.
+//! rolled back to the newest block both chains share. With a status
+//! registry ([`ChainFollower::with_status`]) its `StatusChanged` logs are
+//! fetched for the same ranges, stored in the same transactions and then
+//! applied to the in-memory revoked set.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -15,10 +18,11 @@ use super::chain::{Chain, ChainError, RpcChain};
 use super::events::{decode_log, RegistryEvent};
 use super::index::{Cursor, IndexError, IndexedBlock};
 use super::resolver::{unix_ms, EthrNetwork};
+use super::status::{StatusChange, StatusLists};
 
-/// One block's registry events as fetched: the block hash the logs name, and
-/// each event with its transaction hash.
-type BlockLogs = (Option<B256>, Vec<(RegistryEvent, B256)>);
+/// One block's logs as fetched: the block hash the logs name, each registry
+/// event with its transaction hash, and the status changes.
+type BlockLogs = (Option<B256>, Vec<(RegistryEvent, B256)>, Vec<StatusChange>);
 
 /// How far back a reorganisation is looked for when no indexed block matches.
 const REORG_WINDOW: u64 = 128;
@@ -54,6 +58,7 @@ pub struct SyncReport {
 pub struct ChainFollower {
     network: Arc<EthrNetwork>,
     chain: Arc<dyn Chain>,
+    status: Option<Arc<StatusLists>>,
     progress: Option<Progress>,
 }
 
@@ -72,8 +77,27 @@ impl ChainFollower {
         Self {
             network,
             chain,
+            status: None,
             progress: None,
         }
+    }
+
+    /// Also index this status registry (on the same network) and keep its
+    /// revoked set current.
+    pub fn with_status(mut self, lists: Arc<StatusLists>) -> Self {
+        self.status = Some(lists);
+        self
+    }
+
+    fn status_registry(&self) -> Option<Address> {
+        self.status.as_ref().map(|s| s.registry())
+    }
+
+    async fn reload_status(&self) -> Result<(), FollowError> {
+        if let Some(s) = &self.status {
+            s.reload().await?;
+        }
+        Ok(())
     }
 
     /// Report progress of long syncs (the command-line tools print it).
@@ -126,10 +150,15 @@ impl ChainFollower {
         };
 
         let mut cursor = match net.index.cursor(&cfg.name).await? {
-            Some(c) if c.registry != cfg.registry || c.chain_id != chain_id => {
-                tracing::warn!(network = %cfg.name, "registry address or chain id changed: indexing again from the start");
+            Some(c)
+                if c.registry != cfg.registry
+                    || c.chain_id != chain_id
+                    || c.status_registry != self.status_registry() =>
+            {
+                tracing::warn!(network = %cfg.name, "registry address, status registry or chain id changed: indexing again from the start");
                 net.index.reset(&cfg.name).await?;
                 net.invalidate_all();
+                self.reload_status().await?;
                 None
             }
             other => other,
@@ -138,6 +167,7 @@ impl ChainFollower {
             if let Some(fork) = self.find_fork(c).await? {
                 net.index.rollback(&cfg.name, &fork).await?;
                 net.invalidate_all();
+                self.reload_status().await?;
                 report.rolled_back_to = Some(fork.block_number);
                 cursor = Some(fork);
             }
@@ -154,11 +184,20 @@ impl ChainFollower {
                 block_hash: to_hash,
                 chain_id,
                 registry: cfg.registry,
+                status_registry: self.status_registry(),
             };
             net.index.append(&cfg.name, &blocks, &cursor).await?;
-            report.events += blocks.iter().map(|b| b.events.len()).sum::<usize>();
+            report.events += blocks
+                .iter()
+                .map(|b| b.events.len() + b.status.len())
+                .sum::<usize>();
             for a in touched {
                 net.invalidate(a);
+            }
+            if let Some(s) = &self.status {
+                for b in &blocks {
+                    s.apply(&b.status);
+                }
             }
             net.indexed.store(to, Ordering::Release);
             if let Some(p) = &self.progress {
@@ -236,6 +275,9 @@ impl ChainFollower {
             }
             let slot = by_block.entry(block_number).or_default();
             slot.0 = slot.0.or(Some(log.block_hash));
+            if slot.0 != Some(log.block_hash) {
+                return Err(FollowError::Reorganised(block_number));
+            }
             slot.1.push((
                 RegistryEvent {
                     identity,
@@ -247,8 +289,22 @@ impl ChainFollower {
                 log.tx_hash,
             ));
         }
+        if let Some(status) = self.status_registry() {
+            for log in self.chain.logs(status, from, to).await? {
+                let Some(change) = StatusChange::from_log(&log) else {
+                    continue;
+                };
+                let slot = by_block.entry(log.block_number).or_default();
+                slot.0 = slot.0.or(Some(log.block_hash));
+                if slot.0 != Some(log.block_hash) {
+                    // The two getLogs calls saw different chains.
+                    return Err(FollowError::Reorganised(log.block_number));
+                }
+                slot.2.push(change);
+            }
+        }
         let mut blocks = Vec::with_capacity(by_block.len());
-        for (number, (log_block_hash, mut events)) in by_block {
+        for (number, (log_block_hash, mut events, mut status)) in by_block {
             let block = self
                 .chain
                 .block(number)
@@ -259,11 +315,13 @@ impl ChainFollower {
                 return Err(FollowError::Reorganised(number));
             }
             events.sort_by_key(|(e, _)| e.log_index);
+            status.sort_by_key(|c| c.log_index);
             blocks.push(IndexedBlock {
                 number,
                 hash: block.hash,
                 timestamp: block.timestamp,
                 events,
+                status,
             });
         }
         Ok((blocks, touched))

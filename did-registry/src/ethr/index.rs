@@ -2,6 +2,8 @@
 //! database (SQLite or PostgreSQL, tables from `migrations/*/0002_ethr_index.sql`).
 //! Resolution reads one identity's events in one query; the follower writes
 //! a range of blocks in one transaction, so the index is never half-written.
+//! The status registry's events (`migrations/*/0004_ethr_status.sql`) are
+//! part of the same blocks, transactions, rollbacks and resets.
 
 use alloy_primitives::{Address, B256};
 use sqlx::postgres::PgPool;
@@ -9,6 +11,7 @@ use sqlx::sqlite::SqlitePool;
 use sqlx::Row;
 
 use super::events::{EventKind, RegistryEvent};
+use super::status::StatusChange;
 
 /// Where the index lives.
 #[derive(Clone, Debug)]
@@ -24,6 +27,8 @@ pub struct Cursor {
     pub block_hash: B256,
     pub chain_id: u64,
     pub registry: Address,
+    /// The status registry whose events are indexed with the blocks (`None`: none).
+    pub status_registry: Option<Address>,
 }
 
 /// A block with its registry events, ready to store.
@@ -33,6 +38,8 @@ pub struct IndexedBlock {
     pub hash: B256,
     pub timestamp: u64,
     pub events: Vec<(RegistryEvent, B256)>,
+    /// The status registry's changes in this block, in log order.
+    pub status: Vec<StatusChange>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,12 +71,20 @@ fn to_i64(n: u64) -> i64 {
 impl EventIndex {
     /// The cursor of a chain, if it was ever indexed.
     pub async fn cursor(&self, chain: &str) -> Result<Option<Cursor>, IndexError> {
-        const Q: &str =
-            "SELECT block_number, block_hash, chain_id, registry FROM ethr_cursor WHERE chain = $1";
-        let row: Option<(i64, String, i64, String)> = on_pool!(self, |p| {
+        const Q: &str = "SELECT c.block_number, c.block_hash, c.chain_id, c.registry, s.registry \
+                         FROM ethr_cursor c LEFT JOIN ethr_status_source s ON s.chain = c.chain \
+                         WHERE c.chain = $1";
+        let row: Option<(i64, String, i64, String, Option<String>)> = on_pool!(self, |p| {
             sqlx::query_as(Q).bind(chain).fetch_optional(p).await?
         });
-        row.map(|(n, h, id, reg)| {
+        row.map(|(n, h, id, reg, status)| {
+            let status_registry = match status.as_deref() {
+                None | Some("") => None,
+                Some(s) => Some(
+                    s.parse()
+                        .map_err(|_| IndexError::Corrupt(format!("status registry {s:?}")))?,
+                ),
+            };
             Ok(Cursor {
                 block_number: n as u64,
                 block_hash: h
@@ -79,6 +94,7 @@ impl EventIndex {
                 registry: reg
                     .parse()
                     .map_err(|_| IndexError::Corrupt(format!("registry {reg:?}")))?,
+                status_registry,
             })
         })
         .transpose()
@@ -122,7 +138,31 @@ impl EventIndex {
                         .execute(&mut *tx)
                         .await?;
                     }
+                    for c in &b.status {
+                        sqlx::query(
+                            "INSERT INTO ethr_status_events (chain, block_number, log_index, issuer, \
+                             list_id, status_index, revoked, tx_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        )
+                        .bind(chain)
+                        .bind(to_i64(c.block_number))
+                        .bind(to_i64(c.log_index))
+                        .bind(addr_text(&c.issuer))
+                        .bind(c.list_id.to_string())
+                        .bind(c.index.to_string())
+                        .bind(i64::from(c.revoked))
+                        .bind(c.tx_hash.to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                 }
+                sqlx::query(
+                    "INSERT INTO ethr_status_source (chain, registry) VALUES ($1, $2) \
+                     ON CONFLICT (chain) DO UPDATE SET registry = excluded.registry",
+                )
+                .bind(chain)
+                .bind(cursor.status_registry.as_ref().map_or(String::new(), addr_text))
+                .execute(&mut *tx)
+                .await?;
                 sqlx::query(
                     "INSERT INTO ethr_cursor (chain, block_number, block_hash, chain_id, registry) \
                      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (chain) DO UPDATE SET \
@@ -151,6 +191,7 @@ impl EventIndex {
                 let mut tx = $pool.begin().await?;
                 for q in [
                     "DELETE FROM ethr_events WHERE chain = $1 AND block_number > $2",
+                    "DELETE FROM ethr_status_events WHERE chain = $1 AND block_number > $2",
                     "DELETE FROM ethr_blocks WHERE chain = $1 AND block_number > $2",
                 ] {
                     sqlx::query(q)
@@ -178,7 +219,9 @@ impl EventIndex {
     pub async fn reset(&self, chain: &str) -> Result<(), IndexError> {
         for q in [
             "DELETE FROM ethr_events WHERE chain = $1",
+            "DELETE FROM ethr_status_events WHERE chain = $1",
             "DELETE FROM ethr_blocks WHERE chain = $1",
+            "DELETE FROM ethr_status_source WHERE chain = $1",
             "DELETE FROM ethr_cursor WHERE chain = $1",
         ] {
             on_pool!(self, |p| {
@@ -214,6 +257,33 @@ impl EventIndex {
                     kind,
                 })
             })
+            .collect()
+    }
+
+    /// Every status change of a chain, in chain order (the revoked set is
+    /// rebuilt from them at start and after a rollback; revocations are rare).
+    pub async fn status_changes(&self, chain: &str) -> Result<Vec<StatusChange>, IndexError> {
+        const Q: &str = "SELECT block_number, log_index, issuer, list_id, status_index, revoked, \
+                         tx_hash FROM ethr_status_events WHERE chain = $1 \
+                         ORDER BY block_number, log_index";
+        type Row = (i64, i64, String, String, String, i64, String);
+        let rows: Vec<Row> = on_pool!(self, |p| sqlx::query_as(Q).bind(chain).fetch_all(p).await?);
+        rows.into_iter()
+            .map(
+                |(block, log_index, issuer, list_id, index, revoked, tx_hash)| {
+                    let bad =
+                        |what: &str, v: &str| IndexError::Corrupt(format!("status {what} {v:?}"));
+                    Ok(StatusChange {
+                        issuer: issuer.parse().map_err(|_| bad("issuer", &issuer))?,
+                        list_id: list_id.parse().map_err(|_| bad("list id", &list_id))?,
+                        index: index.parse().map_err(|_| bad("index", &index))?,
+                        revoked: revoked != 0,
+                        block_number: block as u64,
+                        log_index: log_index as u64,
+                        tx_hash: tx_hash.parse().map_err(|_| bad("tx hash", &tx_hash))?,
+                    })
+                },
+            )
             .collect()
     }
 

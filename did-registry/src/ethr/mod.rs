@@ -8,6 +8,9 @@
 //! - [`EthrResolver`] builds DID documents from the index ([`build_document`],
 //!   per the did:ethr spec, equal to ethr-did-resolver's output), cached until
 //!   the follower sees a change to that identity.
+//! - [`status`]: credential status on chain (the `StatusRegistry` contract);
+//!   [`EthrStatusChecker`] checks a credential's `credentialStatus` against
+//!   the revoked set the follower keeps current.
 
 pub mod chain;
 mod did;
@@ -18,6 +21,7 @@ mod follower;
 mod index;
 pub mod registry;
 mod resolver;
+pub mod status;
 
 pub use alloy_primitives::Address;
 pub use chain::{BlockInfo, Chain, ChainError, ChainLog, Receipt, RpcChain};
@@ -27,3 +31,4 @@ pub use embedded::EmbeddedChain;
 pub use follower::{ChainFollower, FollowError, SyncReport, DEFAULT_POLL};
 pub use index::{Cursor, EventIndex, IndexError, IndexedBlock};
 pub use resolver::{AsOf, EthrNetwork, EthrResolver, NetworkConfig, NetworkStatus};
+pub use status::{EthrStatusChecker, StatusChecker, StatusEntry, StatusError, StatusLists};

@@ -1,6 +1,7 @@
 //! Why a credential or presentation was refused, as the holder would want to
 //! be told, each with a stable reason code.
 
+use did_registry::ethr::StatusError;
 use did_registry::{ResolveError, SignatureError};
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +39,9 @@ pub enum CredentialError {
     NoCredential,
     #[error("invalid key: {reason}")]
     InvalidKey { reason: String },
+    /// `credentialStatus`: revoked, or it cannot be checked (never a pass).
+    #[error(transparent)]
+    Status(#[from] StatusError),
 }
 
 impl CredentialError {
@@ -59,6 +63,7 @@ impl CredentialError {
             CredentialError::IssuerNotTrusted { .. } => "issuer_not_trusted",
             CredentialError::NoCredential => "no_credential",
             CredentialError::InvalidKey { .. } => "invalid_key",
+            CredentialError::Status(e) => e.reason_code(),
         }
     }
 

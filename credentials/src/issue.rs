@@ -60,6 +60,19 @@ pub fn issue_credential(
     req: &CredentialRequest,
     now: i64,
 ) -> Result<String, CredentialError> {
+    issue_with_status(key, kid, req, None, now)
+}
+
+/// Like [`issue_credential`], with a `credentialStatus` (e.g.
+/// `did_registry::ethr::StatusEntry::to_json`): `vc.credentialStatus` in
+/// VCDM 1.1, top-level `credentialStatus` in 2.0.
+pub fn issue_with_status(
+    key: &SigningKey,
+    kid: &str,
+    req: &CredentialRequest,
+    status: Option<&Value>,
+    now: i64,
+) -> Result<String, CredentialError> {
     check_did("issuer", &req.issuer)?;
     check_did("subject", &req.subject)?;
     let mut types = vec!["VerifiableCredential".to_owned()];
@@ -90,6 +103,9 @@ pub fn issue_credential(
             if let Some(id) = &req.id {
                 payload["jti"] = json!(id);
             }
+            if let Some(s) = status {
+                payload["vc"]["credentialStatus"] = s.clone();
+            }
             sign_compact(key, Some("JWT"), Some(kid), &payload)
         }
         Format::VcJwt20 => {
@@ -107,6 +123,9 @@ pub fn issue_credential(
             }
             if let Some(id) = &req.id {
                 payload["id"] = json!(id);
+            }
+            if let Some(s) = status {
+                payload["credentialStatus"] = s.clone();
             }
             sign_compact(key, Some("vc+jwt"), Some(kid), &payload)
         }

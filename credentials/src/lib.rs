@@ -5,6 +5,9 @@
 //! VC-JOSE-COSE (`vc+jwt`/`vp+jwt`) — for verifying presentations (the
 //! gateway), issuing credentials (an issuer) and presenting them (a wallet).
 //!
+//! Checks each credential's `credentialStatus` through a
+//! `did_registry::ethr::StatusChecker` (the on-chain status list).
+//!
 //! Does not own: DID resolution (`did-registry`, behind `DidResolver`),
 //! replay tracking (the gateway remembers `replay_id`s), or what a verified
 //! credential is allowed to do (Cedar policies).
@@ -17,7 +20,9 @@ mod verify;
 
 pub use did_registry::{Jwk, KeyType, PublicKey};
 pub use error::CredentialError;
-pub use issue::{issue_credential, present, CredentialRequest, PresentationRequest};
+pub use issue::{
+    issue_credential, issue_with_status, present, CredentialRequest, PresentationRequest,
+};
 pub use signer::SigningKey;
 pub use verify::{
     Format, TrustedIssuers, VerifiedCredential, VerifiedPresentation, Verifier, VerifierConfig,

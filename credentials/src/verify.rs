@@ -5,12 +5,13 @@
 //!
 //! Order of checks: structure and algorithm → key from the signer's DID
 //! document → signature → time → audience / replay id → each credential
-//! (same order) → holder binding → issuer trust. Nothing from a payload is
+//! (same order, then `credentialStatus`) → holder binding → issuer trust. Nothing from a payload is
 //! believed before its signature verifies.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use did_registry::ethr::{StatusChecker, StatusEntry, StatusError};
 use did_registry::{DidResolver, Purpose};
 use serde_json::{Map, Value};
 
@@ -106,6 +107,7 @@ pub struct VerifiedCredential {
 pub struct Verifier {
     config: VerifierConfig,
     resolver: Arc<dyn DidResolver>,
+    status: Option<Arc<dyn StatusChecker>>,
 }
 
 fn str_field<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
@@ -171,7 +173,19 @@ fn is_typ(typ: Option<&str>, wanted: &[&str]) -> bool {
 
 impl Verifier {
     pub fn new(config: VerifierConfig, resolver: Arc<dyn DidResolver>) -> Self {
-        Self { config, resolver }
+        Self {
+            config,
+            resolver,
+            status: None,
+        }
+    }
+
+    /// Check `credentialStatus` entries with `status`. Without a checker a
+    /// credential that carries a status entry is refused
+    /// (`status_list_unsupported`): a status that cannot be checked never passes.
+    pub fn with_status_checker(mut self, status: Arc<dyn StatusChecker>) -> Self {
+        self.status = Some(status);
+        self
     }
 
     pub fn config(&self) -> &VerifierConfig {
@@ -467,6 +481,25 @@ impl Verifier {
                     what: "credential",
                     nbf: t,
                 });
+            }
+        }
+
+        // Status last: only a credential that is otherwise valid is looked up.
+        match body.get("credentialStatus") {
+            None | Some(Value::Null) => {}
+            Some(status) => {
+                for entry in StatusEntry::from_json(issuer, status)? {
+                    match &self.status {
+                        Some(checker) => checker.check(&entry)?,
+                        None => {
+                            return Err(StatusError::Unsupported {
+                                list: entry.list,
+                                reason: "this verifier checks no credential status".into(),
+                            }
+                            .into())
+                        }
+                    }
+                }
             }
         }
 

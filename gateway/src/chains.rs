@@ -1,12 +1,14 @@
 //! The chains of `[chains.NAME]`: open each (a node over JSON-RPC, or the
 //! embedded chain in the gateway's database), and the did:ethr resolver and
-//! followers over them. Used by `serve`, the demo and the command-line tools.
+//! followers over them, and the credential status checker over the chains
+//! with a status registry. Used by `serve`, the demo and the command-line tools.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use did_registry::ethr::{
-    Address, Chain, ChainError, ChainFollower, EmbeddedChain, EthrNetwork, EthrResolver, RpcChain,
+    Address, Chain, ChainError, ChainFollower, EmbeddedChain, EthrNetwork, EthrResolver,
+    EthrStatusChecker, RpcChain, StatusLists,
 };
 
 use crate::config::{ChainConfig, Config};
@@ -22,6 +24,26 @@ pub async fn open_chain(
     cfg: &ChainConfig,
     store: &Store,
 ) -> Result<(Arc<dyn Chain>, Address), ChainError> {
+    let opened = open_chain_with_status(name, cfg, store).await?;
+    Ok((opened.chain, opened.registry))
+}
+
+/// A chain of the config, opened.
+pub struct OpenedChain {
+    pub chain: Arc<dyn Chain>,
+    /// The ERC-1056 registry.
+    pub registry: Address,
+    /// The credential status registry (`None`: not configured on a node chain).
+    pub status_registry: Option<Address>,
+}
+
+/// Like [`open_chain`], with the status registry too (on an embedded chain
+/// without `status_registry`, deployed at first use).
+pub async fn open_chain_with_status(
+    name: &str,
+    cfg: &ChainConfig,
+    store: &Store,
+) -> Result<OpenedChain, ChainError> {
     if cfg.embedded {
         let chain = EmbeddedChain::open(
             store.event_index(),
@@ -33,17 +55,43 @@ pub async fn open_chain(
             Some(r) => parse_address(r)?,
             None => chain.ensure_registry().await?,
         };
-        Ok((Arc::new(chain), registry))
+        let status_registry = match &cfg.status_registry {
+            Some(r) => parse_address(r)?,
+            None => chain.ensure_status_registry().await?,
+        };
+        Ok(OpenedChain {
+            chain: Arc::new(chain),
+            registry,
+            status_registry: Some(status_registry),
+        })
     } else {
         let url = cfg.rpc_url.as_deref().unwrap_or_default();
         let registry = parse_address(cfg.registry.as_deref().unwrap_or_default())?;
-        Ok((Arc::new(RpcChain::new(url)?), registry))
+        let status_registry = cfg
+            .status_registry
+            .as_deref()
+            .map(parse_address)
+            .transpose()?;
+        Ok(OpenedChain {
+            chain: Arc::new(RpcChain::new(url)?),
+            registry,
+            status_registry,
+        })
     }
 }
 
 fn parse_address(s: &str) -> Result<Address, ChainError> {
     s.parse()
         .map_err(|_| ChainError::Embedded(format!("{s:?} is not an address")))
+}
+
+/// What [`follow`] sets up.
+pub struct Followed {
+    /// did:ethr resolution (`None`: no chains).
+    pub resolver: Option<Arc<EthrResolver>>,
+    /// Credential status over the chains' status registries (`None`: no chains).
+    pub status: Option<Arc<EthrStatusChecker>>,
+    pub followers: Vec<ChainFollower>,
 }
 
 /// The resolver over every configured chain and a follower for each. Every
@@ -55,18 +103,35 @@ pub async fn follow(
     config: &Config,
     store: &Store,
     initial_sync: Duration,
-) -> Result<(Option<Arc<EthrResolver>>, Vec<ChainFollower>), (String, ChainError)> {
+) -> Result<Followed, (String, ChainError)> {
     if config.chains.is_empty() {
-        return Ok((None, Vec::new()));
+        return Ok(Followed {
+            resolver: None,
+            status: None,
+            followers: Vec::new(),
+        });
     }
     let mut networks = Vec::new();
+    let mut status_lists = Vec::new();
     let mut followers = Vec::new();
     for (name, cfg) in &config.chains {
-        let (chain, registry) = open_chain(name, cfg, store)
+        let opened = open_chain_with_status(name, cfg, store)
             .await
             .map_err(|e| (name.clone(), e))?;
-        let net = EthrNetwork::new(cfg.network(name, registry), store.event_index());
-        let follower = ChainFollower::with_chain(net.clone(), chain);
+        let net = EthrNetwork::new(cfg.network(name, opened.registry), store.event_index());
+        let mut follower = ChainFollower::with_chain(net.clone(), opened.chain);
+        if let Some(status_registry) = opened.status_registry {
+            let lists = StatusLists::load(net.clone(), status_registry)
+                .await
+                .map_err(|e| {
+                    (
+                        name.clone(),
+                        ChainError::Embedded(format!("status index: {e}")),
+                    )
+                })?;
+            follower = follower.with_status(lists.clone());
+            status_lists.push(lists);
+        }
         match tokio::time::timeout(initial_sync, follower.sync_once()).await {
             Ok(Ok(r)) => {
                 tracing::info!(network = %name, head = r.head, indexed = r.indexed, "did:ethr index ready")
@@ -80,5 +145,10 @@ pub async fn follow(
         networks.push(net);
         followers.push(follower);
     }
-    Ok((Some(Arc::new(EthrResolver::new(networks))), followers))
+    let status = Arc::new(EthrStatusChecker::new(networks.clone(), status_lists));
+    Ok(Followed {
+        resolver: Some(Arc::new(EthrResolver::new(networks))),
+        status: Some(status),
+        followers,
+    })
 }

@@ -261,6 +261,37 @@ pub enum VcCommand {
         /// Write the token to this file as well as stdout.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Add a credentialStatus entry: this on-chain list of the issuer
+        /// (did:ethr issuers only; 1-32 of A-Z a-z 0-9 _ -).
+        #[arg(long, requires = "status_index")]
+        status_list: Option<String>,
+        /// The credential's index in --status-list (decimal).
+        #[arg(long, requires = "status_list")]
+        status_index: Option<String>,
+    },
+    /// Revoke a credential on chain (setStatus on its issuer's status list),
+    /// or restore it with --undo. Signed by the issuer's owner key or a
+    /// sigAuth/veriKey delegate's key (then name the issuer with --issuer).
+    Revoke {
+        #[arg(short, long, default_value = "didgate.toml")]
+        config: PathBuf,
+        /// The signing key file (secp256k1): the issuer's, or a delegate's.
+        #[arg(long)]
+        issuer_key: PathBuf,
+        /// The issuer (default: the key file's DID).
+        #[arg(long)]
+        issuer: Option<String>,
+        /// The credential to revoke (a file or the token); its credentialStatus says where.
+        #[arg(long, conflicts_with_all = ["status_list", "status_index"], required_unless_present = "status_list")]
+        credential: Option<String>,
+        /// The issuer's list name (with --status-index) instead of --credential.
+        #[arg(long, requires = "status_index")]
+        status_list: Option<String>,
+        #[arg(long, requires = "status_list")]
+        status_index: Option<String>,
+        /// Clear the bit: the credential is accepted again.
+        #[arg(long)]
+        undo: bool,
     },
 }
 
@@ -382,22 +413,53 @@ pub async fn run(cli: Cli) -> Result<()> {
             valid_for,
             format,
             out,
+            status_list,
+            status_index,
         }) => {
             let claims = parse_claims(&claims, claims_json.as_deref())?;
-            let token = issue_vc(
-                &issuer_key,
-                &subject,
-                &types,
-                claims,
-                valid_for,
-                format.into(),
-            )?;
+            let token = match (status_list, status_index) {
+                (Some(list), Some(index)) => crate::status_commands::issue_with_status(
+                    &issuer_key,
+                    &subject,
+                    &types,
+                    claims,
+                    valid_for,
+                    format.into(),
+                    &list,
+                    &index,
+                )?,
+                _ => issue_vc(
+                    &issuer_key,
+                    &subject,
+                    &types,
+                    claims,
+                    valid_for,
+                    format.into(),
+                )?,
+            };
             if let Some(out) = out {
                 std::fs::write(&out, format!("{token}\n"))
                     .with_context(|| format!("cannot write {}", out.display()))?;
             }
             println!("{token}");
             Ok(())
+        }
+        Command::Vc(VcCommand::Revoke {
+            config,
+            issuer_key,
+            issuer,
+            credential,
+            status_list,
+            status_index,
+            undo,
+        }) => {
+            use crate::status_commands::{revoke, Target};
+            let target = match (credential, status_list, status_index) {
+                (Some(c), _, _) => Target::Credential(c),
+                (None, Some(list), Some(index)) => Target::Index { list, index },
+                _ => bail!("give --credential, or --status-list with --status-index"),
+            };
+            revoke(&config, &issuer_key, issuer.as_deref(), target, undo).await
         }
         Command::Wallet(WalletCommand::Present {
             holder_key,

@@ -208,6 +208,11 @@ pub struct ChainConfig {
     pub rpc_url: Option<String>,
     /// Address of the ERC-1056 registry contract (embedded: deployed at genesis when omitted).
     pub registry: Option<String>,
+    /// Address of the `StatusRegistry` contract (on-chain credential status:
+    /// `credentialStatus` lists `did:ethr:NAME:0x…/status/LIST`). Embedded:
+    /// deployed when omitted. Without it, credentials with an on-chain status
+    /// entry on this chain are refused (`status_list_unsupported`).
+    pub status_registry: Option<String>,
     /// Expected chain id; the node's is used (and checked) when set.
     pub chain_id: Option<u64>,
     /// Blocks a change waits before it is indexed (reorg safety); 0 = the head.
@@ -549,6 +554,15 @@ impl Config {
                     ))
                 }
                 _ => {}
+            }
+            if let Some(r) = &c.status_registry {
+                if r.parse::<did_registry::ethr::Address>().is_err() || r.len() != 42 {
+                    return Err(invalid(
+                        &key("status_registry"),
+                        &format!("is {r:?}, not a contract address"),
+                        "use the 0x… address of the StatusRegistry deployed for this chain's registry",
+                    ));
+                }
             }
             if !(10..=60_000).contains(&c.poll_interval_ms) {
                 return Err(invalid(

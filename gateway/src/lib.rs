@@ -22,6 +22,7 @@ pub mod refusal;
 pub mod route;
 pub mod sample_app;
 pub mod server;
+pub mod status_commands;
 pub mod store;
 pub mod tls;
 

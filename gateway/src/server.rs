@@ -93,10 +93,17 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
     let mut vcfg = VerifierConfig::new(config.credentials.audiences.clone(), trusted);
     vcfg.clock_skew_secs = config.credentials.clock_skew_secs;
     vcfg.max_presentation_lifetime_secs = config.credentials.max_presentation_lifetime_secs;
-    let (ethr, followers) = crate::chains::follow(config, &store, Duration::from_secs(10))
+    let crate::chains::Followed {
+        resolver: ethr,
+        status,
+        followers,
+    } = crate::chains::follow(config, &store, Duration::from_secs(10))
         .await
         .map_err(|(name, source)| StartError::Chain { name, source })?;
-    let verifier = Verifier::new(vcfg, Arc::new(MethodResolver { ethr: ethr.clone() }));
+    let mut verifier = Verifier::new(vcfg, Arc::new(MethodResolver { ethr: ethr.clone() }));
+    if let Some(status) = status {
+        verifier = verifier.with_status_checker(status);
+    }
 
     let signer = AssertionSigner::load_or_create(
         &config.resolve(&config.identity.key_file),

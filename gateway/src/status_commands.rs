@@ -1,0 +1,227 @@
+//! Credential status tools: `vc issue --status-list NAME --status-index N`
+//! (a credential with an on-chain `credentialStatus` entry) and `vc revoke`
+//! (`setStatus` on the issuer's list, signed by the issuer's owner key or a
+//! delegate's). Every gateway following the chain refuses the credential
+//! from the block the revocation lands in.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use credentials::{CredentialRequest, Format};
+use did_registry::ethr::status::{self, ListUrl, U256};
+use did_registry::ethr::{Address, Chain, EthrDid, StatusEntry};
+use serde_json::{Map, Value};
+
+use crate::chain_commands::ethereum_secret;
+use crate::cli::load_identity;
+use crate::config::Config;
+use crate::store::Store;
+
+/// Parse `--status-index`: a decimal uint256.
+pub fn parse_index(s: &str) -> Result<U256> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        bail!("--status-index {s:?} must be a non-negative decimal number");
+    }
+    U256::from_str_radix(s, 10).with_context(|| format!("--status-index {s:?} is too large"))
+}
+
+/// Issue a credential whose `credentialStatus` is index `index` of the
+/// issuer's on-chain list `list` (the issuer must be a did:ethr).
+#[allow(clippy::too_many_arguments)]
+pub fn issue_with_status(
+    issuer_key: &Path,
+    subject: &str,
+    types: &[String],
+    claims: Map<String, Value>,
+    valid_for: i64,
+    format: Format,
+    list: &str,
+    index: &str,
+) -> Result<String> {
+    let (key, issuer, kid) = load_identity(issuer_key)?;
+    if !subject.starts_with("did:") {
+        bail!("--subject {subject:?} is not a DID");
+    }
+    if !issuer.starts_with("did:ethr:") {
+        bail!(
+            "--status-list needs a did:ethr issuer (the list lives on its chain); {} is {issuer}",
+            issuer_key.display()
+        );
+    }
+    status::list_id(list).map_err(|e| anyhow::anyhow!("--status-list: {e}"))?;
+    let index = parse_index(index)?;
+    let entry = StatusEntry::to_json(&status::list_url(&issuer, list), index);
+    let req = CredentialRequest {
+        issuer,
+        subject: subject.to_owned(),
+        types: types.to_vec(),
+        claims,
+        valid_for_secs: Some(valid_for),
+        id: Some(format!("urn:uuid:{}", uuid::Uuid::new_v4())),
+        format,
+    };
+    Ok(credentials::issue_with_status(
+        &key,
+        &kid,
+        &req,
+        Some(&entry),
+        crate::cli::unix_now(),
+    )?)
+}
+
+/// Which bit `vc revoke` changes.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// The status entry of this credential (a file or the token itself).
+    Credential(String),
+    /// Index `index` of the issuer's list `list`.
+    Index { list: String, index: String },
+}
+
+/// Set (`undo` = false) or clear a credential's bit on its issuer's list.
+pub async fn revoke(
+    config_path: &Path,
+    key_path: &Path,
+    issuer: Option<&str>,
+    target: Target,
+    undo: bool,
+) -> Result<()> {
+    let config = Config::load(config_path)?;
+    let (key, key_did, _) = load_identity(key_path)?;
+    let secret = ethereum_secret(&key, key_path)?;
+    let signer = did_registry::ethr::address_of(&secret.public_key());
+
+    let (issuer, list, index) = match target {
+        Target::Index { list, index } => {
+            let issuer = EthrDid::parse(issuer.unwrap_or(&key_did))
+                .context("--issuer must be a did:ethr")?;
+            status::list_id(&list).map_err(|e| anyhow::anyhow!("--status-list: {e}"))?;
+            let url = ListUrl::parse(&status::list_url(&issuer.did, &list))?;
+            (issuer, url, parse_index(&index)?)
+        }
+        Target::Credential(c) => {
+            let (vc_issuer, entry) = status_of(&c)?;
+            let vc_issuer = EthrDid::parse(&vc_issuer).with_context(|| {
+                format!("the credential's issuer {vc_issuer} is not a did:ethr")
+            })?;
+            if let Some(i) = issuer {
+                if EthrDid::parse(i)?.address != vc_issuer.address {
+                    bail!(
+                        "--issuer {i} did not issue this credential ({})",
+                        vc_issuer.did
+                    );
+                }
+            }
+            let url = ListUrl::parse(&entry.list).with_context(|| {
+                format!(
+                    "the credential's status list {} is not an on-chain list",
+                    entry.list
+                )
+            })?;
+            if url.did.address != vc_issuer.address {
+                bail!(
+                    "the credential's status list {} is not its issuer's ({})",
+                    entry.list,
+                    vc_issuer.did
+                );
+            }
+            (vc_issuer, url, entry.index)
+        }
+    };
+
+    let store = Store::connect(&config.database_url()).await?;
+    let (name, chain, status_registry) = status_chain_for(&config, &store, &issuer).await?;
+
+    // The contract would revert with "bad_actor": say why before spending gas.
+    let allowed = chain
+        .call(status_registry, status::can_update(issuer.address, signer))
+        .await
+        .ok()
+        .and_then(|r| status::decode_bool(&r));
+    if allowed == Some(false) {
+        bail!(
+            "the key in {} ({signer}) is neither the owner of {} nor one of its sigAuth/veriKey delegates",
+            key_path.display(),
+            issuer.did
+        );
+    }
+    let data = status::set_status(issuer.address, list.list_id, index, !undo);
+    let receipt = chain
+        .transact(&secret, Some(status_registry), data, status::STATUS_GAS)
+        .await
+        .with_context(|| format!("setStatus on {name} failed"))?;
+    println!(
+        "{} index {index} of {} (issuer {}) in block {} of {name}, tx {}",
+        if undo { "restored" } else { "revoked" },
+        status::list_url(&issuer.did, &list.name),
+        issuer.did,
+        receipt.block_number,
+        receipt.tx_hash
+    );
+    Ok(())
+}
+
+/// The issuer and (single) status entry of a credential, read without
+/// verifying it (the issuer is the one revoking it).
+fn status_of(credential: &str) -> Result<(String, StatusEntry)> {
+    let token = match std::fs::read_to_string(credential) {
+        Ok(t) => t.trim().to_owned(),
+        Err(_) if credential.matches('.').count() == 2 => credential.to_owned(),
+        Err(e) => bail!("--credential {credential}: not a file ({e}) and not a JWT"),
+    };
+    let parsed = credentials::jws::parse(&token).context("--credential is not a VC-JWT")?;
+    let p = &parsed.payload;
+    let body = p.get("vc").filter(|v| v.is_object()).unwrap_or(p);
+    let issuer = p
+        .get("iss")
+        .and_then(Value::as_str)
+        .or_else(|| match body.get("issuer") {
+            Some(Value::String(s)) => Some(s.as_str()),
+            Some(o) => o.get("id").and_then(Value::as_str),
+            None => None,
+        })
+        .context("the credential names no issuer")?
+        .to_owned();
+    let status = body
+        .get("credentialStatus")
+        .context("the credential has no credentialStatus; nothing to revoke on chain")?;
+    let mut entries = StatusEntry::from_json(&issuer, status)?;
+    if entries.len() != 1 {
+        bail!("the credential has several status entries; use --status-list and --status-index");
+    }
+    let entry = entries.remove(0);
+    Ok((issuer, entry))
+}
+
+/// The config's chain a did:ethr names, opened, with its status registry.
+/// (The same lookup as `chain_commands::chain_for`; to be merged.)
+async fn status_chain_for(
+    config: &Config,
+    store: &Store,
+    did: &EthrDid,
+) -> Result<(String, Arc<dyn Chain>, Address)> {
+    let name = config
+        .chains
+        .iter()
+        .find(|(name, c)| {
+            **name == did.network
+                || did_registry::ethr::hex_chain_id(&did.network)
+                    .is_some_and(|id| c.chain_id == Some(id))
+        })
+        .map(|(name, _)| name.clone())
+        .with_context(|| {
+            format!(
+                "{} is on network {:?}, which the config has no [chains.{}] for",
+                did.did, did.network, did.network
+            )
+        })?;
+    let cfg = &config.chains[&name];
+    let opened = crate::chains::open_chain_with_status(&name, cfg, store)
+        .await
+        .with_context(|| format!("cannot open chain {name}"))?;
+    let status_registry = opened.status_registry.with_context(|| {
+        format!("[chains.{name}] has no status_registry; set the StatusRegistry contract's address")
+    })?;
+    Ok((name, opened.chain, status_registry))
+}

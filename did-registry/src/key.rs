@@ -298,8 +298,14 @@ pub(crate) fn recover_matches_address(
         _ => return Err(SignatureError::BadSignature),
     };
     let sig = Signature::from_slice(rs).map_err(|_| SignatureError::BadSignature)?;
+    // k256 recovers only low-S signatures; a high-S one (some signers emit
+    // them) is the same signature with s negated and the recovery parity flipped.
+    let (sig, flip) = match sig.normalize_s() {
+        Some(low) => (low, 1),
+        None => (sig, 0),
+    };
     for id in ids {
-        let Some(recid) = RecoveryId::from_byte(id) else {
+        let Some(recid) = RecoveryId::from_byte(id ^ flip) else {
             continue;
         };
         if let Ok(key) = VerifyingKey::recover_from_msg(message, &sig, recid) {
@@ -385,6 +391,12 @@ mod tests {
         recover_matches_address(msg, &r, true, &address).unwrap();
         r[64] = 5;
         assert!(recover_matches_address(msg, &r, true, &address).is_err());
+        // The high-S twin of a signature (s → n − s, parity flipped) is the same signer.
+        let high = k256::ecdsa::Signature::from_scalars(sig.r(), -*sig.s()).unwrap();
+        let mut h = high.to_bytes().to_vec();
+        h.push(recid.to_byte() ^ 1);
+        recover_matches_address(msg, &h, true, &address).unwrap();
+        recover_matches_address(msg, &h[..64], false, &address).unwrap();
         assert!(
             recover_matches_address(msg, &rs, true, &address).is_err(),
             "R needs 65 bytes"

@@ -461,3 +461,90 @@ proptest::proptest! {
         });
     }
 }
+
+/// A credential with a `credentialStatus` entry, in each format.
+fn vc_with_status(issuer: &Id, subject: &str, status: Value, format: Format) -> String {
+    credentials::issue_with_status(
+        &issuer.key,
+        &issuer.kid,
+        &CredentialRequest {
+            issuer: issuer.did.clone(),
+            subject: subject.into(),
+            types: vec!["EmployeeCredential".into()],
+            claims: serde_json::Map::new(),
+            valid_for_secs: Some(3600),
+            id: None,
+            format,
+        },
+        Some(&status),
+        NOW,
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_status_entry_that_cannot_be_checked_is_refused() {
+    let issuer = id(KeyType::Ed25519, false);
+    let holder = id(KeyType::Ed25519, false);
+    let list = "did:ethr:dev:0x1111111111111111111111111111111111111111/status/staff";
+    let entry = json!({
+        "id": format!("{list}#3"), "type": "BitstringStatusListEntry",
+        "statusPurpose": "revocation", "statusListIndex": "3", "statusListCredential": list,
+    });
+    for format in [Format::JwtVc11, Format::VcJwt20] {
+        let token = vp(
+            &holder,
+            vec![vc_with_status(&issuer, &holder.did, entry.clone(), format)],
+            AUD,
+            NOW,
+            format,
+        );
+        // No status checker: never a pass.
+        assert_eq!(
+            code(&verifier(&issuer), &token).await,
+            "status_list_unsupported"
+        );
+        // A checker that follows no chain: the issuer (did:key) does not own a did:ethr list.
+        let checked = verifier(&issuer).with_status_checker(Arc::new(
+            did_registry::ethr::EthrStatusChecker::new(vec![], vec![]),
+        ));
+        assert_eq!(code(&checked, &token).await, "status_list_mismatch");
+        // Where the entry sits in each format.
+        let p = payload(&token);
+        let inner = match format {
+            Format::JwtVc11 => p["vp"]["verifiableCredential"][0]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            Format::VcJwt20 => p["verifiableCredential"][0]["id"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("data:application/vc+jwt,")
+                .to_owned(),
+        };
+        let vc = payload(&inner);
+        let got = match format {
+            Format::JwtVc11 => &vc["vc"]["credentialStatus"],
+            Format::VcJwt20 => &vc["credentialStatus"],
+        };
+        assert_eq!(got, &entry);
+    }
+    // A malformed entry is refused before any checker is asked.
+    let token = vp(
+        &holder,
+        vec![vc_with_status(
+            &issuer,
+            &holder.did,
+            json!({"type": "BitstringStatusListEntry", "statusPurpose": "revocation",
+                   "statusListIndex": "0x10", "statusListCredential": list}),
+            Format::JwtVc11,
+        )],
+        AUD,
+        NOW,
+        Format::JwtVc11,
+    );
+    assert_eq!(
+        code(&verifier(&issuer), &token).await,
+        "status_entry_invalid"
+    );
+}

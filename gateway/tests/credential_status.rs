@@ -604,5 +604,51 @@ async fn vc_issue_and_revoke_commands_on_the_embedded_chain() {
         &vc20,
     ]);
     until(&h, &vc, "credential_revoked").await;
+
+    // A sigAuth delegate of the issuer may change its lists, naming the issuer.
+    let stranger_addr = stranger.did.rsplit(':').next().unwrap().to_owned();
+    run_ok(&[
+        "did",
+        "add-delegate",
+        "-c",
+        cfg,
+        "--key",
+        &issuer_key,
+        "--delegate",
+        &stranger_addr,
+        "--kind",
+        "sig-auth",
+    ]);
+    let out = run_ok(&[
+        "vc",
+        "revoke",
+        "-c",
+        cfg,
+        "--issuer-key",
+        &stranger_key,
+        "--issuer",
+        &issuer.did,
+        "--credential",
+        vc_path_s,
+        "--undo",
+    ]);
+    assert!(out.starts_with("restored index 12"), "{out}");
+    until(&h, &vc, "ok").await;
+    // Naming an issuer that did not issue the credential is refused before sending.
+    run_err(
+        &[
+            "vc",
+            "revoke",
+            "-c",
+            cfg,
+            "--issuer-key",
+            &stranger_key,
+            "--issuer",
+            &stranger.did,
+            "--credential",
+            vc_path_s,
+        ],
+        "did not issue this credential",
+    );
     h.stop().await;
 }

@@ -24,8 +24,23 @@ pub async fn open_chain(
     cfg: &ChainConfig,
     store: &Store,
 ) -> Result<(Arc<dyn Chain>, Address), ChainError> {
-    let opened = open_chain_with_status(name, cfg, store).await?;
-    Ok((opened.chain, opened.registry))
+    if cfg.embedded {
+        let chain = EmbeddedChain::open(
+            store.event_index(),
+            name,
+            cfg.chain_id.unwrap_or(EMBEDDED_CHAIN_ID),
+        )
+        .await?;
+        let registry = match &cfg.registry {
+            Some(r) => parse_address(r)?,
+            None => chain.ensure_registry().await?,
+        };
+        Ok((Arc::new(chain), registry))
+    } else {
+        let url = cfg.rpc_url.as_deref().unwrap_or_default();
+        let registry = parse_address(cfg.registry.as_deref().unwrap_or_default())?;
+        Ok((Arc::new(RpcChain::new(url)?), registry))
+    }
 }
 
 /// A chain of the config, opened.
@@ -38,7 +53,8 @@ pub struct OpenedChain {
 }
 
 /// Like [`open_chain`], with the status registry too (on an embedded chain
-/// without `status_registry`, deployed at first use).
+/// without `status_registry`, deployed at first use; [`open_chain`] leaves
+/// it alone so that the DID tools never deploy it as a side effect).
 pub async fn open_chain_with_status(
     name: &str,
     cfg: &ChainConfig,

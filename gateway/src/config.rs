@@ -742,4 +742,21 @@ upstream = "http://127.0.0.1:9"
             .to_string();
         assert!(err.contains("server.tls"), "{err}");
     }
+
+    #[test]
+    fn status_registry_must_be_an_address() {
+        let d = tmp();
+        let chain = "\n[chains.local]\nembedded = true\nstatus_registry = ";
+        let ok = format!("{}{chain}\"0x{}\"\n", base(&d), "11".repeat(20));
+        let c = Config::parse(&ok, Path::new("t.toml"), &d).unwrap();
+        assert!(c.chains["local"].status_registry.is_some());
+        let bad = format!("{}{chain}\"0x1234\"\n", base(&d));
+        let err = Config::parse(&bad, Path::new("t.toml"), &d)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("chains.local.status_registry") && err.contains("fix:"),
+            "{err}"
+        );
+    }
 }

@@ -496,6 +496,28 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn parsers_never_panic(url in ".{0,120}", index in ".{0,90}", purpose in "[a-z]{0,12}") {
+            let _ = ListUrl::parse(&url);
+            let _ = StatusEntry::from_json("did:ethr:dev:0x1111111111111111111111111111111111111111", &serde_json::json!({
+                "type": ENTRY_TYPE, "statusPurpose": purpose,
+                "statusListIndex": index, "statusListCredential": url,
+            }));
+        }
+
+        #[test]
+        fn entries_round_trip(name in "[A-Za-z0-9_-]{1,32}", index in proptest::prelude::any::<u64>(), hex in "[0-9a-f]{40}") {
+            let did = format!("did:ethr:dev:0x{hex}");
+            let list = list_url(&did, &name);
+            let parsed = ListUrl::parse(&list).unwrap();
+            proptest::prop_assert_eq!(&parsed.name, &name);
+            proptest::prop_assert_eq!(parsed.list_id, list_id(&name).unwrap());
+            let entries = StatusEntry::from_json(&did, &StatusEntry::to_json(&list, U256::from(index))).unwrap();
+            proptest::prop_assert_eq!(entries, vec![StatusEntry { issuer: did, list, index: U256::from(index) }]);
+        }
+    }
+
     #[test]
     fn event_round_trip() {
         let issuer = Address::repeat_byte(7);

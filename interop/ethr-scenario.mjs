@@ -197,6 +197,12 @@ async function main() {
     const changedDid = dids['ABC'.indexOf(action[0])];
     const hash = await run();
     const receipt = await waitReceipt(provider, hash);
+    if (action.includes('revoke')) {
+      // A revocation sets validTo = the block's time; ethr-did-resolver drops the
+      // entry only once the clock has left that second (didgate at once): resolve after it.
+      const block = await provider.getBlock(receipt.blockNumber);
+      while (Date.now() / 1000 < block.timestamp + 1) await new Promise((r) => setTimeout(r, 50));
+    }
     const docs = await resolveAll();
     // Self-check: the changed DID's document is the one as of this transaction.
     const versionId = docs[changedDid].didDocumentMetadata.versionId;

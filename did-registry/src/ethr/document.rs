@@ -9,7 +9,10 @@
 //! (`versionId`/`updated`, `nextVersionId`/`nextUpdate`, `deactivated`).
 //! One behaviour is reproduced deliberately for equality: a revoked `enc`
 //! key stays listed under `keyAgreement` (its verification method is removed,
-//! so it can never verify anything).
+//! so it can never verify anything). One differs on purpose: a revocation
+//! (`validTo` = its block's time) counts from its block, where
+//! ethr-did-resolver keeps the entry until the wall clock has left that
+//! second; the interop test resolves their side after that second.
 
 use alloy_primitives::{Address, U256};
 use base64::Engine;
@@ -142,7 +145,13 @@ pub fn build_document(
                 )
             }
         };
-        if !valid_to.is_zero() && valid_to >= now_u {
+        // A change whose validTo is not after its own block's time is a
+        // revocation (revoke* sets validTo = block.timestamp): it takes effect
+        // in that block, not when the wall clock leaves that second.
+        let revoked_in_block = times
+            .timestamp(event.block_number)
+            .is_some_and(|ts| valid_to <= U256::from(ts));
+        if !valid_to.is_zero() && valid_to >= now_u && !revoked_in_block {
             let expiry = u64::try_from(valid_to).unwrap_or(u64::MAX);
             match &event.kind {
                 EventKind::DelegateChanged {
@@ -476,8 +485,9 @@ mod tests {
             },
         )
     }
-    fn no_times(_: u64) -> Option<u64> {
-        Some(1_700_000_000)
+    /// Block n was mined at time 900 + n.
+    fn block_times(b: u64) -> Option<u64> {
+        Some(900 + b)
     }
 
     const DID: &str = "did:ethr:0x7a69:0xb9c5714089478a327f09197987f16f9e5d936e8a";
@@ -485,7 +495,7 @@ mod tests {
     #[test]
     fn unchanged_did_has_only_its_controller() {
         let d = EthrDid::parse(DID).unwrap();
-        let r = build_document(&d, 31337, &[], None, 1000, &no_times);
+        let r = build_document(&d, 31337, &[], None, 1000, &block_times);
         assert_eq!(
             r.document["verificationMethod"][0]["blockchainAccountId"],
             "eip155:31337:0xB9C5714089478a327F09197987f16f9E5d936E8a"
@@ -510,7 +520,7 @@ mod tests {
             attr(8, "did/pub/Ed25519/veriKey/base64", &[7u8; 32], 10_000),
             delegate(9, "sigAuth", a, 0), // revoked
         ];
-        let r = build_document(&d, 31337, &events, None, 1000, &no_times);
+        let r = build_document(&d, 31337, &events, None, 1000, &block_times);
         let ids: Vec<&str> = r.document["verificationMethod"]
             .as_array()
             .unwrap()
@@ -537,11 +547,11 @@ mod tests {
         assert_eq!(r.metadata["versionId"], "9");
         assert_eq!(r.valid_until, Some(10_000));
         // Historical: as of block 5 only the first delegate exists.
-        let h = build_document(&d, 31337, &events, Some(5), 1000, &no_times);
+        let h = build_document(&d, 31337, &events, Some(5), 1000, &block_times);
         assert_eq!(h.document["authentication"][1], format!("{DID}#delegate-1"));
         assert_eq!(h.metadata["nextVersionId"], "6");
         // Expired entries are gone.
-        let later = build_document(&d, 31337, &events, None, 10_001, &no_times);
+        let later = build_document(&d, 31337, &events, None, 10_001, &block_times);
         assert_eq!(
             later.document["verificationMethod"]
                 .as_array()
@@ -549,6 +559,25 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    #[test]
+    fn revocation_counts_from_its_block_not_the_next_second() {
+        let d = EthrDid::parse(DID).unwrap();
+        let a = Address::repeat_byte(0xaa);
+        let times = |b: u64| Some(1000 + b);
+        // Added in block 5; revoked in block 6 (validTo = block 6's time).
+        let events = vec![
+            delegate(5, "sigAuth", a, 9_000),
+            delegate(6, "sigAuth", a, 1006),
+        ];
+        for now in [1006, 1007] {
+            let r = build_document(&d, 1, &events, None, now, &times);
+            assert_eq!(r.typed.verification_method.len(), 1, "revoked at {now}");
+        }
+        // As of block 5 it was there.
+        let h = build_document(&d, 1, &events, Some(5), 1005, &times);
+        assert_eq!(h.typed.verification_method.len(), 2);
     }
 
     #[test]
@@ -564,12 +593,12 @@ mod tests {
                 },
             ),
         ];
-        let r = build_document(&d, 1, &events[..1], None, 1000, &no_times);
+        let r = build_document(&d, 1, &events[..1], None, 1000, &block_times);
         assert!(r.document["verificationMethod"][0]["blockchainAccountId"]
             .as_str()
             .unwrap()
             .ends_with(&new_owner.to_checksum(None)));
-        let r = build_document(&d, 1, &events, None, 1000, &no_times);
+        let r = build_document(&d, 1, &events, None, 1000, &block_times);
         assert!(r.deactivated);
         assert_eq!(r.metadata["deactivated"], true);
         assert_eq!(r.document["verificationMethod"], json!([]));

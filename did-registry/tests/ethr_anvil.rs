@@ -335,3 +335,141 @@ async fn several_chains_by_name_and_chain_id() {
         .unwrap_err();
     assert_eq!(err.reason_code(), "unknown_network");
 }
+
+/// Over WebSocket the node pushes new heads: with a poll interval far longer
+/// than the test, a change still reaches the index within moments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_new_heads_are_pushed() {
+    use did_registry::ethr::registry;
+    let anvil = Anvil::start();
+    let reg = anvil.deploy_registry();
+    let mut cfg = network(&anvil, &reg, sqlite_index().await, Duration::from_secs(600))
+        .config
+        .clone();
+    cfg.rpc_url = format!("ws://127.0.0.1:{}", anvil.port);
+    cfg.poll_interval = Duration::from_secs(120);
+    let net = EthrNetwork::new(cfg, sqlite_index().await);
+    let follower = ChainFollower::connect(net.clone()).await.unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(follower.run(stopped));
+    let resolver = EthrResolver::new(vec![net.clone()]);
+    let owner = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266";
+    let did = format!("did:ethr:dev:{owner}");
+    let start = std::time::Instant::now();
+    while resolver.resolve(&did).await.is_err() {
+        assert!(start.elapsed() < Duration::from_secs(20), "first sync");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let data = registry::add_delegate(
+        owner.parse().unwrap(),
+        registry::name32("sigAuth").unwrap(),
+        "0x70997970c51812dc3a010c7d01b50e0d17dc79c8"
+            .parse()
+            .unwrap(),
+        3600,
+    );
+    anvil
+        .send(owner, &reg, &format!("0x{}", hex::encode(&data)))
+        .unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        let doc = resolver.resolve(&did).await.unwrap();
+        if doc.verification_method.len() == 2 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the change was not pushed (polling would take 120 s)"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send(true).unwrap();
+    task.await.unwrap();
+}
+
+/// Two followers on one database (a gateway and a command, say): when one
+/// indexes a change, the other drops what it derived from the index (its
+/// cache) instead of serving the old document; a follower whose view of the
+/// cursor is stale writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_sharing_an_index_stay_consistent() {
+    use did_registry::ethr::{registry, Cursor, IndexError};
+    let anvil = Anvil::start();
+    let reg = anvil.deploy_registry();
+    let path = common::temp_sqlite_path("shared");
+    let gateway_net = network(
+        &anvil,
+        &reg,
+        common::connect_sqlite(&path).await,
+        Duration::from_secs(60),
+    );
+    let command_net = network(
+        &anvil,
+        &reg,
+        common::connect_sqlite(&path).await,
+        Duration::from_secs(60),
+    );
+    let gateway = ChainFollower::new(gateway_net.clone()).unwrap();
+    let command = ChainFollower::new(command_net.clone()).unwrap();
+    gateway.sync_once().await.unwrap();
+    let resolver = EthrResolver::new(vec![gateway_net.clone()]);
+    let owner = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266";
+    let did = format!("did:ethr:dev:{owner}");
+    assert_eq!(
+        resolver
+            .resolve(&did)
+            .await
+            .unwrap()
+            .verification_method
+            .len(),
+        1
+    );
+
+    let data = registry::add_delegate(
+        owner.parse().unwrap(),
+        registry::name32("sigAuth").unwrap(),
+        "0x70997970c51812dc3a010c7d01b50e0d17dc79c8"
+            .parse()
+            .unwrap(),
+        3600,
+    );
+    anvil
+        .send(owner, &reg, &format!("0x{}", hex::encode(&data)))
+        .unwrap();
+    // The command indexes the change; the gateway's next round sees the cursor moved.
+    assert_eq!(command.sync_once().await.unwrap().events, 1);
+    gateway.sync_once().await.unwrap();
+    assert_eq!(
+        resolver
+            .resolve(&did)
+            .await
+            .unwrap()
+            .verification_method
+            .len(),
+        2,
+        "the gateway's cached document was dropped"
+    );
+
+    // A writer with a stale cursor is refused and writes nothing.
+    let index = common::connect_sqlite(&path).await;
+    let now = index.cursor("dev").await.unwrap().unwrap();
+    let stale = Cursor {
+        block_number: now.block_number - 1,
+        ..now.clone()
+    };
+    let next = Cursor {
+        block_number: now.block_number + 1,
+        ..now.clone()
+    };
+    let err = index
+        .append("dev", &[], Some(&stale), &next)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, IndexError::Moved { .. }), "{err}");
+    assert_eq!(index.cursor("dev").await.unwrap().unwrap(), now);
+    let err = index.append("dev", &[], None, &next).await.unwrap_err();
+    assert!(
+        matches!(err, IndexError::Moved { .. }),
+        "a second first cursor: {err}"
+    );
+}

@@ -7,14 +7,13 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use base64::Engine;
 use credentials::{KeyType, SigningKey};
 use did_registry::ethr::{
-    registry, Address, AsOf, Chain, ChainFollower, EthrDid, EthrNetwork, EthrResolver, RpcChain,
+    registry, Address, AsOf, Chain, ChainFollower, EthrDid, EthrResolver, RpcChain,
 };
 use serde_json::json;
 
@@ -65,32 +64,23 @@ pub fn parse_account(s: &str) -> Result<Address> {
         .with_context(|| format!("{s:?} is neither a did:ethr nor a 0x… address"))
 }
 
-/// The config's chain a did:ethr names, opened, with its registry address.
-async fn chain_for(
+/// The config's chain a did:ethr names, opened (see [`crate::chains::open_chain`]).
+pub(crate) async fn chain_for(
     config: &Config,
     store: &Store,
     did: &EthrDid,
-) -> Result<(String, Arc<dyn Chain>, Address)> {
-    let name = config
-        .chains
-        .iter()
-        .find(|(name, c)| {
-            **name == did.network
-                || did_registry::ethr::hex_chain_id(&did.network)
-                    .is_some_and(|id| c.chain_id == Some(id))
-        })
-        .map(|(name, _)| name.clone())
-        .with_context(|| {
-            format!(
-                "{} is on network {:?}, which the config has no [chains.{}] for",
-                did.did, did.network, did.network
-            )
-        })?;
-    let cfg = &config.chains[&name];
-    let (chain, registry) = crate::chains::open_chain(&name, cfg, store)
+    with_status: bool,
+) -> Result<(String, crate::chains::OpenedChain)> {
+    let name = crate::chains::chain_name_for(config, did).with_context(|| {
+        format!(
+            "{} is on network {:?}, which the config has no [chains.{}] for",
+            did.did, did.network, did.network
+        )
+    })?;
+    let opened = crate::chains::open_chain(&name, &config.chains[&name], store, with_status)
         .await
         .with_context(|| format!("cannot open chain {name}"))?;
-    Ok((name, chain, registry))
+    Ok((name, opened))
 }
 
 /// What a registry write changes.
@@ -165,7 +155,8 @@ pub async fn write(
     let secret = ethereum_secret(&key, key_path)?;
     let did = EthrDid::parse(identity.unwrap_or(&key_did))?;
     let store = Store::connect(&config.database_url()).await?;
-    let (name, chain, registry_addr) = chain_for(&config, &store, &did).await?;
+    let (name, opened) = chain_for(&config, &store, &did, false).await?;
+    let (chain, registry_addr) = (opened.chain, opened.registry);
 
     // The registry would revert with "bad_actor": say why before spending gas.
     let signer = did_registry::ethr::address_of(&secret.public_key());
@@ -281,12 +272,16 @@ pub async fn resolve(
         (None, None) => AsOf::Latest,
     };
     let store = Store::connect(&config.database_url()).await?;
-    let (name, chain, registry_addr) = chain_for(&config, &store, &parsed).await?;
-    let net = EthrNetwork::new(
-        config.chains[&name].network(&name, registry_addr),
-        store.event_index(),
-    );
-    sync_with_progress(net.clone(), chain).await?;
+    let name = crate::chains::chain_name_for(&config, &parsed).with_context(|| {
+        format!(
+            "{did} is on network {:?}, which the config has no [chains.{}] for",
+            parsed.network, parsed.network
+        )
+    })?;
+    let (net, follower, _) = crate::chains::follower_for(&name, &config.chains[&name], &store)
+        .await
+        .with_context(|| format!("cannot open chain {name}"))?;
+    sync_with_progress(follower).await?;
     let resolver = EthrResolver::new(vec![net.clone()]);
     let r = resolver.resolve_version(did, as_of).await?;
     let status = net.status();
@@ -307,10 +302,10 @@ pub async fn resolve(
 }
 
 /// Index a chain up to its head, printing progress for long syncs.
-async fn sync_with_progress(net: Arc<EthrNetwork>, chain: Arc<dyn Chain>) -> Result<()> {
-    let name = net.config.name.clone();
+async fn sync_with_progress(follower: ChainFollower) -> Result<()> {
+    let name = follower.network().config.name.clone();
     let started = std::time::Instant::now();
-    let follower = ChainFollower::with_chain(net, chain).on_progress(move |done, target| {
+    let follower = follower.on_progress(move |done, target| {
         if started.elapsed() > Duration::from_secs(1) || done < target {
             eprint!("\rindexing {name}: block {done} of {target}   ");
             let _ = std::io::stderr().flush();
@@ -372,16 +367,16 @@ pub async fn status(config_path: &Path) -> Result<()> {
         "network", "chain id", "head", "indexed", "lag"
     );
     for (name, cfg) in &config.chains {
-        let (chain, registry_addr) = match crate::chains::open_chain(name, cfg, &store).await {
-            Ok(c) => c,
+        let (net, follower, _) = match crate::chains::follower_for(name, cfg, &store).await {
+            Ok(f) => f,
             Err(e) => {
                 println!("{name:<12} unavailable: {e}");
                 continue;
             }
         };
-        let describe = chain.describe();
-        let net = EthrNetwork::new(cfg.network(name, registry_addr), store.event_index());
-        if let Err(e) = sync_with_progress(net.clone(), chain).await {
+        let describe = follower.chain().describe();
+        let registry_addr = net.config.registry;
+        if let Err(e) = sync_with_progress(follower).await {
             println!("{name:<12} unavailable: {e:#}");
             continue;
         }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use did_registry::ethr::{
-    Address, Chain, ChainError, ChainFollower, EmbeddedChain, EthrNetwork, EthrResolver,
-    EthrStatusChecker, RpcChain, StatusLists,
+    hex_chain_id, Address, Chain, ChainError, ChainFollower, EmbeddedChain, EthrDid, EthrNetwork,
+    EthrResolver, EthrStatusChecker, RpcChain, StatusLists,
 };
 
 use crate::config::{ChainConfig, Config};
@@ -17,49 +17,31 @@ use crate::store::Store;
 /// Chain id of an embedded chain whose config sets none (a private-use id).
 pub const EMBEDDED_CHAIN_ID: u64 = 1_337_001;
 
-/// Open the chain a config entry names, and the registry's address on it
-/// (on an embedded chain without `registry`, deployed at first use).
-pub async fn open_chain(
-    name: &str,
-    cfg: &ChainConfig,
-    store: &Store,
-) -> Result<(Arc<dyn Chain>, Address), ChainError> {
-    if cfg.embedded {
-        let chain = EmbeddedChain::open(
-            store.event_index(),
-            name,
-            cfg.chain_id.unwrap_or(EMBEDDED_CHAIN_ID),
-        )
-        .await?;
-        let registry = match &cfg.registry {
-            Some(r) => parse_address(r)?,
-            None => chain.ensure_registry().await?,
-        };
-        Ok((Arc::new(chain), registry))
-    } else {
-        let url = cfg.rpc_url.as_deref().unwrap_or_default();
-        let registry = parse_address(cfg.registry.as_deref().unwrap_or_default())?;
-        Ok((Arc::new(RpcChain::new(url)?), registry))
-    }
-}
-
 /// A chain of the config, opened.
 pub struct OpenedChain {
     pub chain: Arc<dyn Chain>,
     /// The ERC-1056 registry.
     pub registry: Address,
-    /// The credential status registry (`None`: not configured on a node chain).
+    /// The credential status registry (`None`: not configured, or not asked for).
     pub status_registry: Option<Address>,
 }
 
-/// Like [`open_chain`], with the status registry too (on an embedded chain
-/// without `status_registry`, deployed at first use; [`open_chain`] leaves
-/// it alone so that the DID tools never deploy it as a side effect).
-pub async fn open_chain_with_status(
+/// Open the chain a config entry names. On an embedded chain, contracts the
+/// config does not name are deployed at first use: the ERC-1056 registry
+/// always, the status registry only `with_status` (the gateway and every
+/// follower ask for it; the DID write tools do not, so they never deploy it
+/// as a side effect).
+pub async fn open_chain(
     name: &str,
     cfg: &ChainConfig,
     store: &Store,
+    with_status: bool,
 ) -> Result<OpenedChain, ChainError> {
+    let configured_status = cfg
+        .status_registry
+        .as_deref()
+        .map(parse_address)
+        .transpose()?;
     if cfg.embedded {
         let chain = EmbeddedChain::open(
             store.event_index(),
@@ -71,29 +53,60 @@ pub async fn open_chain_with_status(
             Some(r) => parse_address(r)?,
             None => chain.ensure_registry().await?,
         };
-        let status_registry = match &cfg.status_registry {
-            Some(r) => parse_address(r)?,
-            None => chain.ensure_status_registry().await?,
+        let status_registry = match (configured_status, with_status) {
+            (Some(a), _) => Some(a),
+            (None, true) => Some(chain.ensure_status_registry().await?),
+            (None, false) => None,
         };
         Ok(OpenedChain {
             chain: Arc::new(chain),
             registry,
-            status_registry: Some(status_registry),
+            status_registry,
         })
     } else {
         let url = cfg.rpc_url.as_deref().unwrap_or_default();
-        let registry = parse_address(cfg.registry.as_deref().unwrap_or_default())?;
-        let status_registry = cfg
-            .status_registry
-            .as_deref()
-            .map(parse_address)
-            .transpose()?;
         Ok(OpenedChain {
-            chain: Arc::new(RpcChain::new(url)?),
-            registry,
-            status_registry,
+            chain: Arc::new(RpcChain::connect(url).await?),
+            registry: parse_address(cfg.registry.as_deref().unwrap_or_default())?,
+            status_registry: configured_status,
         })
     }
+}
+
+/// The `[chains.NAME]` a did:ethr lives on: by name, or by the configured
+/// chain id its hex network segment names.
+pub fn chain_name_for(config: &Config, did: &EthrDid) -> Option<String> {
+    config
+        .chains
+        .iter()
+        .find(|(name, c)| {
+            **name == did.network
+                || hex_chain_id(&did.network).is_some_and(|id| c.chain_id == Some(id))
+        })
+        .map(|(name, _)| name.clone())
+}
+
+/// One chain's network state and its follower, indexing the ERC-1056
+/// registry and (when there is one) the status registry. Every follower of
+/// one database — the gateway's or a command's — is built here, so they all
+/// index the same contracts.
+pub async fn follower_for(
+    name: &str,
+    cfg: &ChainConfig,
+    store: &Store,
+) -> Result<(Arc<EthrNetwork>, ChainFollower, Option<Arc<StatusLists>>), ChainError> {
+    let opened = open_chain(name, cfg, store, true).await?;
+    let net = EthrNetwork::new(cfg.network(name, opened.registry), store.event_index());
+    let mut follower = ChainFollower::with_chain(net.clone(), opened.chain);
+    let mut lists = None;
+    if let Some(status_registry) = opened.status_registry {
+        let l = StatusLists::load(net.clone(), status_registry)
+            .await
+            .map_err(|e| ChainError::Index(format!("status index: {e}")))?;
+        follower = follower.with_status(l.clone());
+        lists = Some(l);
+    }
+    Ok((net, follower, lists))
 }
 
 fn parse_address(s: &str) -> Result<Address, ChainError> {
@@ -131,23 +144,10 @@ pub async fn follow(
     let mut status_lists = Vec::new();
     let mut followers = Vec::new();
     for (name, cfg) in &config.chains {
-        let opened = open_chain_with_status(name, cfg, store)
+        let (net, follower, lists) = follower_for(name, cfg, store)
             .await
             .map_err(|e| (name.clone(), e))?;
-        let net = EthrNetwork::new(cfg.network(name, opened.registry), store.event_index());
-        let mut follower = ChainFollower::with_chain(net.clone(), opened.chain);
-        if let Some(status_registry) = opened.status_registry {
-            let lists = StatusLists::load(net.clone(), status_registry)
-                .await
-                .map_err(|e| {
-                    (
-                        name.clone(),
-                        ChainError::Embedded(format!("status index: {e}")),
-                    )
-                })?;
-            follower = follower.with_status(lists.clone());
-            status_lists.push(lists);
-        }
+        status_lists.extend(lists);
         match tokio::time::timeout(initial_sync, follower.sync_once()).await {
             Ok(Ok(r)) => {
                 tracing::info!(network = %name, head = r.head, indexed = r.indexed, "did:ethr index ready")
@@ -155,7 +155,7 @@ pub async fn follow(
             Ok(Err(e)) => tracing::warn!(network = %name, error = %e,
                 "did:ethr: the chain does not answer yet; did:ethr requests are refused until it does"),
             Err(_) => {
-                tracing::warn!(network = %name, "did:ethr: initial sync still running; it goes on in the background")
+                tracing::warn!(network = %name, "did:ethr: initial sync not done yet; the follower takes it up once serving")
             }
         }
         networks.push(net);

@@ -195,31 +195,12 @@ fn status_of(credential: &str) -> Result<(String, StatusEntry)> {
 }
 
 /// The config's chain a did:ethr names, opened, with its status registry.
-/// (The same lookup as `chain_commands::chain_for`; to be merged.)
 async fn status_chain_for(
     config: &Config,
     store: &Store,
     did: &EthrDid,
 ) -> Result<(String, Arc<dyn Chain>, Address)> {
-    let name = config
-        .chains
-        .iter()
-        .find(|(name, c)| {
-            **name == did.network
-                || did_registry::ethr::hex_chain_id(&did.network)
-                    .is_some_and(|id| c.chain_id == Some(id))
-        })
-        .map(|(name, _)| name.clone())
-        .with_context(|| {
-            format!(
-                "{} is on network {:?}, which the config has no [chains.{}] for",
-                did.did, did.network, did.network
-            )
-        })?;
-    let cfg = &config.chains[&name];
-    let opened = crate::chains::open_chain_with_status(&name, cfg, store)
-        .await
-        .with_context(|| format!("cannot open chain {name}"))?;
+    let (name, opened) = crate::chain_commands::chain_for(config, store, did, true).await?;
     let status_registry = opened.status_registry.with_context(|| {
         format!("[chains.{name}] has no status_registry; set the StatusRegistry contract's address")
     })?;

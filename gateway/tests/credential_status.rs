@@ -352,10 +352,9 @@ async fn revocation_on_a_node() {
 async fn revocation_on_the_embedded_chain() {
     let issuer = ethr_who(ISSUER_SECRET);
     let h = Harness::start(None, &chain_toml(&issuer, "embedded = true")).await;
-    let opened =
-        didgate::chains::open_chain_with_status("dev", &h.config.chains["dev"], &h.gw().store)
-            .await
-            .unwrap();
+    let opened = didgate::chains::open_chain("dev", &h.config.chains["dev"], &h.gw().store, true)
+        .await
+        .unwrap();
     revoke_and_restore(
         &h,
         opened.chain,

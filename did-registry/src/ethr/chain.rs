@@ -47,6 +47,8 @@ pub enum ChainError {
     Reverted { reason: String },
     #[error("the embedded chain: {0}")]
     Embedded(String),
+    #[error("the index: {0}")]
+    Index(String),
 }
 
 /// An EVM chain, seen from the registry's side.

@@ -43,6 +43,12 @@ pub enum FollowError {
     MissingBlock(u64),
     #[error("index: {0}")]
     Index(#[from] IndexError),
+    #[error("another follower advanced the index of {chain}; taking up from its cursor")]
+    Moved { chain: String },
+    #[error(
+        "the index of {chain} tracks a status registry this follower does not follow; give it one"
+    )]
+    StatusNotFollowed { chain: String },
 }
 
 /// What one sync round did.
@@ -60,6 +66,10 @@ pub struct ChainFollower {
     chain: Arc<dyn Chain>,
     status: Option<Arc<StatusLists>>,
     progress: Option<Progress>,
+    /// The cursor as this follower last wrote or read it: a different one in
+    /// the database means another process indexed blocks, whose changes this
+    /// process's cache and revoked set have not seen.
+    last_cursor: std::sync::Mutex<Option<(u64, B256)>>,
 }
 
 /// Called after each indexed range with (indexed block, target block).
@@ -79,7 +89,26 @@ impl ChainFollower {
             chain,
             status: None,
             progress: None,
+            last_cursor: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Follow the network's `rpc_url` over HTTP(S) or WebSocket.
+    pub async fn connect(network: Arc<EthrNetwork>) -> Result<Self, FollowError> {
+        let chain = Arc::new(RpcChain::connect(&network.config.rpc_url).await?);
+        Ok(Self::with_chain(network, chain))
+    }
+
+    fn remember(&self, cursor: Option<&Cursor>) {
+        if let Ok(mut last) = self.last_cursor.lock() {
+            *last = cursor.map(|c| (c.block_number, c.block_hash));
+        }
+    }
+
+    /// Everything derived from the index in memory is dropped and reloaded.
+    async fn forget_derived(&self) -> Result<(), FollowError> {
+        self.network.invalidate_all();
+        self.reload_status().await
     }
 
     /// Also index this status registry (on the same network) and keep its
@@ -100,15 +129,27 @@ impl ChainFollower {
         Ok(())
     }
 
+    /// The network this follower indexes.
+    pub fn network(&self) -> &Arc<EthrNetwork> {
+        &self.network
+    }
+
+    /// The chain it follows.
+    pub fn chain(&self) -> &Arc<dyn Chain> {
+        &self.chain
+    }
+
     /// Report progress of long syncs (the command-line tools print it).
     pub fn on_progress(mut self, f: impl Fn(u64, u64) + Send + Sync + 'static) -> Self {
         self.progress = Some(Box::new(f));
         self
     }
 
-    /// Follow until `shutdown` flips to true: a sync round every poll interval.
+    /// Follow until `shutdown` flips to true: a sync round on every new head
+    /// the chain pushes (WebSocket), and every poll interval in any case.
     pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         let name = self.network.config.name.clone();
+        let mut heads = self.chain.subscribe_heads().await;
         loop {
             match self.sync_once().await {
                 Ok(r) if r.events > 0 || r.rolled_back_to.is_some() => {
@@ -120,8 +161,20 @@ impl ChainFollower {
                     tracing::warn!(network = %name, error = %e, "did:ethr follower: sync failed")
                 }
             }
+            let next_head = async {
+                match heads.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = tokio::time::sleep(self.network.config.poll_interval) => {}
+                head = next_head => {
+                    if head.is_none() {
+                        tracing::warn!(network = %name, "new-heads subscription ended; polling, and subscribing again");
+                        heads = self.chain.subscribe_heads().await;
+                    }
+                }
                 _ = shutdown.changed() => return,
             }
         }
@@ -149,44 +202,72 @@ impl ChainFollower {
             ..SyncReport::default()
         };
 
-        let mut cursor = match net.index.cursor(&cfg.name).await? {
+        let stored = net.index.cursor(&cfg.name).await?;
+        let last = self.last_cursor.lock().map(|l| *l).unwrap_or(None);
+        if last.is_some() && last != stored.as_ref().map(|c| (c.block_number, c.block_hash)) {
+            // Another process (a command, another gateway) moved the index.
+            self.forget_derived().await?;
+        }
+        let mut cursor = match stored {
+            Some(c) if c.status_registry.is_some() && self.status.is_none() => {
+                // Indexing blocks without their status events would hide
+                // revocations from the followers that track them.
+                return Err(FollowError::StatusNotFollowed {
+                    chain: cfg.name.clone(),
+                });
+            }
             Some(c)
                 if c.registry != cfg.registry
                     || c.chain_id != chain_id
                     || c.status_registry != self.status_registry() =>
             {
                 tracing::warn!(network = %cfg.name, "registry address, status registry or chain id changed: indexing again from the start");
+                // Fail closed until the index is whole again.
+                net.last_ok_ms.store(0, Ordering::Release);
                 net.index.reset(&cfg.name).await?;
-                net.invalidate_all();
-                self.reload_status().await?;
+                self.remember(None);
+                self.forget_derived().await?;
                 None
             }
             other => other,
         };
         if let Some(c) = &cursor {
             if let Some(fork) = self.find_fork(c).await? {
-                net.index.rollback(&cfg.name, &fork).await?;
-                net.invalidate_all();
-                self.reload_status().await?;
+                net.last_ok_ms.store(0, Ordering::Release);
+                self.guard(net.index.rollback(&cfg.name, c, &fork).await)?;
+                self.forget_derived().await?;
                 report.rolled_back_to = Some(fork.block_number);
                 cursor = Some(fork);
             }
         }
+        self.remember(cursor.as_ref());
         let mut from = cursor
             .as_ref()
             .map_or(cfg.start_block, |c| c.block_number + 1);
         while from <= target {
             let to = target.min(from.saturating_add(cfg.max_block_range.max(1) - 1));
-            let (blocks, touched) = self.fetch_range(from, to).await?;
+            // The range's last block before and after its logs are read: a
+            // reorganisation in between could hide a change in a block that
+            // had none before.
             let to_hash = self.block_hash(to).await?;
-            let cursor = Cursor {
+            let (blocks, touched) = self.fetch_range(from, to).await?;
+            if self.block_hash(to).await? != to_hash {
+                return Err(FollowError::Reorganised(to));
+            }
+            let next = Cursor {
                 block_number: to,
                 block_hash: to_hash,
                 chain_id,
                 registry: cfg.registry,
                 status_registry: self.status_registry(),
             };
-            net.index.append(&cfg.name, &blocks, &cursor).await?;
+            self.guard(
+                net.index
+                    .append(&cfg.name, &blocks, cursor.as_ref(), &next)
+                    .await,
+            )?;
+            self.remember(Some(&next));
+            cursor = Some(next);
             report.events += blocks
                 .iter()
                 .map(|b| b.events.len() + b.status.len())
@@ -214,6 +295,19 @@ impl ChainFollower {
         net.head.store(head, Ordering::Release);
         net.last_ok_ms.store(unix_ms(), Ordering::Release);
         Ok(report)
+    }
+
+    /// A write that lost the race to another follower: drop what this process
+    /// derived, and take up from the other's cursor next round.
+    fn guard(&self, r: Result<(), IndexError>) -> Result<(), FollowError> {
+        match r {
+            Err(IndexError::Moved { chain }) => {
+                self.remember(None);
+                self.network.invalidate_all();
+                Err(FollowError::Moved { chain })
+            }
+            other => Ok(other?),
+        }
     }
 
     async fn block_hash(&self, n: u64) -> Result<B256, FollowError> {
@@ -245,7 +339,10 @@ impl ChainFollower {
                 }));
             }
         }
-        let n = floor.max(cfg.start_block.saturating_sub(1));
+        // No indexed block in the window is on this chain (a dev chain
+        // restarted, a very deep reorganisation): nothing older can be
+        // trusted either, so index everything again.
+        let n = cfg.start_block.saturating_sub(1);
         let hash = on_chain(n).await?.ok_or(FollowError::MissingBlock(n))?;
         Ok(Some(Cursor {
             block_number: n,

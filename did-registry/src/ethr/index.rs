@@ -48,6 +48,10 @@ pub enum IndexError {
     Db(#[from] sqlx::Error),
     #[error("corrupt index row: {0}")]
     Corrupt(String),
+    /// Another follower (another process on the same database) moved the
+    /// cursor since this one read it; nothing was written.
+    #[error("another follower advanced the index of {chain} meanwhile")]
+    Moved { chain: String },
 }
 
 /// Run the same statement on either backend; `$n` placeholders work on both.
@@ -100,16 +104,52 @@ impl EventIndex {
         .transpose()
     }
 
-    /// Store blocks and move the cursor, all in one transaction.
+    /// Store blocks and move the cursor from `prev` (what this follower read)
+    /// to `cursor`, all in one transaction. The move is a compare-and-swap:
+    /// if another follower moved the cursor meanwhile, nothing is written and
+    /// the answer is [`IndexError::Moved`].
     pub async fn append(
         &self,
         chain: &str,
         blocks: &[IndexedBlock],
+        prev: Option<&Cursor>,
         cursor: &Cursor,
     ) -> Result<(), IndexError> {
         macro_rules! write {
             ($pool:expr) => {{
                 let mut tx = $pool.begin().await?;
+                // First, so the row lock (PostgreSQL) or the write lock (SQLite)
+                // serialises followers before anything else is written.
+                let moved = match prev {
+                    Some(p) => sqlx::query(
+                        "UPDATE ethr_cursor SET block_number = $2, block_hash = $3, chain_id = $4, \
+                         registry = $5 WHERE chain = $1 AND block_number = $6 AND block_hash = $7",
+                    )
+                    .bind(chain)
+                    .bind(to_i64(cursor.block_number))
+                    .bind(cursor.block_hash.to_string())
+                    .bind(to_i64(cursor.chain_id))
+                    .bind(addr_text(&cursor.registry))
+                    .bind(to_i64(p.block_number))
+                    .bind(p.block_hash.to_string())
+                    .execute(&mut *tx)
+                    .await?,
+                    None => sqlx::query(
+                        "INSERT INTO ethr_cursor (chain, block_number, block_hash, chain_id, registry) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (chain) DO NOTHING",
+                    )
+                    .bind(chain)
+                    .bind(to_i64(cursor.block_number))
+                    .bind(cursor.block_hash.to_string())
+                    .bind(to_i64(cursor.chain_id))
+                    .bind(addr_text(&cursor.registry))
+                    .execute(&mut *tx)
+                    .await?,
+                };
+                if moved.rows_affected() != 1 {
+                    tx.rollback().await?;
+                    return Err(IndexError::Moved { chain: chain.to_owned() });
+                }
                 for b in blocks {
                     sqlx::query(
                         "INSERT INTO ethr_blocks (chain, block_number, block_hash, timestamp) \
@@ -163,19 +203,6 @@ impl EventIndex {
                 .bind(cursor.status_registry.as_ref().map_or(String::new(), addr_text))
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query(
-                    "INSERT INTO ethr_cursor (chain, block_number, block_hash, chain_id, registry) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (chain) DO UPDATE SET \
-                     block_number = excluded.block_number, block_hash = excluded.block_hash, \
-                     chain_id = excluded.chain_id, registry = excluded.registry",
-                )
-                .bind(chain)
-                .bind(to_i64(cursor.block_number))
-                .bind(cursor.block_hash.to_string())
-                .bind(to_i64(cursor.chain_id))
-                .bind(addr_text(&cursor.registry))
-                .execute(&mut *tx)
-                .await?;
                 tx.commit().await?;
             }};
         }
@@ -183,12 +210,35 @@ impl EventIndex {
         Ok(())
     }
 
-    /// Forget everything above `block` (a reorganisation replaced those
-    /// blocks) and set the cursor there, in one transaction.
-    pub async fn rollback(&self, chain: &str, to: &Cursor) -> Result<(), IndexError> {
+    /// Forget everything above `to` (a reorganisation replaced those blocks)
+    /// and move the cursor there from `from`, in one transaction; like
+    /// [`append`](Self::append), only if the cursor is still at `from`.
+    pub async fn rollback(
+        &self,
+        chain: &str,
+        from: &Cursor,
+        to: &Cursor,
+    ) -> Result<(), IndexError> {
         macro_rules! rb {
             ($pool:expr) => {{
                 let mut tx = $pool.begin().await?;
+                let moved = sqlx::query(
+                    "UPDATE ethr_cursor SET block_number = $2, block_hash = $3 \
+                     WHERE chain = $1 AND block_number = $4 AND block_hash = $5",
+                )
+                .bind(chain)
+                .bind(to_i64(to.block_number))
+                .bind(to.block_hash.to_string())
+                .bind(to_i64(from.block_number))
+                .bind(from.block_hash.to_string())
+                .execute(&mut *tx)
+                .await?;
+                if moved.rows_affected() != 1 {
+                    tx.rollback().await?;
+                    return Err(IndexError::Moved {
+                        chain: chain.to_owned(),
+                    });
+                }
                 for q in [
                     "DELETE FROM ethr_events WHERE chain = $1 AND block_number > $2",
                     "DELETE FROM ethr_status_events WHERE chain = $1 AND block_number > $2",
@@ -200,14 +250,6 @@ impl EventIndex {
                         .execute(&mut *tx)
                         .await?;
                 }
-                sqlx::query(
-                    "UPDATE ethr_cursor SET block_number = $2, block_hash = $3 WHERE chain = $1",
-                )
-                .bind(chain)
-                .bind(to_i64(to.block_number))
-                .bind(to.block_hash.to_string())
-                .execute(&mut *tx)
-                .await?;
                 tx.commit().await?;
             }};
         }
@@ -215,19 +257,25 @@ impl EventIndex {
         Ok(())
     }
 
-    /// Drop a chain's whole index (its registry or chain id changed in the config).
+    /// Drop a chain's whole index (its registry or chain id changed in the
+    /// config), in one transaction, cursor first: never a cursor over missing events.
     pub async fn reset(&self, chain: &str) -> Result<(), IndexError> {
-        for q in [
-            "DELETE FROM ethr_events WHERE chain = $1",
-            "DELETE FROM ethr_status_events WHERE chain = $1",
-            "DELETE FROM ethr_blocks WHERE chain = $1",
-            "DELETE FROM ethr_status_source WHERE chain = $1",
-            "DELETE FROM ethr_cursor WHERE chain = $1",
-        ] {
-            on_pool!(self, |p| {
-                sqlx::query(q).bind(chain).execute(p).await?;
-            });
+        macro_rules! reset {
+            ($pool:expr) => {{
+                let mut tx = $pool.begin().await?;
+                for q in [
+                    "DELETE FROM ethr_cursor WHERE chain = $1",
+                    "DELETE FROM ethr_events WHERE chain = $1",
+                    "DELETE FROM ethr_status_events WHERE chain = $1",
+                    "DELETE FROM ethr_blocks WHERE chain = $1",
+                    "DELETE FROM ethr_status_source WHERE chain = $1",
+                ] {
+                    sqlx::query(q).bind(chain).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            }};
         }
+        on_pool!(self, |p| reset!(p));
         Ok(())
     }
 

@@ -203,7 +203,8 @@ pub struct ChainConfig {
     /// the gateway's database; no node needed. Excludes `rpc_url`.
     #[serde(default)]
     pub embedded: bool,
-    /// JSON-RPC endpoint, `http://` or `https://`. `DIDGATE_CHAIN_<NAME>_RPC_URL`
+    /// JSON-RPC endpoint: `http(s)://` (new heads polled) or `ws(s)://` (new
+    /// heads pushed by a subscription). `DIDGATE_CHAIN_<NAME>_RPC_URL`
     /// overrides it (provider URLs often carry an API key).
     pub rpc_url: Option<String>,
     /// Address of the ERC-1056 registry contract (embedded: deployed at genesis when omitted).
@@ -528,12 +529,14 @@ impl Config {
                     ))
                 }
                 (Some(url), false)
-                    if !(url.starts_with("http://") || url.starts_with("https://")) =>
+                    if !["http://", "https://", "ws://", "wss://"]
+                        .iter()
+                        .any(|scheme| url.starts_with(scheme)) =>
                 {
                     return Err(invalid(
                         &key("rpc_url"),
-                        &format!("is {url:?}, not an http(s) JSON-RPC URL"),
-                        "set it to the node's endpoint, e.g. \"http://127.0.0.1:8545\"",
+                        &format!("is {url:?}, not an http(s):// or ws(s):// JSON-RPC URL"),
+                        "set it to the node's endpoint, e.g. \"http://127.0.0.1:8545\" or \"wss://…\" (new heads pushed)",
                     ))
                 }
                 _ => {}

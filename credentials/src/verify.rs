@@ -490,7 +490,7 @@ impl Verifier {
             Some(status) => {
                 for entry in StatusEntry::from_json(issuer, status)? {
                     match &self.status {
-                        Some(checker) => checker.check(&entry)?,
+                        Some(checker) => checker.check(&entry).await?,
                         None => {
                             return Err(StatusError::Unsupported {
                                 list: entry.list,

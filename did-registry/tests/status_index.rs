@@ -14,7 +14,7 @@ use common::{postgres_index, sqlite_index};
 use did_registry::ethr::status::{self, U256};
 use did_registry::ethr::{
     Address, Chain, ChainFollower, EthrNetwork, EthrStatusChecker, EventIndex, NetworkConfig,
-    RpcChain, StatusChecker, StatusEntry, StatusLists,
+    RpcChain, StatusEntry, StatusLists,
 };
 use serde_json::json;
 use test_support::Anvil;
@@ -79,7 +79,7 @@ fn check(checker: &EthrStatusChecker, index: u64) -> String {
         issuer: did,
         index: U256::from(index),
     };
-    match checker.check(&entry) {
+    match checker.check_now(&entry) {
         Ok(()) => "ok".into(),
         Err(e) => e.reason_code().into(),
     }

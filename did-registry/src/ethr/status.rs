@@ -221,6 +221,9 @@ pub enum StatusError {
     UnknownNetwork { network: String },
     #[error("{network} status data is stale: the node has not answered for {seconds} s")]
     Unavailable { network: String, seconds: u64 },
+    /// A published status list could not be fetched or did not verify.
+    #[error("status list {list} is unavailable: {reason}")]
+    ListUnavailable { list: String, reason: String },
 }
 
 impl StatusError {
@@ -233,14 +236,18 @@ impl StatusError {
             StatusError::Revoked { .. } => "credential_revoked",
             StatusError::UnknownNetwork { .. } => "unknown_network",
             StatusError::Unavailable { .. } => "chain_unavailable",
+            StatusError::ListUnavailable { .. } => "status_unavailable",
         }
     }
 }
 
 /// Checks a credential status entry; called by the verifier for every entry
-/// of every credential, on the request path: no I/O.
+/// of every credential, on the request path. Async because a published list
+/// may have to be fetched on a cold cache; a warm check does no I/O (the
+/// on-chain checker never does any).
+#[async_trait::async_trait]
 pub trait StatusChecker: Send + Sync {
-    fn check(&self, entry: &StatusEntry) -> Result<(), StatusError>;
+    async fn check(&self, entry: &StatusEntry) -> Result<(), StatusError>;
 }
 
 /// One `StatusChanged` event as indexed.
@@ -389,16 +396,15 @@ impl EthrStatusChecker {
                     .find(|n| n.chain_id.load(Ordering::Acquire) == id)
             })
     }
-}
 
-impl StatusChecker for EthrStatusChecker {
-    fn check(&self, entry: &StatusEntry) -> Result<(), StatusError> {
+    /// The check itself: a lookup in the in-memory revoked set, no I/O.
+    pub fn check_now(&self, entry: &StatusEntry) -> Result<(), StatusError> {
         let list = &entry.list;
         if list.starts_with("https://") || list.starts_with("http://") {
             return Err(StatusError::Unsupported {
                 list: list.clone(),
-                reason: "HTTP-published status list credentials are not fetched yet; \
-                         use the issuer's on-chain list (did:ethr:…/status/<name>)"
+                reason: "HTTP-published status lists are checked by the HTTP status checker, \
+                         not the on-chain one"
                     .into(),
             });
         }
@@ -456,6 +462,13 @@ impl StatusChecker for EthrStatusChecker {
             });
         }
         Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl StatusChecker for EthrStatusChecker {
+    async fn check(&self, entry: &StatusEntry) -> Result<(), StatusError> {
+        self.check_now(entry)
     }
 }
 

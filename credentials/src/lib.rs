@@ -6,7 +6,9 @@
 //! gateway), issuing credentials (an issuer) and presenting them (a wallet).
 //!
 //! Checks each credential's `credentialStatus` through a
-//! `did_registry::ethr::StatusChecker` (the on-chain status list).
+//! `did_registry::ethr::StatusChecker`: the on-chain status list
+//! (`did-registry`) or an HTTP-published Bitstring Status List credential
+//! (`status_list.rs`, fetched, verified and cached here).
 //!
 //! Does not own: DID resolution (`did-registry`, behind `DidResolver`),
 //! replay tracking (the gateway remembers `replay_id`s), or what a verified
@@ -16,14 +18,17 @@ mod error;
 mod issue;
 pub mod jws;
 mod signer;
+mod status_list;
 mod verify;
 
 pub use did_registry::{Jwk, KeyType, PublicKey};
 pub use error::CredentialError;
 pub use issue::{
-    issue_credential, issue_with_status, present, CredentialRequest, PresentationRequest,
+    issue_credential, issue_status_list, issue_with_status, present, CredentialRequest,
+    PresentationRequest,
 };
 pub use signer::SigningKey;
+pub use status_list::{encode_list, HttpStatusChecker, StatusDispatcher, StatusListConfig};
 pub use verify::{
     Format, TrustedIssuers, VerifiedCredential, VerifiedPresentation, Verifier, VerifierConfig,
     MAX_CREDENTIALS,

@@ -1,7 +1,8 @@
 //! Shared support for didgate's integration tests: the repository root, the
 //! npm interop peers (installed once through `scripts/setup-interop.sh`),
 //! a real anvil node (installed once through `scripts/install-anvil.sh`),
-//! fresh PostgreSQL databases, free ports.
+//! fresh PostgreSQL databases, free ports, a one-response HTTP server
+//! ([`HttpFile`], the published status lists).
 //!
 //! A missing external tool fails the test loudly with what to install; it
 //! never skips silently.
@@ -12,6 +13,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Once;
 
 use anyhow::{bail, Context, Result};
+
+mod http_file;
+pub use http_file::HttpFile;
 
 /// The workspace root.
 pub fn repo_root() -> PathBuf {

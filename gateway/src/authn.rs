@@ -152,8 +152,9 @@ impl Authenticator {
             .verify_presentation(token, now)
             .await
             .map_err(|e| match e.reason_code() {
-                // Our side cannot check the key right now: not the client's fault, and never a pass.
-                code @ "chain_unavailable" => {
+                // Our side cannot check the key or the status list right now:
+                // not the client's fault, and never a pass.
+                code @ ("chain_unavailable" | "status_unavailable") => {
                     Refusal::new(StatusCode::SERVICE_UNAVAILABLE, code, e.to_string())
                 }
                 code => Refusal::unauthenticated(code, e.to_string()),

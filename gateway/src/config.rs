@@ -119,6 +119,10 @@ pub struct CredentialsConfig {
     pub replay_cache_capacity: u64,
     #[serde(default)]
     pub trusted_issuers: Vec<TrustedIssuerConfig>,
+    /// How long a fetched HTTP status list is used before it is fetched again
+    /// (sooner when the list credential expires or says a shorter `ttl`).
+    #[serde(default = "default_status_list_ttl")]
+    pub status_list_ttl_secs: u64,
 }
 
 impl Default for CredentialsConfig {
@@ -129,6 +133,7 @@ impl Default for CredentialsConfig {
             max_presentation_lifetime_secs: default_max_lifetime(),
             replay_cache_capacity: default_replay_capacity(),
             trusted_issuers: Vec::new(),
+            status_list_ttl_secs: default_status_list_ttl(),
         }
     }
 }
@@ -141,6 +146,9 @@ fn default_max_lifetime() -> i64 {
 }
 fn default_replay_capacity() -> u64 {
     1_000_000
+}
+fn default_status_list_ttl() -> u64 {
+    300
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -436,6 +444,13 @@ impl Config {
                 "remove it to use the default of 1000000",
             ));
         }
+        if c.status_list_ttl_secs == 0 || c.status_list_ttl_secs > 86_400 {
+            return Err(invalid(
+                "credentials.status_list_ttl_secs",
+                "must be between 1 and 86400",
+                "use 300 (a revocation is seen within 5 minutes)",
+            ));
+        }
         if c.trusted_issuers.is_empty() {
             return Err(invalid(
                 "credentials.trusted_issuers",
@@ -724,6 +739,30 @@ upstream = "http://127.0.0.1:9"
             .unwrap_err()
             .to_string();
         assert!(err.contains("credentials.trusted_issuers"), "{err}");
+    }
+
+    #[test]
+    fn status_list_ttl_defaults_and_is_validated_with_the_key_and_the_fix() {
+        let d = tmp();
+        let c = Config::parse(&base(&d), Path::new("t.toml"), &d).unwrap();
+        assert_eq!(c.credentials.status_list_ttl_secs, 300);
+        let with = |v: &str| {
+            base(&d).replace(
+                "[[credentials.trusted_issuers]]",
+                &format!(
+                    "[credentials]\nstatus_list_ttl_secs = {v}\n[[credentials.trusted_issuers]]"
+                ),
+            )
+        };
+        let c = Config::parse(&with("5"), Path::new("t.toml"), &d).unwrap();
+        assert_eq!(c.credentials.status_list_ttl_secs, 5);
+        let err = Config::parse(&with("0"), Path::new("t.toml"), &d)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("credentials.status_list_ttl_secs") && err.contains("fix:"),
+            "{err}"
+        );
     }
 
     #[test]

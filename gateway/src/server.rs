@@ -8,9 +8,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use credentials::{TrustedIssuers, Verifier, VerifierConfig};
-use did_registry::ethr::EthrResolver;
-use did_registry::MethodResolver;
+use credentials::{
+    HttpStatusChecker, StatusDispatcher, StatusListConfig, TrustedIssuers, Verifier, VerifierConfig,
+};
+use did_registry::ethr::{EthrResolver, StatusChecker};
+use did_registry::{DidResolver, MethodResolver};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -53,6 +55,8 @@ pub enum StartError {
         name: String,
         source: did_registry::ethr::ChainError,
     },
+    #[error("credential status: {0}")]
+    Status(String),
 }
 
 /// A gateway that is serving; `shutdown` stops it cleanly.
@@ -100,10 +104,22 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
     } = crate::chains::follow(config, &store, Duration::from_secs(10))
         .await
         .map_err(|(name, source)| StartError::Chain { name, source })?;
-    let mut verifier = Verifier::new(vcfg, Arc::new(MethodResolver { ethr: ethr.clone() }));
-    if let Some(status) = status {
-        verifier = verifier.with_status_checker(status);
-    }
+    let resolver: Arc<dyn DidResolver> = Arc::new(MethodResolver { ethr: ethr.clone() });
+    // Credential status: on-chain lists (when chains are configured) and
+    // HTTP-published lists, verified like any credential.
+    let http_status = HttpStatusChecker::new(
+        Verifier::new(vcfg.clone(), resolver.clone()),
+        StatusListConfig {
+            ttl: Duration::from_secs(config.credentials.status_list_ttl_secs),
+            ..StatusListConfig::default()
+        },
+    )
+    .map_err(|e| StartError::Status(e.to_string()))?;
+    let status = StatusDispatcher::new(
+        status.map(|s| s as Arc<dyn StatusChecker>),
+        Arc::new(http_status),
+    );
+    let verifier = Verifier::new(vcfg, resolver).with_status_checker(Arc::new(status));
 
     let signer = AssertionSigner::load_or_create(
         &config.resolve(&config.identity.key_file),

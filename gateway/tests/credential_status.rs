@@ -257,9 +257,10 @@ async fn bad_entries(h: &Harness) {
             entry(&format!("did:ethr:nosuch:{address}/status/employees"), 1),
             "unknown_network",
         ),
-        // HTTP-published lists are not fetched.
+        // Published lists are fetched over https:// only (http:// only from a
+        // loopback host): refused before any request.
         (
-            entry("https://issuer.example/status/1", 1),
+            entry("http://issuer.example/status/1", 1),
             "status_list_unsupported",
         ),
         (
@@ -292,7 +293,7 @@ async fn bad_entries(h: &Harness) {
     cases.push((json!("revoked?"), "status_entry_invalid"));
     // One good entry does not excuse a bad one.
     cases.push((
-        json!([entry(&list, 1), entry("https://issuer.example/status/1", 1)]),
+        json!([entry(&list, 1), entry("http://issuer.example/status/1", 1)]),
         "status_list_unsupported",
     ));
     for (status, want) in cases {

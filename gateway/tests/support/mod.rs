@@ -88,6 +88,11 @@ pub fn tempdir(tag: &str) -> PathBuf {
 impl Harness {
     /// Gateway with SQLite (or `db_url`), routes: "/" → sample app, plus `extra_routes` TOML.
     pub async fn start(db_url: Option<String>, extra_routes: &str) -> Self {
+        Self::start_with(db_url, "", extra_routes).await
+    }
+
+    /// Like [`Harness::start`], with `credentials` TOML keys added to `[credentials]`.
+    pub async fn start_with(db_url: Option<String>, credentials: &str, extra_routes: &str) -> Self {
         let dir = tempdir("gw");
         let app = SampleApp::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), None)
             .await
@@ -110,6 +115,7 @@ impl Harness {
 listen = "127.0.0.1:0"
 public_url = "{audience}"
 [credentials]
+{credentials}
 [[credentials.trusted_issuers]]
 credential_type = "EmployeeCredential"
 issuers = ["{iss}"]

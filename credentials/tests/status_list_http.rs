@@ -296,3 +296,71 @@ async fn an_on_chain_list_without_chains_is_unsupported() {
         "status_list_unsupported"
     );
 }
+
+#[tokio::test]
+async fn an_expired_list_is_unavailable_and_a_list_is_not_kept_past_its_expiry() {
+    let issuer = id();
+    let server = HttpFile::start(VC_JWT, Vec::new()).unwrap();
+    let url = server.url("/lists/1");
+    let expired = issue_status_list(
+        &issuer.key,
+        &issuer.kid,
+        &issuer.did,
+        &url,
+        &bits(&[]),
+        Some(600),
+        Format::VcJwt20,
+        now() - 7200,
+    )
+    .unwrap();
+    server.set(VC_JWT, expired.into_bytes());
+    let v = verifier(Duration::from_secs(300));
+    let token = vc(&issuer, &url, INDEX, Format::VcJwt20);
+    assert_eq!(code(&v, &token).await, "status_unavailable");
+
+    // Valid for one more second: used, then fetched again although the TTL is 300 s.
+    let short = issue_status_list(
+        &issuer.key,
+        &issuer.kid,
+        &issuer.did,
+        &url,
+        &bits(&[]),
+        Some(1),
+        Format::JwtVc11,
+        now(),
+    )
+    .unwrap();
+    server.set(VC_JWT, short.into_bytes());
+    assert_eq!(code(&v, &token).await, "ok");
+    let fetched = server.requests();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(code(&v, &token).await, "ok", "within the clock skew");
+    assert_eq!(server.requests(), fetched + 1);
+}
+
+#[tokio::test]
+async fn a_list_for_another_purpose_is_unsupported() {
+    let issuer = id();
+    let server = HttpFile::start(VC_JWT, Vec::new()).unwrap();
+    let url = server.url("/lists/1");
+    let payload = json!({
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "type": ["VerifiableCredential", "BitstringStatusListCredential"],
+        "issuer": issuer.did,
+        "validFrom": "2020-01-01T00:00:00Z",
+        "credentialSubject": {
+            "id": format!("{url}#list"),
+            "type": "BitstringStatusList",
+            "statusPurpose": "suspension",
+            "encodedList": credentials::encode_list(&bits(&[])),
+        },
+    });
+    let token =
+        credentials::jws::sign_compact(&issuer.key, Some("vc+jwt"), Some(&issuer.kid), &payload);
+    server.set(VC_JWT, token.into_bytes());
+    let v = verifier(Duration::from_secs(300));
+    assert_eq!(
+        code(&v, &vc(&issuer, &url, INDEX, Format::VcJwt20)).await,
+        "status_list_unsupported"
+    );
+}

@@ -43,10 +43,13 @@ pub struct StatusListConfig {
     pub max_bitstring_bytes: usize,
     /// Bound on the bytes of bitstrings kept in the cache.
     pub cache_bytes: u64,
+    /// After a failed fetch, requests needing that list are refused at once
+    /// for this long instead of each waiting for the timeout (0: no backoff).
+    pub failure_backoff: Duration,
 }
 
 impl Default for StatusListConfig {
-    /// 300 s TTL, 10 s timeout, 1 MiB bodies, 16 MiB bitstrings, 128 MiB cache.
+    /// 300 s TTL, 10 s timeout, 1 MiB bodies, 16 MiB bitstrings, 128 MiB cache, 5 s failure backoff.
     fn default() -> Self {
         Self {
             ttl: Duration::from_secs(300),
@@ -54,6 +57,7 @@ impl Default for StatusListConfig {
             max_body_bytes: 1 << 20,
             max_bitstring_bytes: 16 << 20,
             cache_bytes: 128 << 20,
+            failure_backoff: Duration::from_secs(5),
         }
     }
 }
@@ -102,6 +106,8 @@ pub struct HttpStatusChecker {
     verifier: Verifier,
     client: reqwest::Client,
     cache: moka::future::Cache<String, Arc<FetchedList>>,
+    /// Recent failures per list, kept for `failure_backoff`.
+    failures: moka::sync::Cache<String, ListFailure>,
     config: StatusListConfig,
 }
 
@@ -130,10 +136,15 @@ impl HttpStatusChecker {
             })
             .expire_after(UntilStale)
             .build();
+        let failures = moka::sync::Cache::builder()
+            .max_capacity(10_000)
+            .time_to_live(config.failure_backoff.max(Duration::from_millis(1)))
+            .build();
         Ok(Self {
             verifier,
             client,
             cache,
+            failures,
             config,
         })
     }
@@ -259,13 +270,23 @@ impl StatusChecker for HttpStatusChecker {
         let list = match self.cache.get(list_url).await {
             Some(l) => l,
             None => {
-                // Concurrent cold checks of one URL share a single fetch; failures are not cached.
+                // A list that just failed is refused at once (fail closed) rather
+                // than letting every request wait for the same timeout.
+                if let Some(f) = self.failures.get(list_url) {
+                    return Err(f.into_status(list_url));
+                }
+                // Concurrent cold checks of one URL share a single fetch.
                 let started = Instant::now();
                 let l = self
                     .cache
                     .try_get_with(list_url.clone(), self.fetch(&url))
                     .await
-                    .map_err(|e| (*e).clone().into_status(list_url))?;
+                    .map_err(|e| {
+                        if !self.config.failure_backoff.is_zero() {
+                            self.failures.insert(list_url.clone(), (*e).clone());
+                        }
+                        (*e).clone().into_status(list_url)
+                    })?;
                 tracing::debug!(list = %list_url, elapsed_ms = started.elapsed().as_millis() as u64, "status list fetched");
                 l
             }

@@ -95,6 +95,7 @@ fn verifier(ttl: Duration) -> Verifier {
         StatusListConfig {
             ttl,
             timeout: Duration::from_secs(3),
+            failure_backoff: Duration::from_millis(300),
             ..StatusListConfig::default()
         },
     )
@@ -188,7 +189,11 @@ async fn a_tampered_list_is_unavailable_never_a_pass() {
     let v = verifier(Duration::from_secs(300));
     let token = vc(&issuer, &url, INDEX, Format::VcJwt20);
     assert_eq!(code(&v, &token).await, "status_unavailable");
-    // A failure is not cached: the next check fetches again.
+    // Within the failure backoff the list is refused at once, without a fetch…
+    assert_eq!(code(&v, &token).await, "status_unavailable");
+    assert_eq!(server.requests(), 1);
+    // …after it, fetched again (a failure is never kept as a list).
+    tokio::time::sleep(Duration::from_millis(350)).await;
     assert_eq!(code(&v, &token).await, "status_unavailable");
     assert_eq!(server.requests(), 2);
 }
@@ -331,6 +336,7 @@ async fn an_expired_list_is_unavailable_and_a_list_is_not_kept_past_its_expiry()
     )
     .unwrap();
     server.set(VC_JWT, short.into_bytes());
+    tokio::time::sleep(Duration::from_millis(350)).await; // past the failure backoff
     assert_eq!(code(&v, &token).await, "ok");
     let fetched = server.requests();
     tokio::time::sleep(Duration::from_millis(2100)).await;

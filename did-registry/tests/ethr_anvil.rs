@@ -40,6 +40,21 @@ fn network(
     )
 }
 
+/// Anvil account 1 becomes a sigAuth delegate of `owner` (an unlocked dev account) for an hour.
+fn add_sig_auth_delegate(anvil: &Anvil, registry_addr: &str, owner: &str) {
+    let data = did_registry::ethr::registry::add_delegate(
+        owner.parse().unwrap(),
+        did_registry::ethr::registry::name32("sigAuth").unwrap(),
+        "0x70997970c51812dc3a010c7d01b50e0d17dc79c8"
+            .parse()
+            .unwrap(),
+        3600,
+    );
+    anvil
+        .send(owner, registry_addr, &format!("0x{}", hex::encode(&data)))
+        .unwrap();
+}
+
 /// ethr-did-resolver's metadata for a latest resolution has no `next*`
 /// fields; a historical resolution (ours, at the step's block) may.
 fn without_next(mut meta: Value) -> Value {
@@ -274,7 +289,6 @@ async fn unreachable_node_answers_from_index_then_fails_closed() {
 /// hex chain id; the same address has an independent document on each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_chains_by_name_and_chain_id() {
-    use did_registry::ethr::registry;
     let a = Anvil::start();
     let b = Anvil::start_with(&["--chain-id", "31338"]);
     let (reg_a, reg_b) = (a.deploy_registry(), b.deploy_registry());
@@ -293,16 +307,7 @@ async fn several_chains_by_name_and_chain_id() {
     }
     // A delegate on beta only, for anvil's account 0.
     let owner = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266";
-    let data = registry::add_delegate(
-        owner.parse().unwrap(),
-        registry::name32("sigAuth").unwrap(),
-        "0x70997970c51812dc3a010c7d01b50e0d17dc79c8"
-            .parse()
-            .unwrap(),
-        3600,
-    );
-    b.send(owner, &reg_b, &format!("0x{}", hex::encode(&data)))
-        .unwrap();
+    add_sig_auth_delegate(&b, &reg_b, owner);
     for net in &nets {
         ChainFollower::new(net.clone())
             .unwrap()
@@ -340,7 +345,6 @@ async fn several_chains_by_name_and_chain_id() {
 /// than the test, a change still reaches the index within moments.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_new_heads_are_pushed() {
-    use did_registry::ethr::registry;
     let anvil = Anvil::start();
     let reg = anvil.deploy_registry();
     let mut cfg = network(&anvil, &reg, sqlite_index().await, Duration::from_secs(600))
@@ -360,17 +364,7 @@ async fn websocket_new_heads_are_pushed() {
         assert!(start.elapsed() < Duration::from_secs(20), "first sync");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let data = registry::add_delegate(
-        owner.parse().unwrap(),
-        registry::name32("sigAuth").unwrap(),
-        "0x70997970c51812dc3a010c7d01b50e0d17dc79c8"
-            .parse()
-            .unwrap(),
-        3600,
-    );
-    anvil
-        .send(owner, &reg, &format!("0x{}", hex::encode(&data)))
-        .unwrap();
+    add_sig_auth_delegate(&anvil, &reg, owner);
     let start = std::time::Instant::now();
     loop {
         let doc = resolver.resolve(&did).await.unwrap();
@@ -393,7 +387,7 @@ async fn websocket_new_heads_are_pushed() {
 /// cursor is stale writes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn followers_sharing_an_index_stay_consistent() {
-    use did_registry::ethr::{registry, Cursor, IndexError};
+    use did_registry::ethr::{Cursor, IndexError};
     let anvil = Anvil::start();
     let reg = anvil.deploy_registry();
     let path = common::temp_sqlite_path("shared");
@@ -425,17 +419,7 @@ async fn followers_sharing_an_index_stay_consistent() {
         1
     );
 
-    let data = registry::add_delegate(
-        owner.parse().unwrap(),
-        registry::name32("sigAuth").unwrap(),
-        "0x70997970c51812dc3a010c7d01b50e0d17dc79c8"
-            .parse()
-            .unwrap(),
-        3600,
-    );
-    anvil
-        .send(owner, &reg, &format!("0x{}", hex::encode(&data)))
-        .unwrap();
+    add_sig_auth_delegate(&anvil, &reg, owner);
     // The command indexes the change; the gateway's next round sees the cursor moved.
     assert_eq!(command.sync_once().await.unwrap().events, 1);
     gateway.sync_once().await.unwrap();

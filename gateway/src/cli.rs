@@ -771,12 +771,25 @@ pub fn issue_vc(
     valid_for: i64,
     format: Format,
 ) -> Result<String> {
-    let (key, issuer, kid) = load_identity(issuer_key)?;
+    let identity = load_identity(issuer_key)?;
+    issue_vc_as(&identity, subject, types, claims, valid_for, format, None)
+}
+
+/// Issue as a loaded identity (key, DID, kid), with an optional `credentialStatus`.
+pub fn issue_vc_as(
+    (key, issuer, kid): &(SigningKey, String, String),
+    subject: &str,
+    types: &[String],
+    claims: Map<String, Value>,
+    valid_for: i64,
+    format: Format,
+    status: Option<&Value>,
+) -> Result<String> {
     if !subject.starts_with("did:") {
         bail!("--subject {subject:?} is not a DID");
     }
     let req = CredentialRequest {
-        issuer,
+        issuer: issuer.clone(),
         subject: subject.to_owned(),
         types: types.to_vec(),
         claims,
@@ -784,7 +797,13 @@ pub fn issue_vc(
         id: Some(format!("urn:uuid:{}", uuid::Uuid::new_v4())),
         format,
     };
-    Ok(credentials::issue_credential(&key, &kid, &req, unix_now())?)
+    Ok(credentials::issue_with_status(
+        key,
+        kid,
+        &req,
+        status,
+        unix_now(),
+    )?)
 }
 
 pub fn present_vp(

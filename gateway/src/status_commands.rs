@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use credentials::{CredentialRequest, Format};
+use credentials::Format;
 use did_registry::ethr::status::{self, ListUrl, U256};
 use did_registry::ethr::{Address, Chain, EthrDid, StatusEntry};
 use serde_json::{Map, Value};
@@ -39,7 +39,8 @@ pub fn issue_with_status(
     list: &str,
     index: &str,
 ) -> Result<String> {
-    let (key, issuer, kid) = load_identity(issuer_key)?;
+    let identity = load_identity(issuer_key)?;
+    let issuer = &identity.1;
     if !subject.starts_with("did:") {
         bail!("--subject {subject:?} is not a DID");
     }
@@ -51,23 +52,16 @@ pub fn issue_with_status(
     }
     status::list_id(list).map_err(|e| anyhow::anyhow!("--status-list: {e}"))?;
     let index = parse_index(index)?;
-    let entry = StatusEntry::to_json(&status::list_url(&issuer, list), index);
-    let req = CredentialRequest {
-        issuer,
-        subject: subject.to_owned(),
-        types: types.to_vec(),
+    let entry = StatusEntry::to_json(&status::list_url(issuer, list), index);
+    crate::cli::issue_vc_as(
+        &identity,
+        subject,
+        types,
         claims,
-        valid_for_secs: Some(valid_for),
-        id: Some(format!("urn:uuid:{}", uuid::Uuid::new_v4())),
+        valid_for,
         format,
-    };
-    Ok(credentials::issue_with_status(
-        &key,
-        &kid,
-        &req,
         Some(&entry),
-        crate::cli::unix_now(),
-    )?)
+    )
 }
 
 /// Which bit `vc revoke` changes.

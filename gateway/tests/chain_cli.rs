@@ -7,36 +7,10 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
-use support::tempdir;
+use support::{run_err, run_ok, tempdir};
 use test_support::Anvil;
-
-fn didgate() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_didgate"));
-    c.env("DIDGATE_LOG", "warn");
-    c
-}
-
-fn run_ok(args: &[&str]) -> String {
-    let out = didgate().args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "didgate {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Fails, with a message that contains `expect`, and no panic.
-fn run_err(args: &[&str], expect: &str) {
-    let out = didgate().args(args).output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "didgate {args:?} should fail");
-    assert!(err.contains(expect), "didgate {args:?}: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-}
 
 fn resolve(cfg: &Path, did: &str, extra: &[&str]) -> Value {
     let mut args = vec!["did", "resolve", "-c", cfg.to_str().unwrap(), did];

@@ -11,7 +11,6 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -401,32 +400,6 @@ async fn a_chain_without_status_registry_refuses_status_entries() {
 }
 
 // ---- the command line -------------------------------------------------------
-
-fn didgate(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_didgate"))
-        .env("DIDGATE_LOG", "warn")
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn run_ok(args: &[&str]) -> String {
-    let out = didgate(args);
-    assert!(
-        out.status.success(),
-        "didgate {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn run_err(args: &[&str], expect: &str) {
-    let out = didgate(args);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "didgate {args:?} should fail");
-    assert!(err.contains(expect), "didgate {args:?}: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-}
 
 fn key_file(dir: &Path, name: &str, who: &Who, secret_hex: &str) -> String {
     let sk = secret(secret_hex);

@@ -316,3 +316,32 @@ pub fn b64(s: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
 }
+
+/// Run the `didgate` binary; its output.
+pub fn didgate_cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_didgate"))
+        .env("DIDGATE_LOG", "warn")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Run `didgate args…`; it must succeed; its stdout.
+pub fn run_ok(args: &[&str]) -> String {
+    let out = didgate_cli(args);
+    assert!(
+        out.status.success(),
+        "didgate {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Run `didgate args…`; it must fail, with a message that contains `expect`, and no panic.
+pub fn run_err(args: &[&str], expect: &str) {
+    let out = didgate_cli(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "didgate {args:?} should fail");
+    assert!(err.contains(expect), "didgate {args:?}: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

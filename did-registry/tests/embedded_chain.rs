@@ -16,7 +16,7 @@ use alloy_primitives::{Address, Bytes, B256, U256};
 use alloy_sol_types::{sol, SolCall};
 use did_registry::ethr::{
     address_of, Chain, ChainError, ChainFollower, EmbeddedChain, EthrNetwork, EthrResolver,
-    EventIndex, NetworkConfig, RpcChain,
+    EventIndex, RpcChain,
 };
 use serde_json::{json, Value};
 use test_support::{fresh_postgres_database, Anvil};
@@ -127,17 +127,7 @@ struct Followed {
 
 fn follow(chain: Arc<dyn Chain>, registry: Address, index: EventIndex) -> Followed {
     let net = EthrNetwork::new(
-        NetworkConfig {
-            name: "dev".into(),
-            rpc_url: chain.describe(),
-            registry,
-            chain_id: Some(CHAIN_ID),
-            confirmations: 0,
-            poll_interval: Duration::from_millis(100),
-            max_staleness: Duration::from_secs(60),
-            start_block: 0,
-            max_block_range: 3,
-        },
+        common::dev_network(chain.describe(), registry, CHAIN_ID),
         index,
     );
     Followed {

@@ -26,15 +26,9 @@ fn network(
 ) -> Arc<EthrNetwork> {
     EthrNetwork::new(
         NetworkConfig {
-            name: "dev".into(),
-            rpc_url: anvil.url.clone(),
-            registry: registry.parse().unwrap(),
-            chain_id: Some(31337),
-            confirmations: 0,
-            poll_interval: Duration::from_millis(100),
             max_staleness: staleness,
-            start_block: 0,
             max_block_range: 5,
+            ..common::dev_network(anvil.url.clone(), registry.parse().unwrap(), 31337)
         },
         index,
     )

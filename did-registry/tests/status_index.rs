@@ -8,13 +8,12 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use common::{postgres_index, sqlite_index};
 use did_registry::ethr::status::{self, U256};
 use did_registry::ethr::{
-    Address, Chain, ChainFollower, EthrNetwork, EthrStatusChecker, EventIndex, NetworkConfig,
-    RpcChain, StatusEntry, StatusLists,
+    Address, Chain, ChainFollower, EthrNetwork, EthrStatusChecker, EventIndex, RpcChain,
+    StatusEntry, StatusLists,
 };
 use serde_json::json;
 use test_support::Anvil;
@@ -27,17 +26,7 @@ fn issuer_secret() -> k256::SecretKey {
 
 fn network(anvil: &Anvil, registry: Address, index: EventIndex) -> Arc<EthrNetwork> {
     EthrNetwork::new(
-        NetworkConfig {
-            name: "dev".into(),
-            rpc_url: anvil.url.clone(),
-            registry,
-            chain_id: Some(31337),
-            confirmations: 0,
-            poll_interval: Duration::from_millis(100),
-            max_staleness: Duration::from_secs(60),
-            start_block: 0,
-            max_block_range: 3,
-        },
+        common::dev_network(anvil.url.clone(), registry, 31337),
         index,
     )
 }

@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use did_registry::ethr::EventIndex;
+use std::time::Duration;
+
+use did_registry::ethr::{Address, EventIndex, NetworkConfig};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -56,4 +58,20 @@ pub async fn sqlite_index() -> EventIndex {
 /// An index in a new PostgreSQL database on the test server.
 pub async fn postgres_index() -> EventIndex {
     connect_postgres(&test_support::fresh_postgres_database()).await
+}
+
+/// The tests' network "dev": no confirmations, a 100 ms poll, a 60 s
+/// staleness bound, small `eth_getLogs` ranges (so several are exercised).
+pub fn dev_network(rpc_url: String, registry: Address, chain_id: u64) -> NetworkConfig {
+    NetworkConfig {
+        name: "dev".into(),
+        rpc_url,
+        registry,
+        chain_id: Some(chain_id),
+        confirmations: 0,
+        poll_interval: Duration::from_millis(100),
+        max_staleness: Duration::from_secs(60),
+        start_block: 0,
+        max_block_range: 3,
+    }
 }

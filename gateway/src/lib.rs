@@ -16,6 +16,8 @@ pub mod chains;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod geoip;
+pub mod ja4;
 pub mod path;
 pub mod proxy;
 pub mod refusal;

@@ -185,6 +185,7 @@ impl Gateway {
         // 3. Risk.
         let risk = RiskAssessment::neutral();
         record.risk_score = risk.score;
+        let factor_names: Vec<&str> = risk.factor_names().collect();
 
         // 4. Decide.
         let decision = self.policy.decide(&DecisionRequest {
@@ -201,7 +202,7 @@ impl Gateway {
             now_unix: now,
             risk: RiskContext {
                 score: risk.score,
-                factors: &risk.factors,
+                factors: &factor_names,
                 cold_start: risk.cold_start,
             },
         });

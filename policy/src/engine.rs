@@ -24,7 +24,8 @@ use crate::PolicyError;
 pub struct RiskContext<'a> {
     /// In [0, 1].
     pub score: f64,
-    pub factors: &'a [String],
+    /// Factor names, e.g. `new_network`.
+    pub factors: &'a [&'a str],
     pub cold_start: bool,
 }
 
@@ -333,7 +334,15 @@ impl PolicyEngine {
                             decimal_str(score).unwrap_or_else(|| "1.0".into()),
                         ),
                     ),
-                    ("factors".to_owned(), strings(r.risk.factors)),
+                    (
+                        "factors".to_owned(),
+                        RestrictedExpression::new_set(
+                            r.risk
+                                .factors
+                                .iter()
+                                .map(|s| RestrictedExpression::new_string((*s).to_owned())),
+                        ),
+                    ),
                     (
                         "cold_start".to_owned(),
                         RestrictedExpression::new_bool(r.risk.cold_start),

@@ -149,6 +149,7 @@ pub fn run_tests(engine: &PolicyEngine, test_file: &Path) -> Result<TestReport, 
                 )))
             }
         };
+        let factors: Vec<&str> = c.risk_factors.iter().map(String::as_str).collect();
         let d = engine.decide(&DecisionRequest {
             principal_did: &c.principal,
             issuers: &c.issuers,
@@ -163,7 +164,7 @@ pub fn run_tests(engine: &PolicyEngine, test_file: &Path) -> Result<TestReport, 
             now_unix: c.time.unwrap_or(now),
             risk: RiskContext {
                 score: c.risk,
-                factors: &c.risk_factors,
+                factors: &factors,
                 cold_start: false,
             },
         });

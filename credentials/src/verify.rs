@@ -87,6 +87,8 @@ pub struct VerifiedPresentation {
     pub holder: String,
     /// `jti`, else `nonce`: remember it until `expires_at` to refuse replays.
     pub replay_id: String,
+    /// The presentation's `nonce`, when it has one (a gateway challenge it answers).
+    pub nonce: Option<String>,
     pub expires_at: i64,
     pub credentials: Vec<VerifiedCredential>,
 }
@@ -380,6 +382,7 @@ impl Verifier {
         Ok(VerifiedPresentation {
             holder: holder.to_owned(),
             replay_id,
+            nonce: str_field(p, "nonce").map(str::to_owned),
             expires_at: exp,
             credentials,
         })

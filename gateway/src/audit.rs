@@ -53,6 +53,8 @@ pub struct DecisionRecord {
     pub reason: &'static str,
     pub policies: Vec<String>,
     pub risk_score: f64,
+    /// The factors behind the score, largest first.
+    pub risk_factors: Vec<risk::Factor>,
 }
 
 /// The queue is full: the database has been unreachable for a while.

@@ -24,6 +24,8 @@ pub struct Identity {
     pub credential_types: Vec<String>,
     /// Claims of all verified credentials; on a name clash the first credential wins.
     pub claims: Map<String, Value>,
+    /// The presentation's nonce (a step-up challenge it may answer).
+    pub nonce: Option<String>,
 }
 
 impl Identity {
@@ -50,6 +52,7 @@ impl Identity {
             issuers,
             credential_types: types,
             claims,
+            nonce: vp.nonce,
         }
     }
 }
@@ -222,6 +225,45 @@ fn bearer(headers: &HeaderMap) -> Result<&str, Refusal> {
     Ok(token)
 }
 
+/// Step-up challenges: a request refused with `step_up_required` gets a
+/// fresh random challenge bound to its holder; a presentation whose `nonce`
+/// is that challenge (signed by the holder after the refusal, so not a copy
+/// made earlier) counts as a successful step-up. Each challenge is single-use
+/// and lives five minutes.
+pub struct StepUpChallenges {
+    open: Cache<String, Arc<str>>,
+}
+
+impl StepUpChallenges {
+    pub const TTL: Duration = Duration::from_secs(300);
+
+    pub fn new(capacity: u64) -> Self {
+        Self {
+            open: Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(Self::TTL)
+                .build(),
+        }
+    }
+
+    /// A new challenge for `holder`.
+    pub fn issue(&self, holder: &str) -> String {
+        use base64::Engine as _;
+        let bytes: [u8; 18] = rand::random();
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        self.open.insert(challenge.clone(), Arc::from(holder));
+        challenge
+    }
+
+    /// Whether `nonce` answers an open challenge issued to `holder`; the
+    /// challenge is used up either way.
+    pub fn redeem(&self, nonce: &str, holder: &str) -> bool {
+        self.open
+            .remove(nonce)
+            .is_some_and(|h| h.as_ref() == holder)
+    }
+}
+
 /// Shared, immutable authenticator handle.
 pub type SharedAuthenticator = Arc<Authenticator>;
 
@@ -264,6 +306,19 @@ mod tests {
         for i in 0..8 {
             assert!(c.seen.contains_key(&format!("did:a\u{0}n{i}")));
         }
+    }
+
+    #[test]
+    fn step_up_challenges_are_single_use_and_bound_to_the_holder() {
+        let c = StepUpChallenges::new(1024);
+        let n = c.issue("did:a");
+        assert!(n.len() >= 24);
+        assert!(!c.redeem(&n, "did:b"), "another holder cannot use it");
+        assert!(!c.redeem(&n, "did:a"), "used up by the failed attempt");
+        let n = c.issue("did:a");
+        assert!(c.redeem(&n, "did:a"));
+        assert!(!c.redeem(&n, "did:a"), "single use");
+        assert!(!c.redeem("made-up", "did:a"));
     }
 
     #[test]

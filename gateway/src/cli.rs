@@ -53,6 +53,9 @@ pub enum Command {
     /// EVM chains: deploy the DID registry, show follow status.
     #[command(subcommand)]
     Chain(ChainCommand),
+    /// The behavioral risk engine offline: score event files, evaluate.
+    #[command(subcommand)]
+    Risk(RiskCommand),
     /// Print the most recent decisions from the decision log.
     Decisions {
         #[arg(short, long, default_value = "didgate.toml")]
@@ -60,6 +63,43 @@ pub enum Command {
         #[arg(short = 'n', long, default_value_t = 20)]
         limit: i64,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RiskCommand {
+    /// Score time-ordered events (JSONL) in order, learning as it goes: one
+    /// {"score":…,"factors":[…]} line out per line in.
+    Score {
+        /// Events, one JSON object per line ("-" = stdin).
+        #[arg(long)]
+        input: PathBuf,
+        /// Scores, one JSON object per input line ("-" = stdout).
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Generate labelled traffic (benign and seven attack kinds), score it with
+    /// the engine and the Freeman et al. (NDSS 2016) baseline, and write
+    /// RESULTS.md with ROC plots.
+    Eval {
+        /// small (seconds; what the test suite runs) or full.
+        #[arg(long, value_enum, default_value_t = EvalSize::Full)]
+        size: EvalSize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Folder for RESULTS.md and the SVG plots.
+        #[arg(long, default_value = "risk-eval")]
+        out: PathBuf,
+        /// Also write the generated events (JSONL, the `risk score` input
+        /// format) here, and their labels beside it (*.labels.jsonl).
+        #[arg(long)]
+        events: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+pub enum EvalSize {
+    Small,
+    Full,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -307,6 +347,7 @@ pub enum WalletCommand {
         /// The gateway URL the presentation is for (its `server.public_url`).
         #[arg(long)]
         audience: String,
+        /// The `challenge` of a `401 step_up_required` (or any nonce of your own).
         #[arg(long)]
         nonce: Option<String>,
         /// Validity in seconds.
@@ -481,6 +522,26 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Policy(PolicyCommand::Test { config, cases }) => policy_test(&config, &cases),
         Command::Decisions { config, limit } => decisions(&config, limit).await,
+        Command::Risk(RiskCommand::Score { input, output }) => {
+            crate::risk_commands::score(&input, &output)
+        }
+        Command::Risk(RiskCommand::Eval {
+            size,
+            seed,
+            out,
+            events,
+        }) => {
+            let size = match size {
+                EvalSize::Small => risk::eval::Size::Small,
+                EvalSize::Full => risk::eval::Size::Full,
+            };
+            // Scoring is CPU work; keep it off the async workers.
+            tokio::task::spawn_blocking(move || {
+                crate::risk_commands::eval(size, seed, &out, events.as_ref())
+            })
+            .await
+            .context("the evaluation panicked")?
+        }
     }
 }
 
@@ -711,12 +772,18 @@ async fn decisions(config: &Path, limit: i64) -> Result<()> {
         .rev()
     {
         println!(
-            "{} {:<7} {:<6} {:<24} {:<22} {} {}",
+            "{} {:<7} {:<6} {:<24} {:<22} risk {:.2}{} {} {}",
             d.id,
             d.effect,
             d.method,
             d.path,
             d.reason,
+            d.risk_score,
+            if d.risk_factors.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", d.risk_factors.join(", "))
+            },
             d.subject.as_deref().unwrap_or("-"),
             if d.policies.is_empty() {
                 String::new()

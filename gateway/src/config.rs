@@ -44,6 +44,9 @@ pub struct Config {
     /// network name DIDs use (`did:ethr:<name>:0x…`).
     #[serde(default)]
     pub chains: BTreeMap<String, ChainConfig>,
+    /// The behavioral risk engine.
+    #[serde(default)]
+    pub risk: RiskSettings,
     /// Directory relative paths are resolved against (the config file's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -63,6 +66,137 @@ pub struct ServerConfig {
     /// Name of this gateway instance in the decision log.
     #[serde(default = "default_instance")]
     pub instance: String,
+    /// Peers (load balancers, CDNs) whose `X-Forwarded-For` names the real
+    /// client, as CIDR blocks, e.g. ["10.0.0.0/8"]. Default: none — the TCP
+    /// peer is the client and `X-Forwarded-For` is ignored.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+}
+
+/// `[risk]`: the behavioral risk engine (see risk/ and ARCHITECTURE.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskSettings {
+    /// Score every request (default true). When false every request is
+    /// assessed as neutral: score 0, no factors, cold start.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Familiarity halves after this many days without being seen.
+    #[serde(default = "default_half_life")]
+    pub half_life_days: f64,
+    /// Requests scoring below this teach the identity's profile at full weight.
+    #[serde(default = "default_learn_below")]
+    pub learn_below: f64,
+    /// Identities with fewer requests than this are in cold start.
+    #[serde(default = "default_cold_start")]
+    pub cold_start_events: u64,
+    /// Path prefixes whose probing is suspicious; default: /admin, /.env, /.git, …
+    pub sensitive_paths: Option<Vec<String>>,
+    /// How often profiles are written to the database and peers' changes read.
+    #[serde(default = "default_flush_ms")]
+    pub flush_interval_ms: u64,
+    /// Optional MaxMind-format databases (GeoLite2/DB-IP City or Country, ASN):
+    /// add country, location and ASN to what the engine sees.
+    pub geoip_city_db: Option<PathBuf>,
+    pub geoip_asn_db: Option<PathBuf>,
+}
+
+impl Default for RiskSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            half_life_days: default_half_life(),
+            learn_below: default_learn_below(),
+            cold_start_events: default_cold_start(),
+            sensitive_paths: None,
+            flush_interval_ms: default_flush_ms(),
+            geoip_city_db: None,
+            geoip_asn_db: None,
+        }
+    }
+}
+
+impl RiskSettings {
+    /// The engine's configuration, with the database's hash key.
+    pub fn engine_config(&self, hash_key: [u8; 16]) -> risk::RiskConfig {
+        let defaults = risk::RiskConfig::default();
+        risk::RiskConfig {
+            half_life_days: self.half_life_days,
+            learn_below: self.learn_below,
+            cold_start_events: self.cold_start_events,
+            sensitive_paths: self
+                .sensitive_paths
+                .clone()
+                .unwrap_or(defaults.sensitive_paths),
+            hash_key,
+            max_sources: defaults.max_sources,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_half_life() -> f64 {
+    14.0
+}
+fn default_learn_below() -> f64 {
+    0.5
+}
+fn default_cold_start() -> u64 {
+    30
+}
+fn default_flush_ms() -> u64 {
+    5_000
+}
+
+/// An address block such as `10.0.0.0/8` or `2001:db8::/32` (a bare address
+/// is a /32 or /128).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    addr: std::net::IpAddr,
+    len: u8,
+}
+
+impl Cidr {
+    pub fn parse(s: &str) -> Option<Self> {
+        let (a, l) = match s.trim().split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (s.trim(), None),
+        };
+        let addr: std::net::IpAddr = a.parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let len = match l {
+            Some(l) => l.parse::<u8>().ok().filter(|l| *l <= max)?,
+            None => max,
+        };
+        Some(Self { addr, len })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(i)) => {
+                let mask = u32::MAX.checked_shl(32 - self.len as u32).unwrap_or(0);
+                u32::from(n) & mask == u32::from(i) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(i)) => {
+                let mask = u128::MAX.checked_shl(128 - self.len as u32).unwrap_or(0);
+                u128::from(n) & mask == u128::from(i) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// `trusted_proxies` parsed (validated at load).
+    pub fn trusted_proxies(&self) -> Vec<Cidr> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|c| Cidr::parse(c))
+            .collect()
+    }
 }
 
 fn default_instance() -> String {
@@ -414,6 +548,51 @@ impl Config {
                 &format!("is {:?}, not an http(s) URL", s.public_url),
                 "set it to the URL clients use to reach this gateway, e.g. \"https://gw.example.com\"",
             ));
+        }
+        for (i, c) in s.trusted_proxies.iter().enumerate() {
+            if Cidr::parse(c).is_none() {
+                return Err(invalid(
+                    &format!("server.trusted_proxies[{i}]"),
+                    &format!("is {c:?}, not an address block"),
+                    "write CIDR blocks such as \"10.0.0.0/8\" or \"2001:db8::/32\"",
+                ));
+            }
+        }
+        let r = &self.risk;
+        if !(r.half_life_days.is_finite() && (0.1..=3650.0).contains(&r.half_life_days)) {
+            return Err(invalid(
+                "risk.half_life_days",
+                "must be between 0.1 and 3650",
+                "use 14 (familiarity halves in two weeks)",
+            ));
+        }
+        if !(r.learn_below.is_finite() && (0.0..=1.0).contains(&r.learn_below)) {
+            return Err(invalid(
+                "risk.learn_below",
+                "must be between 0 and 1",
+                "use 0.5 (the start of the example policies' step-up band)",
+            ));
+        }
+        if !(100..=600_000).contains(&r.flush_interval_ms) {
+            return Err(invalid(
+                "risk.flush_interval_ms",
+                "must be between 100 and 600000",
+                "use 5000",
+            ));
+        }
+        for (key, p) in [
+            ("risk.geoip_city_db", &r.geoip_city_db),
+            ("risk.geoip_asn_db", &r.geoip_asn_db),
+        ] {
+            if let Some(p) = p {
+                if !self.resolve(p).is_file() {
+                    return Err(invalid(
+                        key,
+                        &format!("names {} which does not exist", self.resolve(p).display()),
+                        "point it at a MaxMind-format .mmdb file (GeoLite2 or DB-IP), or remove it",
+                    ));
+                }
+            }
         }
         if self.identity.assertion_ttl_secs <= 0 || self.identity.assertion_ttl_secs > 3600 {
             return Err(invalid(

@@ -64,6 +64,9 @@ pub async fn run(args: DemoArgs) -> Result<()> {
 
     let setup = prepare(&dir, http_port, tls_port, app.addr)?;
     let config = Config::load(&setup.config_path)?;
+    seed_history(&config, &setup.alice)
+        .await
+        .context("cannot seed alice's risk history")?;
     let running = crate::server::start(&config).await.map_err(|e| {
         let hint = if matches!(e, crate::server::StartError::Bind { .. }) {
             "\nhint: another program uses that port; try `didgate demo --port 0 --tls-port 0` for free ports"
@@ -77,6 +80,57 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     eprintln!("stopping the demo: draining connections and flushing the decision log");
     running.shutdown().await;
     app.stop();
+    Ok(())
+}
+
+/// Give alice two weeks of ordinary history (this machine, curl, a few
+/// engineering pages around this time of day), so the risk step of the
+/// walkthrough has something to compare with. Done once per demo folder.
+pub async fn seed_history(config: &Config, alice: &str) -> Result<()> {
+    const DAY: i64 = 86_400_000;
+    let store = crate::store::Store::connect(&config.database_url()).await?;
+    let known = store
+        .load_risk_profiles(0, None, 1_000_000)
+        .await?
+        .iter()
+        .any(|(s, _, _)| s == alice);
+    if !known {
+        let engine = risk::Engine::new(config.risk.engine_config(store.risk_hash_key().await?));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let paths = ["/", "/eng/docs", "/eng/build", "/whoami", "/eng/review"];
+        for day in (1..=14).rev() {
+            for k in 0..18i64 {
+                let ts = now - day * DAY + (k - 9) * 20 * 60_000;
+                let ev = risk::Event {
+                    ts_ms: ts,
+                    subject: alice,
+                    kind: risk::Kind::Request,
+                    ip: std::net::IpAddr::V4(Ipv4Addr::LOCALHOST),
+                    asn: None,
+                    country: None,
+                    location: None,
+                    user_agent: Some("curl/8.0.0"),
+                    tls_fp: None,
+                    device_id: None,
+                    session_id: None,
+                    auth_method: Some("vp_jwt"),
+                    method: Some("GET"),
+                    path: Some(paths[k as usize % paths.len()]),
+                    status: Some(200),
+                    bytes: Some(1_500),
+                };
+                let a = engine.assess(&ev);
+                engine.observe(&ev, &a);
+            }
+        }
+        store
+            .save_risk_profiles(&engine.take_dirty(), "demo-seed", now)
+            .await?;
+    }
+    store.close().await;
     Ok(())
 }
 
@@ -204,6 +258,9 @@ listen = "127.0.0.1:{http_port}"
 listen_tls = "127.0.0.1:{tls_port}"
 public_url = "{public_url}"
 instance = "demo"
+# The walkthrough plays other networks with X-Forwarded-For from curl on this
+# machine; in production list only your load balancers here.
+trusted_proxies = ["127.0.0.1/32", "::1/128"]
 
 [server.tls]
 cert = "tls-cert.pem"
@@ -229,6 +286,13 @@ policies = ["policies"]
 
 [database]
 url = "sqlite://didgate.db"
+
+# Behavioral risk: every request is scored against its identity's history
+# (networks, devices, hours, paths, rates); policies/demo.cedar steps up
+# above 0.5 and refuses above 0.8. Profiles are kept in didgate.db.
+[risk]
+enabled = true
+half_life_days = 14
 
 # did:ethr:demo:0x… live on an EVM chain embedded in this gateway (its blocks
 # are in didgate.db); the ERC-1056 registry is deployed at its genesis.
@@ -317,6 +381,18 @@ Try these (in another terminal):
    {exe} did deactivate -c {cfg} --key {d}/dave.jwk --yes
    curl -s {url}/eng/docs -H "Authorization: Bearer {dave_vp}"
 
+7. RISK - alice has two weeks of ordinary history from this machine with curl (seeded
+   by the demo). The same request from a network and a browser she never used is
+   stepped up (401 step_up_required, with a challenge for her wallet):
+   curl -s {url}/eng/docs -H "X-Forwarded-For: 198.51.100.7" -A "{firefox}" -H "Authorization: Bearer {alice_vp}"
+   Her wallet answers the challenge (a presentation signed now, carrying it as its nonce):
+   she is let in, and that network and browser become familiar:
+   C=$(curl -s {url}/eng/docs -H "X-Forwarded-For: 198.51.100.7" -A "{firefox}" -H "Authorization: Bearer {alice_vp}" | sed -n 's/.*"challenge":"\([^"]*\)".*/\1/p'); curl -s {url}/eng/docs -H "X-Forwarded-For: 198.51.100.7" -A "{firefox}" -H "Authorization: Bearer $({exe} wallet present --holder-key {d}/alice.jwk --vc {d}/alice-employee.vc.jwt --audience {url} --nonce "$C")"
+   Scraping: 40 different pages in a few seconds from her usual place. The score climbs
+   until she is stepped up (401), then refused (403); `decisions` shows why:
+   for i in $(seq 1 40); do curl -s -o /dev/null -w "%{{http_code}} " {url}/eng/page-$i -H "Authorization: Bearer {alice_vp}"; done; echo
+   {exe} decisions -c {cfg} -n 5
+
 Then:
    {exe} did resolve -c {cfg} {alice}   # alice's DID document, from the chain
    {exe} chain status -c {cfg}                   # the chain's head and how far it is indexed
@@ -337,5 +413,7 @@ Press Ctrl-C to stop.
         alice_vp = vp("alice", "alice-employee.vc.jwt"),
         carol_vp = vp("carol", "carol-employee.vc.jwt"),
         cfg = s.config_path.display(),
+        firefox =
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0",
     );
 }

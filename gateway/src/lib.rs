@@ -21,6 +21,8 @@ pub mod ja4;
 pub mod path;
 pub mod proxy;
 pub mod refusal;
+pub mod risk_commands;
+pub mod risk_sync;
 pub mod route;
 pub mod sample_app;
 pub mod server;

@@ -21,8 +21,10 @@ use risk::RiskAssessment;
 
 use crate::assertion::{AssertionInput, AssertionSigner, ASSERTION_HEADER};
 use crate::audit::{AuditLog, DecisionRecord, Effect};
-use crate::authn::{Authenticator, Identity};
+use crate::authn::{Authenticator, Identity, StepUpChallenges};
 use crate::body::{full, GatewayBody};
+use crate::config::Cidr;
+use crate::geoip::GeoIp;
 use crate::proxy::{Forward, Proxy};
 use crate::refusal::Refusal;
 use crate::route::{request_host, Route, Router};
@@ -32,10 +34,12 @@ pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub const HEALTH_PATH: &str = "/.didgate/health";
 
 /// Facts about the connection a request arrived on.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnInfo {
     pub peer: SocketAddr,
     pub tls: bool,
+    /// JA4 fingerprint of the TLS ClientHello (HTTPS connections only).
+    pub tls_fp: Option<Arc<str>>,
 }
 
 /// Everything the request path needs, built once at start-up.
@@ -47,6 +51,11 @@ pub struct Gateway {
     pub(crate) audit: AuditLog,
     pub(crate) signer: AssertionSigner,
     pub(crate) proxy: Proxy,
+    /// The behavioral risk engine; `None` when `[risk] enabled = false`.
+    pub(crate) risk: Option<Arc<risk::Engine>>,
+    pub(crate) geoip: Option<GeoIp>,
+    pub(crate) trusted_proxies: Vec<Cidr>,
+    pub(crate) challenges: StepUpChallenges,
 }
 
 /// What an allowed request carries forward to the proxy step.
@@ -72,7 +81,8 @@ impl Gateway {
             _ => {}
         }
 
-        let client_ip = canonical_ip(conn.peer.ip());
+        let peer_ip = canonical_ip(conn.peer.ip());
+        let client_ip = self.client_ip(&req, peer_ip);
         let host = request_host(&req).to_owned();
         let mut record = DecisionRecord {
             id: decision_id.clone(),
@@ -82,7 +92,7 @@ impl Gateway {
             method: req.method().as_str().to_owned(),
             host: host.clone(),
             path: req.uri().path().to_owned(),
-            client_ip,
+            client_ip: client_ip.as_ref().copied().unwrap_or(peer_ip),
             subject: None,
             auth_method: None,
             credential_types: Vec::new(),
@@ -92,9 +102,17 @@ impl Gateway {
             reason: "allowed",
             policies: Vec::new(),
             risk_score: 0.0,
+            risk_factors: Vec::new(),
         };
 
-        let outcome = self.decide(&req, &host, client_ip, now, &mut record).await;
+        let outcome = match client_ip {
+            Ok(ip) => {
+                self.decide(&req, &conn, &host, ip, now_ms, &mut record)
+                    .await
+            }
+            Err(refusal) => Err(refusal),
+        };
+        let client_ip = record.client_ip;
 
         // 5. Audit — before anything is forwarded, and for every refusal.
         let accept = req.headers().get(header::ACCEPT).cloned();
@@ -141,21 +159,65 @@ impl Gateway {
             decision_id: HeaderValue::from_str(&decision_id)
                 .unwrap_or(HeaderValue::from_static("")),
         };
-        match self.proxy.forward(allowed.route, req, fwd).await {
+        let resp = match self.proxy.forward(allowed.route, req, fwd).await {
             Ok(resp) => resp,
             Err(refusal) => refusal.into_response(accept.as_ref(), &decision_id),
+        };
+        // What the upstream answered teaches the engine (refusals, volume).
+        if let Some(engine) = &self.risk {
+            let bytes = resp
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+            engine.record_outcome(&allowed.identity.did, now_ms, resp.status().as_u16(), bytes);
         }
+        resp
+    }
+
+    /// The client's address: the TCP peer, or — when the peer is a trusted
+    /// proxy — the nearest untrusted address in `X-Forwarded-For`.
+    fn client_ip(&self, req: &Request<Incoming>, peer: IpAddr) -> Result<IpAddr, Refusal> {
+        if !self.trusted_proxies.iter().any(|c| c.contains(peer)) {
+            return Ok(peer);
+        }
+        let bad = || {
+            Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "forwarded_for_invalid",
+                "X-Forwarded-For from a trusted proxy is not a list of IP addresses",
+            )
+        };
+        let mut client = peer;
+        // Walk from the nearest hop outward; the first untrusted hop is the client.
+        let values: Vec<&str> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| v.to_str().map_err(|_| bad()))
+            .collect::<Result<_, _>>()?;
+        for hop in values.iter().rev().flat_map(|v| v.rsplit(',')) {
+            let ip: IpAddr = hop.trim().parse().map_err(|_| bad())?;
+            client = canonical_ip(ip);
+            if !self.trusted_proxies.iter().any(|c| c.contains(client)) {
+                break;
+            }
+        }
+        Ok(client)
     }
 
     /// Steps 1–4: route, authenticate, assess risk, decide. Fills `record` as it learns.
     async fn decide<'a>(
         &'a self,
         req: &Request<Incoming>,
+        conn: &ConnInfo,
         host: &str,
         client_ip: IpAddr,
-        now: i64,
+        now_ms: i64,
         record: &mut DecisionRecord,
     ) -> Result<Allowed<'a>, Refusal> {
+        let now = now_ms / 1000;
         // 1. Route.
         let route = self.router.find(host, req.uri().path()).ok_or_else(|| {
             Refusal::new(
@@ -174,7 +236,20 @@ impl Gateway {
         }
 
         // 2. Authenticate.
-        let identity = self.authn.authenticate(req.headers(), now).await?;
+        let identity = match self.authn.authenticate(req.headers(), now).await {
+            Ok(identity) => identity,
+            Err(refusal) => {
+                // Failed presentations from one source feed spray detection.
+                if refusal.status == StatusCode::UNAUTHORIZED
+                    && refusal.code != "credential_missing"
+                {
+                    if let Some(engine) = &self.risk {
+                        engine.observe_failed_authentication(client_ip, now_ms);
+                    }
+                }
+                return Err(refusal);
+            }
+        };
         record.subject = Some(identity.did.clone());
         record.auth_method = Some(identity.auth_method);
         record
@@ -182,9 +257,52 @@ impl Gateway {
             .clone_from(&identity.credential_types);
         record.issuers.clone_from(&identity.issuers);
 
-        // 3. Risk.
-        let risk = RiskAssessment::neutral();
+        // 3. Risk: this identity's history, this request, this source.
+        let geo = self
+            .geoip
+            .as_ref()
+            .map(|g| g.lookup(client_ip))
+            .unwrap_or_default();
+        let mut event = risk::Event {
+            ts_ms: now_ms,
+            subject: &identity.did,
+            kind: risk::Kind::Request,
+            ip: client_ip,
+            asn: geo.asn,
+            country: geo.country,
+            location: geo.location,
+            user_agent: req
+                .headers()
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok()),
+            tls_fp: conn.tls_fp.as_deref(),
+            device_id: None,
+            session_id: None,
+            auth_method: Some(identity.auth_method),
+            method: Some(req.method().as_str()),
+            path: Some(req.uri().path()),
+            status: None,
+            bytes: None,
+        };
+        let risk = match &self.risk {
+            Some(engine) => {
+                // A presentation answering this holder's step-up challenge:
+                // this network and device are the holder's own.
+                if identity
+                    .nonce
+                    .as_deref()
+                    .is_some_and(|n| self.challenges.redeem(n, &identity.did))
+                {
+                    event.kind = risk::Kind::Login;
+                    engine.confirm(&event);
+                    tracing::info!(subject = %identity.did, "step-up completed");
+                }
+                engine.assess(&event)
+            }
+            None => RiskAssessment::neutral(),
+        };
         record.risk_score = risk.score;
+        record.risk_factors.clone_from(&risk.factors);
         let factor_names: Vec<&str> = risk.factor_names().collect();
 
         // 4. Decide.
@@ -210,18 +328,17 @@ impl Gateway {
         if !decision.errors.is_empty() {
             tracing::warn!(errors = ?decision.errors, "policy evaluation errors");
         }
-        match decision.effect {
-            policy::Effect::Allow => Ok(Allowed {
-                route,
-                identity,
-                risk,
-            }),
+        let outcome = match decision.effect {
+            policy::Effect::Allow => Ok(()),
             policy::Effect::StepUp => {
                 record.effect = Effect::StepUp;
-                Err(Refusal::unauthenticated(
+                let mut refusal = Refusal::unauthenticated(
                     decision.reason_code,
-                    "this request needs a fresh, stronger authentication; present your credential again",
-                ))
+                    "this request needs a fresh, stronger authentication: present your credential \
+                     again with the challenge as the presentation's nonce",
+                );
+                refusal.challenge = Some(self.challenges.issue(&identity.did));
+                Err(refusal)
             }
             policy::Effect::Deny => {
                 let status = if decision.reason_code == "method_not_allowed" {
@@ -235,7 +352,18 @@ impl Gateway {
                     "access to this resource is not allowed by policy",
                 ))
             }
+        };
+        // Learn from the request (a refusal's status is known now; an
+        // upstream's answer is added when it arrives).
+        if let Some(engine) = &self.risk {
+            event.status = outcome.as_ref().err().map(|r| r.status.as_u16());
+            engine.observe(&event, &risk);
         }
+        outcome.map(|()| Allowed {
+            route,
+            identity,
+            risk,
+        })
     }
 }
 

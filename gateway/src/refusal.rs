@@ -16,6 +16,8 @@ pub struct Refusal {
     pub code: &'static str,
     /// One human sentence; never contains secrets or internals.
     pub message: String,
+    /// A step-up challenge the next presentation must carry as its `nonce`.
+    pub challenge: Option<String>,
 }
 
 impl Refusal {
@@ -24,6 +26,7 @@ impl Refusal {
             status,
             code,
             message: message.into(),
+            challenge: None,
         }
     }
 
@@ -58,16 +61,15 @@ impl Refusal {
                 ),
             )
         } else {
-            (
-                "application/json",
-                serde_json::json!({
-                    "error": self.code,
-                    "message": self.message,
-                    "decision_id": decision_id,
-                })
-                .to_string()
-                    + "\n",
-            )
+            let mut body = serde_json::json!({
+                "error": self.code,
+                "message": self.message,
+                "decision_id": decision_id,
+            });
+            if let Some(c) = &self.challenge {
+                body["challenge"] = serde_json::Value::String(c.clone());
+            }
+            ("application/json", body.to_string() + "\n")
         };
         let mut resp = Response::new(full(Bytes::from(body)));
         *resp.status_mut() = self.status;
@@ -94,10 +96,17 @@ impl Refusal {
         };
         let value = match error {
             None => "Bearer realm=\"didgate\"".to_owned(),
-            Some(e) => format!(
-                "Bearer realm=\"didgate\", error=\"{e}\", error_description=\"{}\"",
-                self.code
-            ),
+            Some(e) => {
+                let mut v = format!(
+                    "Bearer realm=\"didgate\", error=\"{e}\", error_description=\"{}\"",
+                    self.code
+                );
+                if let Some(c) = &self.challenge {
+                    // Base64url: nothing to escape inside the quoted string.
+                    v.push_str(&format!(", challenge=\"{c}\""));
+                }
+                v
+            }
         };
         HeaderValue::from_str(&value).ok()
     }

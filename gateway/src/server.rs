@@ -5,7 +5,9 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use credentials::{
@@ -18,6 +20,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use policy::PolicyEngine;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -26,6 +29,7 @@ use crate::assertion::AssertionSigner;
 use crate::audit::{AuditLog, AuditWriter};
 use crate::authn::Authenticator;
 use crate::config::Config;
+use crate::ja4;
 use crate::path::{ConnInfo, Gateway};
 use crate::proxy::Proxy;
 use crate::route::Router;
@@ -57,6 +61,8 @@ pub enum StartError {
     },
     #[error("credential status: {0}")]
     Status(String),
+    #[error("GeoIP: {0}")]
+    GeoIp(#[from] crate::geoip::GeoIpError),
 }
 
 /// A gateway that is serving; `shutdown` stops it cleanly.
@@ -127,6 +133,16 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         config.identity.assertion_ttl_secs,
     )?;
     let (audit, audit_writer) = AuditLog::spawn(store.clone(), config.database.audit_queue);
+    let risk = crate::risk_sync::open(&config.risk, &store)
+        .await?
+        .map(Arc::new);
+    let geoip = match (&config.risk.geoip_city_db, &config.risk.geoip_asn_db) {
+        (None, None) => None,
+        (city, asn) => Some(crate::geoip::GeoIp::open(
+            city.as_ref().map(|p| config.resolve(p)).as_deref(),
+            asn.as_ref().map(|p| config.resolve(p)).as_deref(),
+        )?),
+    };
     let gateway = Arc::new(Gateway {
         instance: Arc::from(config.server.instance.as_str()),
         router: Router::new(&config.routes)?,
@@ -139,6 +155,10 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         audit,
         signer,
         proxy: Proxy::new().map_err(StartError::Client)?,
+        risk: risk.clone(),
+        geoip,
+        trusted_proxies: config.server.trusted_proxies(),
+        challenges: crate::authn::StepUpChallenges::new(100_000),
     });
 
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -174,6 +194,15 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
     }
     for f in followers {
         tasks.push(tokio::spawn(f.run(shutdown_rx.clone())));
+    }
+    if let Some(engine) = risk {
+        tasks.push(tokio::spawn(crate::risk_sync::run(
+            engine,
+            store.clone(),
+            Arc::from(config.server.instance.as_str()),
+            Duration::from_millis(config.risk.flush_interval_ms),
+            shutdown_rx.clone(),
+        )));
     }
     if config.policy.reload_interval_secs > 0 {
         tasks.push(tokio::spawn(watch_policies(
@@ -246,17 +275,14 @@ async fn serve(
             _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let conn = ConnInfo {
-            peer,
-            tls: tls.is_some(),
-        };
-        let gw = gateway.clone();
-        let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-            let gw = gw.clone();
-            async move { Ok::<_, Infallible>(gw.handle(req, conn).await) }
-        });
         match &tls {
             None => {
+                let conn = ConnInfo {
+                    peer,
+                    tls: false,
+                    tls_fp: None,
+                };
+                let service = conn_service(gateway.clone(), conn);
                 let fut = graceful.watch(
                     builder
                         .serve_connection_with_upgrades(TokioIo::new(stream), service)
@@ -272,10 +298,11 @@ async fn serve(
                 let acceptor = acceptor.clone();
                 let builder = builder.clone();
                 let watcher = graceful.watcher();
+                let gw = gateway.clone();
                 tokio::spawn(async move {
-                    let tls_stream = match tokio::time::timeout(
+                    let mut tls_stream = match tokio::time::timeout(
                         Duration::from_secs(10),
-                        acceptor.accept(stream),
+                        acceptor.accept(HelloRecorder::new(stream)),
                     )
                     .await
                     {
@@ -286,6 +313,14 @@ async fn serve(
                         }
                         Err(_) => return,
                     };
+                    // Fingerprinted once per connection; requests share the Arc.
+                    let tls_fp = tls_stream.get_mut().0.finish();
+                    let conn = ConnInfo {
+                        peer,
+                        tls: true,
+                        tls_fp,
+                    };
+                    let service = conn_service(gw, conn);
                     let conn =
                         builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
                     if let Err(e) = watcher.watch(conn.into_owned()).await {
@@ -301,6 +336,105 @@ async fn serve(
         .is_err()
     {
         tracing::warn!("connections still open after 10 s; closing them");
+    }
+}
+
+/// The per-connection service: every request on the connection carries the
+/// same `ConnInfo` (cloning it clones an `Arc`, never allocates).
+fn conn_service(
+    gw: Arc<Gateway>,
+    conn: ConnInfo,
+) -> impl hyper::service::Service<
+    hyper::Request<Incoming>,
+    Response = hyper::Response<crate::body::GatewayBody>,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Clone
+       + Send
+       + 'static {
+    hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let gw = gw.clone();
+        let conn = conn.clone();
+        async move { Ok::<_, Infallible>(gw.handle(req, conn).await) }
+    })
+}
+
+/// Wraps a connection during the TLS handshake and keeps a copy of the first
+/// bytes the client sends (at most [`ja4::MAX_CLIENT_HELLO`] plus room for
+/// TLS record headers), which start with its ClientHello. It copies what rustls
+/// reads anyway: no extra read, no peek. [`HelloRecorder::finish`] computes
+/// the JA4 fingerprint and stops recording for the rest of the connection.
+struct HelloRecorder<S> {
+    inner: S,
+    /// `None` once finished.
+    seen: Option<Vec<u8>>,
+}
+
+/// A ClientHello can span several records; each adds a 5-byte header.
+const RECORD_CAP: usize = ja4::MAX_CLIENT_HELLO + 64;
+
+impl<S> HelloRecorder<S> {
+    fn new(inner: S) -> Self {
+        HelloRecorder {
+            inner,
+            seen: Some(Vec::with_capacity(2048)),
+        }
+    }
+
+    /// The JA4 of what the client sent, computed once; recording stops and
+    /// the buffer is freed.
+    fn finish(&mut self) -> Option<Arc<str>> {
+        let seen = self.seen.take()?;
+        ja4::ja4(&seen).map(|fp| Arc::from(fp.as_str()))
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for HelloRecorder<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let (Poll::Ready(Ok(())), Some(seen)) = (&polled, this.seen.as_mut()) {
+            let room = RECORD_CAP.saturating_sub(seen.len());
+            if let Some(new) = buf.filled().get(before..) {
+                seen.extend_from_slice(new.get(..room.min(new.len())).unwrap_or_default());
+            }
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for HelloRecorder<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
 
@@ -327,5 +461,108 @@ async fn watch_policies(
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "policy reload task failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::pki_types::ServerName;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn tls_configs() -> (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>) {
+        crate::tls::install_crypto_provider();
+        let dir = std::env::temp_dir().join(format!("didgate-ja4-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let (cert, key) = (dir.join("c.pem"), dir.join("k.pem"));
+        crate::tls::write_self_signed(&cert, &key, &["localhost", "127.0.0.1"]).expect("cert");
+        let server = crate::tls::server_config(&cert, &key).expect("server config");
+        let mut roots = rustls::RootCertStore::empty();
+        let pem = std::fs::read(&cert).expect("cert pem");
+        for c in rustls_pemfile::certs(&mut pem.as_slice()) {
+            roots.add(c.expect("cert")).expect("root");
+        }
+        let mut client = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        client.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        // A resumed session adds pre_shared_key (and so changes the JA4, as
+        // it does for browsers): keep every handshake a full one.
+        client.resumption = rustls::client::Resumption::disabled();
+        let _ = std::fs::remove_dir_all(&dir);
+        (server, Arc::new(client))
+    }
+
+    /// Handshake through the recorder, then check data still flows both ways
+    /// after recording stopped; returns the fingerprint.
+    async fn handshake(
+        server: Arc<rustls::ServerConfig>,
+        client: Arc<rustls::ClientConfig>,
+        name: ServerName<'static>,
+    ) -> Option<Arc<str>> {
+        let (c, s) = tokio::io::duplex(64 * 1024);
+        let server_side = tokio::spawn(async move {
+            let acceptor = tokio_rustls::TlsAcceptor::from(server);
+            let mut tls = acceptor
+                .accept(HelloRecorder::new(s))
+                .await
+                .expect("server handshake");
+            let fp = tls.get_mut().0.finish();
+            assert!(tls.get_ref().0.seen.is_none(), "recording stopped");
+            let mut buf = [0u8; 4];
+            tls.read_exact(&mut buf).await.expect("read");
+            tls.write_all(&buf).await.expect("echo");
+            tls.flush().await.expect("flush");
+            fp
+        });
+        let connector = tokio_rustls::TlsConnector::from(client);
+        let mut tls = connector.connect(name, c).await.expect("client handshake");
+        tls.write_all(b"ping").await.expect("write");
+        tls.flush().await.expect("flush");
+        let mut buf = [0u8; 4];
+        tls.read_exact(&mut buf).await.expect("read echo");
+        assert_eq!(&buf, b"ping");
+        server_side.await.expect("server task")
+    }
+
+    #[tokio::test]
+    async fn tls_handshake_yields_the_clients_ja4() {
+        let (server, client) = tls_configs();
+        let name = ServerName::try_from("localhost").expect("name");
+        let fp = handshake(server.clone(), client.clone(), name.clone())
+            .await
+            .expect("fingerprint");
+        assert_eq!(fp.len(), 36, "{fp}");
+        // rustls offers TLS 1.3, sends SNI for a DNS name, and ALPN h2 first.
+        assert!(fp.starts_with("t13d"), "{fp}");
+        assert_eq!(&fp[8..10], "h2", "{fp}");
+        // Same client, same fingerprint (randoms and key shares do not count).
+        let again = handshake(server, client, name).await.expect("fingerprint");
+        assert_eq!(fp, again);
+    }
+
+    #[tokio::test]
+    async fn no_sni_for_an_ip_address_gives_i() {
+        let (server, client) = tls_configs();
+        let name = ServerName::try_from("127.0.0.1").expect("ip name");
+        let fp = handshake(server, client, name).await.expect("fingerprint");
+        assert!(fp.starts_with("t13i"), "{fp}");
+    }
+
+    #[tokio::test]
+    async fn recorder_keeps_at_most_the_cap_and_passes_everything_on() {
+        let data: Vec<u8> = (0..40_000u32).map(|i| i as u8).collect();
+        let mut r = HelloRecorder::new(data.as_slice());
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).await.expect("read");
+        assert_eq!(out, data);
+        assert_eq!(r.seen.as_deref(), data.get(..RECORD_CAP));
+        assert_eq!(r.finish(), None, "not a ClientHello");
+        assert_eq!(r.finish(), None, "finish is idempotent");
+        // After finish, reads are no longer recorded.
+        let mut r = HelloRecorder::new(data.as_slice());
+        assert_eq!(r.finish(), None);
+        r.read_to_end(&mut Vec::new()).await.expect("read");
+        assert!(r.seen.is_none());
     }
 }

@@ -113,9 +113,11 @@ impl Store {
     pub async fn recent_decisions(&self, limit: i64) -> Result<Vec<StoredDecision>, StoreError> {
         const Q_SQLITE: &str =
             "SELECT id, ts_ms, route, method, path, subject, effect, status, reason, \
-             policies, risk_score FROM decisions ORDER BY ts_ms DESC, id DESC LIMIT ?";
-        const Q_PG: &str = "SELECT id, ts_ms, route, method, path, subject, effect, status, reason, \
-             policies::text AS policies, risk_score FROM decisions ORDER BY ts_ms DESC, id DESC LIMIT $1";
+             policies, risk_score, risk_factors FROM decisions ORDER BY ts_ms DESC, id DESC LIMIT ?";
+        const Q_PG: &str =
+            "SELECT id, ts_ms, route, method, path, subject, effect, status, reason, \
+             policies::text AS policies, risk_score, risk_factors::text AS risk_factors \
+             FROM decisions ORDER BY ts_ms DESC, id DESC LIMIT $1";
         let rows = match self {
             Store::Sqlite(pool) => sqlx::query(Q_SQLITE)
                 .bind(limit)
@@ -151,6 +153,122 @@ impl Store {
         Ok(n)
     }
 
+    /// The key risk profiles hash values with: created once, then shared by
+    /// every gateway on this database.
+    pub async fn risk_hash_key(&self) -> Result<[u8; 16], StoreError> {
+        let fresh: [u8; 16] = rand::random();
+        let fresh = hex16(&fresh);
+        let stored: String = match self {
+            Store::Sqlite(pool) => {
+                sqlx::query("INSERT INTO risk_settings (name, value) VALUES ('hash_key', ?) ON CONFLICT (name) DO NOTHING")
+                    .bind(&fresh)
+                    .execute(pool)
+                    .await?;
+                sqlx::query_scalar("SELECT value FROM risk_settings WHERE name = 'hash_key'")
+                    .fetch_one(pool)
+                    .await?
+            }
+            Store::Postgres(pool) => {
+                sqlx::query("INSERT INTO risk_settings (name, value) VALUES ('hash_key', $1) ON CONFLICT (name) DO NOTHING")
+                    .bind(&fresh)
+                    .execute(pool)
+                    .await?;
+                sqlx::query_scalar("SELECT value FROM risk_settings WHERE name = 'hash_key'")
+                    .fetch_one(pool)
+                    .await?
+            }
+        };
+        parse_hex16(&stored).ok_or_else(|| {
+            StoreError::Query(sqlx::Error::Decode(
+                "risk_settings.hash_key is not 32 hex digits".into(),
+            ))
+        })
+    }
+
+    /// Upsert risk profiles (subject, JSON) written by `gateway` at `now_ms`,
+    /// in one transaction.
+    pub async fn save_risk_profiles(
+        &self,
+        rows: &[(String, i64, String)],
+        gateway: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        const UPSERT_SQLITE: &str = "INSERT INTO risk_profiles (subject, updated_ms, gateway, profile) \
+             VALUES (?, ?, ?, ?) ON CONFLICT (subject) DO UPDATE SET \
+             updated_ms = excluded.updated_ms, gateway = excluded.gateway, profile = excluded.profile";
+        const UPSERT_PG: &str = "INSERT INTO risk_profiles (subject, updated_ms, gateway, profile) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (subject) DO UPDATE SET \
+             updated_ms = excluded.updated_ms, gateway = excluded.gateway, profile = excluded.profile";
+        match self {
+            Store::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                for (subject, _, json) in rows {
+                    sqlx::query(UPSERT_SQLITE)
+                        .bind(subject)
+                        .bind(now_ms)
+                        .bind(gateway)
+                        .bind(json)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+            }
+            Store::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                for (subject, _, json) in rows {
+                    sqlx::query(UPSERT_PG)
+                        .bind(subject)
+                        .bind(now_ms)
+                        .bind(gateway)
+                        .bind(json)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Risk profiles written at or after `since_ms` by gateways other than
+    /// `exclude_gateway` (all of them when `None`), newest last, at most `limit`.
+    pub async fn load_risk_profiles(
+        &self,
+        since_ms: i64,
+        exclude_gateway: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<(String, i64, String)>, StoreError> {
+        let exclude = exclude_gateway.unwrap_or("");
+        let rows = match self {
+            Store::Sqlite(pool) => {
+                sqlx::query_as::<_, (String, i64, String)>(
+                    "SELECT subject, updated_ms, profile FROM risk_profiles \
+                     WHERE updated_ms >= ? AND gateway <> ? ORDER BY updated_ms DESC LIMIT ?",
+                )
+                .bind(since_ms)
+                .bind(exclude)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+            }
+            Store::Postgres(pool) => {
+                sqlx::query_as::<_, (String, i64, String)>(
+                    "SELECT subject, updated_ms, profile FROM risk_profiles \
+                     WHERE updated_ms >= $1 AND gateway <> $2 ORDER BY updated_ms DESC LIMIT $3",
+                )
+                .bind(since_ms)
+                .bind(exclude)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+            }
+        };
+        Ok(rows)
+    }
+
     pub async fn close(&self) {
         match self {
             Store::Sqlite(p) => p.close().await,
@@ -175,7 +293,8 @@ where
 {
     let mut qb = QueryBuilder::<DB>::new(
         "INSERT INTO decisions (id, ts_ms, gateway, route, method, host, path, client_ip, subject, \
-         auth_method, credential_types, issuers, effect, status, reason, policies, risk_score) ",
+         auth_method, credential_types, issuers, effect, status, reason, policies, risk_score, \
+         risk_factors) ",
     );
     qb.push_values(chunk, |mut b, r| {
         b.push_bind(r.id.as_str())
@@ -197,9 +316,27 @@ where
             .push_bind(r.reason)
             .push_bind(json_array(&r.policies))
             .push_unseparated(json_cast)
-            .push_bind(r.risk_score);
+            .push_bind(r.risk_score)
+            .push_bind(serde_json::to_string(&r.risk_factors).unwrap_or_else(|_| "[]".to_owned()))
+            .push_unseparated(json_cast);
     });
     qb
+}
+
+fn hex16(b: &[u8; 16]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn parse_hex16(s: &str) -> Option<[u8; 16]> {
+    let s = s.trim();
+    if s.len() != 32 || !s.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
 }
 
 fn json_array(items: &[String]) -> String {
@@ -220,12 +357,21 @@ pub struct StoredDecision {
     pub reason: String,
     pub policies: Vec<String>,
     pub risk_score: f64,
+    /// Names of the factors behind the score, largest first.
+    pub risk_factors: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct StoredFactor {
+    name: String,
 }
 
 macro_rules! from_row {
     ($name:ident, $row:ty) => {
         fn $name(row: &$row) -> Result<Self, sqlx::Error> {
             let policies: String = row.try_get("policies")?;
+            let factors: String = row.try_get("risk_factors")?;
+            let factors: Vec<StoredFactor> = serde_json::from_str(&factors).unwrap_or_default();
             Ok(Self {
                 id: row.try_get("id")?,
                 ts_ms: row.try_get("ts_ms")?,
@@ -238,6 +384,7 @@ macro_rules! from_row {
                 reason: row.try_get("reason")?,
                 policies: serde_json::from_str(&policies).unwrap_or_default(),
                 risk_score: row.try_get("risk_score")?,
+                risk_factors: factors.into_iter().map(|f| f.name).collect(),
             })
         }
     };

@@ -128,17 +128,30 @@ fn check_reports_the_key_and_the_fix() {
     );
 }
 
+/// Stops the demo even when an assertion fails (it would outlive the test).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The demo comes up, its printed commands give one allowed and one denied request.
 #[test]
 fn demo_prints_commands_that_work() {
     let dir = tempdir("demo");
-    let mut child = didgate()
-        .args(["demo", "--port", "0", "--tls-port", "0", "--dir"])
-        .arg(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        didgate()
+            .args(["demo", "--port", "0", "--tls-port", "0", "--dir"])
+            .arg(&dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut child.0;
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -238,6 +251,43 @@ fn demo_prints_commands_that_work() {
         .unwrap()
         .starts_with("did:ethr:demo:"));
 
+    // 7. Risk: alice from a strange network and browser is stepped up; her
+    //    wallet's answer to the challenge lets her in; scraping is stepped up,
+    //    then refused.
+    let strange = commands
+        .iter()
+        .find(|l| l.contains("X-Forwarded-For: 198.51.100.7"))
+        .expect("the walkthrough prints a request from an unusual place");
+    let r: serde_json::Value = serde_json::from_str(&run(strange)).unwrap();
+    assert_eq!(r["error"], "step_up_required", "{r}");
+    assert!(r["challenge"].as_str().is_some_and(|c| c.len() > 16), "{r}");
+    let answer = lines
+        .iter()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with("C=$(curl"))
+        .expect("the walkthrough prints the step-up answer");
+    let r: serde_json::Value = serde_json::from_str(&run(answer)).unwrap();
+    assert_eq!(
+        r["method"], "GET",
+        "the answered challenge lets alice in: {r}"
+    );
+    assert!(r["identity"]["claims"]["risk"].as_f64().is_some(), "{r}");
+    let scrape = lines
+        .iter()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with("for i in"))
+        .expect("the walkthrough prints the scraping loop");
+    let codes = run(scrape);
+    let codes: Vec<&str> = codes.split_whitespace().collect();
+    assert_eq!(codes.len(), 40, "{codes:?}");
+    assert_eq!(codes[0], "200", "{codes:?}");
+    let first_401 = codes.iter().position(|c| *c == "401");
+    let first_403 = codes.iter().position(|c| *c == "403");
+    assert!(
+        matches!((first_401, first_403), (Some(a), Some(b)) if a < b),
+        "scraping must be stepped up, then refused: {codes:?}"
+    );
+
     // The policy tests it points at pass.
     let cfg = dir.join("didgate.toml");
     run_ok(
@@ -255,9 +305,13 @@ fn demo_prints_commands_that_work() {
         .status();
     let status = child.wait().unwrap();
     assert!(status.success(), "demo exited with {status}");
-    let log = run_ok(didgate().args(["decisions", "-c"]).arg(&cfg));
+    let log = run_ok(didgate().args(["decisions", "-n", "500", "-c"]).arg(&cfg));
     assert!(
         log.contains("policy_denied") && log.contains("allowed"),
+        "{log}"
+    );
+    assert!(
+        log.contains("step_up_required") && log.contains("scraping"),
         "{log}"
     );
 }

@@ -47,6 +47,16 @@ fn record(i: usize) -> DecisionRecord {
         },
         policies: vec![format!("p{i}"), "quote\"d".into()],
         risk_score: 0.25,
+        risk_factors: vec![
+            risk::Factor {
+                name: "new_network",
+                weight: 0.2,
+            },
+            risk::Factor {
+                name: "new_device",
+                weight: 0.1,
+            },
+        ],
     }
 }
 
@@ -70,6 +80,7 @@ async fn storage_contract(store: Store) {
     assert_eq!(recent[1].reason, "credential_expired");
     assert_eq!(recent[1].status, Some(401));
     assert!((recent[0].risk_score - 0.25).abs() < 1e-9);
+    assert_eq!(recent[0].risk_factors, vec!["new_network", "new_device"]);
 
     // A batch with a duplicate id fails whole: no partial write.
     let mut bad: Vec<_> = (0..10).map(record).collect();
@@ -85,6 +96,37 @@ async fn storage_contract(store: Store) {
     drop(log);
     writer.finish().await;
     assert_eq!(store.count_decisions().await.unwrap(), 1703);
+
+    // Risk: one hash key per database, however often it is asked for.
+    let key = store.risk_hash_key().await.unwrap();
+    assert_eq!(store.risk_hash_key().await.unwrap(), key);
+    // Profiles: upserted, newest first, a gateway's own rows excluded on request.
+    let rows = vec![
+        ("did:ex:a".to_owned(), 1, "{\"v\":1}".to_owned()),
+        ("did:ex:b".to_owned(), 1, "{\"v\":2}".to_owned()),
+    ];
+    store
+        .save_risk_profiles(&rows, "gw-1", 1_000)
+        .await
+        .unwrap();
+    store
+        .save_risk_profiles(&rows[..1], "gw-2", 2_000)
+        .await
+        .unwrap();
+    let all = store.load_risk_profiles(0, None, 10).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(
+        all[0],
+        ("did:ex:a".to_owned(), 2_000, "{\"v\":1}".to_owned())
+    );
+    let not_mine = store.load_risk_profiles(0, Some("gw-2"), 10).await.unwrap();
+    assert_eq!(not_mine.len(), 1);
+    assert_eq!(not_mine[0].0, "did:ex:b");
+    assert!(store
+        .load_risk_profiles(1_500, Some("gw-2"), 10)
+        .await
+        .unwrap()
+        .is_empty());
     store.close().await;
 }
 

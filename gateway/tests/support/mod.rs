@@ -93,6 +93,18 @@ impl Harness {
 
     /// Like [`Harness::start`], with `credentials` TOML keys added to `[credentials]`.
     pub async fn start_with(db_url: Option<String>, credentials: &str, extra_routes: &str) -> Self {
+        Self::start_full(db_url, "", credentials, extra_routes, "").await
+    }
+
+    /// Everything configurable: keys added to `[server]` and `[credentials]`,
+    /// TOML appended at the end, and Cedar policies added to [`POLICIES`].
+    pub async fn start_full(
+        db_url: Option<String>,
+        server: &str,
+        credentials: &str,
+        extra_routes: &str,
+        extra_policies: &str,
+    ) -> Self {
         let dir = tempdir("gw");
         let app = SampleApp::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), None)
             .await
@@ -106,7 +118,11 @@ impl Harness {
             include_str!("../../../deploy/policies/didgate.cedarschema"),
         )
         .unwrap();
-        std::fs::write(dir.join("test.cedar"), POLICIES).unwrap();
+        std::fs::write(
+            dir.join("test.cedar"),
+            format!("{POLICIES}\n{extra_policies}"),
+        )
+        .unwrap();
         let audience = "https://gateway.test".to_owned();
         let db = db_url.unwrap_or_else(|| "sqlite://decisions.db".into());
         let toml = format!(
@@ -114,6 +130,7 @@ impl Harness {
 [server]
 listen = "127.0.0.1:0"
 public_url = "{audience}"
+{server}
 [credentials]
 {credentials}
 [[credentials.trusted_issuers]]
@@ -218,6 +235,25 @@ forward_claims = ["role", "department"]
                 format,
             },
             now,
+        )
+        .unwrap()
+    }
+
+    /// A fresh VP for `who` (an engineer in eng) answering `nonce`.
+    pub fn vp_with_nonce(&self, who: &Who, nonce: Option<&str>) -> String {
+        let vc = self.employee_vc(who, "engineer", "eng");
+        credentials::present(
+            &who.key,
+            &who.kid,
+            &PresentationRequest {
+                holder: who.did.clone(),
+                audience: self.audience.clone(),
+                nonce: nonce.map(str::to_owned),
+                valid_for_secs: 120,
+                credentials: vec![vc],
+                format: Format::JwtVc11,
+            },
+            now(),
         )
         .unwrap()
     }

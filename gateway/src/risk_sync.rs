@@ -1,0 +1,136 @@
+//! Risk profiles in the database: loaded at start, written every
+//! `[risk] flush_interval_ms` by a background task (never on the request
+//! path), and folded together with what peer gateways on the same database
+//! wrote, so an identity's history follows it across replicas and restarts.
+//!
+//! Merging is an element-wise maximum of familiarity (idempotent, order-
+//! independent), so reading a row twice or racing a peer never inflates a
+//! profile; a peer's newest rate window wins.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use risk::Engine;
+use tokio::sync::watch;
+
+use crate::config::RiskSettings;
+use crate::store::{Store, StoreError};
+
+/// Most profiles loaded at start (newest first); older ones load as their
+/// identities are written by a peer, or start afresh.
+const LOAD_LIMIT: i64 = 1_000_000;
+/// Most rows folded in per pull.
+const PULL_LIMIT: i64 = 50_000;
+/// Profiles kept for a retry when the database is down, before the oldest
+/// unsaved changes are dropped (the in-memory profile is kept regardless).
+const PENDING_LIMIT: usize = 200_000;
+
+/// Build the engine from `[risk]` and the profiles already stored.
+pub async fn open(settings: &RiskSettings, store: &Store) -> Result<Option<Engine>, StoreError> {
+    if !settings.enabled {
+        return Ok(None);
+    }
+    let key = store.risk_hash_key().await?;
+    let engine = Engine::new(settings.engine_config(key));
+    let rows = store.load_risk_profiles(0, None, LOAD_LIMIT).await?;
+    let mut bad = 0usize;
+    for (subject, _, json) in &rows {
+        if let Err(e) = engine.merge_stored(subject, json) {
+            bad += 1;
+            tracing::warn!(error = %e, "skipping a stored risk profile");
+        }
+    }
+    let (n, bytes) = engine.memory();
+    tracing::info!(
+        profiles = n,
+        kib = bytes / 1024,
+        skipped = bad,
+        "risk profiles loaded"
+    );
+    Ok(Some(engine))
+}
+
+/// Write changed profiles and fold in peers' until `shutdown`, then write
+/// once more.
+pub async fn run(
+    engine: Arc<Engine>,
+    store: Store,
+    instance: Arc<str>,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut pending: Vec<(String, i64, String)> = Vec::new();
+    let mut last_pull = unix_ms();
+    loop {
+        let stop = tokio::select! {
+            _ = tokio::time::sleep(interval) => false,
+            _ = shutdown.changed() => true,
+        };
+        flush(&engine, &store, &instance, &mut pending).await;
+        if stop {
+            if !pending.is_empty() {
+                tracing::error!(
+                    profiles = pending.len(),
+                    "risk profiles not saved at shutdown (database unavailable)"
+                );
+            }
+            return;
+        }
+        // Overlap the previous pull: clocks differ and merging is idempotent.
+        let since = last_pull - 2 * interval.as_millis() as i64 - 1_000;
+        let started = unix_ms();
+        match store
+            .load_risk_profiles(since, Some(&instance), PULL_LIMIT)
+            .await
+        {
+            Ok(rows) => {
+                for (subject, _, json) in &rows {
+                    if let Err(e) = engine.merge_stored(subject, json) {
+                        tracing::warn!(error = %e, "skipping a peer's risk profile");
+                    }
+                }
+                last_pull = started;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read peers' risk profiles"),
+        }
+    }
+}
+
+/// Write every changed profile (and any left from a failed write).
+pub async fn flush(
+    engine: &Engine,
+    store: &Store,
+    instance: &str,
+    pending: &mut Vec<(String, i64, String)>,
+) {
+    let fresh = engine.take_dirty();
+    if !fresh.is_empty() {
+        // A newer copy of a subject replaces an unsaved older one.
+        pending.retain(|(s, _, _)| !fresh.iter().any(|(f, _, _)| f == s));
+        pending.extend(fresh);
+    }
+    if pending.is_empty() {
+        return;
+    }
+    match store.save_risk_profiles(pending, instance, unix_ms()).await {
+        Ok(()) => pending.clear(),
+        Err(e) => {
+            tracing::warn!(error = %e, profiles = pending.len(), "cannot save risk profiles; will retry");
+            if pending.len() > PENDING_LIMIT {
+                let drop = pending.len() - PENDING_LIMIT;
+                pending.drain(..drop);
+                tracing::error!(
+                    dropped = drop,
+                    "risk profile changes dropped (database down too long)"
+                );
+            }
+        }
+    }
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

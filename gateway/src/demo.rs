@@ -104,24 +104,18 @@ pub async fn seed_history(config: &Config, alice: &str) -> Result<()> {
         for day in (1..=14).rev() {
             for k in 0..18i64 {
                 let ts = now - day * DAY + (k - 9) * 20 * 60_000;
-                let ev = risk::Event {
-                    ts_ms: ts,
-                    subject: alice,
-                    kind: risk::Kind::Request,
-                    ip: std::net::IpAddr::V4(Ipv4Addr::LOCALHOST),
-                    asn: None,
-                    country: None,
-                    location: None,
-                    user_agent: Some("curl/8.0.0"),
-                    tls_fp: None,
-                    device_id: None,
-                    session_id: None,
-                    auth_method: Some("vp_jwt"),
-                    method: Some("GET"),
-                    path: Some(paths[k as usize % paths.len()]),
-                    status: Some(200),
-                    bytes: Some(1_500),
-                };
+                let mut ev = risk::Event::new(
+                    ts,
+                    alice,
+                    risk::Kind::Request,
+                    std::net::IpAddr::V4(Ipv4Addr::LOCALHOST),
+                );
+                ev.user_agent = Some("curl/8.0.0");
+                ev.auth_method = Some("vp_jwt");
+                ev.method = Some("GET");
+                ev.path = Some(paths[k as usize % paths.len()]);
+                ev.status = Some(200);
+                ev.bytes = Some(1_500);
                 let a = engine.assess(&ev);
                 engine.observe(&ev, &a);
             }

@@ -203,24 +203,7 @@ async fn websocket_upgrade_passes_through() {
 async fn https_listener_serves_http1_and_http2() {
     let h = Harness::start(None, "").await;
     let dir = tempdir("tls");
-    let (cert, key) = (dir.join("c.pem"), dir.join("k.pem"));
-    didgate::tls::write_self_signed(&cert, &key, &["localhost"]).unwrap();
-    let mut cfg = h.config.clone();
-    cfg.server.listen = None;
-    cfg.server.listen_tls = Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
-    cfg.server.tls = Some(didgate::config::TlsConfig {
-        cert: cert.clone(),
-        key,
-    });
-    cfg.database.url = format!("sqlite://{}", dir.join("tls.db").display());
-    let gw = didgate::start(&cfg).await.unwrap();
-    let port = gw.https_addr.unwrap().port();
-
-    let mut roots = rustls::RootCertStore::empty();
-    let pem = std::fs::read(&cert).unwrap();
-    for c in rustls_pemfile::certs(&mut pem.as_slice()) {
-        roots.add(c.unwrap()).unwrap();
-    }
+    let (gw, port, roots) = h.start_https_twin(&dir).await;
     for http2 in [false, true] {
         let tls = rustls::ClientConfig::builder()
             .with_root_certificates(roots.clone())

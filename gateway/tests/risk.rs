@@ -383,27 +383,10 @@ async fn a_new_tls_client_fingerprint_is_a_new_device() {
     use http_body_util::Full;
     use hyper_util::client::legacy::Client;
     use hyper_util::rt::TokioExecutor;
-    use std::net::{Ipv4Addr, SocketAddr};
 
     let h = Harness::start_full(None, "", "", RISK, RISK_POLICIES).await;
     let dir = support::tempdir("risk-tls");
-    let (cert, key) = (dir.join("c.pem"), dir.join("k.pem"));
-    didgate::tls::write_self_signed(&cert, &key, &["localhost"]).unwrap();
-    let mut cfg = h.config.clone();
-    cfg.server.listen = None;
-    cfg.server.listen_tls = Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
-    cfg.server.tls = Some(didgate::config::TlsConfig {
-        cert: cert.clone(),
-        key,
-    });
-    cfg.database.url = format!("sqlite://{}", dir.join("tls.db").display());
-    let gw = didgate::start(&cfg).await.unwrap();
-    let port = gw.https_addr.unwrap().port();
-    let mut roots = rustls::RootCertStore::empty();
-    let pem = std::fs::read(&cert).unwrap();
-    for c in rustls_pemfile::certs(&mut pem.as_slice()) {
-        roots.add(c.unwrap()).unwrap();
-    }
+    let (gw, port, roots) = h.start_https_twin(&dir).await;
     // One TLS client per request (no resumption), HTTP/1.1 or HTTP/2 by ALPN:
     // the two offer different ALPN lists, so their JA4 differ.
     let request = |http2: bool| {

@@ -737,29 +737,7 @@ impl Engine {
         let Some(p) = shard.profiles.get_mut(ev.subject) else {
             return;
         };
-        let caps = self.caps.clone();
-        let w = FAMILIAR;
-        let day = unix_day(ev.ts_ms);
-        self.add_value(&mut p.ips, keys.ip, w, caps.ips, f32::MAX, day);
-        self.add_value(
-            &mut p.prefixes,
-            keys.prefix,
-            w,
-            caps.prefixes,
-            f32::MAX,
-            day,
-        );
-        for (t, k, cap) in [
-            (&mut p.asns, keys.asn, caps.asns),
-            (&mut p.countries, keys.country, caps.countries),
-            (&mut p.agents, keys.agent, caps.agents),
-            (&mut p.tls, keys.tls, caps.tls),
-            (&mut p.devices, keys.device, caps.devices),
-        ] {
-            if let Some(k) = k {
-                self.add_value(t, k, w, cap, f32::MAX, day);
-            }
-        }
+        self.learn_values(p, &keys, FAMILIAR, f32::MAX, unix_day(ev.ts_ms), false);
         if let Some((lat, lon)) = ev.location {
             p.place = Some(Place {
                 lat: lat as f32,
@@ -776,26 +754,29 @@ impl Engine {
     /// A request from `ip` failed authentication (no verified subject): it
     /// counts toward spray detection for that source.
     pub fn observe_failed_authentication(&self, ip: IpAddr, ts_ms: i64) {
-        let ev = Event {
-            ts_ms,
-            subject: "",
-            kind: Kind::Login,
-            ip,
-            asn: None,
-            country: None,
-            location: None,
-            user_agent: None,
-            tls_fp: None,
-            device_id: None,
-            session_id: None,
-            auth_method: None,
-            method: None,
-            path: None,
-            status: Some(401),
-            bytes: None,
-        };
+        let mut ev = Event::new(ts_ms, "", Kind::Login, ip);
+        ev.status = Some(401);
         let keys = self.keys(&ev);
         self.learn_source(&ev, &keys, false);
+    }
+
+    /// Learn this event's values (its path too when `paths`).
+    fn learn_values(&self, p: &mut Profile, k: &Keys, w: f32, ceiling: f32, day: u16, paths: bool) {
+        let caps = &self.caps;
+        for (t, key, cap) in [
+            (&mut p.ips, Some(k.ip), caps.ips),
+            (&mut p.prefixes, Some(k.prefix), caps.prefixes),
+            (&mut p.asns, k.asn, caps.asns),
+            (&mut p.countries, k.country, caps.countries),
+            (&mut p.agents, k.agent, caps.agents),
+            (&mut p.tls, k.tls, caps.tls),
+            (&mut p.devices, k.device, caps.devices),
+            (&mut p.paths, k.path.filter(|_| paths), caps.paths),
+        ] {
+            if let Some(key) = key {
+                self.add_value(t, key, w, cap, ceiling, day);
+            }
+        }
     }
 
     /// Learn one value. Population statistics count a value for an identity
@@ -817,16 +798,7 @@ impl Engine {
         if ev.ts_ms - p.decayed_ms >= DECAY_EVERY_MS {
             let f = (-(self.decay_per_ms * (ev.ts_ms - p.decayed_ms) as f64)).exp() as f32;
             let mut unestablished = Vec::new();
-            for t in [
-                &mut p.ips,
-                &mut p.prefixes,
-                &mut p.asns,
-                &mut p.countries,
-                &mut p.agents,
-                &mut p.tls,
-                &mut p.devices,
-                &mut p.paths,
-            ] {
+            for t in p.tables_mut() {
                 t.decay(f, &mut unestablished);
             }
             for key in unestablished {
@@ -847,21 +819,7 @@ impl Engine {
         // per day it was seen; a refused one teaches nothing.
         if lw > 0.0 {
             let ceiling = if lw >= 1.0 { f32::MAX } else { SUSPECT_CEILING };
-            let day = unix_day(ev.ts_ms);
-            self.add_value(&mut p.ips, k.ip, lw, caps.ips, ceiling, day);
-            self.add_value(&mut p.prefixes, k.prefix, lw, caps.prefixes, ceiling, day);
-            for (t, key, cap) in [
-                (&mut p.asns, k.asn, caps.asns),
-                (&mut p.countries, k.country, caps.countries),
-                (&mut p.agents, k.agent, caps.agents),
-                (&mut p.tls, k.tls, caps.tls),
-                (&mut p.devices, k.device, caps.devices),
-                (&mut p.paths, k.path, caps.paths),
-            ] {
-                if let Some(key) = key {
-                    self.add_value(t, key, lw, cap, ceiling, day);
-                }
-            }
+            self.learn_values(p, k, lw, ceiling, unix_day(ev.ts_ms), true);
             p.hours[hour_of_week(ev.ts_ms)] += lw;
         }
 
@@ -1000,16 +958,7 @@ impl Engine {
             Some(p) => p.merge(&stored, &self.caps),
             None => {
                 self.population.identities.fetch_add(1, Ordering::Relaxed);
-                for t in [
-                    &stored.ips,
-                    &stored.prefixes,
-                    &stored.asns,
-                    &stored.countries,
-                    &stored.agents,
-                    &stored.tls,
-                    &stored.devices,
-                    &stored.paths,
-                ] {
+                for t in stored.tables() {
                     for s in t.slots.iter().filter(|s| s.w >= ESTABLISHED) {
                         self.population.add(s.key);
                     }

@@ -44,6 +44,30 @@ pub struct Event<'a> {
     pub bytes: Option<u64>,
 }
 
+impl<'a> Event<'a> {
+    /// An event with only the required fields; set the others as known.
+    pub fn new(ts_ms: i64, subject: &'a str, kind: Kind, ip: IpAddr) -> Self {
+        Self {
+            ts_ms,
+            subject,
+            kind,
+            ip,
+            asn: None,
+            country: None,
+            location: None,
+            user_agent: None,
+            tls_fp: None,
+            device_id: None,
+            session_id: None,
+            auth_method: None,
+            method: None,
+            path: None,
+            status: None,
+            bytes: None,
+        }
+    }
+}
+
 /// One line of an events JSONL file. Unknown fields are ignored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventRecord {

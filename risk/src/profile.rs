@@ -319,9 +319,9 @@ impl Profile {
         }
     }
 
-    /// Approximate heap + inline size in bytes.
-    pub fn size_bytes(&self) -> usize {
-        let slots = [
+    /// The per-feature value tables.
+    pub(crate) fn tables(&self) -> [&TopK; 8] {
+        [
             &self.ips,
             &self.prefixes,
             &self.asns,
@@ -331,9 +331,28 @@ impl Profile {
             &self.devices,
             &self.paths,
         ]
-        .iter()
-        .map(|t| t.slots.capacity() * std::mem::size_of::<Slot>())
-        .sum::<usize>();
+    }
+
+    pub(crate) fn tables_mut(&mut self) -> [&mut TopK; 8] {
+        [
+            &mut self.ips,
+            &mut self.prefixes,
+            &mut self.asns,
+            &mut self.countries,
+            &mut self.agents,
+            &mut self.tls,
+            &mut self.devices,
+            &mut self.paths,
+        ]
+    }
+
+    /// Approximate heap + inline size in bytes.
+    pub fn size_bytes(&self) -> usize {
+        let slots = self
+            .tables()
+            .iter()
+            .map(|t| t.slots.capacity() * std::mem::size_of::<Slot>())
+            .sum::<usize>();
         std::mem::size_of::<Self>()
             + slots
             + self.hours.capacity() * 4
@@ -348,18 +367,7 @@ impl Profile {
             && self.hours.iter().all(|h| finite(*h))
             && finite(self.n)
             && self.sessions.len() <= 64
-            && [
-                &self.ips,
-                &self.prefixes,
-                &self.asns,
-                &self.countries,
-                &self.agents,
-                &self.tls,
-                &self.devices,
-                &self.paths,
-            ]
-            .iter()
-            .all(|t| topk_ok(t))
+            && self.tables().iter().all(|t| topk_ok(t))
             && self
                 .place
                 .is_none_or(|p| p.lat.is_finite() && p.lon.is_finite())

@@ -170,6 +170,33 @@ forward_claims = ["role", "department"]
         }
     }
 
+    /// A second gateway with this one's config but HTTPS only (a fresh
+    /// self-signed certificate for "localhost") and its own SQLite database
+    /// in `dir`; its port and the roots that trust its certificate.
+    pub async fn start_https_twin(
+        &self,
+        dir: &std::path::Path,
+    ) -> (RunningGateway, u16, rustls::RootCertStore) {
+        let (cert, key) = (dir.join("c.pem"), dir.join("k.pem"));
+        didgate::tls::write_self_signed(&cert, &key, &["localhost"]).unwrap();
+        let mut cfg = self.config.clone();
+        cfg.server.listen = None;
+        cfg.server.listen_tls = Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
+        cfg.server.tls = Some(didgate::config::TlsConfig {
+            cert: cert.clone(),
+            key,
+        });
+        cfg.database.url = format!("sqlite://{}", dir.join("tls.db").display());
+        let gw = didgate::start(&cfg).await.unwrap();
+        let port = gw.https_addr.unwrap().port();
+        let mut roots = rustls::RootCertStore::empty();
+        let pem = std::fs::read(&cert).unwrap();
+        for c in rustls_pemfile::certs(&mut pem.as_slice()) {
+            roots.add(c.unwrap()).unwrap();
+        }
+        (gw, port, roots)
+    }
+
     pub fn gw(&self) -> &RunningGateway {
         self.gw.as_ref().unwrap()
     }

@@ -12,24 +12,13 @@ const PHONE: &str =
     "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/126.0 Mobile Safari/537.36";
 
 fn ev<'a>(subject: &'a str, ts_ms: i64, ip: &str, ua: &'a str, path: &'a str) -> Event<'a> {
-    Event {
-        ts_ms,
-        subject,
-        kind: Kind::Request,
-        ip: ip.parse().unwrap(),
-        asn: None,
-        country: None,
-        location: None,
-        user_agent: Some(ua),
-        tls_fp: None,
-        device_id: None,
-        session_id: None,
-        auth_method: None,
-        method: Some("GET"),
-        path: Some(path),
-        status: Some(200),
-        bytes: Some(2_000),
-    }
+    let mut e = Event::new(ts_ms, subject, Kind::Request, ip.parse().unwrap());
+    e.user_agent = Some(ua);
+    e.method = Some("GET");
+    e.path = Some(path);
+    e.status = Some(200);
+    e.bytes = Some(2_000);
+    e
 }
 
 /// Three weeks of office hours from one network and laptop, a few paths.

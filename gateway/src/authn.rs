@@ -239,9 +239,14 @@ impl StepUpChallenges {
 
     pub fn new(capacity: u64) -> Self {
         Self {
+            // LRU, not TinyLFU: challenges are written and removed, never
+            // read, so frequency-based admission would refuse new ones once
+            // the cache is full (one holder flooding step-ups would block
+            // everyone's).
             open: Cache::builder()
                 .max_capacity(capacity)
                 .time_to_live(Self::TTL)
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
                 .build(),
         }
     }
@@ -319,6 +324,18 @@ mod tests {
         assert!(c.redeem(&n, "did:a"));
         assert!(!c.redeem(&n, "did:a"), "single use");
         assert!(!c.redeem("made-up", "did:a"));
+    }
+
+    #[test]
+    fn a_full_challenge_cache_still_admits_new_challenges() {
+        let c = StepUpChallenges::new(64);
+        for _ in 0..1_000 {
+            c.issue("did:flood");
+        }
+        c.open.run_pending_tasks();
+        let n = c.issue("did:a");
+        c.open.run_pending_tasks();
+        assert!(c.redeem(&n, "did:a"), "the newest challenge must be usable");
     }
 
     #[test]

@@ -573,6 +573,15 @@ impl Config {
                 "use 0.5 (the start of the example policies' step-up band)",
             ));
         }
+        for (i, p) in r.sensitive_paths.iter().flatten().enumerate() {
+            if !p.starts_with('/') || p.len() < 2 {
+                return Err(invalid(
+                    &format!("risk.sensitive_paths[{i}]"),
+                    &format!("is {p:?}, not a path prefix"),
+                    "write prefixes such as \"/admin\" (a bare \"/\" would make every path sensitive)",
+                ));
+            }
+        }
         if !(100..=600_000).contains(&r.flush_interval_ms) {
             return Err(invalid(
                 "risk.flush_interval_ms",

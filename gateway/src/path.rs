@@ -293,7 +293,6 @@ impl Gateway {
                     .as_deref()
                     .is_some_and(|n| self.challenges.redeem(n, &identity.did))
                 {
-                    event.kind = risk::Kind::Login;
                     engine.confirm(&event);
                     tracing::info!(subject = %identity.did, "step-up completed");
                 }

@@ -49,11 +49,23 @@ pub fn score_stream(
         summary.lines += 1;
         let too_long = buf.len() > MAX_LINE && buf.last() != Some(&b'\n');
         if too_long {
-            // Skip the rest of this line.
-            let mut rest = Vec::new();
-            reader
-                .read_until(b'\n', &mut rest)
-                .context("cannot read the input")?;
+            // Skip the rest of this line without holding it in memory.
+            loop {
+                let chunk = reader.fill_buf().context("cannot read the input")?;
+                if chunk.is_empty() {
+                    break;
+                }
+                match chunk.iter().position(|b| *b == b'\n') {
+                    Some(i) => {
+                        reader.consume(i + 1);
+                        break;
+                    }
+                    None => {
+                        let n = chunk.len();
+                        reader.consume(n);
+                    }
+                }
+            }
         }
         let line = trim_newline(&buf);
         let parsed = if too_long {

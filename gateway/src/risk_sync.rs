@@ -66,6 +66,33 @@ pub async fn run(
             _ = tokio::time::sleep(interval) => false,
             _ = shutdown.changed() => true,
         };
+        if !stop {
+            // Fold in peers' rows first, so what this gateway writes next
+            // already contains them (one row per identity: a write that had
+            // not seen the peer's copy would hide it).
+            let since = last_pull - 2 * interval.as_millis() as i64 - 1_000;
+            let started = unix_ms();
+            match store
+                .load_risk_profiles(since, Some(&instance), PULL_LIMIT)
+                .await
+            {
+                Ok(rows) => {
+                    let e = engine.clone();
+                    let merged = tokio::task::spawn_blocking(move || {
+                        for (subject, _, json) in &rows {
+                            if let Err(err) = e.merge_stored(subject, json) {
+                                tracing::warn!(error = %err, "skipping a peer's risk profile");
+                            }
+                        }
+                    })
+                    .await;
+                    if merged.is_ok() {
+                        last_pull = started;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read peers' risk profiles"),
+            }
+        }
         flush(&engine, &store, &instance, &mut pending).await;
         if stop {
             if !pending.is_empty() {
@@ -76,37 +103,29 @@ pub async fn run(
             }
             return;
         }
-        // Overlap the previous pull: clocks differ and merging is idempotent.
-        let since = last_pull - 2 * interval.as_millis() as i64 - 1_000;
-        let started = unix_ms();
-        match store
-            .load_risk_profiles(since, Some(&instance), PULL_LIMIT)
-            .await
-        {
-            Ok(rows) => {
-                for (subject, _, json) in &rows {
-                    if let Err(e) = engine.merge_stored(subject, json) {
-                        tracing::warn!(error = %e, "skipping a peer's risk profile");
-                    }
-                }
-                last_pull = started;
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot read peers' risk profiles"),
-        }
     }
 }
 
 /// Write every changed profile (and any left from a failed write).
 pub async fn flush(
-    engine: &Engine,
+    engine: &Arc<Engine>,
     store: &Store,
     instance: &str,
     pending: &mut Vec<(String, i64, String)>,
 ) {
-    let fresh = engine.take_dirty();
+    let fresh = {
+        let e = engine.clone();
+        tokio::task::spawn_blocking(move || e.take_dirty())
+            .await
+            .unwrap_or_default()
+    };
     if !fresh.is_empty() {
         // A newer copy of a subject replaces an unsaved older one.
-        pending.retain(|(s, _, _)| !fresh.iter().any(|(f, _, _)| f == s));
+        if !pending.is_empty() {
+            let newer: std::collections::HashSet<&str> =
+                fresh.iter().map(|(s, _, _)| s.as_str()).collect();
+            pending.retain(|(s, _, _)| !newer.contains(s.as_str()));
+        }
         pending.extend(fresh);
     }
     if pending.is_empty() {

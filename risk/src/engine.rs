@@ -368,10 +368,14 @@ impl Engine {
         };
         let (ip_bytes, prefix_bytes, source_bytes) =
             (&buf[..ip_len], &buf[..prefix_len], &buf[..source_len]);
-        let agent = ev.user_agent.map(|ua| {
+        // A missing user agent is a value too ("none"), so dropping the
+        // header does not hide a new client; only the first 512 bytes count.
+        let agent = {
+            let ua = ev.user_agent.unwrap_or("");
+            let ua = ua.get(..ua.len().min(512)).unwrap_or(ua);
             let (family, os) = agent_family(ua);
-            self.hash(Tag::Agent, &[family.as_bytes(), os.as_bytes()])
-        });
+            Some(self.hash(Tag::Agent, &[family.as_bytes(), os.as_bytes()]))
+        };
         let tls = ev.tls_fp.map(|t| self.hash(Tag::Tls, &[t.as_bytes()]));
         let device = ev
             .device_id
@@ -421,21 +425,22 @@ impl Engine {
     pub fn assess(&self, ev: &Event<'_>) -> RiskAssessment {
         let keys = self.keys(ev);
         let mut evidence = Evidence::new();
-        let cold = {
+        let (cold, at_home) = {
             let shard = lock(self.shard(ev.subject));
             match shard.profiles.get(ev.subject) {
                 Some(p) => {
                     let cold = p.events < self.config.cold_start_events;
                     self.profile_evidence(p, ev, &keys, cold, &mut evidence);
-                    cold
+                    let w = p.ips.weight(keys.ip).max(p.prefixes.weight(keys.prefix));
+                    (cold, (w / FAMILIAR).min(1.0) as f64)
                 }
                 None => {
                     self.stranger_evidence(ev, &keys, &mut evidence);
-                    true
+                    (true, 0.0)
                 }
             }
         };
-        self.source_evidence(ev, &keys, &mut evidence);
+        self.source_evidence(ev, &keys, at_home, &mut evidence);
         evidence.into_assessment(cold)
     }
 
@@ -648,7 +653,10 @@ impl Engine {
         }
     }
 
-    fn source_evidence(&self, ev: &Event<'_>, k: &Keys, out: &mut Evidence) {
+    /// Spray from this request's source. `at_home` (0..1) is how familiar the
+    /// source's network is to this identity: junk sent from a shared NAT or
+    /// VPN exit must not push the people who work there into step-up.
+    fn source_evidence(&self, ev: &Event<'_>, k: &Keys, at_home: f64, out: &mut Evidence) {
         let shard = lock(&self.sources[(k.source % self.sources.len() as u64) as usize]);
         let Some(s) = shard.get(&k.source) else {
             return;
@@ -665,7 +673,7 @@ impl Engine {
         if s.failures >= 10 {
             e += 0.3 * (s.failures as f64 / 5.0).ln();
         }
-        out.add(factors::SPRAY_SOURCE, e.min(2.5));
+        out.add(factors::SPRAY_SOURCE, e.min(2.5) * (1.0 - 0.85 * at_home));
     }
 
     /// Learn from an answered event (`status` and `bytes` known).
@@ -737,7 +745,9 @@ impl Engine {
         let Some(p) = shard.profiles.get_mut(ev.subject) else {
             return;
         };
-        self.learn_values(p, &keys, FAMILIAR, f32::MAX, unix_day(ev.ts_ms), false);
+        // Half familiar per step-up: it proves fresh possession of the
+        // holder's key, not a second factor (see ARCHITECTURE.md).
+        self.learn_values(p, &keys, ESTABLISHED, f32::MAX, unix_day(ev.ts_ms), false);
         if let Some((lat, lon)) = ev.location {
             p.place = Some(Place {
                 lat: lat as f32,
@@ -931,15 +941,23 @@ impl Engine {
     /// JSON), for the persistence task.
     pub fn take_dirty(&self) -> Vec<(String, i64, String)> {
         let mut out = Vec::new();
+        let mut copies = Vec::new();
         for shard in self.shards.iter() {
-            let mut shard = lock(shard);
-            let shard = &mut *shard;
-            for subject in std::mem::take(&mut shard.dirty) {
-                if let Some(p) = shard.profiles.get_mut(&subject) {
-                    p.dirty = false;
-                    if let Ok(json) = serde_json::to_string(p) {
-                        out.push((subject.into_string(), p.last_ms, json));
+            // Copy under the lock (a memcpy of a few KiB each), serialize
+            // after releasing it: requests wait on these locks.
+            {
+                let mut shard = lock(shard);
+                let shard = &mut *shard;
+                for subject in std::mem::take(&mut shard.dirty) {
+                    if let Some(p) = shard.profiles.get_mut(&subject) {
+                        p.dirty = false;
+                        copies.push((subject, p.clone()));
                     }
+                }
+            }
+            for (subject, p) in copies.drain(..) {
+                if let Ok(json) = serde_json::to_string(&p) {
+                    out.push((subject.into_string(), p.last_ms, json));
                 }
             }
         }
@@ -1005,8 +1023,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Statuses that count as refusals for probing. Not 401: for an
+/// authenticated request that is a step-up, which the identity answers.
 fn is_refusal(status: u16) -> bool {
-    matches!(status, 401 | 403 | 404 | 405)
+    (403..=405).contains(&status)
 }
 
 /// Days since 1970 (wrapping at 65536: only equality with yesterday matters).

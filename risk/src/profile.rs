@@ -363,7 +363,20 @@ impl Profile {
     pub(crate) fn is_sane(&self) -> bool {
         let finite = |x: f32| x.is_finite() && x >= 0.0;
         let topk_ok = |t: &TopK| t.slots.len() <= 64 && t.slots.iter().all(|s| finite(s.w));
-        self.hours.len() == HOURS_PER_WEEK
+        // Times within 1970..2500, so window arithmetic cannot overflow.
+        let time_ok = |t: i64| (0..16_725_225_600_000).contains(&t);
+        [
+            self.first_ms,
+            self.last_ms,
+            self.decayed_ms,
+            self.minute_start_ms,
+            self.window.start_ms,
+        ]
+        .into_iter()
+        .all(time_ok)
+            && self.sessions.iter().all(|x| time_ok(x.last_ms))
+            && self.place.is_none_or(|p| time_ok(p.ts_ms))
+            && self.hours.len() == HOURS_PER_WEEK
             && self.hours.iter().all(|h| finite(*h))
             && finite(self.n)
             && self.sessions.len() <= 64

@@ -226,6 +226,16 @@ fn failed_authentications_from_a_source_count_toward_spray() {
         "/",
     ));
     assert!(has(&a, factors::SPRAY_SOURCE), "{a:?}");
+    // The same junk sent from alice's own office NAT barely touches her.
+    let office: IpAddr = "10.1.2.3".parse().unwrap();
+    for i in 0..200 {
+        engine.observe_failed_authentication(office, last + i * 1_000);
+    }
+    let a = engine.assess(&ev("did:ex:alice", last + 200_000, "10.1.2.3", LAPTOP, "/"));
+    assert!(
+        a.score < 0.3,
+        "junk from a shared address flags its users: {a:?}"
+    );
 }
 
 #[test]
@@ -355,9 +365,13 @@ fn suspicious_requests_do_not_make_an_attacker_familiar_but_a_step_up_does() {
         "five suspicious requests made it familiar: {still:?}"
     );
 
+    // A step-up proves fresh possession of the key: half familiar each time.
     engine.confirm(&ev("did:ex:alice", t + 11_000, "198.51.100.7", PHONE, "/"));
     let after = engine.assess(&ev("did:ex:alice", t + 12_000, "198.51.100.7", PHONE, "/"));
-    assert!(after.score < 0.2, "{after:?}");
+    assert!(after.score < 0.5, "{after:?}");
+    engine.confirm(&ev("did:ex:alice", t + 13_000, "198.51.100.7", PHONE, "/"));
+    let twice = engine.assess(&ev("did:ex:alice", t + 14_000, "198.51.100.7", PHONE, "/"));
+    assert!(twice.score < 0.2, "{twice:?}");
 }
 
 #[test]
@@ -431,6 +445,15 @@ fn stored_garbage_is_refused() {
     let bad = json.replacen("\"hours\":[", "\"hours\":[1e39,", 1);
     assert!(engine.merge_stored("did:ex:a", &bad).is_err());
     assert_eq!(engine.memory().0, 0);
+}
+
+#[test]
+fn dropping_the_user_agent_is_a_new_device() {
+    let engine = Engine::new(RiskConfig::default());
+    let last = employee(&engine, "did:ex:alice", "10.1.2.3");
+    let mut e = ev("did:ex:alice", last + HOUR, "10.1.2.3", LAPTOP, "/");
+    e.user_agent = None;
+    assert!(has(&engine.assess(&e), factors::NEW_DEVICE));
 }
 
 #[test]

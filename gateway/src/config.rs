@@ -896,6 +896,87 @@ upstream = "http://127.0.0.1:9"
     }
 
     #[test]
+    fn cidr_blocks_parse_and_match() {
+        let v4 = Cidr::parse("10.0.0.0/8").unwrap();
+        assert!(v4.contains("10.200.1.2".parse().unwrap()));
+        assert!(!v4.contains("11.0.0.1".parse().unwrap()));
+        assert!(!v4.contains("::1".parse().unwrap()), "families never mix");
+        let host = Cidr::parse("127.0.0.1").unwrap();
+        assert!(host.contains("127.0.0.1".parse().unwrap()));
+        assert!(!host.contains("127.0.0.2".parse().unwrap()));
+        let all = Cidr::parse("0.0.0.0/0").unwrap();
+        assert!(all.contains("203.0.113.9".parse().unwrap()));
+        let v6 = Cidr::parse("2001:db8::/32").unwrap();
+        assert!(v6.contains("2001:db8:1::5".parse().unwrap()));
+        assert!(!v6.contains("2001:db9::5".parse().unwrap()));
+        assert!(Cidr::parse("::/0")
+            .unwrap()
+            .contains("::1".parse().unwrap()));
+        for bad in [
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0/8",
+            "10.0.0.0/",
+            "x",
+            "",
+            "10.0.0.0/-1",
+        ] {
+            assert_eq!(Cidr::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn risk_and_proxy_settings_are_validated_with_the_fix() {
+        let d = tmp();
+        let c = Config::parse(&base(&d), Path::new("t.toml"), &d).unwrap();
+        assert!(c.risk.enabled && c.server.trusted_proxies.is_empty());
+        let cases = [
+            (
+                base(&d).replace("[policy]", "[risk]\nhalf_life_days = 0\n[policy]"),
+                "risk.half_life_days",
+            ),
+            (
+                base(&d).replace("[policy]", "[risk]\nlearn_below = 1.5\n[policy]"),
+                "risk.learn_below",
+            ),
+            (
+                base(&d).replace("[policy]", "[risk]\nflush_interval_ms = 5\n[policy]"),
+                "risk.flush_interval_ms",
+            ),
+            (
+                base(&d).replace("[policy]", "[risk]\nsensitive_paths = [\"/\"]\n[policy]"),
+                "risk.sensitive_paths[0]",
+            ),
+            (
+                base(&d).replace(
+                    "[policy]",
+                    "[risk]\ngeoip_city_db = \"nope.mmdb\"\n[policy]",
+                ),
+                "risk.geoip_city_db",
+            ),
+            (
+                base(&d).replace(
+                    "public_url = \"http://gw.test\"",
+                    "public_url = \"http://gw.test\"\ntrusted_proxies = [\"10.0.0.0/8\", \"lb\"]",
+                ),
+                "server.trusted_proxies[1]",
+            ),
+        ];
+        for (text, key) in cases {
+            let err = Config::parse(&text, Path::new("t.toml"), &d)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key) && err.contains("fix"), "{key}: {err}");
+        }
+        let ok = base(&d).replace(
+            "public_url = \"http://gw.test\"",
+            "public_url = \"http://gw.test\"\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]",
+        );
+        let c = Config::parse(&ok, Path::new("t.toml"), &d).unwrap();
+        assert_eq!(c.server.trusted_proxies().len(), 2);
+    }
+
+    #[test]
     fn unknown_key_is_refused() {
         let d = tmp();
         let text = base(&d).replace("[policy]", "[policy]\nbogus = 1");

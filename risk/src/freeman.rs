@@ -424,24 +424,12 @@ mod tests {
         "Mozilla/5.0 (X11; Linux x86_64; rv:131.0) Gecko/20100101 Firefox/131.0";
 
     fn ev<'a>(subject: &'a str, ip: &str, asn: Option<u32>, cc: &'a str, ua: &'a str) -> Event<'a> {
-        Event {
-            ts_ms: 0,
-            subject,
-            kind: Kind::Login,
-            ip: ip.parse().unwrap(),
-            asn,
-            country: Some(cc),
-            location: None,
-            user_agent: Some(ua),
-            tls_fp: None,
-            device_id: None,
-            session_id: None,
-            auth_method: None,
-            method: None,
-            path: None,
-            status: Some(200),
-            bytes: None,
-        }
+        let mut e = Event::new(0, subject, Kind::Login, ip.parse().unwrap());
+        e.asn = asn;
+        e.country = Some(cc);
+        e.user_agent = Some(ua);
+        e.status = Some(200);
+        e
     }
 
     #[test]

@@ -116,8 +116,7 @@ pub async fn seed_history(config: &Config, alice: &str) -> Result<()> {
                 ev.path = Some(paths[k as usize % paths.len()]);
                 ev.status = Some(200);
                 ev.bytes = Some(1_500);
-                let a = engine.assess(&ev);
-                engine.observe(&ev, &a);
+                engine.score(&ev);
             }
         }
         store

@@ -284,8 +284,10 @@ impl Gateway {
             status: None,
             bytes: None,
         };
-        let risk = match &self.risk {
-            Some(engine) => {
+        // Hashed once for confirm, assess and observe.
+        let keys = self.risk.as_ref().map(|engine| engine.event_keys(&event));
+        let risk = match (&self.risk, &keys) {
+            (Some(engine), Some(keys)) => {
                 // A presentation answering this holder's step-up challenge:
                 // this network and device are the holder's own.
                 if identity
@@ -293,12 +295,12 @@ impl Gateway {
                     .as_deref()
                     .is_some_and(|n| self.challenges.redeem(n, &identity.did))
                 {
-                    engine.confirm(&event);
+                    engine.confirm_keyed(&event, keys);
                     tracing::info!(subject = %identity.did, "step-up completed");
                 }
-                engine.assess(&event)
+                engine.assess_keyed(&event, keys)
             }
-            None => RiskAssessment::neutral(),
+            _ => RiskAssessment::neutral(),
         };
         record.risk_score = risk.score;
         record.risk_factors.clone_from(&risk.factors);
@@ -354,9 +356,9 @@ impl Gateway {
         };
         // Learn from the request (a refusal's status is known now; an
         // upstream's answer is added when it arrives).
-        if let Some(engine) = &self.risk {
+        if let (Some(engine), Some(keys)) = (&self.risk, &keys) {
             event.status = outcome.as_ref().err().map(|r| r.status.as_u16());
-            engine.observe(&event, &risk);
+            engine.observe_keyed(&event, keys, &risk);
         }
         outcome.map(|()| Allowed {
             route,

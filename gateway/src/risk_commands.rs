@@ -75,11 +75,7 @@ pub fn score_stream(
         };
         let assessment = match parsed {
             Ok(record) => match record.as_event() {
-                Ok(ev) => {
-                    let a = engine.assess(&ev);
-                    engine.observe(&ev, &a);
-                    Some(a)
-                }
+                Ok(ev) => Some(engine.score(&ev)),
                 Err(e) => {
                     report(&mut errors, summary.lines, &e.to_string());
                     None

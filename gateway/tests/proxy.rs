@@ -205,20 +205,7 @@ async fn https_listener_serves_http1_and_http2() {
     let dir = tempdir("tls");
     let (gw, port, roots) = h.start_https_twin(&dir).await;
     for http2 in [false, true] {
-        let tls = rustls::ClientConfig::builder()
-            .with_root_certificates(roots.clone())
-            .with_no_client_auth();
-        let b = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_only();
-        let conn = if http2 {
-            b.enable_http2().build()
-        } else {
-            b.enable_http1().build()
-        };
-        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
-            .http2_only(http2)
-            .build(conn);
+        let client = https_client(&roots, http2, true);
         let req = Request::builder()
             .uri(format!("https://localhost:{port}/eng/tls"))
             .header("authorization", format!("Bearer {}", h.alice_vp()))

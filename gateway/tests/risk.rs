@@ -380,35 +380,17 @@ async fn geoip_locations_reveal_impossible_travel() {
 
 #[tokio::test]
 async fn a_new_tls_client_fingerprint_is_a_new_device() {
-    use http_body_util::Full;
-    use hyper_util::client::legacy::Client;
-    use hyper_util::rt::TokioExecutor;
-
     let h = Harness::start_full(None, "", "", RISK, RISK_POLICIES).await;
     let dir = support::tempdir("risk-tls");
     let (gw, port, roots) = h.start_https_twin(&dir).await;
     // One TLS client per request (no resumption), HTTP/1.1 or HTTP/2 by ALPN:
     // the two offer different ALPN lists, so their JA4 differ.
     let request = |http2: bool| {
-        let mut tls = rustls::ClientConfig::builder()
-            .with_root_certificates(roots.clone())
-            .with_no_client_auth();
-        tls.resumption = rustls::client::Resumption::disabled();
-        let b = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_only();
-        let conn = if http2 {
-            b.enable_http2().build()
-        } else {
-            b.enable_http1().build()
-        };
-        let client: Client<_, Full<bytes::Bytes>> = Client::builder(TokioExecutor::new())
-            .http2_only(http2)
-            .build(conn);
+        let client = support::https_client(&roots, http2, false);
         let req = http::Request::builder()
             .uri(format!("https://localhost:{port}/whoami"))
             .header("authorization", format!("Bearer {}", h.alice_vp()))
-            .body(Full::new(bytes::Bytes::new()))
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
             .unwrap();
         async move { client.request(req).await.unwrap().status() }
     };

@@ -244,6 +244,9 @@ struct Shard {
     dirty: Vec<Box<str>>,
 }
 
+/// An event's hashed features (opaque), from [`Engine::event_keys`].
+pub struct EventKeys(Keys);
+
 /// The hashed features of one event, computed once.
 struct Keys {
     ip: u64,
@@ -421,26 +424,45 @@ impl Engine {
         })
     }
 
+    /// The event's hashed features, for the `*_keyed` calls: a caller that
+    /// assesses, observes (and confirms) one event hashes it once.
+    pub fn event_keys(&self, ev: &Event<'_>) -> EventKeys {
+        EventKeys(self.keys(ev))
+    }
+
+    /// Assess, then learn: what an offline scorer does with each event.
+    pub fn score(&self, ev: &Event<'_>) -> RiskAssessment {
+        let keys = self.event_keys(ev);
+        let a = self.assess_keyed(ev, &keys);
+        self.observe_keyed(ev, &keys, &a);
+        a
+    }
+
     /// Score `ev` from what is known so far. Does not learn.
     pub fn assess(&self, ev: &Event<'_>) -> RiskAssessment {
-        let keys = self.keys(ev);
+        self.assess_keyed(ev, &self.event_keys(ev))
+    }
+
+    /// [`assess`](Self::assess) with keys from [`event_keys`](Self::event_keys).
+    pub fn assess_keyed(&self, ev: &Event<'_>, keys: &EventKeys) -> RiskAssessment {
+        let keys = &keys.0;
         let mut evidence = Evidence::new();
         let (cold, at_home) = {
             let shard = lock(self.shard(ev.subject));
             match shard.profiles.get(ev.subject) {
                 Some(p) => {
                     let cold = p.events < self.config.cold_start_events;
-                    self.profile_evidence(p, ev, &keys, cold, &mut evidence);
+                    self.profile_evidence(p, ev, keys, cold, &mut evidence);
                     let w = p.ips.weight(keys.ip).max(p.prefixes.weight(keys.prefix));
                     (cold, (w / FAMILIAR).min(1.0) as f64)
                 }
                 None => {
-                    self.stranger_evidence(ev, &keys, &mut evidence);
+                    self.stranger_evidence(ev, keys, &mut evidence);
                     (true, 0.0)
                 }
             }
         };
-        self.source_evidence(ev, &keys, at_home, &mut evidence);
+        self.source_evidence(ev, keys, at_home, &mut evidence);
         evidence.into_assessment(cold)
     }
 
@@ -680,7 +702,12 @@ impl Engine {
     /// `assessed` is what [`assess`](Self::assess) said about it: suspicious
     /// requests teach familiarity at a fraction of the weight.
     pub fn observe(&self, ev: &Event<'_>, assessed: &RiskAssessment) {
-        let keys = self.keys(ev);
+        self.observe_keyed(ev, &self.event_keys(ev), assessed);
+    }
+
+    /// [`observe`](Self::observe) with keys from [`event_keys`](Self::event_keys).
+    pub fn observe_keyed(&self, ev: &Event<'_>, keys: &EventKeys, assessed: &RiskAssessment) {
+        let keys = &keys.0;
         // A refused suspicious request (the gateway stepped it up or denied
         // it) teaches no familiarity; one that went through (offline data,
         // or a policy that lets it pass) teaches a little.
@@ -712,13 +739,13 @@ impl Engine {
             stranger = p.events >= self.config.cold_start_events
                 && p.ips.weight(keys.ip) < 1.0
                 && p.prefixes.weight(keys.prefix) < 1.0;
-            self.learn(p, ev, &keys, lw);
+            self.learn(p, ev, keys, lw);
             if !p.dirty {
                 p.dirty = true;
                 shard.dirty.push(Box::from(ev.subject));
             }
         }
-        self.learn_source(ev, &keys, stranger);
+        self.learn_source(ev, keys, stranger);
     }
 
     /// Add what the upstream answered to a request already observed (the
@@ -739,7 +766,12 @@ impl Engine {
     /// A successful step-up from this event's network and device: they are
     /// the identity's own.
     pub fn confirm(&self, ev: &Event<'_>) {
-        let keys = self.keys(ev);
+        self.confirm_keyed(ev, &self.event_keys(ev));
+    }
+
+    /// [`confirm`](Self::confirm) with keys from [`event_keys`](Self::event_keys).
+    pub fn confirm_keyed(&self, ev: &Event<'_>, keys: &EventKeys) {
+        let keys = &keys.0;
         let mut shard = lock(self.shard(ev.subject));
         let shard = &mut *shard;
         let Some(p) = shard.profiles.get_mut(ev.subject) else {
@@ -747,7 +779,7 @@ impl Engine {
         };
         // Half familiar per step-up: it proves fresh possession of the
         // holder's key, not a second factor (see ARCHITECTURE.md).
-        self.learn_values(p, &keys, ESTABLISHED, f32::MAX, unix_day(ev.ts_ms), false);
+        self.learn_values(p, keys, ESTABLISHED, f32::MAX, unix_day(ev.ts_ms), false);
         if let Some((lat, lon)) = ev.location {
             p.place = Some(Place {
                 lat: lat as f32,
@@ -1011,9 +1043,7 @@ impl Scorer for Engine {
     }
 
     fn score_and_learn(&mut self, event: &Event<'_>) -> RiskAssessment {
-        let a = self.assess(event);
-        self.observe(event, &a);
-        a
+        self.score(event)
     }
 }
 

@@ -408,3 +408,32 @@ pub fn run_err(args: &[&str], expect: &str) {
     assert!(err.contains(expect), "didgate {args:?}: {err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// An HTTPS client trusting `roots`, speaking HTTP/2 only or HTTP/1.1 only
+/// (offered by ALPN), with or without TLS session resumption.
+pub fn https_client(
+    roots: &rustls::RootCertStore,
+    http2: bool,
+    resumption: bool,
+) -> Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    Full<Bytes>,
+> {
+    let mut tls = rustls::ClientConfig::builder()
+        .with_root_certificates(roots.clone())
+        .with_no_client_auth();
+    if !resumption {
+        tls.resumption = rustls::client::Resumption::disabled();
+    }
+    let b = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only();
+    let conn = if http2 {
+        b.enable_http2().build()
+    } else {
+        b.enable_http1().build()
+    };
+    Client::builder(TokioExecutor::new())
+        .http2_only(http2)
+        .build(conn)
+}

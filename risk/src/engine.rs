@@ -12,8 +12,8 @@
 //! teaches it a lot.
 //!
 //! Cost: two short critical sections on one of 64 shard locks per request
-//! (assess, then observe), a few keyed hashes, no I/O and no allocation
-//! beyond the factor list.
+//! (assess, then observe), a dozen keyed hashes computed once
+//! ([`Engine::event_keys`]), no I/O and no allocation beyond the factor list.
 
 use std::collections::HashMap;
 use std::hash::Hasher;

@@ -12,7 +12,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use did_registry::ethr::{StatusChecker, StatusEntry, StatusError};
-use did_registry::{DidResolver, Purpose};
+use did_registry::{DidDocument, DidResolver, Purpose};
+use moka::sync::Cache;
 use serde_json::{Map, Value};
 
 use crate::jws;
@@ -110,6 +111,27 @@ pub struct Verifier {
     config: VerifierConfig,
     resolver: Arc<dyn DidResolver>,
     status: Option<Arc<dyn StatusChecker>>,
+    /// VC-JWTs whose signature already verified, by their exact bytes.
+    verified: Option<Cache<String, Arc<CachedCredential>>>,
+}
+
+/// A VC-JWT that verified once. A later presentation of the very same token
+/// skips only its signature check, and only while the issuer's DID document is
+/// the one the signature was checked against; time and status are checked
+/// again every time.
+struct CachedCredential {
+    vc: VerifiedCredential,
+    /// The issuer document of the signature check. `None` for DID methods whose
+    /// documents cannot change (`did:key`, `did:jwk`: the DID is the key).
+    issuer_doc: Option<Arc<DidDocument>>,
+    /// The latest of `nbf` and `validFrom`/`issuanceDate`.
+    not_before: Option<i64>,
+    status: Vec<StatusEntry>,
+}
+
+/// Documents of these methods are a pure function of the DID.
+fn immutable_method(did: &str) -> bool {
+    did.starts_with("did:key:") || did.starts_with("did:jwk:")
 }
 
 fn str_field<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
@@ -179,7 +201,25 @@ impl Verifier {
             config,
             resolver,
             status: None,
+            verified: None,
         }
+    }
+
+    /// Remember up to `capacity` verified VC-JWTs, so that presenting the same
+    /// credential again (a fresh presentation of it each request) costs one
+    /// signature check, the presentation's, instead of two. A key rotation or
+    /// revocation on chain changes the issuer's document, which sends the
+    /// credential through full verification again; expiry and status are
+    /// checked on every use. `0` disables the cache.
+    pub fn with_credential_cache(mut self, capacity: u64) -> Self {
+        self.verified = (capacity > 0).then(|| {
+            Cache::builder()
+                .max_capacity(capacity)
+                // Bounds how long an unused token's memory is held.
+                .time_to_idle(std::time::Duration::from_secs(600))
+                .build()
+        });
+        self
     }
 
     /// Check `credentialStatus` entries with `status`. Without a checker a
@@ -194,22 +234,26 @@ impl Verifier {
         &self.config
     }
 
-    /// Check the token's signature with `signer`'s key for `purpose`.
+    async fn resolve(&self, did: &str) -> Result<Arc<DidDocument>, CredentialError> {
+        self.resolver
+            .resolve(did)
+            .await
+            .map_err(|source| CredentialError::Resolve {
+                did: did.to_owned(),
+                source,
+            })
+    }
+
+    /// Check the token's signature with `signer`'s key for `purpose`; returns
+    /// the document whose key verified it.
     async fn check_signature(
         &self,
         parsed: &jws::Parsed<'_>,
         signer: &str,
         purpose: Purpose,
         what: &'static str,
-    ) -> Result<(), CredentialError> {
-        let doc =
-            self.resolver
-                .resolve(signer)
-                .await
-                .map_err(|source| CredentialError::Resolve {
-                    did: signer.to_owned(),
-                    source,
-                })?;
+    ) -> Result<Arc<DidDocument>, CredentialError> {
+        let doc = self.resolve(signer).await?;
         let candidates = doc
             .keys_for(parsed.header.kid.as_deref(), purpose)
             .map_err(|source| CredentialError::Resolve {
@@ -220,7 +264,7 @@ impl Verifier {
         let mut first_error = None;
         for vm in candidates {
             match vm.verify_jose(&parsed.header.alg, message, &parsed.signature) {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(doc),
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }
@@ -388,13 +432,83 @@ impl Verifier {
         })
     }
 
-    /// Verify one VC-JWT's signature and validity period (trust and holder
-    /// binding are the presentation's checks).
+    /// Verify one VC-JWT's signature, validity period and status (trust and
+    /// holder binding are the presentation's checks).
     pub async fn verify_credential(
         &self,
         token: &str,
         now: i64,
     ) -> Result<VerifiedCredential, CredentialError> {
+        let Some(cache) = &self.verified else {
+            return Ok(self.verify_credential_fully(token, now).await?.vc);
+        };
+        if let Some(hit) = cache.get(token) {
+            if self.still_verified(&hit).await? {
+                self.check_time(hit.vc.expires_at, hit.not_before, now)?;
+                self.check_status(&hit.status).await?;
+                return Ok(hit.vc.clone());
+            }
+        }
+        let fresh = self.verify_credential_fully(token, now).await?;
+        let vc = fresh.vc.clone();
+        cache.insert(token.to_owned(), Arc::new(fresh));
+        Ok(vc)
+    }
+
+    /// Whether a cached credential's signature still stands: its issuer's
+    /// document is the one it was checked against (a did:ethr key change or
+    /// deactivation makes a new one, or an error).
+    async fn still_verified(&self, hit: &CachedCredential) -> Result<bool, CredentialError> {
+        match &hit.issuer_doc {
+            None => Ok(true),
+            Some(doc) => Ok(Arc::ptr_eq(doc, &self.resolve(&hit.vc.issuer).await?)),
+        }
+    }
+
+    fn check_time(
+        &self,
+        expires_at: Option<i64>,
+        not_before: Option<i64>,
+        now: i64,
+    ) -> Result<(), CredentialError> {
+        let skew = self.config.clock_skew_secs;
+        if let Some(e) = expires_at {
+            if e < now - skew {
+                return Err(CredentialError::CredentialExpired { exp: e });
+            }
+        }
+        if let Some(t) = not_before {
+            if t > now + skew {
+                return Err(CredentialError::NotYetValid {
+                    what: "credential",
+                    nbf: t,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn check_status(&self, entries: &[StatusEntry]) -> Result<(), CredentialError> {
+        for entry in entries {
+            match &self.status {
+                Some(checker) => checker.check(entry).await?,
+                None => {
+                    return Err(StatusError::Unsupported {
+                        list: entry.list.clone(),
+                        reason: "this verifier checks no credential status".into(),
+                    }
+                    .into())
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn verify_credential_fully(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<CachedCredential, CredentialError> {
         let parsed = jws::parse(token)?;
         let p = &parsed.payload;
         let v2 = is_typ(
@@ -426,7 +540,8 @@ impl Verifier {
             return Err(CredentialError::malformed("the issuer is not a DID"));
         }
 
-        self.check_signature(&parsed, issuer, Purpose::AssertionMethod, "credential")
+        let issuer_doc = self
+            .check_signature(&parsed, issuer, Purpose::AssertionMethod, "credential")
             .await?;
 
         let subject_obj = match body.get("credentialSubject") {
@@ -462,63 +577,44 @@ impl Verifier {
         }
 
         // Validity period: every stated bound must hold.
-        let skew = self.config.clock_skew_secs;
         let exp = int_field(p, "exp")?;
         let until = match format {
             Format::VcJwt20 => rfc3339(body, "validUntil")?,
             Format::JwtVc11 => rfc3339(body, "expirationDate")?,
         };
         let expires_at = [exp, until].into_iter().flatten().min();
-        if let Some(e) = expires_at {
-            if e < now - skew {
-                return Err(CredentialError::CredentialExpired { exp: e });
-            }
-        }
         let from = match format {
             Format::VcJwt20 => rfc3339(body, "validFrom")?,
             Format::JwtVc11 => rfc3339(body, "issuanceDate")?,
         };
-        for t in [int_field(p, "nbf")?, from].into_iter().flatten() {
-            if t > now + skew {
-                return Err(CredentialError::NotYetValid {
-                    what: "credential",
-                    nbf: t,
-                });
-            }
-        }
+        let not_before = [int_field(p, "nbf")?, from].into_iter().flatten().max();
+        self.check_time(expires_at, not_before, now)?;
 
         // Status last: only a credential that is otherwise valid is looked up.
-        match body.get("credentialStatus") {
-            None | Some(Value::Null) => {}
-            Some(status) => {
-                for entry in StatusEntry::from_json(issuer, status)? {
-                    match &self.status {
-                        Some(checker) => checker.check(&entry).await?,
-                        None => {
-                            return Err(StatusError::Unsupported {
-                                list: entry.list,
-                                reason: "this verifier checks no credential status".into(),
-                            }
-                            .into())
-                        }
-                    }
-                }
-            }
-        }
+        let status = match body.get("credentialStatus") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(status) => StatusEntry::from_json(issuer, status)?,
+        };
+        self.check_status(&status).await?;
 
         let mut claims = subject_obj.clone();
         claims.remove("id");
         let id = str_field(p, "jti")
             .or_else(|| str_field(body, "id"))
             .map(str::to_owned);
-        Ok(VerifiedCredential {
-            id,
-            issuer: issuer.to_owned(),
-            subject,
-            types,
-            claims,
-            expires_at,
-            format,
+        Ok(CachedCredential {
+            vc: VerifiedCredential {
+                id,
+                issuer: issuer.to_owned(),
+                subject,
+                types,
+                claims,
+                expires_at,
+                format,
+            },
+            issuer_doc: (!immutable_method(issuer)).then_some(issuer_doc),
+            not_before,
+            status,
         })
     }
 }

@@ -548,3 +548,50 @@ async fn a_status_entry_that_cannot_be_checked_is_refused() {
         "status_entry_invalid"
     );
 }
+
+/// A credential served from the verified-credential cache is checked again
+/// for everything but its signature: expiry, not-before and holder binding.
+#[tokio::test]
+async fn a_cached_credential_is_still_checked_for_time_and_holder() {
+    let (i, h) = (id(KeyType::Ed25519, false), id(KeyType::Ed25519, false));
+    let v = verifier(&i).with_credential_cache(100);
+    for format in [Format::JwtVc11, Format::VcJwt20] {
+        let cred = vc(&i, &h.did, NOW, 3600, format);
+        for _ in 0..2 {
+            let t = vp(&h, vec![cred.clone()], AUD, NOW, format);
+            let ok = v.verify_presentation(&t, NOW).await.unwrap();
+            assert_eq!(ok.credentials[0].claims["role"], "engineer");
+        }
+        // Expired by now: refused although it verified before.
+        let later = NOW + 3600 + 61;
+        let t = vp(&h, vec![cred.clone()], AUD, later, format);
+        assert_eq!(
+            v.verify_presentation(&t, later)
+                .await
+                .unwrap_err()
+                .reason_code(),
+            "credential_expired"
+        );
+        // Not yet valid at an earlier clock.
+        let earlier = NOW - 61;
+        let t = vp(&h, vec![cred.clone()], AUD, earlier, format);
+        assert_eq!(
+            v.verify_presentation(&t, earlier)
+                .await
+                .unwrap_err()
+                .reason_code(),
+            "not_yet_valid"
+        );
+        // Someone else presenting the cached credential.
+        let mallory = id(KeyType::Ed25519, false);
+        let t = vp(&mallory, vec![cred.clone()], AUD, NOW, format);
+        assert_eq!(code(&v, &t).await, "subject_not_holder");
+        // A copy with one signature byte changed is not the cached token.
+        let mut forged = cred.clone().into_bytes();
+        let last = forged.len() - 10;
+        forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        let t = vp(&h, vec![forged], AUD, NOW, format);
+        assert_eq!(code(&v, &t).await, "bad_signature");
+    }
+}

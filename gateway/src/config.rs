@@ -251,6 +251,10 @@ pub struct CredentialsConfig {
     /// Upper bound on remembered presentation ids (replay protection).
     #[serde(default = "default_replay_capacity")]
     pub replay_cache_capacity: u64,
+    /// VC-JWTs remembered as verified, so a credential presented again costs
+    /// no second signature check (0 disables; see ARCHITECTURE.md).
+    #[serde(default = "default_verified_cache")]
+    pub verified_credential_cache: u64,
     #[serde(default)]
     pub trusted_issuers: Vec<TrustedIssuerConfig>,
     /// How long a fetched HTTP status list is used before it is fetched again
@@ -266,6 +270,7 @@ impl Default for CredentialsConfig {
             clock_skew_secs: default_skew(),
             max_presentation_lifetime_secs: default_max_lifetime(),
             replay_cache_capacity: default_replay_capacity(),
+            verified_credential_cache: default_verified_cache(),
             trusted_issuers: Vec::new(),
             status_list_ttl_secs: default_status_list_ttl(),
         }
@@ -280,6 +285,9 @@ fn default_max_lifetime() -> i64 {
 }
 fn default_replay_capacity() -> u64 {
     1_000_000
+}
+fn default_verified_cache() -> u64 {
+    10_000
 }
 fn default_status_list_ttl() -> u64 {
     300

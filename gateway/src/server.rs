@@ -125,7 +125,9 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         status.map(|s| s as Arc<dyn StatusChecker>),
         Arc::new(http_status),
     );
-    let verifier = Verifier::new(vcfg, resolver).with_status_checker(Arc::new(status));
+    let verifier = Verifier::new(vcfg, resolver)
+        .with_status_checker(Arc::new(status))
+        .with_credential_cache(config.credentials.verified_credential_cache);
 
     let signer = AssertionSigner::load_or_create(
         &config.resolve(&config.identity.key_file),

@@ -625,3 +625,62 @@ async fn vc_issue_and_revoke_commands_on_the_embedded_chain() {
     );
     h.stop().await;
 }
+
+/// The verified-credential cache never outlives the issuer's key: a VC-JWT
+/// that verified (and is cached) is refused from the block that moves its
+/// did:ethr issuer to another controller key, and again when the issuer is
+/// deactivated — the same token, presented in fresh presentations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_credential_is_refused_once_its_issuer_key_changes() {
+    let issuer = ethr_who(ISSUER_SECRET);
+    let h = Harness::start(None, &chain_toml(&issuer, "embedded = true")).await;
+    let opened = didgate::chains::open_chain("dev", &h.config.chains["dev"], &h.gw().store, false)
+        .await
+        .unwrap();
+    let vc = vc_with(&issuer, &h.alice.did, None, Format::JwtVc11);
+    // Verified once, then served from the cache.
+    for _ in 0..3 {
+        assert_eq!(try_vc(&h, &vc, Format::JwtVc11).await.1, "ok");
+    }
+    let rotate =
+        did_registry::ethr::registry::change_owner(address(ISSUER_SECRET), address(OTHER_SECRET));
+    opened
+        .chain
+        .transact(
+            &secret(ISSUER_SECRET),
+            Some(opened.registry),
+            rotate,
+            did_registry::ethr::registry::WRITE_GAS,
+        )
+        .await
+        .unwrap();
+    let waited = until(&h, &vc, "bad_signature").await;
+    println!(
+        "CACHED_VC_REFUSED kind=owner_changed ms={}",
+        waited.as_millis()
+    );
+    // A credential the new controller key signs is accepted: the refusal is
+    // about the old key, not the issuer.
+    let rotated = Who {
+        kid: issuer.kid.clone(),
+        did: issuer.did.clone(),
+        key: ethr_who(OTHER_SECRET).key,
+    };
+    let fresh = vc_with(&rotated, &h.alice.did, None, Format::JwtVc11);
+    assert_eq!(try_vc(&h, &fresh, Format::JwtVc11).await.1, "ok");
+    // Deactivated: the cached copy of that one is refused too.
+    let deactivate =
+        did_registry::ethr::registry::change_owner(address(ISSUER_SECRET), Address::ZERO);
+    opened
+        .chain
+        .transact(
+            &secret(OTHER_SECRET),
+            Some(opened.registry),
+            deactivate,
+            did_registry::ethr::registry::WRITE_GAS,
+        )
+        .await
+        .unwrap();
+    until(&h, &fresh, "did_deactivated").await;
+    h.stop().await;
+}

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
@@ -16,7 +16,7 @@ use cedar_policy::{
 };
 use miette::Diagnostic;
 
-use crate::claims::{claim_shape, claims_record, decimal_str, ClaimShape};
+use crate::claims::{claim_shape, claims_record, ClaimShape};
 use crate::PolicyError;
 
 /// The risk of the request, as policies see it (`context.risk`).
@@ -79,7 +79,11 @@ struct Loaded {
     policies: PolicySet,
     count: usize,
     claim_shape: ClaimShape,
-    action_entities: Vec<Entity>,
+    /// Per HTTP method: its action entity and the action groups above it
+    /// (`GET` → `read` → …), all a request's `action in …` can look at.
+    /// Passing only these, not every action, keeps the per-request entity
+    /// store (and its transitive closure) small.
+    action_entities: HashMap<&'static str, Vec<Entity>>,
     actions: HashMap<&'static str, EntityUid>,
     step_up: HashSet<PolicyId>,
 }
@@ -100,7 +104,19 @@ pub struct PolicyEngine {
     holder_type: EntityTypeName,
     app_type: EntityTypeName,
     resource_type: EntityTypeName,
+    /// `ip("…")` context values by address. cedar-policy parses the name
+    /// `ip` with its full policy parser every time it builds one, which cost
+    /// more than the rest of the request's context together.
+    ips: moka::sync::Cache<IpAddr, RestrictedExpression>,
+    /// `decimal("…")` risk scores, one per 4-decimal value (10,001), built on
+    /// first use for the same reason.
+    scores: Box<[OnceLock<RestrictedExpression>]>,
 }
+
+/// Distinct client addresses whose `ip(…)` value is kept.
+const IP_CACHE: u64 = 65_536;
+/// Risk scores have four decimals in Cedar: 0.0000 ..= 1.0000.
+const SCORE_STEPS: usize = 10_000;
 
 fn type_name(s: &str) -> EntityTypeName {
     // Constant, valid names: parsing cannot fail.
@@ -140,7 +156,28 @@ impl PolicyEngine {
             holder_type: type_name("Didgate::Holder"),
             app_type: type_name("Didgate::App"),
             resource_type: type_name("Didgate::Resource"),
+            ips: moka::sync::Cache::new(IP_CACHE),
+            scores: (0..=SCORE_STEPS).map(|_| OnceLock::new()).collect(),
         }
+    }
+
+    fn ip_value(&self, ip: IpAddr) -> RestrictedExpression {
+        self.ips
+            .get_with(ip, || RestrictedExpression::new_ip(ip.to_string()))
+    }
+
+    /// `score` (finite, in [0, 1]) as a Cedar decimal with four places.
+    fn score_value(&self, score: f64) -> RestrictedExpression {
+        let step = ((score * SCORE_STEPS as f64).round() as usize).min(SCORE_STEPS);
+        self.scores[step]
+            .get_or_init(|| {
+                RestrictedExpression::new_decimal(format!(
+                    "{}.{:04}",
+                    step / SCORE_STEPS,
+                    step % SCORE_STEPS
+                ))
+            })
+            .clone()
     }
 
     pub fn policy_count(&self) -> usize {
@@ -288,8 +325,13 @@ impl PolicyEngine {
             HashSet::from([app.clone()]),
         )
         .map_err(|e| e.to_string())?;
-        let mut all = Vec::with_capacity(loaded.action_entities.len() + 3);
-        all.extend(loaded.action_entities.iter().cloned());
+        let actions = loaded
+            .action_entities
+            .get(r.action)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mut all = Vec::with_capacity(actions.len() + 3);
+        all.extend(actions.iter().cloned());
         all.push(holder);
         all.push(res);
         all.push(Entity::new_no_attrs(app, HashSet::new()));
@@ -309,10 +351,7 @@ impl PolicyEngine {
                 RestrictedExpression::new_string(r.auth_method.to_owned()),
             ),
             ("credential_types".to_owned(), strings(r.credential_types)),
-            (
-                "client_ip".to_owned(),
-                RestrictedExpression::new_ip(r.client_ip.to_string()),
-            ),
+            ("client_ip".to_owned(), self.ip_value(r.client_ip)),
             (
                 "time".to_owned(),
                 RestrictedExpression::new_long(r.now_unix),
@@ -328,12 +367,7 @@ impl PolicyEngine {
             (
                 "risk".to_owned(),
                 RestrictedExpression::new_record([
-                    (
-                        "score".to_owned(),
-                        RestrictedExpression::new_decimal(
-                            decimal_str(score).unwrap_or_else(|| "1.0".into()),
-                        ),
-                    ),
+                    ("score".to_owned(), self.score_value(score)),
                     (
                         "factors".to_owned(),
                         RestrictedExpression::new_set(
@@ -532,16 +566,12 @@ fn build(
         return Err(PolicyError::Validation { problems });
     }
 
-    let action_entities: Vec<Entity> = schema
-        .action_entities()
-        .map_err(|e| PolicyError::Schema {
-            file: schema_name.to_owned(),
-            at: "?".into(),
-            message: e.to_string(),
-        })?
-        .iter()
-        .cloned()
-        .collect();
+    let all_actions = schema.action_entities().map_err(|e| PolicyError::Schema {
+        file: schema_name.to_owned(),
+        at: "?".into(),
+        message: e.to_string(),
+    })?;
+    let action_entities: Vec<Entity> = all_actions.iter().cloned().collect();
     let action_type = type_name("Didgate::Action");
     let actions: HashMap<&'static str, EntityUid> = METHODS
         .iter()
@@ -561,6 +591,23 @@ fn build(
                 .into(),
         });
     }
+    // Each method's action entity with every action group above it.
+    let action_entities: HashMap<&'static str, Vec<Entity>> = actions
+        .iter()
+        .map(|(m, uid)| {
+            let mut wanted: HashSet<EntityUid> = all_actions
+                .ancestors(uid)
+                .map(|a| a.cloned().collect())
+                .unwrap_or_default();
+            wanted.insert(uid.clone());
+            let closure = action_entities
+                .iter()
+                .filter(|e| wanted.contains(&e.uid()))
+                .cloned()
+                .collect();
+            (*m, closure)
+        })
+        .collect();
     let count = set.policies().count();
     Ok(Loaded {
         policies: set,

@@ -10,6 +10,9 @@ bash scripts/setup-interop.sh
 echo "==> anvil (npm @foundry-rs/anvil-linux-amd64) for the did:ethr tests"
 bash scripts/install-anvil.sh >/dev/null
 
+echo "==> nginx and wrk (Debian) for the load harness's smoke test"
+bash scripts/install-bench-tools.sh
+
 echo "==> PostgreSQL on 127.0.0.1:5432"
 bash scripts/ensure-postgres.sh
 

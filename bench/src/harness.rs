@@ -1,0 +1,717 @@
+//! The harness: start every system on this machine, drive each with wrk the
+//! same way, repeat, and write the medians to bench/RESULTS.md.
+//!
+//! Pinning: everything on the server side (the upstream, the proxy under
+//! test, nginx's auth endpoint) runs on `--server-cpu`; wrk runs on
+//! `--client-cpu`. Every system gets the same split, so "direct" is the
+//! upstream alone on the server core and each proxy shares that core with it.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+use crate::report::{self, HalfLoad, Report, Row, Soak};
+use crate::tokens::{self, Cache, Population};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Opts {
+    /// Seconds of each measured run.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Seconds of the warm-up run before each system's measured runs.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: u64,
+    /// Measured runs per system (the report shows medians).
+    #[arg(long, default_value_t = 3)]
+    pub reps: usize,
+    /// Concurrent connections for the peak runs (the same for every system).
+    #[arg(long, default_value_t = 32)]
+    pub connections: u32,
+    /// Seconds of the memory soak at 80 % of didgate's peak (0 skips it).
+    #[arg(long, default_value_t = 600)]
+    pub soak_secs: u64,
+    /// The didgate binary to measure (build it with `cargo build --release`).
+    #[arg(long, default_value = "target/release/didgate")]
+    pub didgate: PathBuf,
+    /// Where the results section is written (replaced between its markers).
+    #[arg(long, default_value = "bench/RESULTS.md")]
+    pub out: PathBuf,
+    /// Scratch directory: configs, logs, generated presentations.
+    #[arg(long, default_value = "target/bench-work")]
+    pub work: PathBuf,
+    /// CPU (taskset list) for the systems under test and their upstream.
+    #[arg(long, default_value = "0")]
+    pub server_cpu: String,
+    /// CPU (taskset list) for the load generator.
+    #[arg(long, default_value = "1")]
+    pub client_cpu: String,
+    /// The command line to print in the report (the wrapper script passes its own).
+    #[arg(long)]
+    pub command_line: Option<String>,
+}
+
+/// The path every system is asked for (allowed by the bench policy).
+const PATH: &str = "/eng/docs";
+/// How many holders present credentials in the bearer rows.
+const HOLDERS: usize = 64;
+/// Think time per connection in the paced runs (half load, soak).
+const PACE_MS: u64 = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum System {
+    Direct,
+    NginxProxy,
+    NginxAuthRequest,
+    DidgateBearerHit,
+    DidgateBearerMiss,
+}
+
+impl System {
+    pub const ALL: [System; 5] = [
+        System::Direct,
+        System::NginxProxy,
+        System::NginxAuthRequest,
+        System::DidgateBearerHit,
+        System::DidgateBearerMiss,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            System::Direct => "upstream direct",
+            System::NginxProxy => "nginx, plain reverse proxy",
+            System::NginxAuthRequest => "nginx + auth_request (session check)",
+            System::DidgateBearerHit => "didgate, VP-JWT bearer, credential cache hit",
+            System::DidgateBearerMiss => "didgate, VP-JWT bearer, credential cache miss",
+        }
+    }
+
+    fn bearer(self) -> Option<Cache> {
+        match self {
+            System::DidgateBearerHit => Some(Cache::Hit),
+            System::DidgateBearerMiss => Some(Cache::Miss),
+            _ => None,
+        }
+    }
+}
+
+/// One wrk run's numbers (latencies in µs).
+#[derive(Debug, Clone, Default)]
+pub struct Run {
+    pub rps: f64,
+    pub requests: u64,
+    pub errors: u64,
+    pub p50: f64,
+    pub p99: f64,
+    pub p999: f64,
+}
+
+/// A child process, stopped (SIGTERM, then SIGKILL) when dropped.
+struct Proc {
+    name: &'static str,
+    child: Child,
+}
+
+impl Proc {
+    fn spawn(
+        name: &'static str,
+        cpu: &str,
+        program: &Path,
+        args: &[&str],
+        logs: &Path,
+    ) -> Result<Self> {
+        let log = std::fs::File::create(logs.join(format!("{name}.log")))?;
+        let child = Command::new("taskset")
+            .arg("-c")
+            .arg(cpu)
+            .arg(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start {name} ({})", program.display()))?;
+        Ok(Self { name, child })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn check_alive(&mut self) -> Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            bail!(
+                "{} exited early ({status}); see its log in the work directory",
+                self.name
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// One HTTP/1.1 request over a fresh connection: the status code.
+fn http_status(port: u16, path: &str, header: Option<(&str, &str)>) -> Result<u16> {
+    let mut s = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port)))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let extra = header
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}Connection: close\r\n\r\n"
+    )?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    let text = String::from_utf8_lossy(&buf);
+    text.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .with_context(|| format!("not an HTTP answer from port {port}: {:.80}", text))
+}
+
+fn wait_ready(proc: &mut Proc, port: u16, path: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        proc.check_alive()?;
+        if http_status(port, path, None).is_ok() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{} did not answer on port {port} within 60 s", proc.name);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn which(program: &str) -> Result<PathBuf> {
+    for dir in std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .chain(["/usr/sbin", "/sbin"])
+    {
+        let p = Path::new(dir).join(program);
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    bail!("{program} is not installed: run bench/run.sh, which installs it from Debian's packages")
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Everything started: ports and processes.
+struct Stack {
+    upstream: u16,
+    nginx_proxy: u16,
+    nginx_auth: u16,
+    didgate: u16,
+    session: String,
+    didgate_proc: Proc,
+    _others: Vec<Proc>,
+    population: Population,
+}
+
+impl Stack {
+    fn port(&self, s: System) -> u16 {
+        match s {
+            System::Direct => self.upstream,
+            System::NginxProxy => self.nginx_proxy,
+            System::NginxAuthRequest => self.nginx_auth,
+            System::DidgateBearerHit | System::DidgateBearerMiss => self.didgate,
+        }
+    }
+
+    fn audience(&self) -> String {
+        format!("http://127.0.0.1:{}", self.didgate)
+    }
+}
+
+fn start(opts: &Opts, work: &Path, me: &Path, didgate: &Path, nginx: &Path) -> Result<Stack> {
+    let logs = work.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let cpu = opts.server_cpu.as_str();
+    let (upstream, authz, nginx_proxy, nginx_auth, didgate_port) = (
+        free_port()?,
+        free_port()?,
+        free_port()?,
+        free_port()?,
+        free_port()?,
+    );
+
+    let mut up = Proc::spawn(
+        "upstream",
+        cpu,
+        me,
+        &["upstream", "--listen", &format!("127.0.0.1:{upstream}")],
+        &logs,
+    )?;
+    wait_ready(&mut up, upstream, PATH)?;
+
+    // The auth_request endpoint knows 1,000 sessions; the load presents one.
+    let sessions: Vec<String> = (0..1000)
+        .map(|i| format!("s{i:04}-{}", unix_now()))
+        .collect();
+    let sessions_file = work.join("sessions.txt");
+    std::fs::write(&sessions_file, sessions.join("\n"))?;
+    let session = sessions[500].clone();
+    let mut az = Proc::spawn(
+        "authz",
+        cpu,
+        me,
+        &[
+            "authz",
+            "--listen",
+            &format!("127.0.0.1:{authz}"),
+            "--sessions",
+            &sessions_file.to_string_lossy(),
+        ],
+        &logs,
+    )?;
+    wait_ready(&mut az, authz, "/")?;
+
+    let ngx_dir = work.join("nginx");
+    std::fs::create_dir_all(ngx_dir.join("tmp"))?;
+    let conf = ngx_dir.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        report::nginx_conf(&ngx_dir, upstream, authz, nginx_proxy, nginx_auth),
+    )?;
+    let mut ngx = Proc::spawn(
+        "nginx",
+        cpu,
+        nginx,
+        &[
+            "-p",
+            &ngx_dir.to_string_lossy(),
+            "-c",
+            &conf.to_string_lossy(),
+            "-g",
+            "daemon off;",
+        ],
+        &logs,
+    )?;
+    wait_ready(&mut ngx, nginx_proxy, PATH)?;
+
+    let population = Population::new(HOLDERS, unix_now())?;
+    let dg_dir = work.join("didgate");
+    if dg_dir.exists() {
+        std::fs::remove_dir_all(&dg_dir)?;
+    }
+    std::fs::create_dir_all(&dg_dir)?;
+    let config = report::didgate_files(&dg_dir, didgate_port, upstream, &population.issuer.did)?;
+    let mut dg = Proc::spawn(
+        "didgate",
+        cpu,
+        didgate,
+        &["serve", "-c", &config.to_string_lossy()],
+        &logs,
+    )?;
+    wait_ready(&mut dg, didgate_port, crate::report::HEALTH)?;
+
+    // Each system answers the request it will be measured with.
+    let expect = |name: &str, got: u16, want: u16| -> Result<()> {
+        if got != want {
+            bail!(
+                "{name} answered {got} instead of {want}; see the logs in {}",
+                logs.display()
+            );
+        }
+        Ok(())
+    };
+    expect("upstream", http_status(upstream, PATH, None)?, 200)?;
+    expect("nginx proxy", http_status(nginx_proxy, PATH, None)?, 200)?;
+    let cookie = format!("session={session}");
+    expect(
+        "nginx auth_request",
+        http_status(nginx_auth, PATH, Some(("Cookie", &cookie)))?,
+        200,
+    )?;
+    expect(
+        "nginx auth_request without a session",
+        http_status(nginx_auth, PATH, None)?,
+        401,
+    )?;
+    let probe = work.join("probe.txt");
+    tokens::write(
+        &population,
+        Cache::Hit,
+        &format!("http://127.0.0.1:{didgate_port}"),
+        1,
+        unix_now(),
+        &probe,
+    )?;
+    let vp = std::fs::read_to_string(&probe)?;
+    let bearer = format!("Bearer {}", vp.lines().next().unwrap_or_default());
+    expect(
+        "didgate",
+        http_status(didgate_port, PATH, Some(("Authorization", &bearer)))?,
+        200,
+    )?;
+    expect(
+        "didgate without a credential",
+        http_status(didgate_port, PATH, None)?,
+        401,
+    )?;
+
+    Ok(Stack {
+        upstream,
+        nginx_proxy,
+        nginx_auth,
+        didgate: didgate_port,
+        session,
+        didgate_proc: dg,
+        _others: vec![ngx, az, up],
+        population,
+    })
+}
+
+struct Driver<'a> {
+    opts: &'a Opts,
+    work: PathBuf,
+    wrk: PathBuf,
+    load_lua: PathBuf,
+    paced_lua: PathBuf,
+    stack: &'a Stack,
+    log: std::fs::File,
+    /// The next bearer run uses the presentations already written.
+    tokens_ready: bool,
+}
+
+impl Driver<'_> {
+    /// Enough fresh presentations for a run of `secs` at `rps`, with a margin.
+    fn prepare(&mut self, cache: Cache, rps: f64, secs: u64) -> Result<()> {
+        let count = (rps * secs as f64 * 1.4) as usize + 2_000;
+        let file = self.work.join("tokens.txt");
+        let t = Instant::now();
+        tokens::write(
+            &self.stack.population,
+            cache,
+            &self.stack.audience(),
+            count,
+            unix_now(),
+            &file,
+        )?;
+        writeln!(
+            self.log,
+            "  generated {count} presentations in {:.1} s",
+            t.elapsed().as_secs_f64()
+        )?;
+        Ok(())
+    }
+
+    /// One wrk run against `sys`; `pace` = (connections, think ms) for a paced run.
+    fn run(
+        &mut self,
+        sys: System,
+        secs: u64,
+        conns: u32,
+        pace: bool,
+        expected_rps: f64,
+    ) -> Result<Run> {
+        let mut args: Vec<String> = vec![
+            "-c".into(),
+            self.opts.client_cpu.clone(),
+            self.wrk.to_string_lossy().into_owned(),
+            "-t1".into(),
+            format!("-c{conns}"),
+            format!("-d{secs}s"),
+            "--timeout".into(),
+            "5s".into(),
+            "-s".into(),
+            if pace {
+                &self.paced_lua
+            } else {
+                &self.load_lua
+            }
+            .to_string_lossy()
+            .into_owned(),
+            format!("http://127.0.0.1:{}{PATH}", self.stack.port(sys)),
+            "--".into(),
+        ];
+        match (sys, sys.bearer()) {
+            (_, Some(cache)) => {
+                let file = self.work.join("tokens.txt");
+                if !std::mem::take(&mut self.tokens_ready) {
+                    self.prepare(cache, expected_rps, secs)?;
+                }
+                args.push("bearer".into());
+                args.push(file.to_string_lossy().into_owned());
+            }
+            (System::NginxAuthRequest, None) => {
+                args.push("cookie".into());
+                args.push(self.stack.session.clone());
+            }
+            _ => {
+                args.push("plain".into());
+                args.push("-".into());
+            }
+        }
+        if pace {
+            args.push(PACE_MS.to_string());
+        }
+        // Let the previous run's work (decision-log writes, sockets) settle.
+        std::thread::sleep(Duration::from_secs(2));
+        let out = Command::new("taskset")
+            .args(&args)
+            .output()
+            .context("cannot run wrk")?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        writeln!(
+            self.log,
+            "$ taskset {}\n{stdout}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        )?;
+        let json = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("JSON "))
+            .with_context(|| format!("wrk printed no result: {stdout}"))?;
+        let v: Value = serde_json::from_str(json)?;
+        let n = |k: &str| v[k].as_f64().unwrap_or(0.0);
+        let secs = n("duration_us") / 1e6;
+        let run = Run {
+            rps: if secs > 0.0 {
+                n("requests") / secs
+            } else {
+                0.0
+            },
+            requests: n("requests") as u64,
+            errors: ["connect", "read", "write", "status", "timeout"]
+                .iter()
+                .map(|k| n(k) as u64)
+                .sum(),
+            p50: n("p50"),
+            p99: n("p99"),
+            p999: n("p999"),
+        };
+        println!(
+            "  {:<48} {:>9.0} req/s  p50 {:>7.0} µs  p99 {:>7.0} µs  p99.9 {:>7.0} µs  errors {}",
+            sys.label(),
+            run.rps,
+            run.p50,
+            run.p99,
+            run.p999,
+            run.errors
+        );
+        Ok(run)
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+pub fn summarize(runs: &[Run]) -> Run {
+    Run {
+        rps: median(runs.iter().map(|r| r.rps).collect()),
+        requests: runs.iter().map(|r| r.requests).sum(),
+        errors: runs.iter().map(|r| r.errors).sum(),
+        p50: median(runs.iter().map(|r| r.p50).collect()),
+        p99: median(runs.iter().map(|r| r.p99).collect()),
+        p999: median(runs.iter().map(|r| r.p999).collect()),
+    }
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+pub fn run(opts: Opts) -> Result<()> {
+    let didgate = std::fs::canonicalize(&opts.didgate).with_context(|| {
+        format!(
+            "{} not found: build it with `cargo build --release`",
+            opts.didgate.display()
+        )
+    })?;
+    let nginx = which("nginx")?;
+    let wrk = which("wrk")?;
+    which("taskset")?;
+    let me = std::env::current_exe()?;
+    std::fs::create_dir_all(&opts.work)?;
+    let work = std::fs::canonicalize(&opts.work)?;
+    let load_lua = work.join("load.lua");
+    let paced_lua = work.join("paced.lua");
+    std::fs::write(&load_lua, include_str!("../wrk/load.lua"))?;
+    std::fs::write(&paced_lua, include_str!("../wrk/paced.lua"))?;
+
+    println!(
+        "==> starting the upstream, nginx, the auth endpoint and didgate on CPU {}",
+        opts.server_cpu
+    );
+    let mut stack = start(&opts, &work, &me, &didgate, &nginx)?;
+    let log = std::fs::File::create(work.join("wrk.log"))?;
+    let mut d = Driver {
+        opts: &opts,
+        work: work.clone(),
+        wrk,
+        load_lua,
+        paced_lua,
+        stack: &stack,
+        log,
+        tokens_ready: false,
+    };
+
+    // Peak: warm-up, then the repetitions interleaved across systems so that
+    // drift on a noisy machine touches every system alike.
+    let mut runs: Vec<Vec<Run>> = vec![Vec::new(); System::ALL.len()];
+    let mut expected = [20_000.0f64; System::ALL.len()];
+    println!(
+        "==> warm-up ({} s each, {} connections)",
+        opts.warmup, opts.connections
+    );
+    for (i, sys) in System::ALL.into_iter().enumerate() {
+        let w = d.run(sys, opts.warmup, opts.connections, false, expected[i])?;
+        expected[i] = w.rps.max(1_000.0);
+    }
+    for rep in 1..=opts.reps {
+        println!(
+            "==> repetition {rep}/{} ({} s each)",
+            opts.reps, opts.duration
+        );
+        for (i, sys) in System::ALL.into_iter().enumerate() {
+            let r = d.run(sys, opts.duration, opts.connections, false, expected[i])?;
+            expected[i] = expected[i].max(r.rps);
+            runs[i].push(r);
+        }
+    }
+    let rows: Vec<Row> = System::ALL
+        .into_iter()
+        .zip(&runs)
+        .map(|(system, r)| Row {
+            system,
+            summary: summarize(r),
+            runs: r.clone(),
+        })
+        .collect();
+    let peak = rows
+        .iter()
+        .find(|r| r.system == System::DidgateBearerHit)
+        .map(|r| r.summary.rps)
+        .unwrap_or(0.0);
+
+    // Added latency at half of didgate's peak: the same paced load on the
+    // upstream alone and through didgate.
+    let target = peak / 2.0;
+    let conns = ((target * PACE_MS as f64 / 1000.0).round() as u32).max(1);
+    println!(
+        "==> half load: {target:.0} req/s target ({conns} connections, {PACE_MS} ms think time)"
+    );
+    let mut direct = Vec::new();
+    let mut through = Vec::new();
+    for _ in 0..opts.reps {
+        direct.push(d.run(System::Direct, opts.duration, conns, true, target)?);
+        through.push(d.run(System::DidgateBearerHit, opts.duration, conns, true, target)?);
+    }
+    let half = HalfLoad {
+        target_rps: target,
+        connections: conns,
+        direct: summarize(&direct),
+        didgate: summarize(&through),
+    };
+
+    // Memory: RSS over a long run at 80 % of the peak.
+    let soak = if opts.soak_secs > 0 {
+        let target = peak * 0.8;
+        let conns = ((target * PACE_MS as f64 / 1000.0).round() as u32).max(1);
+        println!(
+            "==> soak: {} s at {target:.0} req/s target ({conns} connections); RSS every 10 s",
+            opts.soak_secs
+        );
+        let pid = stack.didgate_proc.pid();
+        d.prepare(Cache::Hit, target, opts.soak_secs)?;
+        d.tokens_ready = true;
+        let samples = std::sync::Mutex::new(Vec::new());
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let soak_secs = opts.soak_secs;
+        let run = std::thread::scope(|s| {
+            s.spawn(|| {
+                let start = Instant::now();
+                let mut next = Duration::ZERO;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Some(kib) = rss_kib(pid) {
+                        if start.elapsed() >= next {
+                            if let Ok(mut v) = samples.lock() {
+                                v.push((start.elapsed().as_secs(), kib));
+                            }
+                            next += Duration::from_secs(10);
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            });
+            let r = d.run(System::DidgateBearerHit, soak_secs, conns, true, target);
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            r
+        })?;
+        let samples = samples.into_inner().unwrap_or_default();
+        Some(Soak {
+            target_rps: target,
+            secs: opts.soak_secs,
+            run,
+            samples,
+        })
+    } else {
+        None
+    };
+    let machine = report::machine(&d.wrk)?;
+    stack.didgate_proc.check_alive()?;
+
+    let rep = Report {
+        opts: opts.clone(),
+        rows,
+        half,
+        soak,
+        machine,
+    };
+    let text = report::markdown(&rep);
+    report::write_section(&opts.out, &text)?;
+    println!("==> results written to {}", opts.out.display());
+    let errors: u64 = rep.rows.iter().map(|r| r.summary.errors).sum::<u64>()
+        + rep.half.direct.errors
+        + rep.half.didgate.errors
+        + rep.soak.as_ref().map(|s| s.run.errors).unwrap_or(0);
+    if errors > 0 {
+        bail!("{errors} requests failed (see {}/wrk.log)", work.display());
+    }
+    Ok(())
+}

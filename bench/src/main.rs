@@ -1,0 +1,51 @@
+//! didgate's load harness (`bench/`): measures didgate side by side with
+//! nginx on one machine, with wrk as the load generator. See bench/README.md.
+//!
+//! `didgate-bench run` is the harness; the other subcommands are the parts it
+//! starts in their own processes (the upstream, the `auth_request` endpoint).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+mod harness;
+mod report;
+mod servers;
+mod tokens;
+
+#[derive(Parser)]
+#[command(name = "didgate-bench", about = "didgate's load harness")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole harness: every system, warm-up, repetitions, half load, soak.
+    Run(harness::Opts),
+    /// The fast upstream: answers every request with a small fixed body.
+    Upstream {
+        #[arg(long)]
+        listen: SocketAddr,
+    },
+    /// The authorization endpoint for nginx `auth_request`: 204 when the
+    /// request's `session` cookie is one of the sessions in the file, else 401.
+    Authz {
+        #[arg(long)]
+        listen: SocketAddr,
+        /// One session id per line.
+        #[arg(long)]
+        sessions: PathBuf,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Run(opts) => harness::run(opts),
+        Command::Upstream { listen } => servers::upstream(listen),
+        Command::Authz { listen, sessions } => servers::authz(listen, &sessions),
+    }
+}

@@ -1,0 +1,397 @@
+//! What the harness writes: the systems' configuration files, the machine
+//! description, and the results section of bench/RESULTS.md.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+use crate::harness::{Opts, Run, System};
+
+pub const HEALTH: &str = "/.didgate/health";
+const BEGIN: &str =
+    "<!-- load-harness:begin (written by didgate-bench run; do not edit by hand) -->";
+const END: &str = "<!-- load-harness:end -->";
+
+pub struct Row {
+    pub system: System,
+    pub summary: Run,
+    pub runs: Vec<Run>,
+}
+
+pub struct HalfLoad {
+    pub target_rps: f64,
+    pub connections: u32,
+    pub direct: Run,
+    pub didgate: Run,
+}
+
+pub struct Soak {
+    pub target_rps: f64,
+    pub secs: u64,
+    pub run: Run,
+    /// (seconds since the run started, RSS in KiB).
+    pub samples: Vec<(u64, u64)>,
+}
+
+pub struct Machine {
+    pub cpu: String,
+    pub cores: usize,
+    pub memory: String,
+    pub kernel: String,
+    pub nginx: String,
+    pub wrk: String,
+    pub didgate: String,
+}
+
+pub struct Report {
+    pub opts: Opts,
+    pub rows: Vec<Row>,
+    pub half: HalfLoad,
+    pub soak: Option<Soak>,
+    pub machine: Machine,
+}
+
+/// nginx: one worker (the server side has one core), keep-alive to the
+/// upstream and to the auth endpoint, buffered access log — the setup an
+/// operator who tunes nginx would use.
+pub fn nginx_conf(dir: &Path, upstream: u16, authz: u16, proxy: u16, auth: u16) -> String {
+    let d = dir.display();
+    format!(
+        r#"worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log {d}/access.log combined buffer=64k flush=1s;
+  client_body_temp_path {d}/tmp/body;
+  proxy_temp_path {d}/tmp/proxy;
+  fastcgi_temp_path {d}/tmp/fastcgi;
+  uwsgi_temp_path {d}/tmp/uwsgi;
+  scgi_temp_path {d}/tmp/scgi;
+  upstream app {{ server 127.0.0.1:{upstream}; keepalive 64; }}
+  upstream authz {{ server 127.0.0.1:{authz}; keepalive 64; }}
+  proxy_http_version 1.1;
+  proxy_set_header Connection "";
+  proxy_set_header Host $host;
+  proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+  server {{
+    listen 127.0.0.1:{proxy};
+    location / {{ proxy_pass http://app; }}
+  }}
+  server {{
+    listen 127.0.0.1:{auth};
+    location = /_auth {{
+      internal;
+      proxy_pass http://authz;
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header X-Original-URI $request_uri;
+    }}
+    location / {{
+      auth_request /_auth;
+      proxy_pass http://app;
+    }}
+  }}
+}}
+"#
+    )
+}
+
+/// didgate's config and policies for the bench: one route to the upstream,
+/// the issuer trusted for employee credentials, the decision log in SQLite,
+/// the risk engine on (its defaults). Returns the config file.
+pub fn didgate_files(dir: &Path, port: u16, upstream: u16, issuer: &str) -> Result<PathBuf> {
+    std::fs::write(
+        dir.join("didgate.cedarschema"),
+        include_str!("../../deploy/policies/didgate.cedarschema"),
+    )?;
+    std::fs::write(dir.join("bench.cedar"), POLICIES)?;
+    let config = dir.join("didgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[server]
+listen = "127.0.0.1:{port}"
+public_url = "http://127.0.0.1:{port}"
+instance = "bench"
+
+[identity]
+key_file = "gateway-key.jwk"
+
+[[credentials.trusted_issuers]]
+credential_type = "{ty}"
+issuers = ["{issuer}"]
+
+[policy]
+schema = "didgate.cedarschema"
+policies = ["bench.cedar"]
+
+[database]
+url = "sqlite://didgate.db"
+
+[[route]]
+name = "app"
+path_prefix = "/"
+upstream = "http://127.0.0.1:{upstream}"
+"#,
+            ty = crate::tokens::CREDENTIAL_TYPE,
+        ),
+    )?;
+    Ok(config)
+}
+
+/// The demo's permits for one app. The risk policies are left out: the load
+/// is one machine sending thousands of requests a second, which the risk
+/// engine rightly finds unusual; it still scores every request.
+const POLICIES: &str = r#"@id("employees-read-common")
+permit (principal, action in Didgate::Action::"read", resource in Didgate::App::"app")
+when {
+  context.credential_types.contains("EmployeeCredential") &&
+  (resource.path == "/" || resource.path == "/whoami" || resource.path like "/public/*")
+};
+
+@id("engineers-read-eng")
+permit (principal, action in Didgate::Action::"read", resource in Didgate::App::"app")
+when {
+  context.credential_types.contains("EmployeeCredential") &&
+  resource.path like "/eng/*" &&
+  principal.claims has department && principal.claims.department == "eng"
+};
+
+@id("admins-write")
+permit (principal, action in Didgate::Action::"write", resource)
+when {
+  context.credential_types.contains("EmployeeCredential") &&
+  principal.claims has role && principal.claims.role == "admin"
+};
+
+@id("services-read-api")
+permit (principal, action in Didgate::Action::"read", resource)
+when {
+  context.credential_types.contains("ServiceCredential") && resource.path like "/api/*"
+};
+"#;
+
+fn first_line(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .map(|o| {
+            let text = [o.stdout, o.stderr].concat();
+            String::from_utf8_lossy(&text)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_owned()
+        })
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+pub fn machine(wrk: &Path) -> Result<Machine> {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").context("cannot read /proc/cpuinfo")?;
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_else(|| "unknown".into());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let memory = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kib| format!("{:.0} GiB", kib as f64 / 1024.0 / 1024.0))
+        .unwrap_or_else(|| "unknown".into());
+    let rev = first_line("git", &["rev-parse", "--short", "HEAD"]);
+    let dirty = Command::new("git")
+        .args(["status", "--porcelain", "--untracked-files=no"])
+        .output()
+        .map(|o| !o.stdout.is_empty())
+        .unwrap_or(false);
+    Ok(Machine {
+        cpu,
+        cores: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        memory,
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+        nginx: first_line("nginx", &["-v"]),
+        wrk: first_line(&wrk.to_string_lossy(), &["-v"]),
+        didgate: format!(
+            "{rev}{}",
+            if dirty {
+                " (with uncommitted changes)"
+            } else {
+                ""
+            }
+        ),
+    })
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 {
+        format!("{:.2}×", a / b)
+    } else {
+        "—".into()
+    }
+}
+
+pub fn markdown(r: &Report) -> String {
+    let o = &r.opts;
+    let m = &r.machine;
+    let mut s = String::new();
+    let date = time::OffsetDateTime::now_utc();
+    let _ = writeln!(s, "{BEGIN}");
+    let _ = writeln!(
+        s,
+        "Run of {:04}-{:02}-{:02} {:02}:{:02} UTC, didgate {}.\n",
+        date.year(),
+        date.month() as u8,
+        date.day(),
+        date.hour(),
+        date.minute(),
+        m.didgate
+    );
+    let _ = writeln!(
+        s,
+        "Machine: {} × {}, {}, Linux {}; {}; {}.\n",
+        m.cores, m.cpu, m.memory, m.kernel, m.nginx, m.wrk
+    );
+    let cmd = o
+        .command_line
+        .clone()
+        .unwrap_or_else(|| std::env::args().collect::<Vec<_>>().join(" "));
+    let _ = writeln!(s, "```sh\n{cmd}\n```\n");
+    let _ = writeln!(
+        s,
+        "Server side (upstream, proxy, auth endpoint) pinned to CPU {}, wrk (1 thread) to CPU {}. \
+         Peak: {} connections, {} s warm-up, {} × {} s per system, repetitions interleaved \
+         across systems; medians. Request: `GET /eng/docs`, {}-byte upstream answer.\n",
+        o.server_cpu,
+        o.client_cpu,
+        o.connections,
+        o.warmup,
+        o.reps,
+        o.duration,
+        crate::servers::UPSTREAM_BODY.len()
+    );
+    let by = |sys: System| {
+        r.rows
+            .iter()
+            .find(|x| x.system == sys)
+            .map(|x| x.summary.rps)
+            .unwrap_or(0.0)
+    };
+    let (nginx, direct) = (by(System::NginxProxy), by(System::Direct));
+    let _ = writeln!(
+        s,
+        "| system | req/s | p50 µs | p99 µs | p99.9 µs | vs nginx proxy | vs direct | errors |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    for row in &r.rows {
+        let x = &row.summary;
+        let _ = writeln!(
+            s,
+            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {} |",
+            row.system.label(),
+            x.rps,
+            x.p50,
+            x.p99,
+            x.p999,
+            ratio(x.rps, nginx),
+            ratio(x.rps, direct),
+            x.errors
+        );
+    }
+    let _ = writeln!(
+        s,
+        "| didgate, browser session cookie | not built | | | | | | |\n\
+         | didgate, RFC 9421 signature per request | not built | | | | | | |\n"
+    );
+    let _ = writeln!(s, "Each repetition (req/s):\n");
+    for row in &r.rows {
+        let each: Vec<String> = row.runs.iter().map(|x| format!("{:.0}", x.rps)).collect();
+        let _ = writeln!(s, "- {}: {}", row.system.label(), each.join(", "));
+    }
+    let h = &r.half;
+    let _ = writeln!(
+        s,
+        "\n**Added latency at half load** (target {:.0} req/s: half of didgate's bearer peak; \
+         {} connections, {} ms think time each; medians of {} runs):\n",
+        h.target_rps, h.connections, 2, o.reps
+    );
+    let _ = writeln!(s, "| | req/s | p50 µs | p99 µs | p99.9 µs | errors |");
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
+    for (name, x) in [
+        ("upstream direct", &h.direct),
+        ("through didgate (bearer, cache hit)", &h.didgate),
+    ] {
+        let _ = writeln!(
+            s,
+            "| {name} | {:.0} | {:.0} | {:.0} | {:.0} | {} |",
+            x.rps, x.p50, x.p99, x.p999, x.errors
+        );
+    }
+    let _ = writeln!(
+        s,
+        "| **added by didgate** | | **{:.0}** | **{:.0}** | {:.0} | |\n",
+        h.didgate.p50 - h.direct.p50,
+        h.didgate.p99 - h.direct.p99,
+        h.didgate.p999 - h.direct.p999
+    );
+    match &r.soak {
+        Some(k) => {
+            let first = k.samples.first().map(|x| x.1).unwrap_or(0);
+            let last = k.samples.last().map(|x| x.1).unwrap_or(0);
+            let max = k.samples.iter().map(|x| x.1).max().unwrap_or(0);
+            let _ = writeln!(
+                s,
+                "**Memory soak**: {} s at 80 % of the bearer peak (target {:.0} req/s, achieved {:.0}; \
+                 {} requests, {} errors; p99 {:.0} µs). didgate's RSS: start {:.1} MiB, end {:.1} MiB, \
+                 max {:.1} MiB. Every minute (MiB): {}.\n",
+                k.secs,
+                k.target_rps,
+                k.run.rps,
+                k.run.requests,
+                k.run.errors,
+                k.run.p99,
+                first as f64 / 1024.0,
+                last as f64 / 1024.0,
+                max as f64 / 1024.0,
+                k.samples
+                    .iter()
+                    .filter(|(t, _)| t % 60 == 0)
+                    .map(|(t, kib)| format!("{}m {:.1}", t / 60, *kib as f64 / 1024.0))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        None => {
+            let _ = writeln!(s, "Memory soak: skipped (`--soak-secs 0`).\n");
+        }
+    }
+    let _ = writeln!(s, "{END}");
+    s
+}
+
+/// Replace the harness's section of `path` (between its markers), or append it.
+pub fn write_section(path: &Path, section: &str) -> Result<()> {
+    let old = std::fs::read_to_string(path).unwrap_or_default();
+    let new = match (old.find(BEGIN), old.find(END)) {
+        (Some(b), Some(e)) if e > b => {
+            format!(
+                "{}{}{}",
+                &old[..b],
+                section.trim_end(),
+                &old[e + END.len()..]
+            )
+        }
+        _ => format!("{}\n{section}", old.trim_end()),
+    };
+    std::fs::write(path, new).with_context(|| format!("cannot write {}", path.display()))
+}

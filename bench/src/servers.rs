@@ -1,0 +1,86 @@
+//! The processes the systems under test talk to: a fast upstream and the
+//! session check behind nginx's `auth_request`. Both are as cheap as hyper
+//! allows (HTTP/1.1 keep-alive, one thread), so that what is measured is the
+//! proxy in front of them.
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use http::{header, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+/// The upstream's answer: small, like an API's JSON reply.
+pub const UPSTREAM_BODY: &[u8] = b"{\"ok\":true,\"app\":\"didgate-bench upstream\"}\n";
+
+fn serve<F>(listen: SocketAddr, answer: F) -> Result<()>
+where
+    F: Fn(&Request<Incoming>) -> Response<Full<Bytes>> + Send + Sync + 'static,
+{
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let answer = Arc::new(answer);
+    rt.block_on(async move {
+        let listener = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req| {
+                    let r = answer(&req);
+                    async move { Ok::<_, Infallible>(r) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    })
+}
+
+pub fn upstream(listen: SocketAddr) -> Result<()> {
+    serve(listen, |_req| {
+        let mut r = Response::new(Full::new(Bytes::from_static(UPSTREAM_BODY)));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        r
+    })
+}
+
+pub fn authz(listen: SocketAddr, sessions: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(sessions)
+        .with_context(|| format!("cannot read {}", sessions.display()))?;
+    let known: HashSet<String> = text.lines().map(str::to_owned).collect();
+    serve(listen, move |req| {
+        let ok = req
+            .headers()
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|c| c.trim().strip_prefix("session="))
+            .any(|id| known.contains(id));
+        let mut r = Response::new(Full::new(Bytes::new()));
+        *r.status_mut() = if ok {
+            StatusCode::NO_CONTENT
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        r
+    })
+}

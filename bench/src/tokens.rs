@@ -1,0 +1,143 @@
+//! Presentations for the bearer rows: one fresh VP-JWT per request (the
+//! gateway refuses a replay), written one per line for wrk to read.
+//!
+//! `Hit`: every holder presents the same credential each time, so after its
+//! first use it is a hit in the gateway's verified-credential cache (one
+//! signature check per request: the presentation's). `Miss`: every
+//! presentation carries a credential issued for it (two signature checks).
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use credentials::{
+    issue_credential, present, CredentialRequest, Format, KeyType, PresentationRequest, SigningKey,
+};
+use serde_json::json;
+
+/// The credential type the bench config trusts the issuer for.
+pub const CREDENTIAL_TYPE: &str = "EmployeeCredential";
+/// How long each generated presentation is valid: the replay cache keeps its
+/// id this long (plus the clock skew).
+pub const VP_LIFETIME_SECS: i64 = 300;
+
+pub struct Party {
+    pub key: SigningKey,
+    pub did: String,
+    pub kid: String,
+}
+
+impl Party {
+    pub fn new(kt: KeyType) -> Result<Self> {
+        let key = SigningKey::generate(kt);
+        let did = did_registry::did_key(&key.public_key());
+        let kid = did_registry::default_key_id(&did).context("no key id for a did:key")?;
+        Ok(Self { key, did, kid })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cache {
+    Hit,
+    Miss,
+}
+
+/// The issuer, the holders and (for `Hit`) each holder's one credential.
+pub struct Population {
+    pub issuer: Party,
+    pub holders: Vec<(Party, String)>,
+}
+
+impl Population {
+    pub fn new(holders: usize, now: i64) -> Result<Self> {
+        let issuer = Party::new(KeyType::Ed25519)?;
+        let holders = (0..holders)
+            .map(|_| {
+                let h = Party::new(KeyType::Ed25519)?;
+                let vc = credential(&issuer, &h.did, now)?;
+                Ok((h, vc))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self { issuer, holders })
+    }
+}
+
+fn credential(issuer: &Party, subject: &str, now: i64) -> Result<String> {
+    let claims = json!({"role": "engineer", "department": "eng", "name": "bench user"});
+    Ok(issue_credential(
+        &issuer.key,
+        &issuer.kid,
+        &CredentialRequest {
+            issuer: issuer.did.clone(),
+            subject: subject.to_owned(),
+            types: vec![CREDENTIAL_TYPE.into()],
+            claims: claims.as_object().cloned().unwrap_or_default(),
+            valid_for_secs: Some(86_400),
+            id: None,
+            format: Format::JwtVc11,
+        },
+        now,
+    )?)
+}
+
+/// Write `count` fresh presentations for `audience` to `path`, on two threads.
+pub fn write(
+    pop: &Population,
+    cache: Cache,
+    audience: &str,
+    count: usize,
+    now: i64,
+    path: &Path,
+) -> Result<()> {
+    let threads = 2;
+    let per = count.div_ceil(threads);
+    let chunks: Vec<Result<Vec<u8>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || -> Result<Vec<u8>> {
+                    let mut out = Vec::with_capacity(per * 1200);
+                    for i in 0..per {
+                        let (holder, own_vc) = &pop.holders[(t * per + i) % pop.holders.len()];
+                        let vc = match cache {
+                            Cache::Hit => own_vc.clone(),
+                            Cache::Miss => credential(&pop.issuer, &holder.did, now)?,
+                        };
+                        let vp = present(
+                            &holder.key,
+                            &holder.kid,
+                            &PresentationRequest {
+                                holder: holder.did.clone(),
+                                audience: audience.to_owned(),
+                                nonce: None,
+                                valid_for_secs: VP_LIFETIME_SECS,
+                                credentials: vec![vc],
+                                format: Format::JwtVc11,
+                            },
+                            now,
+                        )?;
+                        out.extend_from_slice(vp.as_bytes());
+                        out.push(b'\n');
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("generator thread panicked")))
+            })
+            .collect()
+    });
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut w = BufWriter::new(file);
+    // Each chunk cycles through the holders, so consecutive requests come
+    // from different holders, as they would from a population of clients.
+    for chunk in chunks {
+        w.write_all(&chunk?)?;
+    }
+    w.flush()?;
+    Ok(())
+}

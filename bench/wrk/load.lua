@@ -1,0 +1,39 @@
+-- didgate load harness: the wrk script every system is measured with.
+-- args: mode ("plain" | "cookie" | "bearer"), then the cookie value or the
+-- file of presentations (one VP-JWT per line, each used once).
+-- Every mode builds its request in request(), so the client does the same
+-- work per request for every system.
+local mode, arg, tokens
+
+function init(args)
+  mode = args[1] or "plain"
+  arg = args[2]
+  if mode == "bearer" then
+    tokens = assert(io.open(arg, "r"))
+  end
+end
+
+function request()
+  if mode == "bearer" then
+    local t = tokens:read("*l")
+    if not t then
+      -- Out of fresh presentations: start over (the gateway refuses the
+      -- replays, and the harness reports them as errors).
+      tokens:seek("set", 0)
+      t = tokens:read("*l")
+    end
+    return wrk.format(nil, nil, { ["Authorization"] = "Bearer " .. t })
+  elseif mode == "cookie" then
+    return wrk.format(nil, nil, { ["Cookie"] = "session=" .. arg })
+  end
+  return wrk.format(nil, nil, {})
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'JSON {"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d,' ..
+    '"p50":%d,"p99":%d,"p999":%d,"max":%d}\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(99), latency:percentile(99.9), latency.max))
+end

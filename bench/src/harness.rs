@@ -369,6 +369,7 @@ fn start(opts: &Opts, work: &Path, me: &Path, didgate: &Path, nginx: &Path) -> R
         &format!("http://127.0.0.1:{didgate_port}"),
         1,
         unix_now(),
+        tokens::VP_LIFETIME_SECS,
         &probe,
     )?;
     let vp = std::fs::read_to_string(&probe)?;
@@ -420,6 +421,7 @@ impl Driver<'_> {
             &self.stack.audience(),
             count,
             unix_now(),
+            tokens::lifetime_for(secs),
             &file,
         )?;
         writeln!(

@@ -17,9 +17,17 @@ use serde_json::json;
 
 /// The credential type the bench config trusts the issuer for.
 pub const CREDENTIAL_TYPE: &str = "EmployeeCredential";
-/// How long each generated presentation is valid: the replay cache keeps its
-/// id this long (plus the clock skew).
+/// How long a generated presentation is valid at least: the replay cache
+/// keeps its id this long (plus the clock skew).
 pub const VP_LIFETIME_SECS: i64 = 300;
+/// The gateway's default `max_presentation_lifetime_secs`.
+const MAX_LIFETIME_SECS: i64 = 900;
+
+/// A lifetime that outlasts a run of `secs` (presentations are generated
+/// before it starts), within what the gateway accepts.
+pub fn lifetime_for(secs: u64) -> i64 {
+    (secs as i64 + 120).clamp(VP_LIFETIME_SECS, MAX_LIFETIME_SECS)
+}
 
 pub struct Party {
     pub key: SigningKey,
@@ -87,6 +95,7 @@ pub fn write(
     audience: &str,
     count: usize,
     now: i64,
+    lifetime: i64,
     path: &Path,
 ) -> Result<()> {
     let threads = 2;
@@ -109,7 +118,7 @@ pub fn write(
                                 holder: holder.did.clone(),
                                 audience: audience.to_owned(),
                                 nonce: None,
-                                valid_for_secs: VP_LIFETIME_SECS,
+                                valid_for_secs: lifetime,
                                 credentials: vec![vc],
                                 format: Format::JwtVc11,
                             },

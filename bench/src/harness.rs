@@ -59,8 +59,12 @@ pub struct Opts {
 const PATH: &str = "/eng/docs";
 /// How many holders present credentials in the bearer rows.
 const HOLDERS: usize = 64;
-/// Think time per connection in the paced runs (half load, soak).
-const PACE_MS: u64 = 2;
+/// Mean think time per connection in the paced runs (half load, soak),
+/// drawn from an exponential distribution by `paced.lua`. Long enough that
+/// one connection more or less moves the rate by a few percent.
+pub const PACE_MS: u64 = 10;
+/// Short paced runs that size the connection count before a paced run.
+const CALIBRATION_ROUNDS: usize = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum System {
@@ -432,7 +436,34 @@ impl Driver<'_> {
         Ok(())
     }
 
-    /// One wrk run against `sys`; `pace` = (connections, think ms) for a paced run.
+    /// The connection count at which paced runs of `sys` reach `target`
+    /// req/s. wrk's think time is a closed loop: each connection sends
+    /// 1000 / (mean think + latency) requests a second, and the latency is what is
+    /// being measured. So start from the think time alone and rescale by
+    /// what short runs achieve until one lands within 5 % of the target.
+    fn calibrate(&mut self, sys: System, target: f64) -> Result<u32> {
+        let secs = self.opts.duration.clamp(1, 3);
+        let mut conns = ((target * PACE_MS as f64 / 1000.0).round() as u32).max(1);
+        for _ in 0..CALIBRATION_ROUNDS {
+            let r = self.run(sys, secs, conns, true, target)?;
+            if r.errors > 0 {
+                bail!(
+                    "{} requests failed while calibrating {} (see {}/wrk.log)",
+                    r.errors,
+                    sys.label(),
+                    self.work.display()
+                );
+            }
+            let ratio = target / r.rps.max(1.0);
+            if (0.95..=1.05).contains(&ratio) {
+                break;
+            }
+            conns = ((f64::from(conns) * ratio).round() as u32).clamp(1, 4096);
+        }
+        Ok(conns)
+    }
+
+    /// One wrk run against `sys` (`pace`: with the think time, `PACE_MS`).
     fn run(
         &mut self,
         sys: System,
@@ -634,19 +665,28 @@ pub fn run(opts: Opts) -> Result<()> {
     // Added latency at half of didgate's peak: the same paced load on the
     // upstream alone and through didgate.
     let target = peak / 2.0;
-    let conns = ((target * PACE_MS as f64 / 1000.0).round() as u32).max(1);
     println!(
-        "==> half load: {target:.0} req/s target ({conns} connections, {PACE_MS} ms think time)"
+        "==> half load: {target:.0} req/s target ({PACE_MS} ms mean think time per connection)"
     );
+    let direct_conns = d.calibrate(System::Direct, target)?;
+    let didgate_conns = d.calibrate(System::DidgateBearerHit, target)?;
+    println!("  connections: direct {direct_conns}, didgate {didgate_conns}");
     let mut direct = Vec::new();
     let mut through = Vec::new();
     for _ in 0..opts.reps {
-        direct.push(d.run(System::Direct, opts.duration, conns, true, target)?);
-        through.push(d.run(System::DidgateBearerHit, opts.duration, conns, true, target)?);
+        direct.push(d.run(System::Direct, opts.duration, direct_conns, true, target)?);
+        through.push(d.run(
+            System::DidgateBearerHit,
+            opts.duration,
+            didgate_conns,
+            true,
+            target,
+        )?);
     }
     let half = HalfLoad {
         target_rps: target,
-        connections: conns,
+        direct_connections: direct_conns,
+        didgate_connections: didgate_conns,
         direct: summarize(&direct),
         didgate: summarize(&through),
     };
@@ -654,11 +694,12 @@ pub fn run(opts: Opts) -> Result<()> {
     // Memory: RSS over a long run at 80 % of the peak.
     let soak = if opts.soak_secs > 0 {
         let target = peak * 0.8;
-        let conns = ((target * PACE_MS as f64 / 1000.0).round() as u32).max(1);
         println!(
-            "==> soak: {} s at {target:.0} req/s target ({conns} connections); RSS every 10 s",
+            "==> soak: {} s at {target:.0} req/s target; RSS every 10 s",
             opts.soak_secs
         );
+        let conns = d.calibrate(System::DidgateBearerHit, target)?;
+        println!("  connections: {conns}");
         let pid = stack.didgate_proc.pid();
         d.prepare(Cache::Hit, target, opts.soak_secs)?;
         d.tokens_ready = true;
@@ -688,6 +729,7 @@ pub fn run(opts: Opts) -> Result<()> {
         let samples = samples.into_inner().unwrap_or_default();
         Some(Soak {
             target_rps: target,
+            connections: conns,
             secs: opts.soak_secs,
             run,
             samples,

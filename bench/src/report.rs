@@ -22,13 +22,15 @@ pub struct Row {
 
 pub struct HalfLoad {
     pub target_rps: f64,
-    pub connections: u32,
+    pub direct_connections: u32,
+    pub didgate_connections: u32,
     pub direct: Run,
     pub didgate: Run,
 }
 
 pub struct Soak {
     pub target_rps: f64,
+    pub connections: u32,
     pub secs: u64,
     pub run: Run,
     /// (seconds since the run started, RSS in KiB).
@@ -322,8 +324,13 @@ pub fn markdown(r: &Report) -> String {
     let _ = writeln!(
         s,
         "\n**Added latency at half load** (target {:.0} req/s: half of didgate's bearer peak; \
-         {} connections, {} ms think time each; medians of {} runs):\n",
-        h.target_rps, h.connections, 2, o.reps
+         exponential think time of {} ms mean per connection, {} connections direct and {} through didgate, sized \
+         by short calibration runs to reach the target; medians of {} runs):\n",
+        h.target_rps,
+        crate::harness::PACE_MS,
+        h.direct_connections,
+        h.didgate_connections,
+        o.reps
     );
     let _ = writeln!(s, "| | req/s | p50 µs | p99 µs | p99.9 µs | errors |");
     let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
@@ -351,11 +358,12 @@ pub fn markdown(r: &Report) -> String {
             let max = k.samples.iter().map(|x| x.1).max().unwrap_or(0);
             let _ = writeln!(
                 s,
-                "**Memory soak**: {} s at 80 % of the bearer peak (target {:.0} req/s, achieved {:.0}; \
-                 {} requests, {} errors; p99 {:.0} µs). didgate's RSS: start {:.1} MiB, end {:.1} MiB, \
-                 max {:.1} MiB. Every minute (MiB): {}.\n",
+                "**Memory soak**: {} s at 80 % of the bearer peak (target {:.0} req/s with {} \
+                 connections, achieved {:.0}; {} requests, {} errors; p99 {:.0} µs). didgate's RSS: \
+                 start {:.1} MiB, end {:.1} MiB, max {:.1} MiB. Every minute (MiB): {}.\n",
                 k.secs,
                 k.target_rps,
+                k.connections,
                 k.run.rps,
                 k.run.requests,
                 k.run.errors,

@@ -1,5 +1,10 @@
 -- didgate load harness: the paced variant (half load, soak). Same as load.lua,
--- plus a third arg: milliseconds each connection waits between requests.
+-- plus a third arg: the mean think time in milliseconds. Each connection waits
+-- an exponentially distributed time between requests (what independent
+-- clients look like: Poisson arrivals). A fixed pause makes the connections
+-- fall into step: a burst delays them all alike, so they send the next burst
+-- together, and the queue behind each burst is measured instead of the
+-- server.
 -- args: mode ("plain" | "cookie" | "bearer"), then the cookie value or the
 -- file of presentations (one VP-JWT per line, each used once).
 -- Every mode builds its request in request(), so the client does the same
@@ -10,6 +15,7 @@ function init(args)
   mode = args[1] or "plain"
   arg = args[2]
   pause = tonumber(args[3] or "1")
+  math.randomseed(os.time())
   if mode == "bearer" then
     tokens = assert(io.open(arg, "r"))
   end
@@ -32,7 +38,8 @@ function request()
 end
 
 function delay()
-  return pause
+  -- wrk takes whole milliseconds; the calibration absorbs the rounding.
+  return math.floor(-math.log(1 - math.random()) * pause + 0.5)
 end
 
 function done(summary, latency, requests)

@@ -29,6 +29,8 @@ const CHUNK: u64 = 4096;
 const BACKLOG: u64 = 2048;
 /// The writer's largest batch (`audit.rs`).
 const BATCH: usize = 1024;
+/// Rows in `store_insert_varied_1_to_32`: one transaction of each size 1..=32.
+const VARIED_ROWS: usize = 32 * 33 / 2;
 
 /// An allowed, forwarded request, as `path.rs` fills the record.
 fn template() -> DecisionRecord {
@@ -248,7 +250,27 @@ fn write_throughput(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
+
+    // What the writer sees below saturation: small transactions of varied
+    // sizes (1 to 32 rows; 528 in all), one per linger window.
+    let varied = l.rt.block_on(store(&l.dir, "varied.db"));
+    g.throughput(Throughput::Elements(VARIED_ROWS as u64));
+    g.bench_function("store_insert_varied_1_to_32", |b| {
+        b.to_async(&l.rt).iter_batched(
+            || (1..=32).map(|n| records(&template, n)).collect::<Vec<_>>(),
+            |batches| {
+                let store = &varied;
+                async move {
+                    for batch in &batches {
+                        store.insert_decisions(batch).await.unwrap();
+                    }
+                }
+            },
+            BatchSize::PerIteration,
+        )
+    });
     g.finish();
+    l.rt.block_on(varied.close());
     l.rt.block_on(insert.close());
     l.finish();
 }

@@ -62,8 +62,39 @@ pub trait DidResolver: Send + Sync {
 }
 
 /// Dispatches by DID method: `did:key`/`did:jwk` locally, `did:ethr` to the index.
+///
+/// Local documents are remembered: the DID is the key, so its document can
+/// never change, and decoding it (base58/base64, then decompressing the
+/// curve point) is a measurable part of checking a signature. The cache is
+/// bounded by an estimate of its size in bytes, so that long `did:jwk`
+/// identifiers from strangers cannot grow it; DIDs that fail to resolve are
+/// never kept.
 pub struct MethodResolver {
-    pub ethr: Option<Arc<ethr::EthrResolver>>,
+    ethr: Option<Arc<ethr::EthrResolver>>,
+    local: moka::sync::Cache<Arc<str>, Arc<DidDocument>>,
+}
+
+/// Bytes of local documents kept (about 20,000 `did:key` documents).
+pub const LOCAL_DOCUMENT_CACHE_BYTES: u64 = 16 << 20;
+
+impl MethodResolver {
+    pub fn new(ethr: Option<Arc<ethr::EthrResolver>>) -> Self {
+        Self::with_local_cache_bytes(ethr, LOCAL_DOCUMENT_CACHE_BYTES)
+    }
+
+    /// As [`MethodResolver::new`], keeping at most about `bytes` of local
+    /// documents (0 keeps none).
+    pub fn with_local_cache_bytes(ethr: Option<Arc<ethr::EthrResolver>>, bytes: u64) -> Self {
+        let local = moka::sync::Cache::builder()
+            .max_capacity(bytes)
+            // The identifier appears in every verification method's id and
+            // controller; a few hundred bytes more for keys and the rest.
+            .weigher(|did: &Arc<str>, _doc: &Arc<DidDocument>| {
+                u32::try_from(did.len().saturating_mul(4).saturating_add(512)).unwrap_or(u32::MAX)
+            })
+            .build();
+        Self { ethr, local }
+    }
 }
 
 #[async_trait::async_trait]
@@ -71,7 +102,14 @@ impl DidResolver for MethodResolver {
     async fn resolve(&self, did: &str) -> Result<Arc<DidDocument>, ResolveError> {
         match (did.starts_with("did:ethr:"), &self.ethr) {
             (true, Some(r)) => r.resolve(did).await,
-            _ => LocalResolver.resolve(did).await,
+            _ => {
+                if let Some(doc) = self.local.get(did) {
+                    return Ok(doc);
+                }
+                let doc = Arc::new(method_local::resolve_local(did)?);
+                self.local.insert(did.into(), doc.clone());
+                Ok(doc)
+            }
         }
     }
 }
@@ -84,5 +122,55 @@ pub struct LocalResolver;
 impl DidResolver for LocalResolver {
     async fn resolve(&self, did: &str) -> Result<Arc<DidDocument>, ResolveError> {
         method_local::resolve_local(did).map(Arc::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn a_did_key() -> String {
+        let sk = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+        did_key(&PublicKey::Ed25519(sk.verifying_key()))
+    }
+
+    #[tokio::test]
+    async fn a_local_document_is_decoded_once() {
+        let r = MethodResolver::new(None);
+        let did = a_did_key();
+        let first = r.resolve(&did).await.unwrap();
+        let again = r.resolve(&did).await.unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "the second resolve decoded again"
+        );
+        assert_eq!(*first, method_local::resolve_local(&did).unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_did_that_fails_is_not_remembered() {
+        let r = MethodResolver::new(None);
+        for did in [
+            "did:key:z6MkNOTBASE58!!",
+            "did:web:example.com",
+            "did:ethr:0x01",
+        ] {
+            let e1 = r.resolve(did).await.unwrap_err();
+            let e2 = r.resolve(did).await.unwrap_err();
+            assert_eq!(e1.reason_code(), e2.reason_code());
+            assert!(!r.local.contains_key(did), "{did} was cached");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_zero_byte_cache_keeps_nothing() {
+        let r = MethodResolver::with_local_cache_bytes(None, 0);
+        let did = a_did_key();
+        let first = r.resolve(&did).await.unwrap();
+        r.local.run_pending_tasks();
+        let again = r.resolve(&did).await.unwrap();
+        assert!(!Arc::ptr_eq(&first, &again));
+        assert_eq!(first, again);
     }
 }

@@ -166,7 +166,7 @@ async fn did_jwt_vc_credentials_from_ethr_issuers_and_delegates_verify() {
         .await
         .unwrap();
     let ethr = Arc::new(EthrResolver::new(vec![net]));
-    let resolver = Arc::new(MethodResolver { ethr: Some(ethr) });
+    let resolver = Arc::new(MethodResolver::new(Some(ethr)));
 
     let s = |k: &str| out[k].as_str().unwrap().to_owned();
     let mut trusted = TrustedIssuers::new();

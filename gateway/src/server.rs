@@ -110,7 +110,7 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
     } = crate::chains::follow(config, &store, Duration::from_secs(10))
         .await
         .map_err(|(name, source)| StartError::Chain { name, source })?;
-    let resolver: Arc<dyn DidResolver> = Arc::new(MethodResolver { ethr: ethr.clone() });
+    let resolver: Arc<dyn DidResolver> = Arc::new(MethodResolver::new(ethr.clone()));
     // Credential status: on-chain lists (when chains are configured) and
     // HTTP-published lists, verified like any credential.
     let http_status = HttpStatusChecker::new(

@@ -112,6 +112,11 @@ pub struct Run {
     pub p50: f64,
     pub p99: f64,
     pub p999: f64,
+    /// CPU time the measured system's own processes spent per request, in
+    /// µs (the upstream's share is not counted for the proxies). Steadier
+    /// than req/s on a noisy machine: it does not depend on who else got
+    /// the core.
+    pub cpu_us: f64,
 }
 
 /// A child process, stopped (SIGTERM, then SIGKILL) when dropped.
@@ -242,6 +247,9 @@ struct Stack {
     didgate: u16,
     session: String,
     didgate_proc: Proc,
+    upstream_pid: u32,
+    nginx_pid: u32,
+    authz_pid: u32,
     _others: Vec<Proc>,
     population: Population,
 }
@@ -253,6 +261,26 @@ impl Stack {
             System::NginxProxy => self.nginx_proxy,
             System::NginxAuthRequest => self.nginx_auth,
             System::DidgateBearerHit | System::DidgateBearerMiss => self.didgate,
+        }
+    }
+
+    /// The processes that do `s`'s work: nginx's master and its workers;
+    /// the auth endpoint as well for auth_request.
+    fn pids(&self, s: System) -> Vec<u32> {
+        let nginx = || {
+            let mut v = vec![self.nginx_pid];
+            v.extend(children(self.nginx_pid));
+            v
+        };
+        match s {
+            System::Direct => vec![self.upstream_pid],
+            System::NginxProxy => nginx(),
+            System::NginxAuthRequest => {
+                let mut v = nginx();
+                v.push(self.authz_pid);
+                v
+            }
+            System::DidgateBearerHit | System::DidgateBearerMiss => vec![self.didgate_proc.pid()],
         }
     }
 
@@ -396,6 +424,9 @@ fn start(opts: &Opts, work: &Path, me: &Path, didgate: &Path, nginx: &Path) -> R
         didgate: didgate_port,
         session,
         didgate_proc: dg,
+        upstream_pid: up.pid(),
+        nginx_pid: ngx.pid(),
+        authz_pid: az.pid(),
         _others: vec![ngx, az, up],
         population,
     })
@@ -515,10 +546,13 @@ impl Driver<'_> {
         }
         // Let the previous run's work (decision-log writes, sockets) settle.
         std::thread::sleep(Duration::from_secs(2));
+        let pids = self.stack.pids(sys);
+        let cpu_before = cpu_ns(&pids);
         let out = Command::new("taskset")
             .args(&args)
             .output()
             .context("cannot run wrk")?;
+        let cpu = cpu_ns(&pids).saturating_sub(cpu_before);
         let stdout = String::from_utf8_lossy(&out.stdout);
         writeln!(
             self.log,
@@ -547,14 +581,25 @@ impl Driver<'_> {
             p50: n("p50"),
             p99: n("p99"),
             p999: n("p999"),
+            cpu_us: 0.0,
+        };
+        let run = Run {
+            cpu_us: if run.requests > 0 {
+                cpu as f64 / 1e3 / run.requests as f64
+            } else {
+                0.0
+            },
+            ..run
         };
         println!(
-            "  {:<48} {:>9.0} req/s  p50 {:>7.0} µs  p99 {:>7.0} µs  p99.9 {:>7.0} µs  errors {}",
+            "  {:<48} {:>9.0} req/s  p50 {:>7.0} µs  p99 {:>7.0} µs  p99.9 {:>7.0} µs  \
+             CPU {:>6.1} µs/req  errors {}",
             sys.label(),
             run.rps,
             run.p50,
             run.p99,
             run.p999,
+            run.cpu_us,
             run.errors
         );
         Ok(run)
@@ -578,7 +623,35 @@ pub fn summarize(runs: &[Run]) -> Run {
         p50: median(runs.iter().map(|r| r.p50).collect()),
         p99: median(runs.iter().map(|r| r.p99).collect()),
         p999: median(runs.iter().map(|r| r.p999).collect()),
+        cpu_us: median(runs.iter().map(|r| r.cpu_us).collect()),
     }
+}
+
+/// Child processes of `pid` (nginx's workers).
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// Nanoseconds on a CPU so far, summed over every thread of `pids`
+/// (`/proc/PID/task/TID/schedstat`, first field).
+fn cpu_ns(pids: &[u32]) -> u64 {
+    let mut total = 0;
+    for pid in pids {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            total += std::fs::read_to_string(task.path().join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    total
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {

@@ -292,14 +292,14 @@ pub fn markdown(r: &Report) -> String {
     let (nginx, direct) = (by(System::NginxProxy), by(System::Direct));
     let _ = writeln!(
         s,
-        "| system | req/s | p50 µs | p99 µs | p99.9 µs | vs nginx proxy | vs direct | errors |"
+        "| system | req/s | p50 µs | p99 µs | p99.9 µs | vs nginx proxy | vs direct | CPU µs/req | errors |"
     );
-    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in &r.rows {
         let x = &row.summary;
         let _ = writeln!(
             s,
-            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {} |",
+            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {:.1} | {} |",
             row.system.label(),
             x.rps,
             x.p50,
@@ -307,13 +307,20 @@ pub fn markdown(r: &Report) -> String {
             x.p999,
             ratio(x.rps, nginx),
             ratio(x.rps, direct),
+            x.cpu_us,
             x.errors
         );
     }
     let _ = writeln!(
         s,
-        "| didgate, browser session cookie | not built | | | | | | |\n\
-         | didgate, RFC 9421 signature per request | not built | | | | | | |\n"
+        "| didgate, browser session cookie | not built | | | | | | | |\n\
+         | didgate, RFC 9421 signature per request | not built | | | | | | | |\n"
+    );
+    let _ = writeln!(
+        s,
+        "CPU µs/req: CPU time of the measured system's own processes per request, from \
+         `/proc/PID/task/*/schedstat` around each run (the upstream's share is not counted \
+         for the proxies; nginx + auth_request counts nginx and the auth endpoint).\n"
     );
     let _ = writeln!(s, "Each repetition (req/s):\n");
     for row in &r.rows {

@@ -73,7 +73,9 @@ fn a_short_run_measures_every_system_without_errors() {
         let cells: Vec<&str> = row.split('|').map(str::trim).collect();
         let rps: f64 = cells[2].parse().unwrap();
         assert!(rps > 0.0, "{row}");
-        assert_eq!(cells[8], "0", "errors in {row}");
+        let cpu: f64 = cells[8].parse().unwrap();
+        assert!(cpu > 0.0, "no CPU time measured for {row}");
+        assert_eq!(cells[9], "0", "errors in {row}");
     }
     assert!(text.contains("**added by didgate**"), "{text}");
     assert!(text.contains("**Memory soak**"), "{text}");

@@ -62,7 +62,7 @@ impl Population {
         let holders = (0..holders)
             .map(|_| {
                 let h = Party::new(KeyType::Ed25519)?;
-                let vc = credential(&issuer, &h.did, now)?;
+                let vc = credential(&issuer, &h.did, now, None)?;
                 Ok((h, vc))
             })
             .collect::<Result<_>>()?;
@@ -70,7 +70,10 @@ impl Population {
     }
 }
 
-fn credential(issuer: &Party, subject: &str, now: i64) -> Result<String> {
+/// A credential for `subject`. Ed25519 signatures are deterministic, so two
+/// credentials with the same claims and time are the same bytes: `id` (the
+/// `jti`) is what makes each `Miss` credential one the gateway has not seen.
+fn credential(issuer: &Party, subject: &str, now: i64, id: Option<String>) -> Result<String> {
     let claims = json!({"role": "engineer", "department": "eng", "name": "bench user"});
     Ok(issue_credential(
         &issuer.key,
@@ -81,7 +84,7 @@ fn credential(issuer: &Party, subject: &str, now: i64) -> Result<String> {
             types: vec![CREDENTIAL_TYPE.into()],
             claims: claims.as_object().cloned().unwrap_or_default(),
             valid_for_secs: Some(86_400),
-            id: None,
+            id,
             format: Format::JwtVc11,
         },
         now,
@@ -109,7 +112,12 @@ pub fn write(
                         let (holder, own_vc) = &pop.holders[(t * per + i) % pop.holders.len()];
                         let vc = match cache {
                             Cache::Hit => own_vc.clone(),
-                            Cache::Miss => credential(&pop.issuer, &holder.did, now)?,
+                            Cache::Miss => credential(
+                                &pop.issuer,
+                                &holder.did,
+                                now,
+                                Some(format!("urn:didgate-bench:{now}:{t}:{i}")),
+                            )?,
                         };
                         let vp = present(
                             &holder.key,
@@ -149,4 +157,51 @@ pub fn write(
     }
     w.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The credential inside each presentation written for `cache`.
+    fn credentials_written(cache: Cache) -> Vec<String> {
+        let pop = Population::new(2, 1_800_000_000).unwrap();
+        let file = std::env::temp_dir().join(format!(
+            "didgate-bench-tokens-{:?}-{}",
+            cache,
+            std::process::id()
+        ));
+        write(&pop, cache, "http://gw", 8, 1_800_000_000, 300, &file).unwrap();
+        let text = std::fs::read_to_string(&file).unwrap();
+        let _ = std::fs::remove_file(&file);
+        text.lines()
+            .map(|vp| {
+                let parsed = credentials::jws::parse(vp).unwrap();
+                parsed.payload["vp"]["verifiableCredential"][0]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn miss_presentations_each_carry_a_credential_never_seen_before() {
+        let vcs = credentials_written(Cache::Miss);
+        assert_eq!(vcs.len(), 8);
+        let distinct: std::collections::HashSet<_> = vcs.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            8,
+            "a Miss credential repeats: it would hit the cache"
+        );
+    }
+
+    #[test]
+    fn hit_presentations_reuse_one_credential_per_holder() {
+        let vcs = credentials_written(Cache::Hit);
+        let distinct: std::collections::HashSet<_> = vcs.iter().collect();
+        assert_eq!(distinct.len(), 2);
+    }
 }

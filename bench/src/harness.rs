@@ -63,6 +63,8 @@ const HOLDERS: usize = 64;
 /// drawn from an exponential distribution by `paced.lua`. Long enough that
 /// one connection more or less moves the rate by a few percent.
 pub const PACE_MS: u64 = 10;
+/// The soak runs in segments this long, each with fresh presentations.
+const SOAK_SEGMENT_SECS: u64 = 60;
 /// Short paced runs that size the connection count before a paced run.
 const CALIBRATION_ROUNDS: usize = 3;
 
@@ -774,8 +776,6 @@ pub fn run(opts: Opts) -> Result<()> {
         let conns = d.calibrate(System::DidgateBearerHit, target)?;
         println!("  connections: {conns}");
         let pid = stack.didgate_proc.pid();
-        d.prepare(Cache::Hit, target, opts.soak_secs)?;
-        d.tokens_ready = true;
         let samples = std::sync::Mutex::new(Vec::new());
         let done = std::sync::atomic::AtomicBool::new(false);
         let soak_secs = opts.soak_secs;
@@ -795,9 +795,39 @@ pub fn run(opts: Opts) -> Result<()> {
                     std::thread::sleep(Duration::from_millis(200));
                 }
             });
-            let r = d.run(System::DidgateBearerHit, soak_secs, conns, true, target);
+            // In segments, each with presentations made just before it: one
+            // file for the whole run would need presentations that outlive
+            // it, and the gateway keeps every presentation's id until it
+            // expires, so the replay cache would grow for the whole run (and
+            // overflow: 600 s at 4,800 req/s is 2.9 million ids against a
+            // default capacity of 1 million, refused as replay_cache_full).
+            let mut segments = Vec::new();
+            let mut left = soak_secs;
+            let r = loop {
+                if left == 0 {
+                    break Ok(summarize(&segments));
+                }
+                let secs = left.min(SOAK_SEGMENT_SECS);
+                left -= secs;
+                if let Err(e) = d.prepare(Cache::Hit, target, secs) {
+                    break Err(e);
+                }
+                d.tokens_ready = true;
+                match d.run(System::DidgateBearerHit, secs, conns, true, target) {
+                    Ok(run) => segments.push(run),
+                    Err(e) => break Err(e),
+                }
+            };
             done.store(true, std::sync::atomic::Ordering::Relaxed);
-            r
+            r.map(|run| Run {
+                // Over all segments, not the median segment.
+                rps: run.requests as f64
+                    / segments
+                        .iter()
+                        .map(|x| x.requests as f64 / x.rps.max(1.0))
+                        .sum::<f64>(),
+                ..run
+            })
         })?;
         let samples = samples.into_inner().unwrap_or_default();
         Some(Soak {

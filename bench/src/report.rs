@@ -366,8 +366,10 @@ pub fn markdown(r: &Report) -> String {
             let _ = writeln!(
                 s,
                 "**Memory soak**: {} s at 80 % of the bearer peak (target {:.0} req/s with {} \
-                 connections, achieved {:.0}; {} requests, {} errors; p99 {:.0} µs). didgate's RSS: \
-                 start {:.1} MiB, end {:.1} MiB, max {:.1} MiB. Every minute (MiB): {}.\n",
+                 connections, achieved {:.0}; {} requests, {} errors; p99 {:.0} µs; in segments \
+                 of up to 60 s, each with presentations made just before it, the first few seconds \
+                 of every minute). didgate's RSS: start {:.1} MiB, end {:.1} MiB, max {:.1} MiB. \
+                 Every minute (MiB): {}.\n",
                 k.secs,
                 k.target_rps,
                 k.connections,

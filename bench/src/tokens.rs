@@ -24,9 +24,10 @@ pub const VP_LIFETIME_SECS: i64 = 300;
 const MAX_LIFETIME_SECS: i64 = 900;
 
 /// A lifetime that outlasts a run of `secs` (presentations are generated
-/// before it starts), within what the gateway accepts.
+/// just before it starts), within what the gateway accepts, and no longer:
+/// the gateway remembers each presentation's id until it expires.
 pub fn lifetime_for(secs: u64) -> i64 {
-    (secs as i64 + 120).clamp(VP_LIFETIME_SECS, MAX_LIFETIME_SECS)
+    (secs as i64 + 30).clamp(60, MAX_LIFETIME_SECS)
 }
 
 pub struct Party {

@@ -353,19 +353,26 @@ mod tests {
         );
     }
 
-    #[test]
-    fn full_replay_cache_refuses_instead_of_forgetting() {
-        let c = ReplayCache::new(8);
-        for i in 0..8 {
+    /// A cache of `n` filled with ids n0..n{n-1} remembered for `skew` s
+    /// (exp = now), which then refuses one more as full.
+    fn full_cache(n: u64, skew: i64) -> ReplayCache {
+        let c = ReplayCache::new(n);
+        for i in 0..n {
             assert_eq!(
-                c.first_use("did:a", &format!("n{i}"), 1_100, 1_000, 60),
+                c.first_use("did:a", &format!("n{i}"), 1_000, 1_000, skew),
                 Ok(())
             );
         }
         assert_eq!(
-            c.first_use("did:a", "new", 1_100, 1_000, 60),
+            c.first_use("did:a", "new", 1_000, 1_000, skew),
             Err(ReplayError::Full)
         );
+        c
+    }
+
+    #[test]
+    fn full_replay_cache_refuses_instead_of_forgetting() {
+        let c = full_cache(8, 60);
         // Nothing was evicted to make room: every remembered id is still there.
         assert_eq!(c.len(), 8);
         for i in 0..8 {
@@ -378,18 +385,8 @@ mod tests {
 
     #[test]
     fn expired_ids_are_forgotten_and_make_room() {
-        let c = ReplayCache::new(4);
         // exp = now, skew 1: remembered for one second.
-        for i in 0..4 {
-            assert_eq!(
-                c.first_use("did:a", &format!("n{i}"), 1_000, 1_000, 1),
-                Ok(())
-            );
-        }
-        assert_eq!(
-            c.first_use("did:a", "x", 1_000, 1_000, 1),
-            Err(ReplayError::Full)
-        );
+        let c = full_cache(4, 1);
         std::thread::sleep(Duration::from_millis(1_100));
         // The full cache drops the expired ids of every shard, then admits.
         assert_eq!(c.first_use("did:a", "x", 1_100, 1_000, 60), Ok(()));

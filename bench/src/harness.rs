@@ -60,7 +60,7 @@ const PATH: &str = "/eng/docs";
 /// How many holders present credentials in the bearer rows.
 const HOLDERS: usize = 64;
 /// Mean think time per connection in the paced runs (half load, soak),
-/// drawn from an exponential distribution by `paced.lua`. Long enough that
+/// drawn from an exponential distribution by `load.lua`. Long enough that
 /// one connection more or less moves the rate by a few percent.
 pub const PACE_MS: u64 = 10;
 /// The soak runs in segments this long, each with fresh presentations.
@@ -439,7 +439,6 @@ struct Driver<'a> {
     work: PathBuf,
     wrk: PathBuf,
     load_lua: PathBuf,
-    paced_lua: PathBuf,
     stack: &'a Stack,
     log: std::fs::File,
     /// The next bearer run uses the presentations already written.
@@ -515,13 +514,7 @@ impl Driver<'_> {
             "--timeout".into(),
             "5s".into(),
             "-s".into(),
-            if pace {
-                &self.paced_lua
-            } else {
-                &self.load_lua
-            }
-            .to_string_lossy()
-            .into_owned(),
+            self.load_lua.to_string_lossy().into_owned(),
             format!("http://127.0.0.1:{}{PATH}", self.stack.port(sys)),
             "--".into(),
         ];
@@ -678,9 +671,7 @@ pub fn run(opts: Opts) -> Result<()> {
     std::fs::create_dir_all(&opts.work)?;
     let work = std::fs::canonicalize(&opts.work)?;
     let load_lua = work.join("load.lua");
-    let paced_lua = work.join("paced.lua");
     std::fs::write(&load_lua, include_str!("../wrk/load.lua"))?;
-    std::fs::write(&paced_lua, include_str!("../wrk/paced.lua"))?;
 
     println!(
         "==> starting the upstream, nginx, the auth endpoint and didgate on CPU {}",
@@ -693,7 +684,6 @@ pub fn run(opts: Opts) -> Result<()> {
         work: work.clone(),
         wrk,
         load_lua,
-        paced_lua,
         stack: &stack,
         log,
         tokens_ready: false,

@@ -9,6 +9,30 @@
 use std::path::Path;
 use std::process::Command;
 
+/// One-second runs of every system into `dir/RESULTS.md`, with a soak of
+/// `soak_secs` (0 skips it).
+fn short_run(
+    me: &Path,
+    root: &Path,
+    didgate: &Path,
+    dir: &Path,
+    soak_secs: u32,
+) -> std::process::Output {
+    Command::new(me)
+        .current_dir(root)
+        .args(["run", "--duration", "1", "--warmup", "1", "--reps", "1"])
+        .arg("--soak-secs")
+        .arg(soak_secs.to_string())
+        .arg("--didgate")
+        .arg(didgate)
+        .arg("--out")
+        .arg(dir.join("RESULTS.md"))
+        .arg("--work")
+        .arg(dir.join("work"))
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn a_short_run_measures_every_system_without_errors() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
@@ -29,27 +53,7 @@ fn a_short_run_measures_every_system_without_errors() {
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join("RESULTS.md");
     std::fs::write(&out, "# results\n\nkept above the section\n").unwrap();
-    let run = Command::new(me)
-        .current_dir(root)
-        .args([
-            "run",
-            "--duration",
-            "1",
-            "--warmup",
-            "1",
-            "--reps",
-            "1",
-            "--soak-secs",
-            "3",
-        ])
-        .arg("--didgate")
-        .arg(&didgate)
-        .arg("--out")
-        .arg(&out)
-        .arg("--work")
-        .arg(dir.join("work"))
-        .output()
-        .unwrap();
+    let run = short_run(me, root, &didgate, &dir, 3);
     let stdout = String::from_utf8_lossy(&run.stdout);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "harness failed:\n{stdout}\n{stderr}");
@@ -81,27 +85,7 @@ fn a_short_run_measures_every_system_without_errors() {
     assert!(text.contains("**Memory soak**"), "{text}");
 
     // A second run replaces the section instead of adding another.
-    let again = Command::new(me)
-        .current_dir(root)
-        .args([
-            "run",
-            "--duration",
-            "1",
-            "--warmup",
-            "1",
-            "--reps",
-            "1",
-            "--soak-secs",
-            "0",
-        ])
-        .arg("--didgate")
-        .arg(&didgate)
-        .arg("--out")
-        .arg(&out)
-        .arg("--work")
-        .arg(dir.join("work"))
-        .output()
-        .unwrap();
+    let again = short_run(me, root, &didgate, &dir, 0);
     assert!(
         again.status.success(),
         "{}",

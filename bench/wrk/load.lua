@@ -1,8 +1,16 @@
 -- didgate load harness: the wrk script every system is measured with.
 -- args: mode ("plain" | "cookie" | "bearer"), then the cookie value or the
--- file of presentations (one VP-JWT per line, each used once).
+-- file of presentations (one VP-JWT per line, each used once), then, for a
+-- paced run (half load, soak), the mean think time in milliseconds.
 -- Every mode builds its request in request(), so the client does the same
 -- work per request for every system.
+--
+-- A paced run's connections wait an exponentially distributed time between
+-- requests (what independent clients look like: Poisson arrivals). A fixed
+-- pause makes the connections fall into step: a burst delays them all
+-- alike, so they send the next burst together, and the queue behind each
+-- burst is measured instead of the server. wrk paces only when the script
+-- has a delay(), so init() defines it for paced runs alone.
 local mode, arg, tokens
 
 function init(args)
@@ -10,6 +18,14 @@ function init(args)
   arg = args[2]
   if mode == "bearer" then
     tokens = assert(io.open(arg, "r"))
+  end
+  local pause = tonumber(args[3] or "")
+  if pause then
+    math.randomseed(os.time())
+    function delay()
+      -- wrk takes whole milliseconds; the calibration absorbs the rounding.
+      return math.floor(-math.log(1 - math.random()) * pause + 0.5)
+    end
   end
 end
 

@@ -134,7 +134,9 @@ impl ReplayCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Live ids remembered now.
+    /// Ids remembered now. Expired ids count until they are dropped: a shard
+    /// drops its own on its next insert, and a full cache sweeps every shard
+    /// before it refuses.
     pub fn len(&self) -> u64 {
         self.live.load(Ordering::Relaxed)
     }
@@ -388,13 +390,29 @@ mod tests {
         // exp = now, skew 1: remembered for one second.
         let c = full_cache(4, 1);
         std::thread::sleep(Duration::from_millis(1_100));
-        // The full cache drops the expired ids of every shard, then admits.
-        assert_eq!(c.first_use("did:a", "x", 1_100, 1_000, 60), Ok(()));
-        assert_eq!(c.len(), 1, "expired ids still counted");
         // An expired id is a new presentation as far as the cache goes (the
-        // verifier refuses it as expired before it gets here).
+        // verifier refuses it as expired before it gets here): its own shard
+        // drops it first.
         assert_eq!(c.first_use("did:a", "n0", 1_100, 1_000, 60), Ok(()));
-        assert_eq!(c.len(), 2);
+        // Every expired id makes room, whichever shard it sits in: the full
+        // cache sweeps every shard before it refuses.
+        for i in 0..3 {
+            assert_eq!(
+                c.first_use("did:a", &format!("fresh{i}"), 1_100, 1_000, 60),
+                Ok(()),
+                "expired ids still took room"
+            );
+        }
+        assert_eq!(c.len(), 4);
+        // Full again, of live ids this time: refused, nothing forgotten.
+        assert_eq!(
+            c.first_use("did:a", "one-more", 1_100, 1_000, 60),
+            Err(ReplayError::Full)
+        );
+        assert_eq!(
+            c.first_use("did:a", "fresh0", 1_100, 1_000, 60),
+            Err(ReplayError::Replayed)
+        );
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub enum CredentialError {
     PresentationLifetimeTooLong { lifetime: i64, max: i64 },
     #[error("the presentation is for audience {got:?}, not this gateway")]
     WrongAudience { got: String },
+    #[error("the presentation's nonce is not the one this login asked for")]
+    WrongNonce,
     #[error("the presentation has neither jti nor nonce, so it could be replayed")]
     ReplayIdMissing,
     #[error("the credential's subject {subject} is not the presenter {holder}")]
@@ -58,6 +60,7 @@ impl CredentialError {
             CredentialError::PresentationExpMissing => "presentation_exp_missing",
             CredentialError::PresentationLifetimeTooLong { .. } => "presentation_lifetime_too_long",
             CredentialError::WrongAudience { .. } => "wrong_audience",
+            CredentialError::WrongNonce => "wrong_nonce",
             CredentialError::ReplayIdMissing => "replay_id_missing",
             CredentialError::SubjectNotHolder { .. } => "subject_not_holder",
             CredentialError::IssuerNotTrusted { .. } => "issuer_not_trusted",

@@ -30,6 +30,6 @@ pub use issue::{
 pub use signer::SigningKey;
 pub use status_list::{encode_list, HttpStatusChecker, StatusDispatcher, StatusListConfig};
 pub use verify::{
-    Format, TrustedIssuers, VerifiedCredential, VerifiedPresentation, Verifier, VerifierConfig,
-    MAX_CREDENTIALS,
+    Binding, Expected, Format, TrustedIssuers, VerifiedCredential, VerifiedPresentation, Verifier,
+    VerifierConfig, MAX_CREDENTIALS,
 };

@@ -11,8 +11,9 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use arc_swap::{ArcSwap, ArcSwapOption};
 use did_registry::ethr::{StatusChecker, StatusEntry, StatusError};
-use did_registry::{DidDocument, DidResolver, Purpose};
+use did_registry::{DidDocument, DidResolver, Purpose, ResolveError, VerificationMethod};
 use moka::sync::Cache;
 use serde_json::{Map, Value};
 
@@ -105,6 +106,76 @@ pub struct VerifiedCredential {
     pub claims: Map<String, Value>,
     pub expires_at: Option<i64>,
     pub format: Format,
+}
+
+/// What a presentation must be bound to beyond the verifier's own
+/// configuration: an OpenID4VP login names the request's `client_id` as its
+/// audience and must echo the request's `nonce`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Expected<'a> {
+    /// Accept exactly this `aud` instead of the configured audiences.
+    pub audience: Option<&'a str>,
+    /// The presentation's `nonce` must be exactly this.
+    pub nonce: Option<&'a str>,
+}
+
+/// A verified presentation kept so that it can be checked again, cheaply, on
+/// every later request that relies on it (a browser session).
+///
+/// [`Verifier::recheck`] re-checks what can change after the login: each
+/// credential's validity period and status, each issuer's keys (a did:ethr
+/// key rotation or deactivation), and the holder's key that signed the login
+/// (removed, replaced, or the DID deactivated). On a warm cache that is no
+/// I/O and no signature check; only a DID document that changed on chain
+/// sends a credential through full verification again.
+pub struct Binding {
+    holder: String,
+    /// The verification method that signed the presentation.
+    holder_key: VerificationMethod,
+    /// The holder's document at the last check; `None` for DID methods whose
+    /// documents cannot change (`did:key`, `did:jwk`).
+    holder_doc: ArcSwapOption<DidDocument>,
+    credentials: Vec<BoundCredential>,
+}
+
+struct BoundCredential {
+    token: String,
+    checked: ArcSwap<CachedCredential>,
+}
+
+impl Binding {
+    /// The holder's DID.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    /// The id (DID URL) of the key that signed the presentation.
+    pub fn holder_key_id(&self) -> &str {
+        &self.holder_key.id
+    }
+
+    /// The VC-JWTs, as presented.
+    pub fn credential_tokens(&self) -> impl Iterator<Item = &str> {
+        self.credentials.iter().map(|c| c.token.as_str())
+    }
+
+    /// The earliest expiry among the credentials (unix seconds), if any has one.
+    pub fn expires_at(&self) -> Option<i64> {
+        self.credentials
+            .iter()
+            .filter_map(|c| c.checked.load().vc.expires_at)
+            .min()
+    }
+}
+
+impl std::fmt::Debug for Binding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Binding")
+            .field("holder", &self.holder)
+            .field("holder_key", &self.holder_key.id)
+            .field("credentials", &self.credentials.len())
+            .finish()
+    }
 }
 
 pub struct Verifier {
@@ -245,14 +316,14 @@ impl Verifier {
     }
 
     /// Check the token's signature with `signer`'s key for `purpose`; returns
-    /// the document whose key verified it.
+    /// the document whose key verified it and that key's position in it.
     async fn check_signature(
         &self,
         parsed: &jws::Parsed<'_>,
         signer: &str,
         purpose: Purpose,
         what: &'static str,
-    ) -> Result<Arc<DidDocument>, CredentialError> {
+    ) -> Result<(Arc<DidDocument>, usize), CredentialError> {
         let doc = self.resolve(signer).await?;
         let candidates = doc
             .keys_for(parsed.header.kid.as_deref(), purpose)
@@ -264,7 +335,14 @@ impl Verifier {
         let mut first_error = None;
         for vm in candidates {
             match vm.verify_jose(&parsed.header.alg, message, &parsed.signature) {
-                Ok(()) => return Ok(doc),
+                Ok(()) => {
+                    let at = doc
+                        .verification_method
+                        .iter()
+                        .position(|v| std::ptr::eq(v, vm))
+                        .unwrap_or(0);
+                    return Ok((doc, at));
+                }
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }
@@ -282,6 +360,34 @@ impl Verifier {
         token: &str,
         now: i64,
     ) -> Result<VerifiedPresentation, CredentialError> {
+        Ok(self
+            .verify_presentation_inner(token, now, Expected::default(), false)
+            .await?
+            .0)
+    }
+
+    /// Verify a login presentation bound to `expected` (audience and nonce),
+    /// and keep what [`Verifier::recheck`] needs to check it again later.
+    pub async fn verify_login(
+        &self,
+        token: &str,
+        now: i64,
+        expected: Expected<'_>,
+    ) -> Result<(VerifiedPresentation, Binding), CredentialError> {
+        let (vp, binding) = self
+            .verify_presentation_inner(token, now, expected, true)
+            .await?;
+        let binding = binding.ok_or_else(|| CredentialError::malformed("no binding"))?;
+        Ok((vp, binding))
+    }
+
+    async fn verify_presentation_inner(
+        &self,
+        token: &str,
+        now: i64,
+        expected: Expected<'_>,
+        bind: bool,
+    ) -> Result<(VerifiedPresentation, Option<Binding>), CredentialError> {
         let parsed = jws::parse(token)?;
         let p = &parsed.payload;
         let v2 = is_typ(
@@ -316,7 +422,8 @@ impl Verifier {
             return Err(CredentialError::malformed("the holder is not a DID"));
         }
 
-        self.check_signature(&parsed, holder, Purpose::Authentication, "presentation")
+        let (holder_doc, holder_key) = self
+            .check_signature(&parsed, holder, Purpose::Authentication, "presentation")
             .await?;
 
         // Time.
@@ -345,12 +452,13 @@ impl Verifier {
         }
 
         // Audience.
+        let accepted = |a: &str| match expected.audience {
+            Some(x) => a == x,
+            None => self.config.audiences.iter().any(|x| x == a),
+        };
         let aud_ok = match p.get("aud") {
-            Some(Value::String(a)) => self.config.audiences.iter().any(|x| x == a),
-            Some(Value::Array(a)) => a
-                .iter()
-                .filter_map(Value::as_str)
-                .any(|a| self.config.audiences.iter().any(|x| x == a)),
+            Some(Value::String(a)) => accepted(a),
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).any(accepted),
             _ => false,
         };
         if !aud_ok {
@@ -361,6 +469,12 @@ impl Verifier {
             return Err(CredentialError::WrongAudience {
                 got: got.chars().take(200).collect(),
             });
+        }
+
+        if let Some(want) = expected.nonce {
+            if str_field(p, "nonce") != Some(want) {
+                return Err(CredentialError::WrongNonce);
+            }
         }
 
         // Replay id.
@@ -385,6 +499,7 @@ impl Verifier {
             )));
         }
         let mut credentials = Vec::with_capacity(list.len());
+        let mut bound = Vec::with_capacity(if bind { list.len() } else { 0 });
         for item in list {
             let vc_token = match item {
                 Value::String(s) => s.as_str(),
@@ -404,7 +519,8 @@ impl Verifier {
                     ))
                 }
             };
-            let vc = self.verify_credential(vc_token, now).await?;
+            let checked = self.verify_credential_checked(vc_token, now).await?;
+            let vc = checked.vc.clone();
             if vc.subject != holder {
                 return Err(CredentialError::SubjectNotHolder {
                     subject: vc.subject,
@@ -422,14 +538,138 @@ impl Verifier {
                 });
             }
             credentials.push(vc);
+            if bind {
+                bound.push(BoundCredential {
+                    token: vc_token.to_owned(),
+                    checked: ArcSwap::new(checked),
+                });
+            }
         }
-        Ok(VerifiedPresentation {
+        let binding = bind.then(|| Binding {
             holder: holder.to_owned(),
-            replay_id,
-            nonce: str_field(p, "nonce").map(str::to_owned),
-            expires_at: exp,
+            holder_key: holder_doc.verification_method[holder_key].clone(),
+            holder_doc: ArcSwapOption::new((!immutable_method(holder)).then_some(holder_doc)),
+            credentials: bound,
+        });
+        Ok((
+            VerifiedPresentation {
+                holder: holder.to_owned(),
+                replay_id,
+                nonce: str_field(p, "nonce").map(str::to_owned),
+                expires_at: exp,
+                credentials,
+            },
+            binding,
+        ))
+    }
+
+    /// Check a [`Binding`] again at `now`: the holder's signing key is still
+    /// the holder's, and every credential is still valid, unrevoked and
+    /// signed by a key its issuer still holds. No signature is checked unless
+    /// a DID document changed since the last check.
+    pub async fn recheck(&self, binding: &Binding, now: i64) -> Result<(), CredentialError> {
+        if let Some(known) = binding.holder_doc.load_full() {
+            let doc = self.resolve(&binding.holder).await?;
+            if !Arc::ptr_eq(&known, &doc) {
+                let kept = doc
+                    .keys_for(Some(&binding.holder_key.id), Purpose::Authentication)
+                    .is_ok_and(|keys| keys.iter().any(|k| **k == binding.holder_key));
+                if !kept {
+                    return Err(CredentialError::Resolve {
+                        did: binding.holder.clone(),
+                        source: ResolveError::KeyNotFound {
+                            kid: binding.holder_key.id.clone(),
+                            reason: "the key that signed in is no longer the holder's".into(),
+                        },
+                    });
+                }
+                binding.holder_doc.store(Some(doc));
+            }
+        }
+        for c in &binding.credentials {
+            let checked = c.checked.load();
+            if self.still_verified(&checked).await? {
+                self.check_time(checked.vc.expires_at, checked.not_before, now)?;
+                self.check_status(&checked.status).await?;
+            } else {
+                let fresh = Arc::new(self.verify_credential_fully(&c.token, now).await?);
+                if fresh.vc.subject != binding.holder {
+                    return Err(CredentialError::SubjectNotHolder {
+                        subject: fresh.vc.subject.clone(),
+                        holder: binding.holder.clone(),
+                    });
+                }
+                c.checked.store(fresh);
+            }
+        }
+        Ok(())
+    }
+
+    /// Rebuild a [`Binding`] from what a session stored (the holder, the id of
+    /// the key that signed in, the VC-JWTs), verifying every credential again
+    /// in full: holder binding, trust, signature, time and status. Returns
+    /// the credentials as verified now.
+    pub async fn rebind(
+        &self,
+        holder: &str,
+        holder_key_id: &str,
+        tokens: &[String],
+        now: i64,
+    ) -> Result<(Vec<VerifiedCredential>, Binding), CredentialError> {
+        if tokens.is_empty() {
+            return Err(CredentialError::NoCredential);
+        }
+        let doc = self.resolve(holder).await?;
+        let holder_key = doc
+            .keys_for(Some(holder_key_id), Purpose::Authentication)
+            .map_err(|source| CredentialError::Resolve {
+                did: holder.to_owned(),
+                source,
+            })?
+            .first()
+            .map(|k| (*k).clone())
+            .ok_or_else(|| CredentialError::Resolve {
+                did: holder.to_owned(),
+                source: ResolveError::KeyNotFound {
+                    kid: holder_key_id.to_owned(),
+                    reason: "not listed under authentication".into(),
+                },
+            })?;
+        let mut credentials = Vec::with_capacity(tokens.len());
+        let mut bound = Vec::with_capacity(tokens.len());
+        for token in tokens {
+            let checked = self.verify_credential_checked(token, now).await?;
+            if checked.vc.subject != holder {
+                return Err(CredentialError::SubjectNotHolder {
+                    subject: checked.vc.subject.clone(),
+                    holder: holder.to_owned(),
+                });
+            }
+            if !self
+                .config
+                .trusted_issuers
+                .is_trusted(&checked.vc.types, &checked.vc.issuer)
+            {
+                return Err(CredentialError::IssuerNotTrusted {
+                    issuer: checked.vc.issuer.clone(),
+                    types: checked.vc.types.clone(),
+                });
+            }
+            credentials.push(checked.vc.clone());
+            bound.push(BoundCredential {
+                token: token.clone(),
+                checked: ArcSwap::new(checked),
+            });
+        }
+        Ok((
             credentials,
-        })
+            Binding {
+                holder: holder.to_owned(),
+                holder_key,
+                holder_doc: ArcSwapOption::new((!immutable_method(holder)).then_some(doc)),
+                credentials: bound,
+            },
+        ))
     }
 
     /// Verify one VC-JWT's signature, validity period and status (trust and
@@ -439,20 +679,28 @@ impl Verifier {
         token: &str,
         now: i64,
     ) -> Result<VerifiedCredential, CredentialError> {
+        Ok(self.verify_credential_checked(token, now).await?.vc.clone())
+    }
+
+    /// [`Verifier::verify_credential`], returning what was checked.
+    async fn verify_credential_checked(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<Arc<CachedCredential>, CredentialError> {
         let Some(cache) = &self.verified else {
-            return Ok(self.verify_credential_fully(token, now).await?.vc);
+            return Ok(Arc::new(self.verify_credential_fully(token, now).await?));
         };
         if let Some(hit) = cache.get(token) {
             if self.still_verified(&hit).await? {
                 self.check_time(hit.vc.expires_at, hit.not_before, now)?;
                 self.check_status(&hit.status).await?;
-                return Ok(hit.vc.clone());
+                return Ok(hit);
             }
         }
-        let fresh = self.verify_credential_fully(token, now).await?;
-        let vc = fresh.vc.clone();
-        cache.insert(token.to_owned(), Arc::new(fresh));
-        Ok(vc)
+        let fresh = Arc::new(self.verify_credential_fully(token, now).await?);
+        cache.insert(token.to_owned(), fresh.clone());
+        Ok(fresh)
     }
 
     /// Whether a cached credential's signature still stands: its issuer's
@@ -540,7 +788,7 @@ impl Verifier {
             return Err(CredentialError::malformed("the issuer is not a DID"));
         }
 
-        let issuer_doc = self
+        let (issuer_doc, _) = self
             .check_signature(&parsed, issuer, Purpose::AssertionMethod, "credential")
             .await?;
 

@@ -10,32 +10,31 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use credentials::{VerifiedPresentation, Verifier};
+use credentials::{CredentialError, VerifiedCredential, VerifiedPresentation, Verifier};
 use http::{header, HeaderMap, StatusCode};
 use moka::sync::Cache;
 use serde_json::{Map, Value};
 
 use crate::refusal::Refusal;
+use crate::session::{Session, Sessions};
 
-/// Who is asking, as far as the gateway could verify.
+/// Who is asking, as verified: from one presentation, or from the login
+/// behind a session (shared by all of that session's requests).
 #[derive(Debug, Clone)]
-pub struct Identity {
+pub struct Principal {
     pub did: String,
-    pub auth_method: &'static str,
     pub issuers: Vec<String>,
     pub credential_types: Vec<String>,
     /// Claims of all verified credentials; on a name clash the first credential wins.
     pub claims: Map<String, Value>,
-    /// The presentation's nonce (a step-up challenge it may answer).
-    pub nonce: Option<String>,
 }
 
-impl Identity {
-    fn from_presentation(vp: VerifiedPresentation) -> Self {
-        let mut issuers: Vec<String> = Vec::with_capacity(vp.credentials.len());
+impl Principal {
+    pub fn from_credentials(holder: String, credentials: Vec<VerifiedCredential>) -> Self {
+        let mut issuers: Vec<String> = Vec::with_capacity(credentials.len());
         let mut types: Vec<String> = Vec::new();
         let mut claims = Map::new();
-        for vc in vp.credentials {
+        for vc in credentials {
             if !issuers.contains(&vc.issuer) {
                 issuers.push(vc.issuer);
             }
@@ -48,14 +47,50 @@ impl Identity {
                 claims.entry(k).or_insert(v);
             }
         }
-        Identity {
-            did: vp.holder,
-            auth_method: "vp_jwt",
+        Principal {
+            did: holder,
             issuers,
             credential_types: types,
             claims,
-            nonce: vp.nonce,
         }
+    }
+}
+
+/// An authenticated request: who, and how.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub principal: Arc<Principal>,
+    /// `vp_jwt` (a bearer presentation) or `session` (a browser session).
+    pub auth_method: &'static str,
+    /// The presentation's nonce (a step-up challenge it may answer).
+    pub nonce: Option<String>,
+    /// The browser session the request came with.
+    pub session: Option<Arc<Session>>,
+}
+
+impl Identity {
+    fn from_presentation(vp: VerifiedPresentation) -> Self {
+        Identity {
+            principal: Arc::new(Principal::from_credentials(vp.holder, vp.credentials)),
+            auth_method: "vp_jwt",
+            nonce: vp.nonce,
+            session: None,
+        }
+    }
+
+    pub fn did(&self) -> &str {
+        &self.principal.did
+    }
+}
+
+/// The refusal for a credential that did not verify: 401 with its reason, or
+/// 503 when our side cannot check it right now (never a pass).
+pub fn credential_refusal(e: &CredentialError) -> Refusal {
+    match e.reason_code() {
+        code @ ("chain_unavailable" | "status_unavailable") => {
+            Refusal::new(StatusCode::SERVICE_UNAVAILABLE, code, e.to_string())
+        }
+        code => Refusal::unauthenticated(code, e.to_string()),
     }
 }
 
@@ -195,35 +230,66 @@ impl ReplayCache {
 }
 
 pub struct Authenticator {
-    verifier: Verifier,
+    verifier: Arc<Verifier>,
     replay: ReplayCache,
     clock_skew: i64,
+    sessions: Option<Arc<Sessions>>,
 }
 
 impl Authenticator {
-    pub fn new(verifier: Verifier, replay_capacity: u64, clock_skew: i64) -> Self {
+    pub fn new(
+        verifier: Arc<Verifier>,
+        replay_capacity: u64,
+        clock_skew: i64,
+        sessions: Option<Arc<Sessions>>,
+    ) -> Self {
         Self {
             verifier,
             replay: ReplayCache::new(replay_capacity),
             clock_skew,
+            sessions,
         }
     }
 
-    /// Authenticate a request from its headers, or say precisely why not.
-    pub async fn authenticate(&self, headers: &HeaderMap, now: i64) -> Result<Identity, Refusal> {
-        let token = bearer(headers)?;
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    /// Browser sessions, when enabled.
+    pub fn sessions(&self) -> Option<&Arc<Sessions>> {
+        self.sessions.as_ref()
+    }
+
+    /// Authenticate a request from its headers, or say precisely why not: an
+    /// `Authorization` header is a bearer presentation; without one, a
+    /// session cookie is the browser's session.
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        now_ms: i64,
+    ) -> Result<Identity, Refusal> {
+        if !headers.contains_key(header::AUTHORIZATION) {
+            if let Some(sessions) = &self.sessions {
+                if let Some(session) = sessions
+                    .authenticate(&self.verifier, headers, now_ms)
+                    .await?
+                {
+                    return Ok(Identity {
+                        principal: session.principal.clone(),
+                        auth_method: "session",
+                        nonce: None,
+                        session: Some(session),
+                    });
+                }
+            }
+        }
+        let now = now_ms / 1000;
+        let token = bearer(headers, self.sessions.is_some())?;
         let vp = self
             .verifier
             .verify_presentation(token, now)
             .await
-            .map_err(|e| match e.reason_code() {
-                // Our side cannot check the key or the status list right now:
-                // not the client's fault, and never a pass.
-                code @ ("chain_unavailable" | "status_unavailable") => {
-                    Refusal::new(StatusCode::SERVICE_UNAVAILABLE, code, e.to_string())
-                }
-                code => Refusal::unauthenticated(code, e.to_string()),
-            })?;
+            .map_err(|e| credential_refusal(&e))?;
         let replay = self.replay.first_use(
             &vp.holder,
             &vp.replay_id,
@@ -252,12 +318,16 @@ impl Authenticator {
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Result<&str, Refusal> {
+fn bearer(headers: &HeaderMap, sessions: bool) -> Result<&str, Refusal> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let value = values.next().ok_or_else(|| {
         Refusal::unauthenticated(
             "credential_missing",
-            "present a verifiable presentation: Authorization: Bearer <VP-JWT>",
+            if sessions {
+                "log in with your wallet, or present a verifiable presentation: Authorization: Bearer <VP-JWT>"
+            } else {
+                "present a verifiable presentation: Authorization: Bearer <VP-JWT>"
+            },
         )
     })?;
     if values.next().is_some() {
@@ -468,20 +538,23 @@ mod tests {
     #[test]
     fn bearer_parsing() {
         let mut h = HeaderMap::new();
-        assert_eq!(bearer(&h).unwrap_err().code, "credential_missing");
+        assert_eq!(bearer(&h, false).unwrap_err().code, "credential_missing");
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
-        assert_eq!(bearer(&h).unwrap_err().code, "unsupported_auth_scheme");
+        assert_eq!(
+            bearer(&h, false).unwrap_err().code,
+            "unsupported_auth_scheme"
+        );
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
-        assert_eq!(bearer(&h).unwrap_err().code, "malformed_token");
+        assert_eq!(bearer(&h, false).unwrap_err().code, "malformed_token");
         h.insert(
             header::AUTHORIZATION,
             HeaderValue::from_static("bearer a.b.c"),
         );
-        assert_eq!(bearer(&h).unwrap(), "a.b.c");
+        assert_eq!(bearer(&h, false).unwrap(), "a.b.c");
         h.append(
             header::AUTHORIZATION,
             HeaderValue::from_static("Bearer x.y.z"),
         );
-        assert_eq!(bearer(&h).unwrap_err().code, "ambiguous_credentials");
+        assert_eq!(bearer(&h, false).unwrap_err().code, "ambiguous_credentials");
     }
 }

@@ -56,12 +56,45 @@ pub enum Command {
     /// The behavioral risk engine offline: score event files, evaluate.
     #[command(subcommand)]
     Risk(RiskCommand),
+    /// Browser sessions: list them, end them on every gateway.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
     /// Print the most recent decisions from the decision log.
     Decisions {
         #[arg(short, long, default_value = "didgate.toml")]
         config: PathBuf,
         #[arg(short = 'n', long, default_value_t = 20)]
         limit: i64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SessionsCommand {
+    /// Live sessions, newest first (the id is the first 16 hex digits of the
+    /// hash of the session's secret; the secret itself is never stored).
+    List {
+        #[arg(short, long, default_value = "didgate.toml")]
+        config: PathBuf,
+        /// Only this holder's sessions.
+        #[arg(long)]
+        subject: Option<String>,
+        /// Include ended (expired or revoked) sessions.
+        #[arg(long)]
+        all: bool,
+        #[arg(short = 'n', long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// End sessions now, on every gateway sharing the database (within
+    /// `sessions.sync_interval_ms`): all of one holder's, or one by its id.
+    Revoke {
+        #[arg(short, long, default_value = "didgate.toml")]
+        config: PathBuf,
+        /// Every live session of this DID.
+        #[arg(long, required_unless_present = "id", conflicts_with = "id")]
+        subject: Option<String>,
+        /// One session, by the id `sessions list` shows (or its full hash).
+        #[arg(long)]
+        id: Option<String>,
     },
 }
 
@@ -356,6 +389,30 @@ pub enum WalletCommand {
         #[arg(long, value_enum, default_value_t = FormatArg::JwtVc)]
         format: FormatArg,
     },
+    /// Log a browser in: answer the OpenID4VP request its login page shows
+    /// (the `openid4vp://` link under the QR code). Prints where the browser
+    /// goes next; the page that asked continues by itself.
+    Login {
+        #[arg(long)]
+        holder_key: PathBuf,
+        /// A credential: a file holding a VC-JWT, or the token itself (repeatable).
+        #[arg(long = "vc", required_unless_present = "decline")]
+        vcs: Vec<String>,
+        /// The request: the login page's `openid4vp://?…` URL (quote it).
+        request: String,
+        /// Decline the request instead (the page shows it).
+        #[arg(long)]
+        decline: bool,
+        /// Validity of the presentation in seconds.
+        #[arg(long, default_value_t = 120)]
+        valid_for: i64,
+        #[arg(long, value_enum, default_value_t = FormatArg::JwtVc)]
+        format: FormatArg,
+        /// Accept the verifier's certificate without checking it (a development
+        /// gateway's self-signed certificate only).
+        #[arg(long)]
+        insecure: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -520,8 +577,42 @@ pub async fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Wallet(WalletCommand::Login {
+            holder_key,
+            vcs,
+            request,
+            decline,
+            valid_for,
+            format,
+            insecure,
+        }) => {
+            let vcs = vcs
+                .iter()
+                .map(|v| read_token(v))
+                .collect::<Result<Vec<_>>>()?;
+            let answer = crate::wallet::login(
+                &holder_key,
+                vcs,
+                &request,
+                decline,
+                valid_for,
+                format.into(),
+                insecure,
+            )
+            .await?;
+            match (decline, answer.redirect_uri) {
+                (true, _) => eprintln!("declined; the login page says so"),
+                (false, Some(next)) => {
+                    eprintln!("presented; the login page continues by itself (same device: open the link below in that browser)");
+                    println!("{next}");
+                }
+                (false, None) => eprintln!("presented"),
+            }
+            Ok(())
+        }
         Command::Policy(PolicyCommand::Test { config, cases }) => policy_test(&config, &cases),
         Command::Decisions { config, limit } => decisions(&config, limit).await,
+        Command::Sessions(cmd) => sessions(cmd).await,
         Command::Risk(RiskCommand::Score { input, output }) => {
             crate::risk_commands::score(&input, &output)
         }
@@ -794,6 +885,88 @@ async fn decisions(config: &Path, limit: i64) -> Result<()> {
     }
     store.close().await;
     Ok(())
+}
+
+async fn sessions(cmd: SessionsCommand) -> Result<()> {
+    let now = unix_now() * 1000;
+    match cmd {
+        SessionsCommand::List {
+            config,
+            subject,
+            all,
+            limit,
+        } => {
+            let config = Config::load(&config)?;
+            let store = crate::store::Store::connect(&config.database_url()).await?;
+            let rows = store
+                .list_sessions(subject.as_deref(), all, now, limit.clamp(1, 10_000))
+                .await?;
+            if rows.is_empty() {
+                eprintln!("no sessions");
+            }
+            for r in rows {
+                let state = match r.revoked_ms {
+                    Some(_) => "revoked",
+                    None if r.expires_ms <= now => "expired",
+                    None => "live",
+                };
+                println!(
+                    "{} {:<7} {} opened {} last used {} ends {} on {}",
+                    r.id_hash.get(..16).unwrap_or(&r.id_hash),
+                    state,
+                    r.subject,
+                    rfc3339(r.created_ms),
+                    rfc3339(r.last_seen_ms),
+                    rfc3339(r.expires_ms),
+                    r.gateway,
+                );
+            }
+            store.close().await;
+        }
+        SessionsCommand::Revoke {
+            config,
+            subject,
+            id,
+        } => {
+            let config = Config::load(&config)?;
+            let store = crate::store::Store::connect(&config.database_url()).await?;
+            let n = match (subject, id) {
+                (Some(s), _) => store.revoke_sessions_of(&s, now).await?,
+                (None, Some(id)) => {
+                    let id = id.to_ascii_lowercase();
+                    if !(16..=64).contains(&id.len()) || !id.bytes().all(|b| b.is_ascii_hexdigit())
+                    {
+                        bail!("--id {id}: give the 16 hex digits `didgate sessions list` shows");
+                    }
+                    let live = store.list_sessions(None, false, now, 100_000).await?;
+                    let matches: Vec<_> =
+                        live.iter().filter(|r| r.id_hash.starts_with(&id)).collect();
+                    match matches.as_slice() {
+                        [one] => u64::from(store.revoke_session(&one.id_hash, now).await?),
+                        [] => bail!("no live session has id {id}"),
+                        _ => bail!("--id {id} names several sessions; give more digits"),
+                    }
+                }
+                (None, None) => bail!("give --subject DID or --id ID"),
+            };
+            store.close().await;
+            println!(
+                "{n} session(s) revoked; every gateway drops them within {} ms",
+                config.sessions.sync_interval_ms
+            );
+        }
+    }
+    Ok(())
+}
+
+fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| ms.to_string())
 }
 
 /// Create a key and its DID; the key file's `kid` is the DID URL of the key.

@@ -47,6 +47,9 @@ pub struct Config {
     /// The behavioral risk engine.
     #[serde(default)]
     pub risk: RiskSettings,
+    /// Browser login with a wallet (OpenID4VP) and session cookies.
+    #[serde(default)]
+    pub sessions: SessionsConfig,
     /// Directory relative paths are resolved against (the config file's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -148,6 +151,102 @@ fn default_cold_start() -> u64 {
 }
 fn default_flush_ms() -> u64 {
     5_000
+}
+
+/// `[sessions]`: browser login (OpenID4VP) and the sessions it opens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsConfig {
+    /// Serve the login endpoints under `/.didgate/` and accept session cookies (default true).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// A session ends this long after the login at the latest (and never
+    /// after the earliest expiry of the credentials it was opened with).
+    #[serde(default = "default_session_lifetime")]
+    pub lifetime_secs: u64,
+    /// A session unused this long ends.
+    #[serde(default = "default_session_idle")]
+    pub idle_timeout_secs: u64,
+    /// How long a login request (the QR code) can be answered.
+    #[serde(default = "default_login_timeout")]
+    pub login_timeout_secs: u64,
+    /// Credential types the login asks the wallet for (DCQL `type_values`);
+    /// default: every type in `credentials.trusted_issuers`.
+    #[serde(default)]
+    pub credential_types: Vec<String>,
+    /// Sessions kept in memory (a miss reads the database and verifies the
+    /// login's credentials again).
+    #[serde(default = "default_session_cache")]
+    pub cache_capacity: u64,
+    /// How often last uses are written to the database and sessions other
+    /// gateways ended (logout) are read: a logout takes effect on every
+    /// gateway within this.
+    #[serde(default = "default_session_sync")]
+    pub sync_interval_ms: u64,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            lifetime_secs: default_session_lifetime(),
+            idle_timeout_secs: default_session_idle(),
+            login_timeout_secs: default_login_timeout(),
+            credential_types: Vec::new(),
+            cache_capacity: default_session_cache(),
+            sync_interval_ms: default_session_sync(),
+        }
+    }
+}
+
+fn default_session_lifetime() -> u64 {
+    8 * 3600
+}
+fn default_session_idle() -> u64 {
+    30 * 60
+}
+fn default_login_timeout() -> u64 {
+    300
+}
+fn default_session_cache() -> u64 {
+    100_000
+}
+fn default_session_sync() -> u64 {
+    1_000
+}
+
+impl Config {
+    /// The credential types a login asks for.
+    pub fn login_credential_types(&self) -> Vec<String> {
+        if !self.sessions.credential_types.is_empty() {
+            return self.sessions.credential_types.clone();
+        }
+        let mut types: Vec<String> = Vec::new();
+        for t in &self.credentials.trusted_issuers {
+            if !types.contains(&t.credential_type) {
+                types.push(t.credential_type.clone());
+            }
+        }
+        types
+    }
+
+    /// Session settings as the gateway uses them; cookies are `Secure` (and
+    /// `__Host-` prefixed) when the public URL is https://.
+    pub fn session_settings(&self) -> crate::session::SessionSettings {
+        let secure = self.server.public_url.starts_with("https://");
+        crate::session::SessionSettings {
+            cookie_name: if secure {
+                "__Host-didgate".into()
+            } else {
+                "didgate_session".into()
+            },
+            secure,
+            lifetime_ms: self.sessions.lifetime_secs as i64 * 1000,
+            idle_ms: self.sessions.idle_timeout_secs as i64 * 1000,
+            cache_capacity: self.sessions.cache_capacity,
+            sync_interval: Duration::from_millis(self.sessions.sync_interval_ms),
+        }
+    }
 }
 
 /// An address block such as `10.0.0.0/8` or `2001:db8::/32` (a bare address
@@ -609,6 +708,56 @@ impl Config {
                         "point it at a MaxMind-format .mmdb file (GeoLite2 or DB-IP), or remove it",
                     ));
                 }
+            }
+        }
+        let se = &self.sessions;
+        if !(1..=30 * 86_400).contains(&se.lifetime_secs) {
+            return Err(invalid(
+                "sessions.lifetime_secs",
+                "must be between 1 and 2592000 (30 days)",
+                "use 28800 (a working day)",
+            ));
+        }
+        if !(1..=se.lifetime_secs).contains(&se.idle_timeout_secs) {
+            return Err(invalid(
+                "sessions.idle_timeout_secs",
+                "must be between 1 and sessions.lifetime_secs",
+                "use 1800 (30 minutes)",
+            ));
+        }
+        if !(30..=3600).contains(&se.login_timeout_secs) {
+            return Err(invalid(
+                "sessions.login_timeout_secs",
+                "must be between 30 and 3600",
+                "use 300 (5 minutes to answer the QR code)",
+            ));
+        }
+        if !(100..=60_000).contains(&se.sync_interval_ms) {
+            return Err(invalid(
+                "sessions.sync_interval_ms",
+                "must be between 100 and 60000",
+                "use 1000 (a logout reaches every gateway within a second)",
+            ));
+        }
+        if se.cache_capacity < 100 {
+            return Err(invalid(
+                "sessions.cache_capacity",
+                "is below 100",
+                "remove it to use the default of 100000",
+            ));
+        }
+        for (i, t) in se.credential_types.iter().enumerate() {
+            if !self
+                .credentials
+                .trusted_issuers
+                .iter()
+                .any(|ti| &ti.credential_type == t)
+            {
+                return Err(invalid(
+                    &format!("sessions.credential_types[{i}]"),
+                    &format!("is {t:?}, which no credentials.trusted_issuers entry trusts, so no login could succeed"),
+                    "name a credential_type of [[credentials.trusted_issuers]], or remove the key to ask for all of them",
+                ));
             }
         }
         if self.identity.assertion_ttl_secs <= 0 || self.identity.assertion_ttl_secs > 3600 {

@@ -25,6 +25,7 @@ use crate::authn::{Authenticator, Identity, StepUpChallenges};
 use crate::body::{full, GatewayBody};
 use crate::config::Cidr;
 use crate::geoip::GeoIp;
+use crate::login::Login;
 use crate::proxy::{Forward, Proxy};
 use crate::refusal::Refusal;
 use crate::route::{request_host, Route, Router};
@@ -56,6 +57,8 @@ pub struct Gateway {
     pub(crate) geoip: Option<GeoIp>,
     pub(crate) trusted_proxies: Vec<Cidr>,
     pub(crate) challenges: StepUpChallenges,
+    /// Browser login (OpenID4VP) and sessions; `None` when `[sessions] enabled = false`.
+    pub(crate) login: Option<Login>,
 }
 
 /// What an allowed request carries forward to the proxy step.
@@ -83,6 +86,10 @@ impl Gateway {
 
         let peer_ip = canonical_ip(conn.peer.ip());
         let client_ip = self.client_ip(&req, peer_ip);
+        if req.uri().path().starts_with(crate::login::PREFIX) {
+            let ip = client_ip.as_ref().copied().unwrap_or(peer_ip);
+            return crate::login::handle(self, req, &conn, ip, now_ms).await;
+        }
         let host = request_host(&req).to_owned();
         let mut record = DecisionRecord {
             id: decision_id.clone(),
@@ -129,6 +136,15 @@ impl Gateway {
                 if self.audit.record(record).is_err() {
                     return audit_unavailable(accept.as_ref(), &decision_id);
                 }
+                // A browser that needs to (re-)authenticate goes to the login
+                // page instead of a bare 401; API clients get the 401.
+                if self.login.is_some()
+                    && refusal.status == StatusCode::UNAUTHORIZED
+                    && is_navigation(&req)
+                {
+                    let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
+                    return crate::login::login_redirect(pq, refusal.code == "step_up_required");
+                }
                 return refusal.into_response(accept.as_ref(), &decision_id);
             }
         };
@@ -138,12 +154,12 @@ impl Gateway {
 
         // 6. Proxy, with a signed identity assertion.
         let assertion = self.signer.sign(&AssertionInput {
-            subject: &allowed.identity.did,
+            subject: &allowed.identity.principal.did,
             audience: &allowed.route.name,
             decision_id: &decision_id,
-            issuers: &allowed.identity.issuers,
-            credential_types: &allowed.identity.credential_types,
-            claims: &allowed.identity.claims,
+            issuers: &allowed.identity.principal.issuers,
+            credential_types: &allowed.identity.principal.credential_types,
+            claims: &allowed.identity.principal.claims,
             forward_claims: &allowed.route.forward_claims,
             auth_method: allowed.identity.auth_method,
             risk_score: allowed.risk.score,
@@ -171,7 +187,12 @@ impl Gateway {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok())
                 .unwrap_or(0);
-            engine.record_outcome(&allowed.identity.did, now_ms, resp.status().as_u16(), bytes);
+            engine.record_outcome(
+                allowed.identity.did(),
+                now_ms,
+                resp.status().as_u16(),
+                bytes,
+            );
         }
         resp
     }
@@ -236,7 +257,7 @@ impl Gateway {
         }
 
         // 2. Authenticate.
-        let identity = match self.authn.authenticate(req.headers(), now).await {
+        let identity = match self.authn.authenticate(req.headers(), now_ms).await {
             Ok(identity) => identity,
             Err(refusal) => {
                 // Failed presentations from one source feed spray detection.
@@ -250,12 +271,18 @@ impl Gateway {
                 return Err(refusal);
             }
         };
-        record.subject = Some(identity.did.clone());
+        let principal = identity.principal.clone();
+        record.subject = Some(principal.did.clone());
         record.auth_method = Some(identity.auth_method);
         record
             .credential_types
-            .clone_from(&identity.credential_types);
-        record.issuers.clone_from(&identity.issuers);
+            .clone_from(&principal.credential_types);
+        record.issuers.clone_from(&principal.issuers);
+        // A cookie rides along on cross-site requests; a change must come
+        // from the gateway's own pages.
+        if identity.session.is_some() && !is_safe_method(req.method()) {
+            refuse_cross_site(req)?;
+        }
 
         // 3. Risk: this identity's history, this request, this source.
         let geo = self
@@ -265,7 +292,7 @@ impl Gateway {
             .unwrap_or_default();
         let mut event = risk::Event {
             ts_ms: now_ms,
-            subject: &identity.did,
+            subject: &principal.did,
             kind: risk::Kind::Request,
             ip: client_ip,
             asn: geo.asn,
@@ -277,7 +304,7 @@ impl Gateway {
                 .and_then(|v| v.to_str().ok()),
             tls_fp: conn.tls_fp.as_deref(),
             device_id: None,
-            session_id: None,
+            session_id: identity.session.as_ref().map(|s| &*s.public_id),
             auth_method: Some(identity.auth_method),
             method: Some(req.method().as_str()),
             path: Some(req.uri().path()),
@@ -293,10 +320,10 @@ impl Gateway {
                 if identity
                     .nonce
                     .as_deref()
-                    .is_some_and(|n| self.challenges.redeem(n, &identity.did))
+                    .is_some_and(|n| self.challenges.redeem(n, &principal.did))
                 {
                     engine.confirm_keyed(&event, keys);
-                    tracing::info!(subject = %identity.did, "step-up completed");
+                    tracing::info!(subject = %principal.did, "step-up completed");
                 }
                 engine.assess_keyed(&event, keys)
             }
@@ -308,10 +335,10 @@ impl Gateway {
 
         // 4. Decide.
         let decision = self.policy.decide(&DecisionRequest {
-            principal_did: &identity.did,
-            issuers: &identity.issuers,
-            credential_types: &identity.credential_types,
-            claims: &identity.claims,
+            principal_did: &principal.did,
+            issuers: &principal.issuers,
+            credential_types: &principal.credential_types,
+            claims: &principal.claims,
             action: req.method().as_str(),
             app: &route.name,
             host,
@@ -338,7 +365,7 @@ impl Gateway {
                     "this request needs a fresh, stronger authentication: present your credential \
                      again with the challenge as the presentation's nonce",
                 );
-                refusal.challenge = Some(self.challenges.issue(&identity.did));
+                refusal.challenge = Some(self.challenges.issue(&principal.did));
                 Err(refusal)
             }
             policy::Effect::Deny => {
@@ -366,6 +393,57 @@ impl Gateway {
             risk,
         })
     }
+}
+
+fn is_safe_method(m: &Method) -> bool {
+    matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// A top-level page load by a browser (what a login redirect can answer).
+fn is_navigation(req: &Request<Incoming>) -> bool {
+    (req.method() == Method::GET || req.method() == Method::HEAD)
+        && !req.headers().contains_key(header::AUTHORIZATION)
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(crate::refusal::prefers_html)
+}
+
+/// Refuse a request a browser sent on behalf of another site (CSRF): by
+/// `Sec-Fetch-Site` when the browser sends it, else by `Origin`. Requests
+/// without either (not from a browser's cross-site context) pass.
+pub(crate) fn refuse_cross_site(req: &Request<Incoming>) -> Result<(), Refusal> {
+    let headers = req.headers();
+    let refuse = || {
+        Refusal::forbidden(
+            "cross_site_request",
+            "a request from another site cannot change anything with this browser's session",
+        )
+    };
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return match site.as_bytes() {
+            b"same-origin" | b"none" => Ok(()),
+            _ => Err(refuse()),
+        };
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        // The authority as the client wrote it, port included (HTTP/2: in the URI).
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().authority().map(|a| a.as_str()))
+            .unwrap_or("");
+        let origin = origin.to_str().unwrap_or("null");
+        let origin_host = origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"))
+            .unwrap_or("");
+        if origin_host.is_empty() || !origin_host.eq_ignore_ascii_case(host) {
+            return Err(refuse());
+        }
+    }
+    Ok(())
 }
 
 fn is_standard_method(m: &Method) -> bool {
@@ -409,7 +487,7 @@ fn canonical_ip(ip: IpAddr) -> IpAddr {
     }
 }
 
-fn unix_ms() -> i64 {
+pub(crate) fn unix_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

@@ -97,6 +97,7 @@ impl Proxy {
         let headers = &mut parts.headers;
         strip_hop_by_hop(headers);
         strip_gateway_headers(headers);
+        strip_gateway_cookies(headers); // the session is the gateway's, not the app's
         headers.remove(header::AUTHORIZATION); // the credential was for the gateway, not the app
         headers.remove(header::HOST); // the client derives Host from the upstream URI
         if let Some(proto) = upgrade {
@@ -163,6 +164,7 @@ impl Proxy {
 
         let (mut parts, body) = resp.into_parts();
         strip_hop_by_hop(&mut parts.headers);
+        strip_gateway_set_cookies(&mut parts.headers);
         Ok(Response::from_parts(parts, body::stream(body)))
     }
 }
@@ -216,6 +218,77 @@ pub fn strip_gateway_headers(headers: &mut HeaderMap) {
     headers.remove(HeaderName::from_static("forwarded"));
 }
 
+/// Cookies the gateway sets (the session and the login cookie): named
+/// `didgate_*` or `__Host-didgate*`.
+fn is_gateway_cookie(name: &str) -> bool {
+    name.starts_with("didgate_") || name.starts_with("__Host-didgate")
+}
+
+/// Remove the gateway's cookies from what the upstream sees: an app (or
+/// whoever reads its logs) never holds a session secret. Other cookies pass
+/// as they came.
+pub fn strip_gateway_cookies(headers: &mut HeaderMap) {
+    let touches = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .any(|v| memchr_didgate(v.as_bytes()));
+    if !touches {
+        return;
+    }
+    let kept: Vec<String> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .filter(|pair| !is_gateway_cookie(pair.split('=').next().unwrap_or("")))
+        .map(str::to_owned)
+        .collect();
+    headers.remove(header::COOKIE);
+    if !kept.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
+            headers.insert(header::COOKIE, v);
+        }
+    }
+}
+
+/// An upstream cannot set (or clear) the gateway's cookies.
+pub fn strip_gateway_set_cookies(headers: &mut HeaderMap) {
+    let foreign = headers.get_all(header::SET_COOKIE).iter().any(|v| {
+        let name = v
+            .as_bytes()
+            .split(|b| *b == b'=')
+            .next()
+            .unwrap_or_default();
+        is_gateway_cookie(std::str::from_utf8(name).unwrap_or("").trim())
+    });
+    if !foreign {
+        return;
+    }
+    let kept: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter(|v| {
+            let name = v
+                .as_bytes()
+                .split(|b| *b == b'=')
+                .next()
+                .unwrap_or_default();
+            !is_gateway_cookie(std::str::from_utf8(name).unwrap_or("").trim())
+        })
+        .cloned()
+        .collect();
+    headers.remove(header::SET_COOKIE);
+    for v in kept {
+        headers.append(header::SET_COOKIE, v);
+    }
+}
+
+fn memchr_didgate(b: &[u8]) -> bool {
+    b.windows(7).any(|w| w == b"didgate")
+}
+
 fn ip_header(ip: IpAddr) -> HeaderValue {
     let ip = match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
@@ -260,6 +333,54 @@ mod tests {
         h.insert("accept", HeaderValue::from_static("*/*"));
         strip_gateway_headers(&mut h);
         assert_eq!(h.len(), 1);
+    }
+
+    #[test]
+    fn gateway_cookies_never_reach_the_app() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("app=1; didgate_session=s3cr3t; theme=dark"),
+        );
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("__Host-didgate=x; didgate_login=y"),
+        );
+        strip_gateway_cookies(&mut h);
+        assert_eq!(h.get_all(header::COOKIE).iter().count(), 1);
+        assert_eq!(h[header::COOKIE], "app=1; theme=dark");
+        let mut only = HeaderMap::new();
+        only.insert(
+            header::COOKIE,
+            HeaderValue::from_static("didgate_session=s"),
+        );
+        strip_gateway_cookies(&mut only);
+        assert!(!only.contains_key(header::COOKIE));
+        // Untouched when there is nothing of the gateway's.
+        let mut other = HeaderMap::new();
+        other.insert(header::COOKIE, HeaderValue::from_static("a=1;b=2"));
+        strip_gateway_cookies(&mut other);
+        assert_eq!(other[header::COOKIE], "a=1;b=2");
+    }
+
+    #[test]
+    fn apps_cannot_set_gateway_cookies() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::SET_COOKIE,
+            HeaderValue::from_static("app=1; Path=/"),
+        );
+        h.append(
+            header::SET_COOKIE,
+            HeaderValue::from_static("didgate_session=fixated; Path=/"),
+        );
+        h.append(
+            header::SET_COOKIE,
+            HeaderValue::from_static("__Host-didgate=fixated; Path=/; Secure"),
+        );
+        strip_gateway_set_cookies(&mut h);
+        let left: Vec<_> = h.get_all(header::SET_COOKIE).iter().collect();
+        assert_eq!(left, vec!["app=1; Path=/"]);
     }
 
     #[test]

@@ -112,7 +112,7 @@ impl Refusal {
     }
 }
 
-fn prefers_html(accept: &str) -> bool {
+pub(crate) fn prefers_html(accept: &str) -> bool {
     // Browsers send text/html first; API clients send */* or application/json.
     let html = accept.find("text/html");
     let json = accept.find("application/json");

@@ -125,9 +125,27 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         status.map(|s| s as Arc<dyn StatusChecker>),
         Arc::new(http_status),
     );
-    let verifier = Verifier::new(vcfg, resolver)
-        .with_status_checker(Arc::new(status))
-        .with_credential_cache(config.credentials.verified_credential_cache);
+    let verifier = Arc::new(
+        Verifier::new(vcfg, resolver)
+            .with_status_checker(Arc::new(status))
+            .with_credential_cache(config.credentials.verified_credential_cache),
+    );
+    let instance: Arc<str> = Arc::from(config.server.instance.as_str());
+    let sessions = config.sessions.enabled.then(|| {
+        Arc::new(crate::session::Sessions::new(
+            config.session_settings(),
+            store.clone(),
+            instance.clone(),
+        ))
+    });
+    let login = config.sessions.enabled.then(|| {
+        crate::login::Login::new(
+            &config.server.public_url,
+            config.login_credential_types(),
+            Duration::from_secs(config.sessions.login_timeout_secs),
+            config.session_settings().secure,
+        )
+    });
 
     let signer = AssertionSigner::load_or_create(
         &config.resolve(&config.identity.key_file),
@@ -146,12 +164,13 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         )?),
     };
     let gateway = Arc::new(Gateway {
-        instance: Arc::from(config.server.instance.as_str()),
+        instance,
         router: Router::new(&config.routes)?,
         authn: Authenticator::new(
             verifier,
             config.credentials.replay_cache_capacity,
             config.credentials.clock_skew_secs,
+            sessions.clone(),
         ),
         policy: policy.clone(),
         audit,
@@ -161,6 +180,7 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         geoip,
         trusted_proxies: config.server.trusted_proxies(),
         challenges: crate::authn::StepUpChallenges::new(100_000),
+        login,
     });
 
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -203,6 +223,12 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
             store.clone(),
             Arc::from(config.server.instance.as_str()),
             Duration::from_millis(config.risk.flush_interval_ms),
+            shutdown_rx.clone(),
+        )));
+    }
+    if let Some(sessions) = sessions {
+        tasks.push(tokio::spawn(crate::session::run(
+            sessions,
             shutdown_rx.clone(),
         )));
     }

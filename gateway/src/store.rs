@@ -394,3 +394,322 @@ impl StoredDecision {
     from_row!(from_sqlite, sqlx::sqlite::SqliteRow);
     from_row!(from_pg, sqlx::postgres::PgRow);
 }
+
+/// Run the same statement on whichever pool the store has: the SQL is
+/// written once, with `$1`… placeholders (SQLite numbers `$N` parameters in
+/// order of appearance, so they must first appear in order).
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match $store {
+            Store::Sqlite($pool) => $body,
+            Store::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// A browser session as stored (`sessions` table).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRow {
+    pub subject: String,
+    pub holder_key: String,
+    /// The VC-JWTs of the login (a JSON array in the table).
+    pub credentials: Vec<String>,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+    pub last_seen_ms: i64,
+    pub revoked_ms: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RawSessionRow {
+    subject: String,
+    holder_key: String,
+    credentials: String,
+    created_ms: i64,
+    expires_ms: i64,
+    last_seen_ms: i64,
+    revoked_ms: Option<i64>,
+}
+
+/// One line of `didgate sessions`.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct SessionSummary {
+    pub id_hash: String,
+    pub subject: String,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+    pub last_seen_ms: i64,
+    pub revoked_ms: Option<i64>,
+    pub gateway: String,
+}
+
+/// An OpenID4VP login in progress (`login_requests` table).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct LoginRow {
+    pub state: String,
+    pub nonce: String,
+    pub browser_hash: String,
+    pub return_to: String,
+    pub step_up_for: Option<String>,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+    pub status: String,
+    pub result: Option<String>,
+    pub last_error: Option<String>,
+}
+
+const SESSION_COLUMNS: &str =
+    "subject, holder_key, credentials, created_ms, expires_ms, last_seen_ms, revoked_ms";
+const LOGIN_COLUMNS: &str = "state, nonce, browser_hash, return_to, step_up_for, created_ms, \
+     expires_ms, status, result, last_error";
+
+impl Store {
+    pub async fn insert_session(
+        &self,
+        id_hash: &str,
+        row: &SessionRow,
+        gateway: &str,
+    ) -> Result<(), StoreError> {
+        let credentials = serde_json::to_string(&row.credentials).unwrap_or_else(|_| "[]".into());
+        const Q: &str = "INSERT INTO sessions (id_hash, subject, holder_key, credentials, \
+             created_ms, expires_ms, last_seen_ms, revoked_ms, gateway) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8)";
+        on_pool!(self, |pool| sqlx::query(Q)
+            .bind(id_hash)
+            .bind(&row.subject)
+            .bind(&row.holder_key)
+            .bind(&credentials)
+            .bind(row.created_ms)
+            .bind(row.expires_ms)
+            .bind(row.last_seen_ms)
+            .bind(gateway)
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    pub async fn load_session(&self, id_hash: &str) -> Result<Option<SessionRow>, StoreError> {
+        let q = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id_hash = $1");
+        let raw = on_pool!(self, |pool| sqlx::query_as::<_, RawSessionRow>(&q)
+            .bind(id_hash)
+            .fetch_optional(pool)
+            .await)?;
+        raw.map(|r| {
+            let credentials = serde_json::from_str(&r.credentials).map_err(|e| {
+                StoreError::Query(sqlx::Error::Decode(
+                    format!("sessions.credentials is not a JSON array of strings: {e}").into(),
+                ))
+            })?;
+            Ok(SessionRow {
+                subject: r.subject,
+                holder_key: r.holder_key,
+                credentials,
+                created_ms: r.created_ms,
+                expires_ms: r.expires_ms,
+                last_seen_ms: r.last_seen_ms,
+                revoked_ms: r.revoked_ms,
+            })
+        })
+        .transpose()
+    }
+
+    /// Record the newest use of each session (never moves a last use back).
+    pub async fn touch_sessions(&self, seen: &[(String, i64)]) -> Result<(), StoreError> {
+        const Q: &str = "UPDATE sessions SET last_seen_ms = $1 \
+             WHERE id_hash = $2 AND last_seen_ms < $1";
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            for (id, at) in seen {
+                sqlx::query(Q).bind(at).bind(id).execute(&mut *tx).await?;
+            }
+            tx.commit().await
+        })?;
+        Ok(())
+    }
+
+    /// Revoke one session; whether it was live.
+    pub async fn revoke_session(&self, id_hash: &str, now_ms: i64) -> Result<bool, StoreError> {
+        const Q: &str =
+            "UPDATE sessions SET revoked_ms = $1 WHERE id_hash = $2 AND revoked_ms IS NULL";
+        let n = on_pool!(self, |pool| sqlx::query(Q)
+            .bind(now_ms)
+            .bind(id_hash)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(n > 0)
+    }
+
+    /// Revoke every live session of `subject`; how many.
+    pub async fn revoke_sessions_of(&self, subject: &str, now_ms: i64) -> Result<u64, StoreError> {
+        const Q: &str = "UPDATE sessions SET revoked_ms = $1 \
+             WHERE subject = $2 AND revoked_ms IS NULL AND expires_ms > $1";
+        Ok(on_pool!(self, |pool| sqlx::query(Q)
+            .bind(now_ms)
+            .bind(subject)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?)
+    }
+
+    /// Sessions revoked at or after `since_ms`: (id hash, when).
+    pub async fn sessions_revoked_since(
+        &self,
+        since_ms: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        const Q: &str = "SELECT id_hash, revoked_ms FROM sessions \
+             WHERE revoked_ms >= $1 ORDER BY revoked_ms LIMIT 10000";
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, (String, i64)>(
+            Q
+        )
+        .bind(since_ms)
+        .fetch_all(pool)
+        .await)?)
+    }
+
+    /// Sessions, newest first: live ones only unless `all`, of one subject if given.
+    pub async fn list_sessions(
+        &self,
+        subject: Option<&str>,
+        all: bool,
+        now_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<SessionSummary>, StoreError> {
+        const Q: &str = "SELECT id_hash, subject, created_ms, expires_ms, last_seen_ms, \
+             revoked_ms, gateway FROM sessions \
+             WHERE ($1 OR (revoked_ms IS NULL AND expires_ms > $2)) AND ($3 = '' OR subject = $3) \
+             ORDER BY created_ms DESC LIMIT $4";
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, SessionSummary>(
+            Q
+        )
+        .bind(all)
+        .bind(now_ms)
+        .bind(subject.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(pool)
+        .await)?)
+    }
+
+    /// Delete sessions and login requests that ended before `before_ms`.
+    pub async fn delete_ended(&self, before_ms: i64) -> Result<(), StoreError> {
+        const Q1: &str = "DELETE FROM sessions WHERE expires_ms < $1";
+        const Q2: &str = "DELETE FROM login_requests WHERE expires_ms < $1";
+        on_pool!(self, |pool| {
+            sqlx::query(Q1).bind(before_ms).execute(pool).await?;
+            sqlx::query(Q2)
+                .bind(before_ms)
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    pub async fn insert_login(&self, row: &LoginRow) -> Result<(), StoreError> {
+        let q = format!(
+            "INSERT INTO login_requests ({LOGIN_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        );
+        on_pool!(self, |pool| sqlx::query(&q)
+            .bind(&row.state)
+            .bind(&row.nonce)
+            .bind(&row.browser_hash)
+            .bind(&row.return_to)
+            .bind(&row.step_up_for)
+            .bind(row.created_ms)
+            .bind(row.expires_ms)
+            .bind(&row.status)
+            .bind(&row.result)
+            .bind(&row.last_error)
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    pub async fn load_login(&self, state: &str) -> Result<Option<LoginRow>, StoreError> {
+        let q = format!("SELECT {LOGIN_COLUMNS} FROM login_requests WHERE state = $1");
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, LoginRow>(&q)
+            .bind(state)
+            .fetch_optional(pool)
+            .await)?)
+    }
+
+    /// A pending, unexpired login was answered: store the verified result and
+    /// the response code's hash. Whether it was still pending (only the first
+    /// answer counts).
+    pub async fn login_presented(
+        &self,
+        state: &str,
+        code_hash: &str,
+        result: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        const Q: &str = "UPDATE login_requests SET status = 'presented', code_hash = $1, \
+             result = $2, last_error = NULL \
+             WHERE state = $3 AND status = 'pending' AND expires_ms > $4";
+        Ok(on_pool!(self, |pool| sqlx::query(Q)
+            .bind(code_hash)
+            .bind(result)
+            .bind(state)
+            .bind(now_ms)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected() > 0))?)
+    }
+
+    /// Set a pending login's status (`declined`) or just its last error.
+    pub async fn login_failed(
+        &self,
+        state: &str,
+        status: &str,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        const Q: &str = "UPDATE login_requests SET status = $1, last_error = $2 \
+             WHERE state = $3 AND status = 'pending'";
+        on_pool!(self, |pool| sqlx::query(Q)
+            .bind(status)
+            .bind(error)
+            .bind(state)
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Finish a presented login for the browser that started it: by its
+    /// response code (same device) or by its state (the login page's poll).
+    /// Single use: the row moves to `done` and is returned to one caller only.
+    pub async fn login_complete(
+        &self,
+        by: LoginKey<'_>,
+        browser_hash: &str,
+        now_ms: i64,
+    ) -> Result<Option<LoginRow>, StoreError> {
+        let (column, value) = match by {
+            LoginKey::Code(c) => ("code_hash", c),
+            LoginKey::State(s) => ("state", s),
+        };
+        let q = format!(
+            "UPDATE login_requests SET status = 'done' \
+             WHERE {column} = $1 AND browser_hash = $2 AND status = 'presented' AND expires_ms > $3 \
+             RETURNING {LOGIN_COLUMNS}"
+        );
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, LoginRow>(&q)
+            .bind(value)
+            .bind(browser_hash)
+            .bind(now_ms)
+            .fetch_optional(pool)
+            .await)?)
+    }
+}
+
+/// How a browser names the login it finishes.
+#[derive(Debug, Clone, Copy)]
+pub enum LoginKey<'a> {
+    /// The response code's hash (from the wallet's redirect).
+    Code(&'a str),
+    /// The request's state (the login page's poll).
+    State(&'a str),
+}

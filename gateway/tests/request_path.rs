@@ -293,10 +293,12 @@ async fn each_refusal_has_status_reason_and_audit_row() {
             "{name}"
         );
     }
-    // HTML for browsers.
+    // HTML for browsers (a page load is sent to the login page instead:
+    // tests/sessions.rs).
     let r = h
-        .send(Method::GET, "/eng/a", None, &[("accept", "text/html")])
+        .send(Method::POST, "/eng/a", None, &[("accept", "text/html")])
         .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(String::from_utf8_lossy(&r.body).contains("credential_missing"));
 
     let decisions = h.decisions(cases.len() as i64 + 1).await;

@@ -319,6 +319,22 @@ forward_claims = ["role", "department"]
         store.recent_decisions(1000).await.unwrap()
     }
 
+    /// Wait (up to 5 s) until the decision log holds a decision with each
+    /// of `reasons`; return the log, newest first.
+    pub async fn decisions_with(&self, reasons: &[&str]) -> Vec<didgate::store::StoredDecision> {
+        let store = &self.gw().store;
+        let mut rows = Vec::new();
+        for _ in 0..200 {
+            rows = store.recent_decisions(10_000).await.unwrap();
+            if reasons.iter().all(|r| rows.iter().any(|d| d.reason == *r)) {
+                return rows;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        let have: Vec<&str> = rows.iter().map(|d| d.reason.as_str()).collect();
+        panic!("the decision log lacks some of {reasons:?}: {have:?}");
+    }
+
     pub async fn stop(mut self) {
         if let Some(gw) = self.gw.take() {
             gw.shutdown().await;
@@ -436,4 +452,150 @@ pub fn https_client(
     Client::builder(TokioExecutor::new())
         .http2_only(http2)
         .build(conn)
+}
+
+/// A browser's cookies, as the gateway set them (name → value).
+#[derive(Debug, Default, Clone)]
+pub struct Jar(pub std::collections::BTreeMap<String, String>);
+
+impl Jar {
+    /// Take the `Set-Cookie` headers of a response (Max-Age=0 removes).
+    pub fn take(&mut self, resp: &Resp) {
+        for v in resp.headers.get_all("set-cookie") {
+            let v = v.to_str().unwrap();
+            let pair = v.split(';').next().unwrap();
+            let (k, val) = pair.split_once('=').unwrap();
+            if v.contains("Max-Age=0") {
+                self.0.remove(k);
+            } else {
+                self.0.insert(k.to_owned(), val.to_owned());
+            }
+        }
+    }
+
+    /// The `Cookie` header value.
+    pub fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+}
+
+/// A browser's session with the gateway at `base`: GET with its cookies.
+pub async fn browser_get(base: &str, jar: &mut Jar, path: &str, extra: &[(&str, &str)]) -> Resp {
+    let cookie = jar.header();
+    let mut headers: Vec<(&str, &str)> = vec![("accept", "text/html,application/xhtml+xml")];
+    if !cookie.is_empty() {
+        headers.push(("cookie", &cookie));
+    }
+    headers.extend_from_slice(extra);
+    let r = send(base, Method::GET, path, None, &headers, Bytes::new()).await;
+    jar.take(&r);
+    r
+}
+
+/// The `openid4vp://` request shown on a login page.
+pub fn request_on_page(page: &Resp) -> didgate::openid4vp::AuthorizationRequest {
+    let html = String::from_utf8_lossy(&page.body);
+    let start = html
+        .find("id=\"request-url\">")
+        .expect("request on the page")
+        + 17;
+    let end = start + html[start..].find("</code>").unwrap();
+    let url = html[start..end].replace("&amp;", "&");
+    didgate::openid4vp::AuthorizationRequest::from_url(&url).unwrap()
+}
+
+impl Harness {
+    /// A presentation answering a login request: audience = its client_id,
+    /// nonce = its nonce.
+    pub fn login_vp(
+        &self,
+        who: &Who,
+        vcs: Vec<String>,
+        req: &didgate::openid4vp::AuthorizationRequest,
+    ) -> String {
+        credentials::present(
+            &who.key,
+            &who.kid,
+            &PresentationRequest {
+                holder: who.did.clone(),
+                audience: req.client_id.clone(),
+                nonce: Some(req.nonce.clone()),
+                valid_for_secs: 120,
+                credentials: vcs,
+                format: Format::JwtVc11,
+            },
+            now(),
+        )
+        .unwrap()
+    }
+
+    /// POST a wallet's answer (form body) to the gateway's response endpoint.
+    pub async fn post_wallet_answer(&self, form: String) -> Resp {
+        send(
+            &self.url,
+            Method::POST,
+            "/.didgate/login/response",
+            None,
+            &[("content-type", "application/x-www-form-urlencoded")],
+            Bytes::from(form),
+        )
+        .await
+    }
+
+    /// The whole login of `who` with `vcs` in a fresh browser, same-device:
+    /// login page, wallet answer, the wallet's redirect. Returns the jar
+    /// holding the session cookie.
+    pub async fn browser_login(&self, who: &Who, vcs: Vec<String>) -> Jar {
+        let mut jar = Jar::default();
+        let page = browser_get(
+            &self.url,
+            &mut jar,
+            "/.didgate/login?return_to=/eng/docs",
+            &[],
+        )
+        .await;
+        assert_eq!(page.status, StatusCode::OK);
+        let req = request_on_page(&page);
+        let vp = self.login_vp(who, vcs, &req);
+        let answer = didgate::openid4vp::AuthorizationResponse::Presentation {
+            state: req.state.clone(),
+            vp_token: vp,
+        };
+        let r = self.post_wallet_answer(answer.to_form()).await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let next = r.json()["redirect_uri"].as_str().unwrap().to_owned();
+        let path = local_part(&next);
+        let done = browser_get(&self.url, &mut jar, &path, &[]).await;
+        assert_eq!(
+            done.status,
+            StatusCode::SEE_OTHER,
+            "{}",
+            String::from_utf8_lossy(&done.body)
+        );
+        assert_eq!(done.headers["location"], "/eng/docs");
+        jar
+    }
+}
+
+/// The path and query of an absolute URL (the gateway's public URL is not
+/// where the test gateway listens).
+pub fn local_part(url: &str) -> String {
+    let u = url::Url::parse(url).unwrap();
+    match u.query() {
+        Some(q) => format!("{}?{q}", u.path()),
+        None => u.path().to_owned(),
+    }
 }

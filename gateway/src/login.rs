@@ -1,0 +1,1022 @@
+//! Browser login with a wallet (OpenID4VP 1.0, `direct_post`), and logout.
+//! The gateway answers these itself on every host, under `/.didgate/`:
+//!
+//! ```text
+//! GET  /.didgate/login?return_to=/path   login page: the request as a QR code and a wallet link;
+//!                                        sets the login cookie that binds the login to this browser
+//! POST /.didgate/login/response          the wallet's answer (vp_token, state): verified, stored;
+//!                                        answers {"redirect_uri": …/complete?response_code=…}
+//! GET  /.didgate/login/status?state=S    the page's poll (login cookie): pending | presented | …
+//! GET  /.didgate/login/complete?…        response_code (same device) or state (the poll), with the
+//!                                        login cookie: opens the session, sets its cookie, redirects
+//! POST /.didgate/logout                  ends the session everywhere
+//! GET  /.didgate/session                 who this session is (JSON)
+//! ```
+//!
+//! A login is bound to the browser that started it: completion needs its
+//! login cookie, so a response code or state sent to someone else's browser
+//! opens nothing there (OpenID4VP §14.2). Each request's nonce is single
+//! use; the presentation must name the request's `client_id` as audience.
+//! Every answer and every session opened or closed is in the decision log.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use serde_json::{json, Value};
+
+use crate::audit::{DecisionRecord, Effect};
+use crate::authn::Principal;
+use crate::body::{full, GatewayBody};
+use crate::openid4vp::{AuthorizationRequest, AuthorizationResponse};
+use crate::path::{ConnInfo, Gateway};
+use crate::refusal::Refusal;
+use crate::session::{decode_secret, hex, new_secret, secret_hash, set_cookie, NewSession};
+use crate::store::{LoginKey, LoginRow};
+
+pub const PREFIX: &str = "/.didgate/";
+const LOGIN: &str = "/.didgate/login";
+const RESPONSE: &str = "/.didgate/login/response";
+const STATUS: &str = "/.didgate/login/status";
+const COMPLETE: &str = "/.didgate/login/complete";
+const LOGOUT: &str = "/.didgate/logout";
+const WHOAMI: &str = "/.didgate/session";
+
+/// Largest wallet answer read (a few credentials as JWTs fit many times over).
+const MAX_RESPONSE_BYTES: usize = 256 * 1024;
+/// Logins one client address may start per minute.
+const LOGINS_PER_MINUTE: u32 = 30;
+
+/// Login settings and state (`[sessions]`).
+pub struct Login {
+    /// `{public_url}/.didgate/login/response`.
+    response_uri: String,
+    /// Where the wallet sends the browser: `{public_url}/.didgate/login/complete`.
+    complete_uri: String,
+    credential_types: Vec<String>,
+    timeout_ms: i64,
+    cookie_name: String,
+    secure: bool,
+    /// Logins started per client address in the current minute.
+    started: moka::sync::Cache<IpAddr, Arc<AtomicU32>>,
+}
+
+impl Login {
+    pub fn new(
+        public_url: &str,
+        credential_types: Vec<String>,
+        timeout: Duration,
+        secure: bool,
+    ) -> Self {
+        let base = public_url.trim_end_matches('/');
+        Self {
+            response_uri: format!("{base}{RESPONSE}"),
+            complete_uri: format!("{base}{COMPLETE}"),
+            credential_types,
+            timeout_ms: timeout.as_millis() as i64,
+            cookie_name: if secure {
+                "__Host-didgate-login".into()
+            } else {
+                "didgate_login".into()
+            },
+            secure,
+            started: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
+        }
+    }
+
+    /// The `client_id` presentations must name as their audience.
+    pub fn client_id(&self) -> String {
+        format!("redirect_uri:{}", self.response_uri)
+    }
+}
+
+/// Answer a request under `/.didgate/` (other than the JWKS and health).
+pub async fn handle(
+    gw: &Gateway,
+    req: Request<Incoming>,
+    conn: &ConnInfo,
+    client_ip: IpAddr,
+    now_ms: i64,
+) -> Response<GatewayBody> {
+    let Some(login) = &gw.login else {
+        return plain_refusal(
+            &req,
+            Refusal::new(
+                StatusCode::NOT_FOUND,
+                "no_route",
+                "browser login is not enabled on this gateway ([sessions] enabled = false)",
+            ),
+        );
+    };
+    let path = req.uri().path().to_owned();
+    let method = req.method().clone();
+    let result = match (method.clone(), path.as_str()) {
+        (Method::GET, LOGIN) => start(gw, login, &req, client_ip, now_ms).await,
+        (Method::POST, RESPONSE) => wallet_response(gw, login, req, client_ip, now_ms).await,
+        (Method::GET, STATUS) => status(gw, login, &req, now_ms).await,
+        (Method::GET, COMPLETE) => complete(gw, login, &req, conn, client_ip, now_ms).await,
+        (Method::POST, LOGOUT) => logout(gw, &req, client_ip, now_ms).await,
+        (Method::GET, LOGOUT) => Ok(logout_page()),
+        (Method::GET, WHOAMI) => whoami(gw, &req, now_ms).await,
+        (_, LOGIN | RESPONSE | STATUS | COMPLETE | LOGOUT | WHOAMI) => Err(Refusal::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this method is not accepted here",
+        )),
+        _ => Err(Refusal::new(
+            StatusCode::NOT_FOUND,
+            "no_route",
+            "no such gateway endpoint",
+        )),
+    };
+    match result {
+        Ok(resp) => resp,
+        Err(refusal) => {
+            tracing::info!(path = %path, status = refusal.status.as_u16(), reason = refusal.code,
+                "login endpoint refused");
+            let id = uuid::Uuid::now_v7().to_string();
+            let accept = req_accept(&path, &method);
+            refusal.into_response(accept.as_ref(), &id)
+        }
+    }
+}
+
+/// Wallet endpoints answer JSON; the browser's pages answer HTML.
+fn req_accept(path: &str, method: &Method) -> Option<HeaderValue> {
+    let browser = *method == Method::GET && matches!(path, LOGIN | COMPLETE | LOGOUT);
+    browser.then(|| HeaderValue::from_static("text/html"))
+}
+
+fn plain_refusal(req: &Request<Incoming>, r: Refusal) -> Response<GatewayBody> {
+    let id = uuid::Uuid::now_v7().to_string();
+    r.into_response(req.headers().get(header::ACCEPT), &id)
+}
+
+fn query_param(req: &Request<Incoming>, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// A local path to go back to after the login: absolute-path only (no
+/// scheme, no `//host`), never the gateway's own endpoints.
+pub fn safe_return_to(raw: Option<&str>) -> String {
+    let Some(p) = raw else { return "/".into() };
+    let ok = p.starts_with('/')
+        && !p.starts_with("//")
+        && !p.starts_with("/\\")
+        && !p.starts_with(PREFIX)
+        && p.len() <= 2048
+        && !p.chars().any(|c| c.is_control() || c == '\\');
+    if ok {
+        p.to_owned()
+    } else {
+        "/".into()
+    }
+}
+
+fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::Rng::fill(&mut rand::thread_rng(), buf.as_mut_slice());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+fn store_error(e: crate::store::StoreError) -> Refusal {
+    tracing::error!(error = %e, "login store unavailable");
+    Refusal::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "session_store_unavailable",
+        "logins cannot be handled right now; try again shortly",
+    )
+}
+
+/// The browser's login cookie's hash, if it sends a well-formed one.
+fn browser_hash(login: &Login, headers: &HeaderMap) -> Result<Option<String>, Refusal> {
+    Ok(crate::session::cookie(headers, &login.cookie_name)?
+        .and_then(decode_secret)
+        .map(|s| hex(&secret_hash(&s))))
+}
+
+async fn start(
+    gw: &Gateway,
+    login: &Login,
+    req: &Request<Incoming>,
+    client_ip: IpAddr,
+    now_ms: i64,
+) -> Result<Response<GatewayBody>, Refusal> {
+    let count = login
+        .started
+        .get_with(client_ip, || Arc::new(AtomicU32::new(0)));
+    if count.fetch_add(1, Ordering::Relaxed) >= LOGINS_PER_MINUTE {
+        return Err(Refusal::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_logins",
+            "too many logins started from this address; wait a minute",
+        ));
+    }
+    let return_to = safe_return_to(query_param(req, "return_to").as_deref());
+    // A step-up: the browser's current session asks for a fresh login.
+    let step_up_for = match (query_param(req, "step_up").as_deref(), gw.authn.sessions()) {
+        (Some("1"), Some(sessions)) => sessions
+            .authenticate(gw.authn.verifier(), req.headers(), now_ms)
+            .await
+            .ok()
+            .flatten()
+            .map(|s| s.holder().to_owned()),
+        _ => None,
+    };
+    // Tabs of one browser share its login cookie; a new browser gets one.
+    let (cookie, hash) = match browser_hash(login, req.headers())? {
+        Some(h) => (None, h),
+        None => {
+            let (secret, text) = new_secret();
+            (Some(text), hex(&secret_hash(&secret)))
+        }
+    };
+    let request = AuthorizationRequest::new(
+        &login.response_uri,
+        random_token(18),
+        random_token(18),
+        login.credential_types.clone(),
+    );
+    let row = LoginRow {
+        state: request.state.clone(),
+        nonce: request.nonce.clone(),
+        browser_hash: hash,
+        return_to,
+        step_up_for,
+        created_ms: now_ms,
+        expires_ms: now_ms + login.timeout_ms,
+        status: "pending".into(),
+        result: None,
+        last_error: None,
+    };
+    gw.authn
+        .sessions()
+        .map(|s| s.store())
+        .ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, "no_route", "sessions are disabled"))?
+        .insert_login(&row)
+        .await
+        .map_err(store_error)?;
+    let wallet_url = request.to_url();
+    let mut resp = html(
+        StatusCode::OK,
+        login_page(&wallet_url, &request.state, &row),
+    );
+    if let Some(text) = cookie {
+        if let Some(v) = set_cookie(
+            &login.cookie_name,
+            &text,
+            "/",
+            login.timeout_ms / 1000,
+            login.secure,
+        ) {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    Ok(resp)
+}
+
+/// OpenID4VP's error answer to the wallet: a JSON body with an OAuth error
+/// code and didgate's reason code in the description.
+fn wallet_error(
+    status: StatusCode,
+    error: &str,
+    code: &str,
+    message: &str,
+) -> Response<GatewayBody> {
+    let body = json!({"error": error, "error_description": format!("{code}: {message}")});
+    json_response(status, &body)
+}
+
+async fn wallet_response(
+    gw: &Gateway,
+    login: &Login,
+    req: Request<Incoming>,
+    client_ip: IpAddr,
+    now_ms: i64,
+) -> Result<Response<GatewayBody>, Refusal> {
+    let store = gw
+        .authn
+        .sessions()
+        .map(|s| s.store().clone())
+        .ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, "no_route", "sessions are disabled"))?;
+    let form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';').next().is_some_and(|t| {
+                t.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        });
+    if !form {
+        return Ok(wallet_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "unsupported_media_type",
+            "send application/x-www-form-urlencoded (response_mode direct_post)",
+        ));
+    }
+    let body = match http_body_util::Limited::new(req.into_body(), MAX_RESPONSE_BYTES)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return Ok(wallet_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request",
+                "response_too_large",
+                "the response is larger than 256 KiB",
+            ))
+        }
+    };
+    let answer = match AuthorizationResponse::from_form(&body) {
+        Ok(a) => a,
+        Err(e) => {
+            return Ok(wallet_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "malformed_response",
+                &e.0,
+            ))
+        }
+    };
+    let state = match &answer {
+        AuthorizationResponse::Presentation { state, .. }
+        | AuthorizationResponse::Error { state, .. } => state.clone(),
+    };
+    let row = store.load_login(&state).await.map_err(store_error)?;
+    let Some(row) = row.filter(|r| r.status == "pending") else {
+        return Ok(wallet_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "login_unknown",
+            "no login waits for this state (unknown, already answered, or ended)",
+        ));
+    };
+    if now_ms >= row.expires_ms {
+        return Ok(wallet_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "login_expired",
+            "this login request has expired; start again",
+        ));
+    }
+    let mut record = login_record(gw, RESPONSE, client_ip, now_ms);
+    record.auth_method = Some("openid4vp");
+    let token = match answer {
+        AuthorizationResponse::Error { error, .. } => {
+            let error: String = error.chars().take(64).collect();
+            store
+                .login_failed(&state, "declined", &error)
+                .await
+                .map_err(store_error)?;
+            record.reason = "login_declined";
+            record.status = Some(200);
+            audit(gw, record)?;
+            return Ok(json_response(StatusCode::OK, &json!({})));
+        }
+        AuthorizationResponse::Presentation { vp_token, .. } => vp_token,
+    };
+    let client_id = login.client_id();
+    let verified = gw
+        .authn
+        .verifier()
+        .verify_login(
+            &token,
+            now_ms / 1000,
+            credentials::Expected {
+                audience: Some(&client_id),
+                nonce: Some(&row.nonce),
+            },
+        )
+        .await;
+    let (vp, binding) = match verified {
+        Ok(v) => v,
+        Err(e) => {
+            let refusal = crate::authn::credential_refusal(&e);
+            if refusal.status == StatusCode::UNAUTHORIZED {
+                if let Some(engine) = &gw.risk {
+                    engine.observe_failed_authentication(client_ip, now_ms);
+                }
+            }
+            store
+                .login_failed(&state, "pending", refusal.code)
+                .await
+                .map_err(store_error)?;
+            record.status = Some(refusal.status.as_u16());
+            record.reason = refusal.code;
+            audit(gw, record)?;
+            let error = if refusal.status == StatusCode::SERVICE_UNAVAILABLE {
+                "temporarily_unavailable"
+            } else {
+                "invalid_request"
+            };
+            return Ok(wallet_error(
+                refusal.status,
+                error,
+                refusal.code,
+                &refusal.message,
+            ));
+        }
+    };
+    let asked = vp
+        .credentials
+        .iter()
+        .any(|vc| vc.types.iter().any(|t| login.credential_types.contains(t)));
+    if !asked {
+        store
+            .login_failed(&state, "pending", "credential_not_requested")
+            .await
+            .map_err(store_error)?;
+        record.status = Some(401);
+        record.reason = "credential_not_requested";
+        audit(gw, record)?;
+        return Ok(wallet_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request",
+            "credential_not_requested",
+            "none of the presented credentials is of a type this login asks for",
+        ));
+    }
+    let (code_secret, code) = new_secret();
+    let result = json!({
+        "holder": binding.holder(),
+        "holder_key": binding.holder_key_id(),
+        "credentials": binding.credential_tokens().collect::<Vec<_>>(),
+    })
+    .to_string();
+    let fresh = store
+        .login_presented(&state, &hex(&secret_hash(&code_secret)), &result, now_ms)
+        .await
+        .map_err(store_error)?;
+    if !fresh {
+        return Ok(wallet_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "login_unknown",
+            "this login was answered already, or has ended",
+        ));
+    }
+    let principal = Principal::from_credentials(vp.holder, vp.credentials);
+    fill_principal(&mut record, &principal);
+    record.effect = Effect::Allow;
+    record.reason = "login_presented";
+    audit(gw, record)?;
+    let redirect = format!("{}?response_code={code}", login.complete_uri);
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "redirect_uri": redirect }),
+    ))
+}
+
+async fn status(
+    gw: &Gateway,
+    login: &Login,
+    req: &Request<Incoming>,
+    now_ms: i64,
+) -> Result<Response<GatewayBody>, Refusal> {
+    let store = sessions_store(gw)?;
+    let state = query_param(req, "state").unwrap_or_default();
+    let browser = browser_hash(login, req.headers())?;
+    let row = store.load_login(&state).await.map_err(store_error)?;
+    let Some(row) = row.filter(|r| Some(&r.browser_hash) == browser.as_ref()) else {
+        return Ok(json_response(
+            StatusCode::NOT_FOUND,
+            &json!({"status": "unknown", "message": "no login of this browser has this state"}),
+        ));
+    };
+    let body = match row.status.as_str() {
+        "done" => json!({"status": "done", "next": row.return_to}),
+        _ if now_ms >= row.expires_ms => json!({"status": "expired"}),
+        "presented" => json!({
+            "status": "presented",
+            "next": format!("{COMPLETE}?state={}", row.state),
+        }),
+        "declined" => json!({"status": "declined", "error": row.last_error}),
+        _ => json!({"status": "pending", "last_error": row.last_error}),
+    };
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+async fn complete(
+    gw: &Gateway,
+    login: &Login,
+    req: &Request<Incoming>,
+    conn: &ConnInfo,
+    client_ip: IpAddr,
+    now_ms: i64,
+) -> Result<Response<GatewayBody>, Refusal> {
+    let sessions = gw
+        .authn
+        .sessions()
+        .ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, "no_route", "sessions are disabled"))?;
+    let store = sessions.store();
+    let Some(browser) = browser_hash(login, req.headers())? else {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "login_other_browser",
+            "this login was started in another browser (or its cookie expired): finish it there, or start again here",
+        ));
+    };
+    let code = query_param(req, "response_code");
+    let state = query_param(req, "state");
+    let code_hash = code
+        .as_deref()
+        .and_then(decode_secret)
+        .map(|c| hex(&secret_hash(&c)));
+    let key = match (&code_hash, &state) {
+        (Some(h), _) => LoginKey::Code(h),
+        (None, Some(s)) => LoginKey::State(s),
+        (None, None) => {
+            return Err(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "login_unknown",
+                "the link has no valid response code",
+            ))
+        }
+    };
+    let Some(row) = store
+        .login_complete(key, &browser, now_ms)
+        .await
+        .map_err(store_error)?
+    else {
+        // Finished already by this browser (the poll and the wallet's
+        // redirect both arrive): go on to where it was going.
+        if let Some(row) = state.as_deref().map(|s| store.load_login(s)) {
+            if let Some(row) = row.await.map_err(store_error)? {
+                if row.status == "done" && row.browser_hash == browser {
+                    return Ok(redirect(&row.return_to, None));
+                }
+            }
+        }
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "login_unknown",
+            "this login is not ready, was started in another browser, was used already, or has expired",
+        ));
+    };
+    let mut record = login_record(gw, COMPLETE, client_ip, now_ms);
+    record.auth_method = Some("openid4vp");
+    let result: Value = row
+        .result
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or(Value::Null);
+    let holder = result["holder"].as_str().unwrap_or_default().to_owned();
+    let holder_key = result["holder_key"].as_str().unwrap_or_default().to_owned();
+    let tokens: Vec<String> = result["credentials"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    // Verified again now: nothing revoked between the wallet's answer and this.
+    let rebound = gw
+        .authn
+        .verifier()
+        .rebind(&holder, &holder_key, &tokens, now_ms / 1000)
+        .await;
+    let (vcs, binding) = match rebound {
+        Ok(v) => v,
+        Err(e) => {
+            let refusal = crate::authn::credential_refusal(&e);
+            record.subject = Some(holder);
+            record.status = Some(refusal.status.as_u16());
+            record.reason = refusal.code;
+            audit(gw, record)?;
+            return Err(refusal);
+        }
+    };
+    let principal = Principal::from_credentials(holder, vcs);
+    fill_principal(&mut record, &principal);
+    let (session, secret) = sessions
+        .create(NewSession { principal, binding }, now_ms)
+        .await
+        .map_err(store_error)?;
+    observe_login(
+        gw,
+        req,
+        conn,
+        client_ip,
+        now_ms,
+        &session,
+        row.step_up_for.as_deref(),
+    );
+    record.effect = Effect::Allow;
+    record.reason = "session_opened";
+    audit(gw, record)?;
+    tracing::info!(subject = %session.holder(), session = %session.public_id, "session opened");
+    let max_age = (session.expires_ms - now_ms) / 1000;
+    // The login cookie stays until it expires: other tabs of this browser
+    // polling this login learn that it is done.
+    Ok(redirect(
+        &row.return_to,
+        sessions.set_cookie(&secret, max_age),
+    ))
+}
+
+/// The login teaches the risk engine this browser's network and device; a
+/// login the holder's own session asked for (a step-up) confirms them.
+fn observe_login(
+    gw: &Gateway,
+    req: &Request<Incoming>,
+    conn: &ConnInfo,
+    client_ip: IpAddr,
+    now_ms: i64,
+    session: &crate::session::Session,
+    step_up_for: Option<&str>,
+) {
+    let Some(engine) = &gw.risk else { return };
+    let geo = gw
+        .geoip
+        .as_ref()
+        .map(|g| g.lookup(client_ip))
+        .unwrap_or_default();
+    let event = risk::Event {
+        ts_ms: now_ms,
+        subject: session.holder(),
+        kind: risk::Kind::Login,
+        ip: client_ip,
+        asn: geo.asn,
+        country: geo.country,
+        location: geo.location,
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+        tls_fp: conn.tls_fp.as_deref(),
+        device_id: None,
+        session_id: Some(&session.public_id),
+        auth_method: Some("openid4vp"),
+        method: Some("GET"),
+        path: Some(COMPLETE),
+        status: None,
+        bytes: None,
+    };
+    let keys = engine.event_keys(&event);
+    if step_up_for == Some(session.holder()) {
+        engine.confirm_keyed(&event, &keys);
+        tracing::info!(subject = %session.holder(), "step-up completed by a login");
+    }
+    let assessed = engine.assess_keyed(&event, &keys);
+    engine.observe_keyed(&event, &keys, &assessed);
+}
+
+async fn logout(
+    gw: &Gateway,
+    req: &Request<Incoming>,
+    client_ip: IpAddr,
+    now_ms: i64,
+) -> Result<Response<GatewayBody>, Refusal> {
+    let sessions = gw
+        .authn
+        .sessions()
+        .ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, "no_route", "sessions are disabled"))?;
+    crate::path::refuse_cross_site(req)?;
+    let text = crate::session::cookie(req.headers(), &sessions.settings().cookie_name)?;
+    let mut record = login_record(gw, LOGOUT, client_ip, now_ms);
+    record.auth_method = Some("session");
+    let ended = match text {
+        Some(t) => {
+            if let Ok(Some(s)) = sessions
+                .authenticate(gw.authn.verifier(), req.headers(), now_ms)
+                .await
+            {
+                fill_principal(&mut record, &s.principal);
+            }
+            sessions.revoke(t, now_ms).await.map_err(store_error)?
+        }
+        None => false,
+    };
+    record.effect = Effect::Allow;
+    record.reason = if ended {
+        "session_closed"
+    } else {
+        "no_session"
+    };
+    audit(gw, record)?;
+    let wants_html = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    let mut resp = if wants_html {
+        html(
+            StatusCode::OK,
+            page(
+                "Logged out",
+                "<h1>You are logged out</h1><p>The session has ended on every gateway.</p>\
+                 <p><a href=\"/.didgate/login\">Log in again</a></p>",
+                None,
+            ),
+        )
+    } else {
+        json_response(
+            StatusCode::OK,
+            &json!({"status": if ended { "logged_out" } else { "no_session" }}),
+        )
+    };
+    if let Some(v) = sessions.clear_cookie() {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(resp)
+}
+
+async fn whoami(
+    gw: &Gateway,
+    req: &Request<Incoming>,
+    now_ms: i64,
+) -> Result<Response<GatewayBody>, Refusal> {
+    let sessions = gw
+        .authn
+        .sessions()
+        .ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, "no_route", "sessions are disabled"))?;
+    let session = sessions
+        .authenticate(gw.authn.verifier(), req.headers(), now_ms)
+        .await?
+        .ok_or_else(|| {
+            Refusal::unauthenticated("credential_missing", "this browser has no session")
+        })?;
+    let p = &session.principal;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "subject": p.did,
+            "credential_types": p.credential_types,
+            "issuers": p.issuers,
+            "expires_at": session.expires_ms / 1000,
+        }),
+    ))
+}
+
+fn sessions_store(gw: &Gateway) -> Result<&crate::store::Store, Refusal> {
+    gw.authn
+        .sessions()
+        .map(|s| s.store())
+        .ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, "no_route", "sessions are disabled"))
+}
+
+fn login_record(gw: &Gateway, path: &str, client_ip: IpAddr, now_ms: i64) -> DecisionRecord {
+    DecisionRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        ts_ms: now_ms,
+        gateway: gw.instance.clone(),
+        route: None,
+        method: if path == COMPLETE { "GET" } else { "POST" }.to_owned(),
+        host: String::new(),
+        path: path.to_owned(),
+        client_ip,
+        subject: None,
+        auth_method: None,
+        credential_types: Vec::new(),
+        issuers: Vec::new(),
+        effect: Effect::Deny,
+        status: None,
+        reason: "login",
+        policies: Vec::new(),
+        risk_score: 0.0,
+        risk_factors: Vec::new(),
+    }
+}
+
+fn fill_principal(record: &mut DecisionRecord, p: &Principal) {
+    record.subject = Some(p.did.clone());
+    record.credential_types.clone_from(&p.credential_types);
+    record.issuers.clone_from(&p.issuers);
+}
+
+/// Logins are decisions too: audited, and refused when the log cannot take them.
+fn audit(gw: &Gateway, record: DecisionRecord) -> Result<(), Refusal> {
+    gw.audit.record(record).map_err(|_| {
+        Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "audit_unavailable",
+            "the decision log cannot keep up; try again shortly",
+        )
+    })
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<GatewayBody> {
+    let mut r = Response::new(full(Bytes::from(body.to_string() + "\n")));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn redirect(to: &str, cookie: Option<HeaderValue>) -> Response<GatewayBody> {
+    let mut r = Response::new(full(Bytes::new()));
+    *r.status_mut() = StatusCode::SEE_OTHER;
+    let h = r.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        h.insert(header::LOCATION, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // The response code must not travel on in a Referer.
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if let Some(c) = cookie {
+        h.append(header::SET_COOKIE, c);
+    }
+    r
+}
+
+/// Where a browser without a usable session is sent: the login page, which
+/// brings it back to `path_and_query` afterwards.
+pub fn login_redirect(path_and_query: &str, step_up: bool) -> Response<GatewayBody> {
+    let back = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("return_to", &safe_return_to(Some(path_and_query)))
+        .finish();
+    let to = if step_up {
+        format!("{LOGIN}?{back}&step_up=1")
+    } else {
+        format!("{LOGIN}?{back}")
+    };
+    redirect(&to, None)
+}
+
+fn html(status: StatusCode, body: String) -> Response<GatewayBody> {
+    let mut r = Response::new(full(Bytes::from(body)));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    r
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn page(title: &str, body: &str, script: Option<&str>) -> String {
+    let script = script
+        .map(|s| format!("<script>{s}</script>"))
+        .unwrap_or_default();
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title><style>\
+         body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#222}}\
+         .qr svg{{width:16rem;height:16rem}} code{{word-break:break-all;font-size:.8rem}}\
+         #status{{font-weight:600}} .hint{{color:#555;font-size:.9rem}}\
+         </style></head><body>{body}{script}</body></html>\n",
+        title = escape(title),
+    )
+}
+
+fn login_page(wallet_url: &str, state: &str, row: &LoginRow) -> String {
+    let qr = qrcode::QrCode::with_error_correction_level(wallet_url, qrcode::EcLevel::L)
+        .map(|code| {
+            code.render::<qrcode::render::svg::Color<'_>>()
+                .min_dimensions(256, 256)
+                .build()
+        })
+        .unwrap_or_default();
+    let url = escape(wallet_url);
+    let what = if row.step_up_for.is_some() {
+        "This page needs a fresh login: present your credential again."
+    } else {
+        "Present your credential with your wallet to continue."
+    };
+    let body = format!(
+        "<h1>Log in with your wallet</h1><p>{what}</p>\
+         <div class=\"qr\" aria-label=\"QR code of the wallet request\">{qr}</div>\
+         <p><a id=\"wallet-link\" href=\"{url}\">Open your wallet on this device</a></p>\
+         <p class=\"hint\">Or answer with <code>didgate wallet login --holder-key KEY --vc CREDENTIAL 'REQUEST'</code>, \
+         where REQUEST is:</p><p><code id=\"request-url\">{url}</code></p>\
+         <p id=\"status\" role=\"status\">Waiting for your wallet…</p>",
+    );
+    // A JSON string inside <script>: no "</script>" can end it early.
+    let state = serde_json::to_string(state)
+        .unwrap_or_default()
+        .replace('<', "\\u003c");
+    let script = format!(
+        "const state={state};const el=document.getElementById('status');\
+         async function poll(){{try{{const r=await fetch('{STATUS}?state='+encodeURIComponent(state),\
+         {{credentials:'same-origin',cache:'no-store'}});const s=await r.json();\
+         if(s.status==='presented'||s.status==='done'){{el.textContent='Logged in; continuing…';location.replace(s.next);return;}}\
+         if(s.status==='expired'){{el.textContent='This login request expired. Reload the page to try again.';return;}}\
+         if(s.status==='declined'){{el.textContent='Your wallet declined ('+(s.error||'no reason')+'). Reload to try again.';return;}}\
+         if(s.status==='unknown'){{el.textContent='This login was started in another browser. Reload to start here.';return;}}\
+         if(s.last_error){{el.textContent='The last presentation was refused: '+s.last_error+'. Waiting for another…';}}\
+         }}catch(e){{}}setTimeout(poll,1000);}}setTimeout(poll,1000);",
+    );
+    page("Log in", &body, Some(&script))
+}
+
+fn logout_page() -> Response<GatewayBody> {
+    html(
+        StatusCode::OK,
+        page(
+            "Log out",
+            "<h1>Log out</h1><form method=\"post\" action=\"/.didgate/logout\">\
+             <button type=\"submit\">Log out everywhere</button></form>",
+            None,
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn return_to_is_a_local_path_only() {
+        assert_eq!(safe_return_to(None), "/");
+        assert_eq!(safe_return_to(Some("/eng/docs?x=1")), "/eng/docs?x=1");
+        for bad in [
+            "https://evil.example/",
+            "//evil.example/",
+            "/\\evil.example",
+            "evil",
+            "/.didgate/logout",
+            "/a\r\nSet-Cookie: x=1",
+            "/a\\b",
+        ] {
+            assert_eq!(safe_return_to(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(safe_return_to(Some(&format!("/{}", "a".repeat(3000)))), "/");
+    }
+
+    #[test]
+    fn login_redirect_keeps_the_path_and_asks_for_step_up() {
+        let r = login_redirect("/eng/docs?q=a b", true);
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let to = r.headers()[header::LOCATION].to_str().unwrap();
+        assert_eq!(
+            to,
+            "/.didgate/login?return_to=%2Feng%2Fdocs%3Fq%3Da+b&step_up=1"
+        );
+    }
+
+    #[test]
+    fn pages_escape_what_they_show() {
+        let row = LoginRow {
+            state: "s".into(),
+            nonce: "n".into(),
+            browser_hash: "b".into(),
+            return_to: "/".into(),
+            step_up_for: None,
+            created_ms: 0,
+            expires_ms: 1,
+            status: "pending".into(),
+            result: None,
+            last_error: None,
+        };
+        let p = login_page("openid4vp://?a=<b>&c=\"d\"", "s\"</script>", &row);
+        assert!(p.contains("openid4vp://?a=&lt;b&gt;&amp;c=&quot;d&quot;"));
+        assert!(
+            !p.contains("s\"</script>"),
+            "state is a JSON string in the script"
+        );
+        assert!(p.contains("<svg"), "the QR code is drawn");
+    }
+}

@@ -287,6 +287,15 @@ url = "sqlite://didgate.db"
 enabled = true
 half_life_days = 14
 
+# Browser login: a browser without a session is sent to /.didgate/login, which
+# shows an OpenID4VP request (a QR code and an openid4vp:// link) for the
+# holder's wallet to answer; the browser then holds a session cookie (ended by
+# logout, 30 minutes unused, 8 hours, or its credential's revocation on chain).
+[sessions]
+enabled = true
+idle_timeout_secs = 1800
+lifetime_secs = 28800
+
 # did:ethr:demo:0x… live on an EVM chain embedded in this gateway (its blocks
 # are in didgate.db); the ERC-1056 registry is deployed at its genesis.
 [chains.demo]
@@ -385,6 +394,15 @@ Try these (in another terminal):
    until she is stepped up (401), then refused (403); `decisions` shows why:
    for i in $(seq 1 40); do curl -s -o /dev/null -w "%{{http_code}} " {url}/eng/page-$i -H "Authorization: Bearer {alice_vp}"; done; echo
    {exe} decisions -c {cfg} -n 5
+
+8. BROWSER LOGIN - open {url}/whoami in a browser: it is sent to the login page, which
+   shows a QR code for a phone wallet and the same request as an openid4vp:// link. Answer
+   it with carol's wallet (copy the link from the page); the page goes on to /whoami by
+   itself, now with a session cookie instead of a presentation per request:
+   {exe} wallet login --holder-key {d}/carol.jwk --vc {d}/carol-employee.vc.jwt 'openid4vp://?…'
+   Log out at {url}/.didgate/logout. Without a browser, curl and a cookie jar play one:
+   J=$(mktemp); R=$(curl -s -c $J -b $J {url}/.didgate/login | sed -n 's/.*id="request-url">\([^<]*\)<.*/\1/p' | sed 's/&amp;/\&/g'); N=$({exe} wallet login --holder-key {d}/carol.jwk --vc {d}/carol-employee.vc.jwt "$R"); curl -s -c $J -b $J -o /dev/null "$N"; curl -s -b $J {url}/whoami
+   {exe} sessions list -c {cfg}                  # live sessions; `sessions revoke` ends them on every gateway
 
 Then:
    {exe} did resolve -c {cfg} {alice}   # alice's DID document, from the chain

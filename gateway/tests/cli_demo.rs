@@ -288,6 +288,27 @@ fn demo_prints_commands_that_work() {
         "scraping must be stepped up, then refused: {codes:?}"
     );
 
+    // 8. Browser login: carol's wallet answers the login page's request, the
+    //    cookie jar holds the session, and the app sees her through it.
+    let browser = lines
+        .iter()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with("J=$(mktemp)"))
+        .expect("the walkthrough prints a login with curl as the browser");
+    let r: serde_json::Value = serde_json::from_str(&run(browser))
+        .unwrap_or_else(|e| panic!("not JSON from the app ({e}): {}", run(browser)));
+    assert_eq!(r["identity"]["claims"]["auth_method"], "session", "{r}");
+    assert!(r["identity"]["claims"]["sub"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("did:ethr:demo:")));
+    let sessions = lines
+        .iter()
+        .map(|l| l.trim())
+        .find(|l| l.contains(" sessions list "))
+        .expect("the walkthrough prints sessions list");
+    let list = run(sessions.split('#').next().unwrap());
+    assert!(list.contains(" live "), "{list}");
+
     // The policy tests it points at pass.
     let cfg = dir.join("didgate.toml");
     run_ok(

@@ -170,6 +170,10 @@ async fn revoke_and_restore(h: &Harness, chain: Arc<dyn Chain>, registry: Addres
         Format::VcJwt20,
     );
 
+    // A browser session opened with the credential rests on it.
+    let session = h.browser_login(&h.alice, vec![vc.clone()]).await;
+    let cookie = session.header();
+
     // A stranger (neither owner nor delegate) cannot revoke it.
     let err = set_status(
         &chain,
@@ -208,6 +212,14 @@ async fn revoke_and_restore(h: &Harness, chain: Arc<dyn Chain>, registry: Addres
     );
     assert!(block > head_before);
     assert!(is_revoked(&chain, registry, address(ISSUER_SECRET), "employees", 7).await);
+    // The session opened with it ends with it.
+    let r = h
+        .send(Method::GET, "/eng/docs", None, &[("cookie", &cookie)])
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::UNAUTHORIZED, "credential_revoked")
+    );
     // The same bit is refused in the 2.0 format too; its neighbour is not.
     let vc20 = vc_with(
         &issuer,

@@ -226,3 +226,133 @@ async fn unreachable_chain_fails_closed_with_503() {
     );
     h.stop().await;
 }
+
+/// Send requests with a session until one is refused; (blocks, ms, code).
+async fn session_delay_until_refused(
+    h: &Harness,
+    anvil: &Anvil,
+    jar: &Jar,
+    block: u64,
+    mined_at: Instant,
+) -> (u64, u128, String) {
+    let cookie = jar.header();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = h
+            .send(Method::GET, "/eng/docs", None, &[("cookie", &cookie)])
+            .await;
+        if r.status != StatusCode::OK {
+            let ms = mined_at.elapsed().as_millis();
+            let head = anvil.block_number().unwrap();
+            return (head - block, ms, r.code());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the session still works 30 s after the revocation"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A browser session rests on the key that logged in: revoking that key (a
+/// sigAuth delegate) or deactivating the DID ends it from that block, as it
+/// refuses a bearer presentation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_end_from_the_block_that_revokes_the_login_key() {
+    let anvil = Anvil::start();
+    let registry = anvil.deploy_registry();
+    let h = gateway_on(&anvil, &registry).await;
+    let (addr, secret) = ACCOUNTS[0];
+    let did = format!("did:ethr:dev:{addr}");
+    let identity: Address = addr.parse().unwrap();
+
+    // Log in with a sigAuth delegate key.
+    let delegate_key = SigningKey::generate(credentials::KeyType::Secp256k1);
+    let jwk = serde_json::to_string(&delegate_key.public_key().to_jwk()).unwrap();
+    let delegate = did_registry::ethr::address_of(&k256::PublicKey::from_jwk_str(&jwk).unwrap());
+    let data = addDelegateCall {
+        identity,
+        delegateType: sig_auth(),
+        delegate,
+        validity: U256::from(86_400u64),
+    }
+    .abi_encode();
+    anvil
+        .send(addr, &registry, &format!("0x{}", hex::encode(data)))
+        .unwrap();
+    let by_delegate = Who {
+        key: delegate_key,
+        kid: format!("{did}#delegate-1"),
+        did: did.clone(),
+    };
+    // Wait until the follower has indexed the delegate (a bearer request passes).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let vc = h.employee_vc(&by_delegate, "engineer", "eng");
+        let vp = h.vp_for(&by_delegate, vec![vc], &h.audience, now(), Format::JwtVc11);
+        if h.send(Method::GET, "/eng/docs", Some(&vp), &[])
+            .await
+            .status
+            == StatusCode::OK
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "delegate never accepted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let vc = h.employee_vc(&by_delegate, "engineer", "eng");
+    let delegate_session = h.browser_login(&by_delegate, vec![vc]).await;
+    // And a second session, with the controller key.
+    let by_owner = Who {
+        key: secp_key(secret),
+        kid: format!("{did}#controller"),
+        did: did.clone(),
+    };
+    let vc = h.employee_vc(&by_owner, "engineer", "eng");
+    let owner_session = h.browser_login(&by_owner, vec![vc]).await;
+
+    // Revoking the delegate ends the session it opened, not the owner's.
+    let data = revokeDelegateCall {
+        identity,
+        delegateType: sig_auth(),
+        delegate,
+    }
+    .abi_encode();
+    let block = anvil
+        .send(addr, &registry, &format!("0x{}", hex::encode(data)))
+        .unwrap();
+    let (blocks, ms, code) =
+        session_delay_until_refused(&h, &anvil, &delegate_session, block, Instant::now()).await;
+    assert_eq!(code, "key_not_found");
+    println!("SESSION_REVOCATION_DELAY kind=revoke_delegate blocks={blocks} ms={ms}");
+    let cookie = owner_session.header();
+    let r = h
+        .send(Method::GET, "/eng/docs", None, &[("cookie", &cookie)])
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+
+    // Deactivating the DID ends the owner's session too.
+    let data = changeOwnerCall {
+        identity,
+        newOwner: Address::ZERO,
+    }
+    .abi_encode();
+    let block = anvil
+        .send(addr, &registry, &format!("0x{}", hex::encode(data)))
+        .unwrap();
+    let (blocks, ms, code) =
+        session_delay_until_refused(&h, &anvil, &owner_session, block, Instant::now()).await;
+    assert_eq!(code, "did_deactivated");
+    println!("SESSION_REVOCATION_DELAY kind=deactivate blocks={blocks} ms={ms}");
+    // Still refused later (read again from the database, verified again).
+    let r = h
+        .send(Method::GET, "/eng/docs", None, &[("cookie", &cookie)])
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    h.stop().await;
+}

@@ -13,23 +13,28 @@
 //! GET  /.didgate/session                 who this session is (JSON)
 //! ```
 //!
-//! A login is bound to the browser that started it: completion needs its
-//! login cookie, so a response code or state sent to someone else's browser
-//! opens nothing there (OpenID4VP §14.2). Each request's nonce is single
-//! use; the presentation must name the request's `client_id` as audience.
-//! Every answer and every session opened or closed is in the decision log.
+//! A login request is self-contained: its `state` carries its expiry, the
+//! browser it belongs to and where to go afterwards, authenticated with a key
+//! every gateway on the database shares (HMAC-SHA256); its nonce is derived
+//! from it. Showing a login page therefore writes nothing; a row appears when
+//! a wallet answers. A login is bound to the browser that started it:
+//! completion needs its login cookie, so a response code or state sent to
+//! someone else's browser opens nothing there (OpenID4VP §14.2). Each
+//! request is answered once; the presentation must name the request's
+//! `client_id` as audience and carry its nonce. Every answer and every
+//! session opened or closed is in the decision log.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
+use hmac::{Hmac, Mac};
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::{json, Value};
+use sha2::Sha256;
 
 use crate::audit::{DecisionRecord, Effect};
 use crate::authn::Principal;
@@ -50,8 +55,8 @@ const WHOAMI: &str = "/.didgate/session";
 
 /// Largest wallet answer read (a few credentials as JWTs fit many times over).
 const MAX_RESPONSE_BYTES: usize = 256 * 1024;
-/// Logins one client address may start per minute.
-const LOGINS_PER_MINUTE: u32 = 30;
+/// Longest `return_to` a login request carries (a longer one goes to `/`).
+const MAX_RETURN_TO: usize = 256;
 
 /// Login settings and state (`[sessions]`).
 pub struct Login {
@@ -63,8 +68,8 @@ pub struct Login {
     timeout_ms: i64,
     cookie_name: String,
     secure: bool,
-    /// Logins started per client address in the current minute.
-    started: moka::sync::Cache<IpAddr, Arc<AtomicU32>>,
+    /// Authenticates login states (`gateway_keys.login_state`).
+    key: [u8; 32],
 }
 
 impl Login {
@@ -73,6 +78,7 @@ impl Login {
         credential_types: Vec<String>,
         timeout: Duration,
         secure: bool,
+        key: [u8; 32],
     ) -> Self {
         let base = public_url.trim_end_matches('/');
         Self {
@@ -86,17 +92,91 @@ impl Login {
                 "didgate_login".into()
             },
             secure,
-            started: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(60))
-                .build(),
+            key,
         }
+    }
+
+    fn mac(&self, label: &[u8], data: &[u8]) -> Hmac<Sha256> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(label);
+        mac.update(data);
+        mac
+    }
+
+    /// A new login request's state: version, expiry, randomness, step-up,
+    /// the browser's login-cookie hash and `return_to`, then a 128-bit tag.
+    fn seal(&self, s: &LoginState) -> String {
+        let mut body = Vec::with_capacity(STATE_FIXED + s.return_to.len());
+        body.push(STATE_VERSION);
+        body.extend_from_slice(&s.expires_ms.to_be_bytes());
+        body.extend_from_slice(&rand::random::<[u8; 16]>());
+        body.push(u8::from(s.step_up));
+        body.extend_from_slice(&s.browser_hash);
+        body.extend_from_slice(s.return_to.as_bytes());
+        let tag = self.mac(STATE_LABEL, &body).finalize().into_bytes();
+        body.extend_from_slice(&tag[..TAG_BYTES]);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(body)
+    }
+
+    /// Read a state this gateway (or a peer on its database) issued; `None`
+    /// when it was not, or was altered. Expiry is the caller's to check.
+    fn open(&self, text: &str) -> Option<LoginState> {
+        if text.len() > 1024 {
+            return None;
+        }
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .ok()?;
+        if raw.len() < STATE_FIXED || raw.first() != Some(&STATE_VERSION) {
+            return None;
+        }
+        let (body, tag) = raw.split_at(raw.len() - TAG_BYTES);
+        self.mac(STATE_LABEL, body)
+            .verify_truncated_left(tag)
+            .ok()?;
+        let expires_ms = i64::from_be_bytes(body.get(1..9)?.try_into().ok()?);
+        let step_up = *body.get(25)? == 1;
+        let browser_hash: [u8; 32] = body.get(26..58)?.try_into().ok()?;
+        let return_to = String::from_utf8(body.get(58..)?.to_vec()).ok()?;
+        Some(LoginState {
+            expires_ms,
+            step_up,
+            browser_hash,
+            return_to,
+        })
+    }
+
+    /// The request's nonce, derived from its state (nothing to store).
+    fn nonce(&self, state: &str) -> String {
+        let tag = self
+            .mac(NONCE_LABEL, state.as_bytes())
+            .finalize()
+            .into_bytes();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&tag[..18])
     }
 
     /// The `client_id` presentations must name as their audience.
     pub fn client_id(&self) -> String {
         format!("redirect_uri:{}", self.response_uri)
     }
+}
+
+const STATE_VERSION: u8 = 1;
+const STATE_LABEL: &[u8] = b"didgate login state v1\0";
+const NONCE_LABEL: &[u8] = b"didgate login nonce v1\0";
+const TAG_BYTES: usize = 16;
+/// Version, expiry, randomness, step-up flag, browser hash, tag.
+const STATE_FIXED: usize = 1 + 8 + 16 + 1 + 32 + TAG_BYTES;
+
+/// What a login request's state carries.
+#[derive(Debug, Clone, PartialEq)]
+struct LoginState {
+    expires_ms: i64,
+    step_up: bool,
+    /// SHA-256 of the login cookie of the browser that asked.
+    browser_hash: [u8; 32],
+    return_to: String,
 }
 
 /// Answer a request under `/.didgate/` (other than the JWKS and health).
@@ -120,7 +200,7 @@ pub async fn handle(
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     let result = match (method.clone(), path.as_str()) {
-        (Method::GET, LOGIN) => start(gw, login, &req, client_ip, now_ms).await,
+        (Method::GET, LOGIN) => start(login, &req, now_ms),
         (Method::POST, RESPONSE) => wallet_response(gw, login, req, client_ip, now_ms).await,
         (Method::GET, STATUS) => status(gw, login, &req, now_ms).await,
         (Method::GET, COMPLETE) => complete(gw, login, &req, conn, client_ip, now_ms).await,
@@ -184,12 +264,6 @@ pub fn safe_return_to(raw: Option<&str>) -> String {
     }
 }
 
-fn random_token(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    rand::Rng::fill(&mut rand::thread_rng(), buf.as_mut_slice());
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
-}
-
 fn store_error(e: crate::store::StoreError) -> Refusal {
     tracing::error!(error = %e, "login store unavailable");
     Refusal::new(
@@ -206,71 +280,40 @@ fn browser_hash(login: &Login, headers: &HeaderMap) -> Result<Option<String>, Re
         .map(|s| hex(&secret_hash(&s))))
 }
 
-async fn start(
-    gw: &Gateway,
+fn start(
     login: &Login,
     req: &Request<Incoming>,
-    client_ip: IpAddr,
     now_ms: i64,
 ) -> Result<Response<GatewayBody>, Refusal> {
-    let count = login
-        .started
-        .get_with(client_ip, || Arc::new(AtomicU32::new(0)));
-    if count.fetch_add(1, Ordering::Relaxed) >= LOGINS_PER_MINUTE {
-        return Err(Refusal::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_logins",
-            "too many logins started from this address; wait a minute",
-        ));
+    let mut return_to = safe_return_to(query_param(req, "return_to").as_deref());
+    if return_to.len() > MAX_RETURN_TO {
+        return_to = "/".into();
     }
-    let return_to = safe_return_to(query_param(req, "return_to").as_deref());
-    // A step-up: the browser's current session asks for a fresh login.
-    let step_up_for = match (query_param(req, "step_up").as_deref(), gw.authn.sessions()) {
-        (Some("1"), Some(sessions)) => sessions
-            .authenticate(gw.authn.verifier(), req.headers(), now_ms)
-            .await
-            .ok()
-            .flatten()
-            .map(|s| s.holder().to_owned()),
-        _ => None,
-    };
+    let step_up = query_param(req, "step_up").as_deref() == Some("1");
     // Tabs of one browser share its login cookie; a new browser gets one.
-    let (cookie, hash) = match browser_hash(login, req.headers())? {
-        Some(h) => (None, h),
-        None => {
-            let (secret, text) = new_secret();
-            (Some(text), hex(&secret_hash(&secret)))
-        }
-    };
+    let (cookie, browser_hash) =
+        match crate::session::cookie(req.headers(), &login.cookie_name)?.and_then(decode_secret) {
+            Some(secret) => (None, secret_hash(&secret)),
+            None => {
+                let (secret, text) = new_secret();
+                (Some(text), secret_hash(&secret))
+            }
+        };
+    let state = login.seal(&LoginState {
+        expires_ms: now_ms + login.timeout_ms,
+        step_up,
+        browser_hash,
+        return_to,
+    });
     let request = AuthorizationRequest::new(
         &login.response_uri,
-        random_token(18),
-        random_token(18),
+        login.nonce(&state),
+        state,
         login.credential_types.clone(),
     );
-    let row = LoginRow {
-        state: request.state.clone(),
-        nonce: request.nonce.clone(),
-        browser_hash: hash,
-        return_to,
-        step_up_for,
-        created_ms: now_ms,
-        expires_ms: now_ms + login.timeout_ms,
-        status: "pending".into(),
-        result: None,
-        last_error: None,
-    };
-    gw.authn
-        .sessions()
-        .map(|s| s.store())
-        .ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, "no_route", "sessions are disabled"))?
-        .insert_login(&row)
-        .await
-        .map_err(store_error)?;
-    let wallet_url = request.to_url();
     let mut resp = html(
         StatusCode::OK,
-        login_page(&wallet_url, &request.state, &row),
+        login_page(&request.to_url(), &request.state, step_up),
     );
     if let Some(text) = cookie {
         if let Some(v) = set_cookie(
@@ -357,16 +400,15 @@ async fn wallet_response(
         AuthorizationResponse::Presentation { state, .. }
         | AuthorizationResponse::Error { state, .. } => state.clone(),
     };
-    let row = store.load_login(&state).await.map_err(store_error)?;
-    let Some(row) = row.filter(|r| r.status == "pending") else {
+    let Some(opened) = login.open(&state) else {
         return Ok(wallet_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
             "login_unknown",
-            "no login waits for this state (unknown, already answered, or ended)",
+            "this state is not one of a login request of this gateway",
         ));
     };
-    if now_ms >= row.expires_ms {
+    if now_ms >= opened.expires_ms {
         return Ok(wallet_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -374,15 +416,36 @@ async fn wallet_response(
             "this login request has expired; start again",
         ));
     }
+    // What is recorded of this login once the wallet has answered.
+    let mut row = LoginRow {
+        state: state.clone(),
+        browser_hash: hex(&opened.browser_hash),
+        return_to: opened.return_to.clone(),
+        step_up: i64::from(opened.step_up),
+        created_ms: now_ms,
+        expires_ms: opened.expires_ms,
+        status: "pending".into(),
+        code_hash: None,
+        result: None,
+        last_error: None,
+    };
+    let answered = || {
+        wallet_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "login_unknown",
+            "this login was answered already",
+        )
+    };
     let mut record = login_record(gw, RESPONSE, client_ip, now_ms);
     record.auth_method = Some("openid4vp");
     let token = match answer {
         AuthorizationResponse::Error { error, .. } => {
-            let error: String = error.chars().take(64).collect();
-            store
-                .login_failed(&state, "declined", &error)
-                .await
-                .map_err(store_error)?;
+            row.status = "declined".into();
+            row.last_error = Some(error.chars().take(64).collect());
+            if !store.record_login_answer(&row).await.map_err(store_error)? {
+                return Ok(answered());
+            }
             record.reason = "login_declined";
             record.status = Some(200);
             audit(gw, record)?;
@@ -391,6 +454,7 @@ async fn wallet_response(
         AuthorizationResponse::Presentation { vp_token, .. } => vp_token,
     };
     let client_id = login.client_id();
+    let nonce = login.nonce(&state);
     let verified = gw
         .authn
         .verifier()
@@ -399,7 +463,7 @@ async fn wallet_response(
             now_ms / 1000,
             credentials::Expected {
                 audience: Some(&client_id),
-                nonce: Some(&row.nonce),
+                nonce: Some(&nonce),
             },
         )
         .await;
@@ -412,10 +476,10 @@ async fn wallet_response(
                     engine.observe_failed_authentication(client_ip, now_ms);
                 }
             }
-            store
-                .login_failed(&state, "pending", refusal.code)
-                .await
-                .map_err(store_error)?;
+            row.last_error = Some(refusal.code.to_owned());
+            if !store.record_login_answer(&row).await.map_err(store_error)? {
+                return Ok(answered());
+            }
             record.status = Some(refusal.status.as_u16());
             record.reason = refusal.code;
             audit(gw, record)?;
@@ -437,10 +501,10 @@ async fn wallet_response(
         .iter()
         .any(|vc| vc.types.iter().any(|t| login.credential_types.contains(t)));
     if !asked {
-        store
-            .login_failed(&state, "pending", "credential_not_requested")
-            .await
-            .map_err(store_error)?;
+        row.last_error = Some("credential_not_requested".into());
+        if !store.record_login_answer(&row).await.map_err(store_error)? {
+            return Ok(answered());
+        }
         record.status = Some(401);
         record.reason = "credential_not_requested";
         audit(gw, record)?;
@@ -458,17 +522,11 @@ async fn wallet_response(
         "credentials": binding.credential_tokens().collect::<Vec<_>>(),
     })
     .to_string();
-    let fresh = store
-        .login_presented(&state, &hex(&secret_hash(&code_secret)), &result, now_ms)
-        .await
-        .map_err(store_error)?;
-    if !fresh {
-        return Ok(wallet_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "login_unknown",
-            "this login was answered already, or has ended",
-        ));
+    row.status = "presented".into();
+    row.code_hash = Some(hex(&secret_hash(&code_secret)));
+    row.result = Some(result);
+    if !store.record_login_answer(&row).await.map_err(store_error)? {
+        return Ok(answered());
     }
     let principal = Principal::from_credentials(vp.holder, vp.credentials);
     fill_principal(&mut record, &principal);
@@ -491,22 +549,26 @@ async fn status(
     let store = sessions_store(gw)?;
     let state = query_param(req, "state").unwrap_or_default();
     let browser = browser_hash(login, req.headers())?;
-    let row = store.load_login(&state).await.map_err(store_error)?;
-    let Some(row) = row.filter(|r| Some(&r.browser_hash) == browser.as_ref()) else {
+    let opened = login
+        .open(&state)
+        .filter(|o| Some(hex(&o.browser_hash)) == browser);
+    let Some(opened) = opened else {
         return Ok(json_response(
             StatusCode::NOT_FOUND,
             &json!({"status": "unknown", "message": "no login of this browser has this state"}),
         ));
     };
-    let body = match row.status.as_str() {
-        "done" => json!({"status": "done", "next": row.return_to}),
-        _ if now_ms >= row.expires_ms => json!({"status": "expired"}),
-        "presented" => json!({
+    let row = store.load_login(&state).await.map_err(store_error)?;
+    let body = match row {
+        Some(r) if r.status == "done" => json!({"status": "done", "next": r.return_to}),
+        _ if now_ms >= opened.expires_ms => json!({"status": "expired"}),
+        Some(r) if r.status == "presented" => json!({
             "status": "presented",
-            "next": format!("{COMPLETE}?state={}", row.state),
+            "next": format!("{COMPLETE}?state={state}"),
         }),
-        "declined" => json!({"status": "declined", "error": row.last_error}),
-        _ => json!({"status": "pending", "last_error": row.last_error}),
+        Some(r) if r.status == "declined" => json!({"status": "declined", "error": r.last_error}),
+        Some(r) => json!({"status": "pending", "last_error": r.last_error}),
+        None => json!({"status": "pending", "last_error": null}),
     };
     Ok(json_response(StatusCode::OK, &body))
 }
@@ -555,11 +617,9 @@ async fn complete(
     else {
         // Finished already by this browser (the poll and the wallet's
         // redirect both arrive): go on to where it was going.
-        if let Some(row) = state.as_deref().map(|s| store.load_login(s)) {
-            if let Some(row) = row.await.map_err(store_error)? {
-                if row.status == "done" && row.browser_hash == browser {
-                    return Ok(redirect(&row.return_to, None));
-                }
+        if let Some(row) = store.load_login_by(key).await.map_err(store_error)? {
+            if row.status == "done" && row.browser_hash == browser {
+                return Ok(redirect(&row.return_to, None));
             }
         }
         return Err(Refusal::new(
@@ -602,21 +662,22 @@ async fn complete(
             return Err(refusal);
         }
     };
+    let old_holder = sessions
+        .authenticate(gw.authn.verifier(), req.headers(), now_ms)
+        .await
+        .ok()
+        .flatten()
+        .map(|old| old.holder().to_owned());
     let principal = Principal::from_credentials(holder, vcs);
     fill_principal(&mut record, &principal);
     let (session, secret) = sessions
         .create(NewSession { principal, binding }, now_ms)
         .await
         .map_err(store_error)?;
-    observe_login(
-        gw,
-        req,
-        conn,
-        client_ip,
-        now_ms,
-        &session,
-        row.step_up_for.as_deref(),
-    );
+    // A step-up: the browser's current session asked for this login, and the
+    // same holder answered it.
+    let stepped_up = row.step_up == 1 && old_holder.as_deref() == Some(session.holder());
+    observe_login(gw, req, conn, client_ip, now_ms, &session, stepped_up);
     record.effect = Effect::Allow;
     record.reason = "session_opened";
     audit(gw, record)?;
@@ -639,7 +700,7 @@ fn observe_login(
     client_ip: IpAddr,
     now_ms: i64,
     session: &crate::session::Session,
-    step_up_for: Option<&str>,
+    stepped_up: bool,
 ) {
     let Some(engine) = &gw.risk else { return };
     let geo = gw
@@ -669,7 +730,7 @@ fn observe_login(
         bytes: None,
     };
     let keys = engine.event_keys(&event);
-    if step_up_for == Some(session.holder()) {
+    if stepped_up {
         engine.confirm_keyed(&event, &keys);
         tracing::info!(subject = %session.holder(), "step-up completed by a login");
     }
@@ -911,7 +972,7 @@ fn page(title: &str, body: &str, script: Option<&str>) -> String {
     )
 }
 
-fn login_page(wallet_url: &str, state: &str, row: &LoginRow) -> String {
+fn login_page(wallet_url: &str, state: &str, step_up: bool) -> String {
     let qr = qrcode::QrCode::with_error_correction_level(wallet_url, qrcode::EcLevel::L)
         .map(|code| {
             code.render::<qrcode::render::svg::Color<'_>>()
@@ -920,7 +981,7 @@ fn login_page(wallet_url: &str, state: &str, row: &LoginRow) -> String {
         })
         .unwrap_or_default();
     let url = escape(wallet_url);
-    let what = if row.step_up_for.is_some() {
+    let what = if step_up {
         "This page needs a fresh login: present your credential again."
     } else {
         "Present your credential with your wallet to continue."
@@ -997,21 +1058,62 @@ mod tests {
         );
     }
 
+    fn login() -> Login {
+        Login::new(
+            "https://gw.example",
+            vec!["EmployeeCredential".into()],
+            Duration::from_secs(300),
+            true,
+            [7; 32],
+        )
+    }
+
+    #[test]
+    fn states_carry_the_login_and_cannot_be_forged() {
+        let l = login();
+        let s = LoginState {
+            expires_ms: 1_700_000_000_000,
+            step_up: true,
+            browser_hash: [9; 32],
+            return_to: "/eng/docs?x=1".into(),
+        };
+        let text = l.seal(&s);
+        assert!(text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert_eq!(l.open(&text), Some(s.clone()));
+        assert_ne!(l.seal(&s), text, "each state is new");
+        assert_eq!(l.nonce(&text), l.nonce(&text));
+        assert_ne!(l.nonce(&text), l.nonce(&l.seal(&s)));
+        assert!(l.nonce(&text).len() >= 22, "128+ bits");
+        // Another database's key, a flipped byte, a cut, junk: refused.
+        let other = Login::new(
+            "https://gw.example",
+            vec![],
+            Duration::from_secs(1),
+            true,
+            [8; 32],
+        );
+        assert_eq!(other.open(&text), None);
+        let mut raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&text)
+            .unwrap();
+        let last = raw.len() - 1;
+        for i in [0, 5, 30, last] {
+            raw[i] ^= 1;
+            let flipped = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&raw);
+            assert_eq!(l.open(&flipped), None, "byte {i}");
+            raw[i] ^= 1;
+        }
+        assert_eq!(l.open(&text[..text.len() - 4]), None);
+        assert_eq!(l.open(""), None);
+        assert_eq!(l.open("!!!"), None);
+        assert_eq!(l.open(&"A".repeat(2000)), None);
+    }
+
     #[test]
     fn pages_escape_what_they_show() {
-        let row = LoginRow {
-            state: "s".into(),
-            nonce: "n".into(),
-            browser_hash: "b".into(),
-            return_to: "/".into(),
-            step_up_for: None,
-            created_ms: 0,
-            expires_ms: 1,
-            status: "pending".into(),
-            result: None,
-            last_error: None,
-        };
-        let p = login_page("openid4vp://?a=<b>&c=\"d\"", "s\"</script>", &row);
+        let p = login_page("openid4vp://?a=<b>&c=\"d\"", "s\"</script>", false);
         assert!(p.contains("openid4vp://?a=&lt;b&gt;&amp;c=&quot;d&quot;"));
         assert!(
             !p.contains("s\"</script>"),

@@ -138,14 +138,17 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
             instance.clone(),
         ))
     });
-    let login = config.sessions.enabled.then(|| {
-        crate::login::Login::new(
+    let login = if config.sessions.enabled {
+        Some(crate::login::Login::new(
             &config.server.public_url,
             config.login_credential_types(),
             Duration::from_secs(config.sessions.login_timeout_secs),
             config.session_settings().secure,
-        )
-    });
+            store.shared_key("login_state").await?,
+        ))
+    } else {
+        None
+    };
 
     let signer = AssertionSigner::load_or_create(
         &config.resolve(&config.identity.key_file),

@@ -443,25 +443,26 @@ pub struct SessionSummary {
     pub gateway: String,
 }
 
-/// An OpenID4VP login in progress (`login_requests` table).
+/// An OpenID4VP login a wallet has answered (`login_requests` table).
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct LoginRow {
     pub state: String,
-    pub nonce: String,
     pub browser_hash: String,
     pub return_to: String,
-    pub step_up_for: Option<String>,
+    /// 1 when the browser's session asked for this login (a step-up).
+    pub step_up: i64,
     pub created_ms: i64,
     pub expires_ms: i64,
     pub status: String,
+    pub code_hash: Option<String>,
     pub result: Option<String>,
     pub last_error: Option<String>,
 }
 
 const SESSION_COLUMNS: &str =
     "subject, holder_key, credentials, created_ms, expires_ms, last_seen_ms, revoked_ms";
-const LOGIN_COLUMNS: &str = "state, nonce, browser_hash, return_to, step_up_for, created_ms, \
-     expires_ms, status, result, last_error";
+const LOGIN_COLUMNS: &str = "state, browser_hash, return_to, step_up, created_ms, expires_ms, \
+     status, code_hash, result, last_error";
 
 impl Store {
     pub async fn insert_session(
@@ -606,76 +607,79 @@ impl Store {
         Ok(())
     }
 
-    pub async fn insert_login(&self, row: &LoginRow) -> Result<(), StoreError> {
+    /// Record a wallet's answer to a login: a new row, or an update of one
+    /// still pending (earlier answers were refused). Whether it was recorded:
+    /// `false` when the login was answered (presented, declined) already.
+    pub async fn record_login_answer(&self, row: &LoginRow) -> Result<bool, StoreError> {
         let q = format!(
             "INSERT INTO login_requests ({LOGIN_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (state) DO UPDATE SET status = excluded.status, \
+             code_hash = excluded.code_hash, result = excluded.result, \
+             last_error = excluded.last_error \
+             WHERE login_requests.status = 'pending'"
         );
-        on_pool!(self, |pool| sqlx::query(&q)
+        Ok(on_pool!(self, |pool| sqlx::query(&q)
             .bind(&row.state)
-            .bind(&row.nonce)
             .bind(&row.browser_hash)
             .bind(&row.return_to)
-            .bind(&row.step_up_for)
+            .bind(row.step_up)
             .bind(row.created_ms)
             .bind(row.expires_ms)
             .bind(&row.status)
+            .bind(&row.code_hash)
             .bind(&row.result)
             .bind(&row.last_error)
-            .execute(pool)
-            .await
-            .map(|_| ()))?;
-        Ok(())
-    }
-
-    pub async fn load_login(&self, state: &str) -> Result<Option<LoginRow>, StoreError> {
-        let q = format!("SELECT {LOGIN_COLUMNS} FROM login_requests WHERE state = $1");
-        Ok(on_pool!(self, |pool| sqlx::query_as::<_, LoginRow>(&q)
-            .bind(state)
-            .fetch_optional(pool)
-            .await)?)
-    }
-
-    /// A pending, unexpired login was answered: store the verified result and
-    /// the response code's hash. Whether it was still pending (only the first
-    /// answer counts).
-    pub async fn login_presented(
-        &self,
-        state: &str,
-        code_hash: &str,
-        result: &str,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
-        const Q: &str = "UPDATE login_requests SET status = 'presented', code_hash = $1, \
-             result = $2, last_error = NULL \
-             WHERE state = $3 AND status = 'pending' AND expires_ms > $4";
-        Ok(on_pool!(self, |pool| sqlx::query(Q)
-            .bind(code_hash)
-            .bind(result)
-            .bind(state)
-            .bind(now_ms)
             .execute(pool)
             .await
             .map(|r| r.rows_affected() > 0))?)
     }
 
-    /// Set a pending login's status (`declined`) or just its last error.
-    pub async fn login_failed(
-        &self,
-        state: &str,
-        status: &str,
-        error: &str,
-    ) -> Result<(), StoreError> {
-        const Q: &str = "UPDATE login_requests SET status = $1, last_error = $2 \
-             WHERE state = $3 AND status = 'pending'";
-        on_pool!(self, |pool| sqlx::query(Q)
-            .bind(status)
-            .bind(error)
-            .bind(state)
-            .execute(pool)
-            .await
-            .map(|_| ()))?;
-        Ok(())
+    pub async fn load_login(&self, state: &str) -> Result<Option<LoginRow>, StoreError> {
+        self.load_login_by(LoginKey::State(state)).await
+    }
+
+    /// A login by its state or by its response code's hash.
+    pub async fn load_login_by(&self, by: LoginKey<'_>) -> Result<Option<LoginRow>, StoreError> {
+        let (column, value) = by.column();
+        let q = format!("SELECT {LOGIN_COLUMNS} FROM login_requests WHERE {column} = $1");
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, LoginRow>(&q)
+            .bind(value)
+            .fetch_optional(pool)
+            .await)?)
+    }
+
+    /// A 32-byte secret shared by every gateway on this database, created by
+    /// the first one that asks for it.
+    pub async fn shared_key(&self, name: &str) -> Result<[u8; 32], StoreError> {
+        let fresh: [u8; 32] = rand::random();
+        let fresh = crate::session::hex(&fresh);
+        const INSERT: &str =
+            "INSERT INTO gateway_keys (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
+        const SELECT: &str = "SELECT value FROM gateway_keys WHERE name = $1";
+        let stored: String = on_pool!(self, |pool| {
+            sqlx::query(INSERT)
+                .bind(name)
+                .bind(&fresh)
+                .execute(pool)
+                .await?;
+            sqlx::query_scalar(SELECT).bind(name).fetch_one(pool).await
+        })?;
+        let mut key = [0u8; 32];
+        let ok = stored.len() == 64
+            && key.iter_mut().enumerate().all(|(i, b)| {
+                stored
+                    .get(2 * i..2 * i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .map(|v| *b = v)
+                    .is_some()
+            });
+        if !ok {
+            return Err(StoreError::Query(sqlx::Error::Decode(
+                format!("gateway_keys.{name} is not 64 hex digits").into(),
+            )));
+        }
+        Ok(key)
     }
 
     /// Finish a presented login for the browser that started it: by its
@@ -687,10 +691,7 @@ impl Store {
         browser_hash: &str,
         now_ms: i64,
     ) -> Result<Option<LoginRow>, StoreError> {
-        let (column, value) = match by {
-            LoginKey::Code(c) => ("code_hash", c),
-            LoginKey::State(s) => ("state", s),
-        };
+        let (column, value) = by.column();
         let q = format!(
             "UPDATE login_requests SET status = 'done' \
              WHERE {column} = $1 AND browser_hash = $2 AND status = 'presented' AND expires_ms > $3 \
@@ -712,4 +713,13 @@ pub enum LoginKey<'a> {
     Code(&'a str),
     /// The request's state (the login page's poll).
     State(&'a str),
+}
+
+impl<'a> LoginKey<'a> {
+    fn column(self) -> (&'static str, &'a str) {
+        match self {
+            LoginKey::Code(c) => ("code_hash", c),
+            LoginKey::State(s) => ("state", s),
+        }
+    }
 }

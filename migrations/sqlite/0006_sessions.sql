@@ -10,27 +10,36 @@ CREATE TABLE IF NOT EXISTS sessions (
     holder_key    TEXT NOT NULL,             -- DID URL of the key that signed the login presentation
     credentials   TEXT NOT NULL,             -- JSON array of the VC-JWTs presented (re-verified on load)
     created_ms    INTEGER NOT NULL,
-    expires_ms    INTEGER NOT NULL,             -- absolute end: login + lifetime, never past a credential's expiry
-    last_seen_ms  INTEGER NOT NULL,             -- newest use any gateway has written (flushed every few seconds)
-    revoked_ms    INTEGER,                      -- logout or `didgate sessions revoke`; NULL while valid
+    expires_ms    INTEGER NOT NULL,          -- absolute end: login + lifetime, never past a credential's expiry
+    last_seen_ms  INTEGER NOT NULL,          -- newest use any gateway has written (flushed every few seconds)
+    revoked_ms    INTEGER,                   -- logout or `didgate sessions revoke`; NULL while valid
     gateway       TEXT NOT NULL              -- the instance that opened it
 );
 CREATE INDEX IF NOT EXISTS sessions_subject ON sessions (subject);
 CREATE INDEX IF NOT EXISTS sessions_revoked ON sessions (revoked_ms);
 CREATE INDEX IF NOT EXISTS sessions_expires ON sessions (expires_ms);
 
+-- A login request lives in its own `state` (authenticated with the key in
+-- gateway_keys), so showing a login page writes nothing; a row appears once a
+-- wallet answers.
 CREATE TABLE IF NOT EXISTS login_requests (
     state         TEXT PRIMARY KEY,          -- the authorization request's state (public: it is in the QR code)
-    nonce         TEXT NOT NULL,             -- the presentation must carry it
     browser_hash  TEXT NOT NULL,             -- hex SHA-256 of the login cookie of the browser that asked
     return_to     TEXT NOT NULL,             -- where the browser goes after the login (a local path)
-    step_up_for   TEXT,                      -- a step-up: the DID whose session asked for it
+    step_up       INTEGER NOT NULL,          -- 1: the browser's session asked for a fresh login
     created_ms    INTEGER NOT NULL,
     expires_ms    INTEGER NOT NULL,
-    status        TEXT NOT NULL,             -- pending | presented | declined | done
+    status        TEXT NOT NULL,             -- pending (answers refused so far) | presented | declined | done
     code_hash     TEXT,                      -- hex SHA-256 of the response code, once presented
     result        TEXT,                      -- JSON {holder, holder_key, credentials} once presented
-    last_error    TEXT                       -- reason code of the last refused presentation
+    last_error    TEXT                       -- reason code of the last refused answer
 );
 CREATE INDEX IF NOT EXISTS login_requests_expires ON login_requests (expires_ms);
 CREATE INDEX IF NOT EXISTS login_requests_code ON login_requests (code_hash);
+
+-- Secrets every gateway on this database shares (hex): 'login_state', the
+-- HMAC-SHA256 key that authenticates login requests' state.
+CREATE TABLE IF NOT EXISTS gateway_keys (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);

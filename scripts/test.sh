@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 echo "==> interop peers (npm ci in interop/)"
 bash scripts/setup-interop.sh
 
+echo "==> chromium (Debian) for the browser login test"
+bash scripts/install-browser.sh
+
 echo "==> anvil (npm @foundry-rs/anvil-linux-amd64) for the did:ethr tests"
 bash scripts/install-anvil.sh >/dev/null
 

@@ -53,6 +53,26 @@ pub struct Opts {
     /// The command line to print in the report (the wrapper script passes its own).
     #[arg(long)]
     pub command_line: Option<String>,
+    /// The didgate row the half-load latency and the soak run: sessions (the
+    /// browser path) or bearer (a fresh presentation per request).
+    #[arg(long, value_enum, default_value_t = Paced::Session)]
+    pub paced: Paced,
+}
+
+/// Which didgate path the paced runs (half load, soak) measure.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paced {
+    Session,
+    Bearer,
+}
+
+impl Paced {
+    pub fn system(self) -> System {
+        match self {
+            Paced::Session => System::DidgateSession,
+            Paced::Bearer => System::DidgateBearerHit,
+        }
+    }
 }
 
 /// The path every system is asked for (allowed by the bench policy).
@@ -73,15 +93,17 @@ pub enum System {
     Direct,
     NginxProxy,
     NginxAuthRequest,
+    DidgateSession,
     DidgateBearerHit,
     DidgateBearerMiss,
 }
 
 impl System {
-    pub const ALL: [System; 5] = [
+    pub const ALL: [System; 6] = [
         System::Direct,
         System::NginxProxy,
         System::NginxAuthRequest,
+        System::DidgateSession,
         System::DidgateBearerHit,
         System::DidgateBearerMiss,
     ];
@@ -91,6 +113,7 @@ impl System {
             System::Direct => "upstream direct",
             System::NginxProxy => "nginx, plain reverse proxy",
             System::NginxAuthRequest => "nginx + auth_request (session check)",
+            System::DidgateSession => "didgate, browser session cookie",
             System::DidgateBearerHit => "didgate, VP-JWT bearer, credential cache hit",
             System::DidgateBearerMiss => "didgate, VP-JWT bearer, credential cache miss",
         }
@@ -248,6 +271,8 @@ struct Stack {
     nginx_auth: u16,
     didgate: u16,
     session: String,
+    /// didgate session cookies, one per line.
+    session_cookies: PathBuf,
     didgate_proc: Proc,
     upstream_pid: u32,
     nginx_pid: u32,
@@ -262,7 +287,9 @@ impl Stack {
             System::Direct => self.upstream,
             System::NginxProxy => self.nginx_proxy,
             System::NginxAuthRequest => self.nginx_auth,
-            System::DidgateBearerHit | System::DidgateBearerMiss => self.didgate,
+            System::DidgateSession | System::DidgateBearerHit | System::DidgateBearerMiss => {
+                self.didgate
+            }
         }
     }
 
@@ -282,7 +309,9 @@ impl Stack {
                 v.push(self.authz_pid);
                 v
             }
-            System::DidgateBearerHit | System::DidgateBearerMiss => vec![self.didgate_proc.pid()],
+            System::DidgateSession | System::DidgateBearerHit | System::DidgateBearerMiss => {
+                vec![self.didgate_proc.pid()]
+            }
         }
     }
 
@@ -418,6 +447,21 @@ fn start(opts: &Opts, work: &Path, me: &Path, didgate: &Path, nginx: &Path) -> R
         http_status(didgate_port, PATH, None)?,
         401,
     )?;
+    // Every holder logs in once, as a browser and its wallet do.
+    let session_cookies = work.join("sessions.cookies");
+    let t = Instant::now();
+    let n = crate::login::write(didgate_port, &population, unix_now(), &session_cookies)?;
+    println!("  {n} browser logins in {:.1} s", t.elapsed().as_secs_f64());
+    let first = std::fs::read_to_string(&session_cookies)?;
+    expect(
+        "didgate with a session",
+        http_status(
+            didgate_port,
+            PATH,
+            Some(("Cookie", first.lines().next().unwrap_or_default())),
+        )?,
+        200,
+    )?;
 
     Ok(Stack {
         upstream,
@@ -425,6 +469,7 @@ fn start(opts: &Opts, work: &Path, me: &Path, didgate: &Path, nginx: &Path) -> R
         nginx_auth,
         didgate: didgate_port,
         session,
+        session_cookies,
         didgate_proc: dg,
         upstream_pid: up.pid(),
         nginx_pid: ngx.pid(),
@@ -530,6 +575,10 @@ impl Driver<'_> {
             (System::NginxAuthRequest, None) => {
                 args.push("cookie".into());
                 args.push(self.stack.session.clone());
+            }
+            (System::DidgateSession, None) => {
+                args.push("sessions".into());
+                args.push(self.stack.session_cookies.to_string_lossy().into_owned());
             }
             _ => {
                 args.push("plain".into());
@@ -721,9 +770,10 @@ pub fn run(opts: Opts) -> Result<()> {
             runs: r.clone(),
         })
         .collect();
+    let paced = opts.paced.system();
     let peak = rows
         .iter()
-        .find(|r| r.system == System::DidgateBearerHit)
+        .find(|r| r.system == paced)
         .map(|r| r.summary.rps)
         .unwrap_or(0.0);
 
@@ -734,19 +784,13 @@ pub fn run(opts: Opts) -> Result<()> {
         "==> half load: {target:.0} req/s target ({PACE_MS} ms mean think time per connection)"
     );
     let direct_conns = d.calibrate(System::Direct, target)?;
-    let didgate_conns = d.calibrate(System::DidgateBearerHit, target)?;
+    let didgate_conns = d.calibrate(paced, target)?;
     println!("  connections: direct {direct_conns}, didgate {didgate_conns}");
     let mut direct = Vec::new();
     let mut through = Vec::new();
     for _ in 0..opts.reps {
         direct.push(d.run(System::Direct, opts.duration, direct_conns, true, target)?);
-        through.push(d.run(
-            System::DidgateBearerHit,
-            opts.duration,
-            didgate_conns,
-            true,
-            target,
-        )?);
+        through.push(d.run(paced, opts.duration, didgate_conns, true, target)?);
     }
     let half = HalfLoad {
         target_rps: target,
@@ -763,7 +807,7 @@ pub fn run(opts: Opts) -> Result<()> {
             "==> soak: {} s at {target:.0} req/s target; RSS every 10 s",
             opts.soak_secs
         );
-        let conns = d.calibrate(System::DidgateBearerHit, target)?;
+        let conns = d.calibrate(paced, target)?;
         println!("  connections: {conns}");
         let pid = stack.didgate_proc.pid();
         let samples = std::sync::Mutex::new(Vec::new());
@@ -799,11 +843,13 @@ pub fn run(opts: Opts) -> Result<()> {
                 }
                 let secs = left.min(SOAK_SEGMENT_SECS);
                 left -= secs;
-                if let Err(e) = d.prepare(Cache::Hit, target, secs) {
-                    break Err(e);
+                if let Some(cache) = paced.bearer() {
+                    if let Err(e) = d.prepare(cache, target, secs) {
+                        break Err(e);
+                    }
+                    d.tokens_ready = true;
                 }
-                d.tokens_ready = true;
-                match d.run(System::DidgateBearerHit, secs, conns, true, target) {
+                match d.run(paced, secs, conns, true, target) {
                     Ok(run) => segments.push(run),
                     Err(e) => break Err(e),
                 }

@@ -11,6 +11,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 mod harness;
+mod login;
 mod report;
 mod servers;
 mod tokens;

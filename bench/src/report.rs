@@ -313,8 +313,7 @@ pub fn markdown(r: &Report) -> String {
     }
     let _ = writeln!(
         s,
-        "| didgate, browser session cookie | not built | | | | | | | |\n\
-         | didgate, RFC 9421 signature per request | not built | | | | | | | |\n"
+        "| didgate, RFC 9421 signature per request | not built | | | | | | | |\n"
     );
     let _ = writeln!(
         s,
@@ -328,9 +327,10 @@ pub fn markdown(r: &Report) -> String {
         let _ = writeln!(s, "- {}: {}", row.system.label(), each.join(", "));
     }
     let h = &r.half;
+    let paced = o.paced.system().label();
     let _ = writeln!(
         s,
-        "\n**Added latency at half load** (target {:.0} req/s: half of didgate's bearer peak; \
+        "\n**Added latency at half load** (target {:.0} req/s: half of the peak of {paced}; \
          exponential think time of {} ms mean per connection, {} connections direct and {} through didgate, sized \
          by short calibration runs to reach the target; medians of {} runs):\n",
         h.target_rps,
@@ -341,9 +341,10 @@ pub fn markdown(r: &Report) -> String {
     );
     let _ = writeln!(s, "| | req/s | p50 µs | p99 µs | p99.9 µs | errors |");
     let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
+    let through = format!("through {paced}");
     for (name, x) in [
         ("upstream direct", &h.direct),
-        ("through didgate (bearer, cache hit)", &h.didgate),
+        (through.as_str(), &h.didgate),
     ] {
         let _ = writeln!(
             s,
@@ -363,12 +364,17 @@ pub fn markdown(r: &Report) -> String {
             let first = k.samples.first().map(|x| x.1).unwrap_or(0);
             let last = k.samples.last().map(|x| x.1).unwrap_or(0);
             let max = k.samples.iter().map(|x| x.1).max().unwrap_or(0);
+            let segments = if o.paced == crate::harness::Paced::Bearer {
+                "; in segments of up to 60 s, each with presentations made just before it, \
+                 the first few seconds of every minute"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 s,
-                "**Memory soak**: {} s at 80 % of the bearer peak (target {:.0} req/s with {} \
-                 connections, achieved {:.0}; {} requests, {} errors; p99 {:.0} µs; in segments \
-                 of up to 60 s, each with presentations made just before it, the first few seconds \
-                 of every minute). didgate's RSS: start {:.1} MiB, end {:.1} MiB, max {:.1} MiB. \
+                "**Memory soak**: {} s of {paced} at 80 % of its peak (target {:.0} req/s with {} \
+                 connections, achieved {:.0}; {} requests, {} errors; p99 {:.0} µs{segments}). \
+                 didgate's RSS: start {:.1} MiB, end {:.1} MiB, max {:.1} MiB. \
                  Every minute (MiB): {}.\n",
                 k.secs,
                 k.target_rps,
@@ -392,8 +398,82 @@ pub fn markdown(r: &Report) -> String {
             let _ = writeln!(s, "Memory soak: skipped (`--soak-secs 0`).\n");
         }
     }
+    targets(&mut s, r);
     let _ = writeln!(s, "{END}");
     s
+}
+
+/// Issue 5's targets, checked against this run.
+fn targets(s: &mut String, r: &Report) {
+    let get = |sys: System| r.rows.iter().find(|x| x.system == sys).map(|x| &x.summary);
+    let (Some(session), Some(nginx), Some(auth)) = (
+        get(System::DidgateSession),
+        get(System::NginxProxy),
+        get(System::NginxAuthRequest),
+    ) else {
+        return;
+    };
+    let mark = |ok: bool| if ok { "met" } else { "**missed**" };
+    let _ = writeln!(s, "**Targets** (issue 5), from this run:\n");
+    let _ = writeln!(s, "| target | this run | |");
+    let _ = writeln!(s, "|---|---:|---|");
+    let vs_nginx = session.rps / nginx.rps.max(1.0);
+    let vs_auth = session.rps / auth.rps.max(1.0);
+    let _ = writeln!(
+        s,
+        "| sessions ≥ 1.2× nginx plain proxy (req/s) | {vs_nginx:.2}× | {} |",
+        mark(vs_nginx >= 1.2)
+    );
+    let _ = writeln!(
+        s,
+        "| sessions ≥ 2× nginx + auth_request (req/s) | {vs_auth:.2}× | {} |",
+        mark(vs_auth >= 2.0)
+    );
+    let _ = writeln!(
+        s,
+        "| sessions p99 below nginx + auth_request's | {:.0} µs vs {:.0} µs | {} |",
+        session.p99,
+        auth.p99,
+        mark(session.p99 < auth.p99)
+    );
+    let _ = writeln!(
+        s,
+        "| signed requests ≥ 0.7× sessions | RFC 9421 not built | — |"
+    );
+    if r.opts.paced == crate::harness::Paced::Session {
+        let h = &r.half;
+        let (p50, p99) = (h.didgate.p50 - h.direct.p50, h.didgate.p99 - h.direct.p99);
+        let _ = writeln!(
+            s,
+            "| added p50 at half load < 100 µs | {p50:.0} µs | {} |",
+            mark(p50 < 100.0)
+        );
+        let _ = writeln!(
+            s,
+            "| added p99 at half load < 500 µs | {p99:.0} µs | {} |",
+            mark(p99 < 500.0)
+        );
+    }
+    if let Some(k) = &r.soak {
+        let first = k.samples.first().map(|x| x.1).unwrap_or(0) as f64 / 1024.0;
+        let last = k.samples.last().map(|x| x.1).unwrap_or(0) as f64 / 1024.0;
+        // Flat: the last sample within 10 % of the one at the first minute
+        // (the first minute fills caches and pools).
+        let minute = k
+            .samples
+            .iter()
+            .find(|(t, _)| *t >= 60)
+            .map(|x| x.1 as f64 / 1024.0)
+            .unwrap_or(first);
+        let flat = last <= minute * 1.1 && k.run.errors == 0;
+        let _ = writeln!(
+            s,
+            "| RSS flat over the soak, no errors | {first:.1} → {last:.1} MiB (minute 1: {minute:.1}), {} errors | {} |",
+            k.run.errors,
+            mark(flat)
+        );
+    }
+    let _ = writeln!(s);
 }
 
 /// Replace the harness's section of `path` (between its markers), or append it.

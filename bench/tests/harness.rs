@@ -67,6 +67,7 @@ fn a_short_run_measures_every_system_without_errors() {
         "upstream direct",
         "nginx, plain reverse proxy",
         "nginx + auth_request (session check)",
+        "didgate, browser session cookie",
         "didgate, VP-JWT bearer, credential cache hit",
         "didgate, VP-JWT bearer, credential cache miss",
     ] {
@@ -83,6 +84,7 @@ fn a_short_run_measures_every_system_without_errors() {
     }
     assert!(text.contains("**added by didgate**"), "{text}");
     assert!(text.contains("**Memory soak**"), "{text}");
+    assert!(text.contains("**Targets**"), "{text}");
 
     // A second run replaces the section instead of adding another.
     let again = short_run(me, root, &didgate, &dir, 0);

@@ -1,7 +1,8 @@
 -- didgate load harness: the wrk script every system is measured with.
--- args: mode ("plain" | "cookie" | "bearer"), then the cookie value or the
--- file of presentations (one VP-JWT per line, each used once), then, for a
--- paced run (half load, soak), the mean think time in milliseconds.
+-- args: mode ("plain" | "cookie" | "sessions" | "bearer"), then the cookie
+-- value, the file of session cookies (name=value per line, used in turn) or
+-- the file of presentations (one VP-JWT per line, each used once), then, for
+-- a paced run (half load, soak), the mean think time in milliseconds.
 -- Every mode builds its request in request(), so the client does the same
 -- work per request for every system.
 --
@@ -11,13 +12,19 @@
 -- alike, so they send the next burst together, and the queue behind each
 -- burst is measured instead of the server. wrk paces only when the script
 -- has a delay(), so init() defines it for paced runs alone.
-local mode, arg, tokens
+local mode, arg, tokens, sessions, turn
 
 function init(args)
   mode = args[1] or "plain"
   arg = args[2]
   if mode == "bearer" then
     tokens = assert(io.open(arg, "r"))
+  elseif mode == "sessions" then
+    sessions, turn = {}, 0
+    for line in io.lines(arg) do
+      sessions[#sessions + 1] = line
+    end
+    assert(#sessions > 0, "no session cookies in " .. arg)
   end
   local pause = tonumber(args[3] or "")
   if pause then
@@ -41,6 +48,9 @@ function request()
     return wrk.format(nil, nil, { ["Authorization"] = "Bearer " .. t })
   elseif mode == "cookie" then
     return wrk.format(nil, nil, { ["Cookie"] = "session=" .. arg })
+  elseif mode == "sessions" then
+    turn = turn % #sessions + 1
+    return wrk.format(nil, nil, { ["Cookie"] = sessions[turn] })
   end
   return wrk.format(nil, nil, {})
 end

@@ -57,6 +57,10 @@ pub struct Opts {
     /// browser path) or bearer (a fresh presentation per request).
     #[arg(long, value_enum, default_value_t = Paced::Session)]
     pub paced: Paced,
+    /// Measure only these systems' peak (comma-separated), for profiling:
+    /// no half load, no soak, nothing written to --out.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub only: Vec<System>,
 }
 
 /// Which didgate path the paced runs (half load, soak) measure.
@@ -88,7 +92,7 @@ const SOAK_SEGMENT_SECS: u64 = 60;
 /// Short paced runs that size the connection count before a paced run.
 const CALIBRATION_ROUNDS: usize = 3;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum System {
     Direct,
     NginxProxy,
@@ -746,7 +750,13 @@ pub fn run(opts: Opts) -> Result<()> {
         "==> warm-up ({} s each, {} connections)",
         opts.warmup, opts.connections
     );
-    for (i, sys) in System::ALL.into_iter().enumerate() {
+    let measured = |sys: &System| opts.only.is_empty() || opts.only.contains(sys);
+    println!("  didgate's pid: {}", stack.didgate_proc.pid());
+    for (i, sys) in System::ALL
+        .into_iter()
+        .enumerate()
+        .filter(|(_, s)| measured(s))
+    {
         let w = d.run(sys, opts.warmup, opts.connections, false, expected[i])?;
         expected[i] = w.rps.max(1_000.0);
     }
@@ -755,7 +765,11 @@ pub fn run(opts: Opts) -> Result<()> {
             "==> repetition {rep}/{} ({} s each)",
             opts.reps, opts.duration
         );
-        for (i, sys) in System::ALL.into_iter().enumerate() {
+        for (i, sys) in System::ALL
+            .into_iter()
+            .enumerate()
+            .filter(|(_, s)| measured(s))
+        {
             let r = d.run(sys, opts.duration, opts.connections, false, expected[i])?;
             expected[i] = expected[i].max(r.rps);
             runs[i].push(r);
@@ -770,6 +784,10 @@ pub fn run(opts: Opts) -> Result<()> {
             runs: r.clone(),
         })
         .collect();
+    if !opts.only.is_empty() {
+        println!("==> --only: no half load, no soak, no report");
+        return Ok(());
+    }
     let paced = opts.paced.system();
     let peak = rows
         .iter()

@@ -14,14 +14,21 @@ use didgate::openid4vp::{AuthorizationRequest, AuthorizationResponse};
 
 use crate::tokens::Population;
 
-/// One HTTP/1.1 exchange on a fresh connection: status, headers, body.
+/// An HTTP answer: status, headers (names lowercased), body.
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+/// One HTTP/1.1 exchange on a fresh connection.
 fn exchange(
     port: u16,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
     body: &str,
-) -> Result<(u16, Vec<(String, String)>, String)> {
+) -> Result<Answer> {
     let mut s = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port)))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut req =
@@ -45,7 +52,11 @@ fn exchange(
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    Ok((status, headers, body.to_owned()))
+    Ok(Answer {
+        status,
+        headers,
+        body: body.to_owned(),
+    })
 }
 
 /// The `name=value` part of each `Set-Cookie`.
@@ -59,23 +70,24 @@ fn cookies(headers: &[(String, String)]) -> Vec<String> {
 
 /// Log `holder` (index into the population) in; its session cookie.
 fn login(port: u16, pop: &Population, holder: usize, now: i64) -> Result<String> {
-    let (status, headers, page) = exchange(
+    let page = exchange(
         port,
         "GET",
         "/.didgate/login",
         &[("Accept", "text/html")],
         "",
     )?;
-    if status != 200 {
-        bail!("the login page answered {status}");
+    if page.status != 200 {
+        bail!("the login page answered {}", page.status);
     }
-    let login_cookie = cookies(&headers).join("; ");
-    let start = page
+    let login_cookie = cookies(&page.headers).join("; ");
+    let html = &page.body;
+    let start = html
         .find("id=\"request-url\">")
         .context("no request on the login page")?
         + 17;
-    let end = start + page[start..].find("</code>").context("no request end")?;
-    let url = page[start..end].replace("&amp;", "&");
+    let end = start + html[start..].find("</code>").context("no request end")?;
+    let url = html[start..end].replace("&amp;", "&");
     let req = AuthorizationRequest::from_url(&url).map_err(|e| anyhow::anyhow!("{e}"))?;
     let (party, vc) = &pop.holders[holder];
     let vp = present(
@@ -96,27 +108,31 @@ fn login(port: u16, pop: &Population, holder: usize, now: i64) -> Result<String>
         vp_token: vp,
     }
     .to_form();
-    let (status, _, body) = exchange(
+    let answer = exchange(
         port,
         "POST",
         "/.didgate/login/response",
         &[("Content-Type", "application/x-www-form-urlencoded")],
         &form,
     )?;
-    if status != 200 {
-        bail!("the wallet's answer was refused ({status}): {body}");
+    if answer.status != 200 {
+        bail!(
+            "the wallet's answer was refused ({}): {}",
+            answer.status,
+            answer.body
+        );
     }
-    let v: serde_json::Value = serde_json::from_str(&body)?;
+    let v: serde_json::Value = serde_json::from_str(&answer.body)?;
     let next = v["redirect_uri"].as_str().context("no redirect_uri")?;
     let path = next
         .find("/.didgate/")
         .map(|i| &next[i..])
         .context("redirect_uri is not the gateway's")?;
-    let (status, headers, _) = exchange(port, "GET", path, &[("Cookie", &login_cookie)], "")?;
-    if status != 303 {
-        bail!("completing the login answered {status}");
+    let done = exchange(port, "GET", path, &[("Cookie", &login_cookie)], "")?;
+    if done.status != 303 {
+        bail!("completing the login answered {}", done.status);
     }
-    cookies(&headers)
+    cookies(&done.headers)
         .into_iter()
         .find(|c| c.starts_with("didgate_session="))
         .context("no session cookie")

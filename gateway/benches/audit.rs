@@ -78,8 +78,12 @@ fn wait_written(log: &AuditLog, target: u64) {
     }
 }
 
+/// The writer's store, as `server.rs` opens it: its own connection.
 async fn store(dir: &Path, name: &str) -> Store {
     Store::connect(&format!("sqlite://{}", dir.join(name).display()))
+        .await
+        .unwrap()
+        .dedicated()
         .await
         .unwrap()
 }

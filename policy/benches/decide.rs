@@ -138,6 +138,7 @@ fn bench(c: &mut Criterion) {
                 .unwrap()
         );
         let req = DecisionRequest {
+            principal_key: None,
             principal_did: "did:key:z6MkpTHR8VNsBxYAAWHut2Geadd9jSwuBV8xRoAnwWsdvktH",
             issuers: &issuers,
             credential_types: &types,
@@ -160,6 +161,18 @@ fn bench(c: &mut Criterion) {
         assert_eq!(d.determining_policies, vec![format!("{app}-eng-read")]);
         assert!(d.errors.is_empty(), "{:?}", d.errors);
         g.bench_function(name, |b| b.iter(|| e.decide(black_box(&req))));
+        // A session's requests: the principal's entities are built once.
+        let session = DecisionRequest {
+            principal_key: Some([7; 16]),
+            ..req
+        };
+        assert_eq!(
+            e.decide(&session).determining_policies,
+            d.determining_policies
+        );
+        g.bench_function(format!("{name}_session"), |b| {
+            b.iter(|| e.decide(black_box(&session)))
+        });
     }
     g.finish();
 }

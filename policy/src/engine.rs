@@ -32,6 +32,11 @@ pub struct RiskContext<'a> {
 /// Everything a decision is about.
 #[derive(Debug, Clone, Copy)]
 pub struct DecisionRequest<'a> {
+    /// The caller's name for this principal's attributes (a session id): every
+    /// request with the same key must carry the same DID, issuers, credential
+    /// types and claims. Such requests share the principal's part of the
+    /// entity store, built once per key, method, app and policy generation.
+    pub principal_key: Option<[u8; 16]>,
     pub principal_did: &'a str,
     pub issuers: &'a [String],
     pub credential_types: &'a [String],
@@ -76,7 +81,16 @@ const METHODS: [&str; 7] = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "D
 
 /// One loaded, validated generation of schema + policies.
 struct Loaded {
-    policies: PolicySet,
+    /// Distinguishes this generation from every other one in the process.
+    generation: u64,
+    /// Per app: the policies that can apply to its resources — those scoped
+    /// `resource in Didgate::App::"that app"` and those with no app in their
+    /// scope. A resource has exactly one app as parent, so a policy scoped to
+    /// another app can never match it: evaluating a slice decides as the whole
+    /// set would, at the cost of that app's policies instead of all of them.
+    by_app: HashMap<String, PolicySet>,
+    /// The policies with no app in their scope (apps without their own).
+    unscoped: PolicySet,
     count: usize,
     claim_shape: ClaimShape,
     /// Per HTTP method: its action entity and the action groups above it
@@ -111,7 +125,27 @@ pub struct PolicyEngine {
     /// `decimal("…")` risk scores, one per 4-decimal value (10,001), built on
     /// first use for the same reason.
     scores: Box<[OnceLock<RestrictedExpression>]>,
+    /// Entity stores holding a keyed principal, its app and the method's
+    /// actions: a request then adds only its resource
+    /// (`DecisionRequest::principal_key`).
+    bases: moka::sync::Cache<u64, Arc<Base>>,
+    hasher: std::hash::RandomState,
 }
+
+/// A principal's part of the entity store for one method and app.
+struct Base {
+    generation: u64,
+    principal: [u8; 16],
+    action: &'static str,
+    app: Box<str>,
+    entities: Entities,
+}
+
+/// Principals' entity stores kept (each a few entities).
+const BASE_CACHE: u64 = 100_000;
+
+/// Generations of policy sets, process-wide.
+static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Distinct client addresses whose `ip(…)` value is kept.
 const IP_CACHE: u64 = 65_536;
@@ -158,6 +192,8 @@ impl PolicyEngine {
             resource_type: type_name("Didgate::Resource"),
             ips: moka::sync::Cache::new(IP_CACHE),
             scores: (0..=SCORE_STEPS).map(|_| OnceLock::new()).collect(),
+            bases: moka::sync::Cache::new(BASE_CACHE),
+            hasher: std::hash::RandomState::new(),
         }
     }
 
@@ -220,20 +256,19 @@ impl PolicyEngine {
             errors: vec![err],
             reason_code: code,
         };
-        let Some(action) = loaded.actions.get(r.action) else {
+        let Some((&method, action)) = loaded.actions.get_key_value(r.action) else {
             return deny(
                 "method_not_allowed",
                 format!("no Cedar action for method {:?}", r.action),
             );
         };
-        let request = match self.build_request(&loaded, action, r) {
+        let request = match self.build_request(&loaded, method, action, r) {
             Ok(x) => x,
             Err(e) => return deny("policy_error", e),
         };
         let (req, entities) = request;
-        let resp = self
-            .authorizer
-            .is_authorized(&req, &loaded.policies, &entities);
+        let policies = loaded.by_app.get(r.app).unwrap_or(&loaded.unscoped);
+        let resp = self.authorizer.is_authorized(&req, policies, &entities);
         let diag = resp.diagnostics();
         let determining: Vec<String> = diag.reason().map(|id| id.to_string()).collect();
         let errors: Vec<String> = diag.errors().map(|e| e.to_string()).collect();
@@ -265,9 +300,95 @@ impl PolicyEngine {
         }
     }
 
+    /// The entity store without the resource: the method's actions, the app
+    /// and the holder. Built anew, or reused for a keyed principal.
+    fn base_entities(
+        &self,
+        loaded: &Loaded,
+        method: &'static str,
+        principal: &EntityUid,
+        app: &EntityUid,
+        r: &DecisionRequest<'_>,
+    ) -> Result<Entities, String> {
+        let Some(key) = r.principal_key else {
+            return self.build_base(loaded, method, principal, app, r);
+        };
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut h = self.hasher.build_hasher();
+        key.hash(&mut h);
+        method.hash(&mut h);
+        r.app.hash(&mut h);
+        let slot = h.finish();
+        if let Some(b) = self.bases.get(&slot) {
+            if b.generation == loaded.generation
+                && b.principal == key
+                && b.action == method
+                && &*b.app == r.app
+            {
+                return Ok(b.entities.clone());
+            }
+        }
+        let entities = self.build_base(loaded, method, principal, app, r)?;
+        self.bases.insert(
+            slot,
+            Arc::new(Base {
+                generation: loaded.generation,
+                principal: key,
+                action: method,
+                app: r.app.into(),
+                entities: entities.clone(),
+            }),
+        );
+        Ok(entities)
+    }
+
+    fn build_base(
+        &self,
+        loaded: &Loaded,
+        method: &'static str,
+        principal: &EntityUid,
+        app: &EntityUid,
+        r: &DecisionRequest<'_>,
+    ) -> Result<Entities, String> {
+        let strings = |v: &[String]| {
+            RestrictedExpression::new_set(
+                v.iter()
+                    .map(|s| RestrictedExpression::new_string(s.clone())),
+            )
+        };
+        let holder = Entity::new(
+            principal.clone(),
+            HashMap::from([
+                (
+                    "did".to_owned(),
+                    RestrictedExpression::new_string(r.principal_did.to_owned()),
+                ),
+                ("issuers".to_owned(), strings(r.issuers)),
+                ("credential_types".to_owned(), strings(r.credential_types)),
+                (
+                    "claims".to_owned(),
+                    claims_record(&loaded.claim_shape, r.claims),
+                ),
+            ]),
+            HashSet::new(),
+        )
+        .map_err(|e| e.to_string())?;
+        let actions = loaded
+            .action_entities
+            .get(method)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mut all = Vec::with_capacity(actions.len() + 2);
+        all.extend(actions.iter().cloned());
+        all.push(holder);
+        all.push(Entity::new_no_attrs(app.clone(), HashSet::new()));
+        Entities::from_entities(all, None).map_err(|e| e.to_string())
+    }
+
     fn build_request(
         &self,
         loaded: &Loaded,
+        method: &'static str,
         action: &EntityUid,
         r: &DecisionRequest<'_>,
     ) -> Result<(Request, Entities), String> {
@@ -288,24 +409,7 @@ impl PolicyEngine {
         rid.push_str(r.path);
         let resource =
             EntityUid::from_type_name_and_id(self.resource_type.clone(), EntityId::new(rid));
-
-        let holder = Entity::new(
-            principal.clone(),
-            HashMap::from([
-                (
-                    "did".to_owned(),
-                    RestrictedExpression::new_string(r.principal_did.to_owned()),
-                ),
-                ("issuers".to_owned(), strings(r.issuers)),
-                ("credential_types".to_owned(), strings(r.credential_types)),
-                (
-                    "claims".to_owned(),
-                    claims_record(&loaded.claim_shape, r.claims),
-                ),
-            ]),
-            HashSet::new(),
-        )
-        .map_err(|e| e.to_string())?;
+        let base = self.base_entities(loaded, method, &principal, &app, r)?;
         let res = Entity::new(
             resource.clone(),
             HashMap::from([
@@ -325,17 +429,7 @@ impl PolicyEngine {
             HashSet::from([app.clone()]),
         )
         .map_err(|e| e.to_string())?;
-        let actions = loaded
-            .action_entities
-            .get(r.action)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        let mut all = Vec::with_capacity(actions.len() + 3);
-        all.extend(actions.iter().cloned());
-        all.push(holder);
-        all.push(res);
-        all.push(Entity::new_no_attrs(app, HashSet::new()));
-        let entities = Entities::from_entities(all, None).map_err(|e| e.to_string())?;
+        let entities = base.add_entities([res], None).map_err(|e| e.to_string())?;
 
         let score = if r.risk.score.is_nan() {
             1.0
@@ -480,6 +574,45 @@ fn where_in(src: &str, d: &dyn Diagnostic) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
+/// The app a policy's resource scope names (`resource in Didgate::App::"x"`,
+/// or `resource is … in Didgate::App::"x"`), if any.
+fn scoped_app(p: &cedar_policy::Policy) -> Option<String> {
+    let uid = match p.resource_constraint() {
+        cedar_policy::ResourceConstraint::In(uid)
+        | cedar_policy::ResourceConstraint::IsIn(_, uid) => uid,
+        _ => return None,
+    };
+    (uid.type_name().to_string() == "Didgate::App").then(|| uid.id().unescaped().to_owned())
+}
+
+/// Per-app policy sets (see `Loaded::by_app`).
+fn slice_by_app(set: &PolicySet) -> Result<(HashMap<String, PolicySet>, PolicySet), PolicyError> {
+    let add = |s: &mut PolicySet, p: &cedar_policy::Policy| {
+        s.add(p.clone()).map_err(|e| PolicyError::Parse {
+            file: "<policies>".into(),
+            at: "?".into(),
+            message: e.to_string(),
+        })
+    };
+    let mut unscoped = PolicySet::new();
+    let mut scoped: HashMap<String, Vec<&cedar_policy::Policy>> = HashMap::new();
+    for p in set.policies() {
+        match scoped_app(p) {
+            Some(app) => scoped.entry(app).or_default().push(p),
+            None => add(&mut unscoped, p)?,
+        }
+    }
+    let mut by_app = HashMap::with_capacity(scoped.len());
+    for (app, policies) in scoped {
+        let mut s = unscoped.clone();
+        for p in policies {
+            add(&mut s, p)?;
+        }
+        by_app.insert(app, s);
+    }
+    Ok((by_app, unscoped))
+}
+
 fn build(
     schema_src: &str,
     schema_name: &str,
@@ -609,8 +742,11 @@ fn build(
         })
         .collect();
     let count = set.policies().count();
+    let (by_app, unscoped) = slice_by_app(&set)?;
     Ok(Loaded {
-        policies: set,
+        generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        by_app,
+        unscoped,
         count,
         claim_shape,
         action_entities,

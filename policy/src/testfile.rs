@@ -151,6 +151,7 @@ pub fn run_tests(engine: &PolicyEngine, test_file: &Path) -> Result<TestReport, 
         };
         let factors: Vec<&str> = c.risk_factors.iter().map(String::as_str).collect();
         let d = engine.decide(&DecisionRequest {
+            principal_key: None,
             principal_did: &c.principal,
             issuers: &c.issuers,
             credential_types: &c.credential_types,

@@ -33,6 +33,7 @@ fn ask(
     risk: f64,
 ) -> policy::Decision {
     e.decide(&DecisionRequest {
+        principal_key: None,
         principal_did: "did:key:z6Mk",
         issuers: &["did:key:zIss".into()],
         credential_types: types,
@@ -255,4 +256,103 @@ proptest::proptest! {
         }));
         let _ = ask(&e, &claims, &[k], "GET", "/eng/x", f);
     }
+}
+
+fn ask_app(e: &PolicyEngine, app: &str, key: Option<[u8; 16]>, role: &str) -> policy::Decision {
+    let claims = obj(json!({ "role": role }));
+    e.decide(&DecisionRequest {
+        principal_key: key,
+        principal_did: "did:key:z6Mk",
+        issuers: &["did:key:zIss".into()],
+        credential_types: &["EmployeeCredential".into()],
+        claims: &claims,
+        action: "GET",
+        app,
+        host: "localhost",
+        path: "/x",
+        auth_method: "session",
+        client_ip: IpAddr::from([10, 1, 2, 3]),
+        now_unix: 1_800_000_000,
+        risk: RiskContext {
+            score: 0.0,
+            factors: &[],
+            cold_start: false,
+        },
+    })
+}
+
+/// Policies are evaluated per app (those scoped to it, and those scoped to
+/// no app): the decision is the whole set's, whichever app is asked about.
+#[test]
+fn per_app_policies_decide_as_the_whole_set_would() {
+    let e = engine(
+        r#"
+@id("a-read") permit (principal, action, resource in Didgate::App::"a");
+@id("b-read") permit (principal, action, resource in Didgate::App::"b");
+@id("b-no-guests") forbid (principal, action, resource is Didgate::Resource in Didgate::App::"b")
+  when { principal.claims has role && principal.claims.role == "guest" };
+@id("everywhere-no-interns") forbid (principal, action, resource)
+  when { principal.claims has role && principal.claims.role == "intern" };
+@id("c-by-condition") permit (principal, action, resource)
+  when { resource in Didgate::App::"c" };
+"#,
+    )
+    .unwrap();
+    let allowed = |d: policy::Decision| (d.effect, d.determining_policies);
+    assert_eq!(
+        allowed(ask_app(&e, "a", None, "guest")),
+        (Effect::Allow, vec!["a-read".into()])
+    );
+    assert_eq!(
+        allowed(ask_app(&e, "b", None, "guest")),
+        (Effect::Deny, vec!["b-no-guests".into()])
+    );
+    assert_eq!(ask_app(&e, "b", None, "staff").effect, Effect::Allow);
+    // A policy scoped to no app applies to every app.
+    for app in ["a", "b", "c"] {
+        assert_eq!(
+            allowed(ask_app(&e, app, None, "intern")),
+            (Effect::Deny, vec!["everywhere-no-interns".into()]),
+            "{app}"
+        );
+    }
+    // An app's condition in `when` (no scope) still counts.
+    assert_eq!(
+        allowed(ask_app(&e, "c", None, "staff")),
+        (Effect::Allow, vec!["c-by-condition".into()])
+    );
+    // An app no policy names: only the unscoped ones; nothing permits.
+    assert_eq!(ask_app(&e, "z", None, "staff").effect, Effect::Deny);
+    assert_eq!(ask_app(&e, "z", None, "staff").reason_code, "policy_denied");
+}
+
+/// A keyed principal's entities are reused, never across principals, apps
+/// or methods, and never past a reload.
+#[test]
+fn keyed_principals_reuse_their_entities_and_nothing_else() {
+    let e = engine(
+        r#"
+@id("admins") permit (principal, action, resource in Didgate::App::"a")
+  when { principal.claims has role && principal.claims.role == "admin" };
+"#,
+    )
+    .unwrap();
+    let admin = Some([1; 16]);
+    let guest = Some([2; 16]);
+    assert_eq!(ask_app(&e, "a", admin, "admin").effect, Effect::Allow);
+    assert_eq!(
+        ask_app(&e, "a", admin, "admin").effect,
+        Effect::Allow,
+        "reused"
+    );
+    assert_eq!(
+        ask_app(&e, "a", guest, "guest").effect,
+        Effect::Deny,
+        "another key"
+    );
+    assert_eq!(
+        ask_app(&e, "b", admin, "admin").effect,
+        Effect::Deny,
+        "another app"
+    );
 }

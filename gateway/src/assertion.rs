@@ -1,11 +1,22 @@
 //! The identity assertion: a short-lived JWT, signed by the gateway's own
 //! Ed25519 key, that tells the upstream who was let in and why. Upstreams
 //! verify it with the key published at `/.well-known/jwks.json`.
+//!
+//! An assertion says the same thing for every request of one principal to
+//! one app in one risk band, so it is signed once and reused while more than
+//! half of its lifetime is left (`AssertionCache`): a signature costs more
+//! than the rest of a session request's checks together. Its `jti` names the
+//! assertion; each request's decision id travels in `x-didgate-decision-id`.
 
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::path::Path;
+use std::sync::Arc;
 
 use credentials::{jws, KeyType, SigningKey};
+use http::HeaderValue;
 use serde_json::{json, Map, Value};
+
+use crate::authn::Principal;
 
 /// Header carrying the assertion to the upstream. Clients can't set it:
 /// every incoming `x-didgate-*` header is removed first.
@@ -93,7 +104,8 @@ pub struct AssertionSigner {
 pub struct AssertionInput<'a> {
     pub subject: &'a str,
     pub audience: &'a str,
-    pub decision_id: &'a str,
+    /// The assertion's `jti`.
+    pub id: &'a str,
     pub issuers: &'a [String],
     pub credential_types: &'a [String],
     pub claims: &'a Map<String, Value>,
@@ -101,6 +113,109 @@ pub struct AssertionInput<'a> {
     pub auth_method: &'a str,
     pub risk_score: f64,
     pub now: i64,
+}
+
+/// The risk an assertion states: the score rounded to 0.05, the band a
+/// reused assertion stands for.
+pub fn risk_band(score: f64) -> f64 {
+    if score.is_finite() {
+        (score.clamp(0.0, 1.0) * 20.0).round() / 20.0
+    } else {
+        1.0
+    }
+}
+
+/// What an assertion is about: an allowed request.
+#[derive(Clone, Copy)]
+pub struct Allowed<'a> {
+    pub principal: &'a Arc<Principal>,
+    /// The route (app) name.
+    pub audience: &'a Arc<str>,
+    pub forward_claims: &'a [String],
+    pub auth_method: &'static str,
+    pub risk_score: f64,
+    pub now: i64,
+}
+
+/// Signed assertions, reused for the same principal, app, method of
+/// authentication and risk band while more than half their lifetime is left.
+pub struct AssertionCache {
+    entries: moka::sync::Cache<u64, Arc<CachedAssertion>>,
+    hasher: std::hash::RandomState,
+}
+
+struct CachedAssertion {
+    principal: Arc<Principal>,
+    audience: Arc<str>,
+    auth_method: &'static str,
+    band: u8,
+    /// Reused until this unix second; then signed afresh.
+    fresh_until: i64,
+    header: HeaderValue,
+}
+
+impl AssertionCache {
+    pub fn new(capacity: u64) -> Self {
+        Self {
+            entries: moka::sync::Cache::builder().max_capacity(capacity).build(),
+            hasher: std::hash::RandomState::new(),
+        }
+    }
+
+    /// The assertion for an allowed request, signed now or reused.
+    pub fn get_or_sign(&self, signer: &AssertionSigner, a: &Allowed<'_>) -> Option<HeaderValue> {
+        let Allowed {
+            principal,
+            audience,
+            forward_claims,
+            auth_method,
+            risk_score,
+            now,
+        } = *a;
+        let risk = risk_band(risk_score);
+        let band = (risk * 20.0) as u8;
+        let mut h = self.hasher.build_hasher();
+        principal.did.hash(&mut h);
+        audience.hash(&mut h);
+        auth_method.hash(&mut h);
+        band.hash(&mut h);
+        let key = h.finish();
+        if let Some(hit) = self.entries.get(&key) {
+            let same = (Arc::ptr_eq(&hit.principal, principal) || *hit.principal == **principal)
+                && hit.audience == *audience
+                && hit.auth_method == auth_method
+                && hit.band == band;
+            if same && now < hit.fresh_until {
+                return Some(hit.header.clone());
+            }
+        }
+        let id = crate::audit::new_id();
+        let token = signer.sign(&AssertionInput {
+            subject: &principal.did,
+            audience,
+            id: &id,
+            issuers: &principal.issuers,
+            credential_types: &principal.credential_types,
+            claims: &principal.claims,
+            forward_claims,
+            auth_method,
+            risk_score: risk,
+            now,
+        });
+        let header = HeaderValue::from_str(&token).ok()?;
+        self.entries.insert(
+            key,
+            Arc::new(CachedAssertion {
+                principal: principal.clone(),
+                audience: audience.clone(),
+                auth_method,
+                band,
+                fresh_until: now + signer.ttl_secs / 2,
+                header: header.clone(),
+            }),
+        );
+        Some(header)
+    }
 }
 
 impl AssertionSigner {
@@ -159,7 +274,7 @@ impl AssertionSigner {
             "iat": a.now,
             "nbf": a.now,
             "exp": a.now + self.ttl_secs,
-            "jti": a.decision_id,
+            "jti": a.id,
             "auth_method": a.auth_method,
             "vc_issuers": a.issuers,
             "credential_types": a.credential_types,
@@ -198,7 +313,7 @@ mod tests {
         let token = signer.sign(&AssertionInput {
             subject: "did:key:zAlice",
             audience: "app",
-            decision_id: "d1",
+            id: "d1",
             issuers: &["did:key:zIss".into()],
             credential_types: &["EmployeeCredential".into()],
             claims: &claims,
@@ -228,5 +343,67 @@ mod tests {
             parsed.payload["claims"].get("secret").is_none(),
             "unselected claim leaked"
         );
+    }
+
+    fn principal(role: &str) -> Arc<Principal> {
+        Arc::new(Principal {
+            did: "did:key:zAlice".into(),
+            issuers: vec!["did:key:zIss".into()],
+            credential_types: vec!["EmployeeCredential".into()],
+            claims: serde_json::from_str(&format!(r#"{{"role":"{role}"}}"#)).unwrap(),
+        })
+    }
+
+    #[test]
+    fn assertions_are_reused_only_for_the_same_statement_and_while_fresh() {
+        let signer = AssertionSigner::new(SigningKey::generate(KeyType::Ed25519), "https://gw", 60);
+        let cache = AssertionCache::new(100);
+        let app: Arc<str> = Arc::from("app");
+        let alice = principal("engineer");
+        let get = |p: &Arc<Principal>, aud: &Arc<str>, method, risk, now| {
+            cache
+                .get_or_sign(
+                    &signer,
+                    &Allowed {
+                        principal: p,
+                        audience: aud,
+                        forward_claims: &[],
+                        auth_method: method,
+                        risk_score: risk,
+                        now,
+                    },
+                )
+                .unwrap()
+        };
+        let first = get(&alice, &app, "session", 0.11, 1_000);
+        // Same principal (another Arc with equal content), app, method, band.
+        assert_eq!(
+            get(&principal("engineer"), &app, "session", 0.09, 1_029),
+            first
+        );
+        // Half the lifetime gone: signed afresh.
+        assert_ne!(get(&alice, &app, "session", 0.11, 1_030), first);
+        let now = 2_000;
+        let base = get(&alice, &app, "session", 0.11, now);
+        for other in [
+            get(&principal("admin"), &app, "session", 0.11, now),
+            get(&alice, &Arc::from("other-app"), "session", 0.11, now),
+            get(&alice, &app, "vp_jwt", 0.11, now),
+            get(&alice, &app, "session", 0.4, now),
+        ] {
+            assert_ne!(other, base);
+        }
+        let parsed = jws::parse(base.to_str().unwrap()).unwrap();
+        assert_eq!(parsed.payload["risk"], 0.1, "the band, not the score");
+        assert_eq!(parsed.payload["exp"], now + 60);
+    }
+
+    #[test]
+    fn risk_bands() {
+        assert_eq!(risk_band(0.0), 0.0);
+        assert_eq!(risk_band(0.42), 0.4);
+        assert_eq!(risk_band(0.43), 0.45);
+        assert_eq!(risk_band(7.0), 1.0);
+        assert_eq!(risk_band(f64::NAN), 1.0);
     }
 }

@@ -20,7 +20,7 @@ use crate::session::{Session, Sessions};
 
 /// Who is asking, as verified: from one presentation, or from the login
 /// behind a session (shared by all of that session's requests).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Principal {
     pub did: String,
     pub issuers: Vec<String>,

@@ -223,7 +223,7 @@ pub async fn handle(
         Err(refusal) => {
             tracing::info!(path = %path, status = refusal.status.as_u16(), reason = refusal.code,
                 "login endpoint refused");
-            let id = uuid::Uuid::now_v7().to_string();
+            let id = crate::audit::new_id();
             let accept = req_accept(&path, &method);
             refusal.into_response(accept.as_ref(), &id)
         }
@@ -237,7 +237,7 @@ fn req_accept(path: &str, method: &Method) -> Option<HeaderValue> {
 }
 
 fn plain_refusal(req: &Request<Incoming>, r: Refusal) -> Response<GatewayBody> {
-    let id = uuid::Uuid::now_v7().to_string();
+    let id = crate::audit::new_id();
     r.into_response(req.headers().get(header::ACCEPT), &id)
 }
 
@@ -834,7 +834,7 @@ fn sessions_store(gw: &Gateway) -> Result<&crate::store::Store, Refusal> {
 
 fn login_record(gw: &Gateway, path: &str, client_ip: IpAddr, now_ms: i64) -> DecisionRecord {
     DecisionRecord {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: crate::audit::new_id(),
         ts_ms: now_ms,
         gateway: gw.instance.clone(),
         route: None,

@@ -19,7 +19,7 @@ use hyper::body::Incoming;
 use policy::{DecisionRequest, PolicyEngine, RiskContext};
 use risk::RiskAssessment;
 
-use crate::assertion::{AssertionInput, AssertionSigner, ASSERTION_HEADER};
+use crate::assertion::{AssertionCache, AssertionSigner, ASSERTION_HEADER};
 use crate::audit::{AuditLog, DecisionRecord, Effect};
 use crate::authn::{Authenticator, Identity, StepUpChallenges};
 use crate::body::{full, GatewayBody};
@@ -51,6 +51,7 @@ pub struct Gateway {
     pub(crate) policy: Arc<PolicyEngine>,
     pub(crate) audit: AuditLog,
     pub(crate) signer: AssertionSigner,
+    pub(crate) assertions: AssertionCache,
     pub(crate) proxy: Proxy,
     /// The behavioral risk engine; `None` when `[risk] enabled = false`.
     pub(crate) risk: Option<Arc<risk::Engine>>,
@@ -71,7 +72,7 @@ struct Allowed<'a> {
 impl Gateway {
     /// Decide one request and, if allowed, forward it.
     pub async fn handle(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<GatewayBody> {
-        let decision_id = uuid::Uuid::now_v7().to_string();
+        let decision_id = crate::audit::new_id();
         let now_ms = unix_ms();
         let now = now_ms / 1000;
 
@@ -152,26 +153,23 @@ impl Gateway {
             return audit_unavailable(accept.as_ref(), &decision_id);
         }
 
-        // 6. Proxy, with a signed identity assertion.
-        let assertion = self.signer.sign(&AssertionInput {
-            subject: &allowed.identity.principal.did,
-            audience: &allowed.route.name,
-            decision_id: &decision_id,
-            issuers: &allowed.identity.principal.issuers,
-            credential_types: &allowed.identity.principal.credential_types,
-            claims: &allowed.identity.principal.claims,
-            forward_claims: &allowed.route.forward_claims,
-            auth_method: allowed.identity.auth_method,
-            risk_score: allowed.risk.score,
-            now,
-        });
+        // 6. Proxy, with a signed identity assertion (reused while fresh).
+        let assertion = self.assertions.get_or_sign(
+            &self.signer,
+            &crate::assertion::Allowed {
+                principal: &allowed.identity.principal,
+                audience: &allowed.route.name,
+                forward_claims: &allowed.route.forward_claims,
+                auth_method: allowed.identity.auth_method,
+                risk_score: allowed.risk.score,
+                now,
+            },
+        );
         let fwd = Forward {
             client_ip,
             tls: conn.tls,
             host: &host,
-            assertion: HeaderValue::from_str(&assertion)
-                .ok()
-                .map(|v| (header::HeaderName::from_static(ASSERTION_HEADER), v)),
+            assertion: assertion.map(|v| (header::HeaderName::from_static(ASSERTION_HEADER), v)),
             decision_id: HeaderValue::from_str(&decision_id)
                 .unwrap_or(HeaderValue::from_static("")),
         };
@@ -335,6 +333,7 @@ impl Gateway {
 
         // 4. Decide.
         let decision = self.policy.decide(&DecisionRequest {
+            principal_key: identity.session.as_ref().map(|s| s.principal_key),
             principal_did: &principal.did,
             issuers: &principal.issuers,
             credential_types: &principal.credential_types,

@@ -155,7 +155,8 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         &config.server.public_url,
         config.identity.assertion_ttl_secs,
     )?;
-    let (audit, audit_writer) = AuditLog::spawn(store.clone(), config.database.audit_queue);
+    let (audit, audit_writer) =
+        AuditLog::spawn(store.dedicated().await?, config.database.audit_queue);
     let risk = crate::risk_sync::open(&config.risk, &store)
         .await?
         .map(Arc::new);
@@ -178,6 +179,7 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         policy: policy.clone(),
         audit,
         signer,
+        assertions: crate::assertion::AssertionCache::new(100_000),
         proxy: Proxy::new().map_err(StartError::Client)?,
         risk: risk.clone(),
         geoip,

@@ -55,6 +55,9 @@ pub struct Session {
     pub(crate) id_hash: String,
     /// A short, non-secret name for logs and the risk engine.
     pub(crate) public_id: Arc<str>,
+    /// Names this session's principal to the policy engine (the first half of
+    /// the hash): its entities are built once, not per request.
+    pub(crate) principal_key: [u8; 16],
     pub(crate) principal: Arc<Principal>,
     binding: Binding,
     pub(crate) expires_ms: i64,
@@ -315,6 +318,7 @@ impl Sessions {
         let principal = Principal::from_credentials(row.subject.clone(), vcs);
         Ok(Arc::new(Session {
             public_id: public_id(&id_hash),
+            principal_key: half(&key),
             id_hash,
             principal: Arc::new(principal),
             binding,
@@ -352,6 +356,7 @@ impl Sessions {
             .await?;
         let session = Arc::new(Session {
             public_id: public_id(&id_hash),
+            principal_key: half(&key),
             id_hash,
             principal: Arc::new(new.principal),
             binding: new.binding,
@@ -444,6 +449,12 @@ pub fn set_cookie(
         max_age_secs.max(0)
     ))
     .ok()
+}
+
+fn half(key: &[u8; 32]) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&key[..16]);
+    out
 }
 
 fn public_id(id_hash: &str) -> Arc<str> {

@@ -77,14 +77,20 @@ impl Store {
         }
     }
 
-    /// A store on its own connection to the same database, for a writer
-    /// that should keep its page cache (SQLite: a pool's connections each
-    /// keep their own, and re-read what another connection wrote). The same
-    /// pool for PostgreSQL.
+    /// A store on its own connection to the same database, for the
+    /// decision-log writer: it keeps its page cache (SQLite: a pool's
+    /// connections each keep their own, and re-read what another connection
+    /// wrote), and its thread runs at a lower priority than the request path
+    /// (`nice` +10), so a batch being written does not hold up requests on a
+    /// busy core; it still gets its share, and a queue that fills refuses
+    /// requests rather than drop decisions. The same pool for PostgreSQL
+    /// (the writing happens in the server).
     pub async fn dedicated(&self) -> Result<Self, StoreError> {
         match self {
             Store::Sqlite(pool) => {
-                let opts = (*pool.connect_options()).clone();
+                let opts = (*pool.connect_options())
+                    .clone()
+                    .thread_name(|id| format!("{WRITER_THREAD}{id}"));
                 let pool = SqlitePoolOptions::new()
                     .max_connections(1)
                     .min_connections(1)
@@ -93,6 +99,7 @@ impl Store {
                     .connect_with(opts)
                     .await
                     .map_err(StoreError::Connect)?;
+                lower_priority(WRITER_THREAD, 10);
                 Ok(Store::Sqlite(pool))
             }
             Store::Postgres(pool) => Ok(Store::Postgres(pool.clone())),
@@ -358,6 +365,38 @@ where
             .push_unseparated(json_cast);
     });
     qb
+}
+
+/// Name prefix of the decision-log writer's SQLite thread (at most 15
+/// characters with its number: the kernel's thread name limit).
+const WRITER_THREAD: &str = "dg-audit-";
+
+/// Raise the nice value of this process's threads named `prefix…` to `nice`
+/// (Linux: `setpriority` on a thread id applies to that thread only). A
+/// failure is logged, never fatal: priority is an optimisation.
+fn lower_priority(prefix: &str, nice: i32) {
+    #[cfg(target_os = "linux")]
+    {
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return;
+        };
+        for task in tasks.flatten() {
+            let named = std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|c| c.trim_end().starts_with(prefix));
+            let tid = task
+                .file_name()
+                .to_str()
+                .and_then(|t| t.parse::<i32>().ok())
+                .and_then(rustix::process::Pid::from_raw);
+            if let (true, Some(tid)) = (named, tid) {
+                if let Err(e) = rustix::process::setpriority_process(Some(tid), nice) {
+                    tracing::warn!(error = %e, "cannot lower the decision-log writer's priority");
+                }
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (prefix, nice);
 }
 
 /// The largest rows per INSERT (18 columns: far below SQLite's 32,766
@@ -784,7 +823,49 @@ impl<'a> LoginKey<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::fixed_chunks;
+    use super::{fixed_chunks, Store, WRITER_THREAD};
+
+    /// The nice value of this process's threads named `prefix…`.
+    #[cfg(target_os = "linux")]
+    fn nice_of(prefix: &str) -> Vec<i64> {
+        let mut out = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if !comm.starts_with(prefix) {
+                continue;
+            }
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            // Fields after the parenthesised name; nice is the 19th field.
+            let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+            if let Some(n) = rest.split_whitespace().nth(16).and_then(|n| n.parse().ok()) {
+                out.push(n);
+            }
+        }
+        out
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn the_decision_log_writer_runs_below_the_request_path() {
+        let dir = std::env::temp_dir().join(format!("didgate-nice-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_default();
+        let store = Store::connect(&format!("sqlite://{}", dir.join("n.db").display()))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let writer = store.dedicated().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(nice_of(WRITER_THREAD), vec![10], "the writer's thread");
+        assert!(
+            nice_of("sqlx-sqlite-wor").iter().all(|n| *n == 0),
+            "other connections keep the default priority"
+        );
+        writer.close().await;
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn batches_are_cut_into_a_few_fixed_statement_sizes() {

@@ -41,7 +41,7 @@ use crate::authn::Principal;
 use crate::body::{full, GatewayBody};
 use crate::openid4vp::{AuthorizationRequest, AuthorizationResponse};
 use crate::path::{ConnInfo, Gateway};
-use crate::refusal::Refusal;
+use crate::refusal::{html_escape, Refusal};
 use crate::session::{decode_secret, hex, new_secret, secret_hash, set_cookie, NewSession};
 use crate::store::{LoginKey, LoginRow};
 
@@ -348,11 +348,7 @@ async fn wallet_response(
     client_ip: IpAddr,
     now_ms: i64,
 ) -> Result<Response<GatewayBody>, Refusal> {
-    let store = gw
-        .authn
-        .sessions()
-        .map(|s| s.store().clone())
-        .ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, "no_route", "sessions are disabled"))?;
+    let store = sessions_of(gw)?.store().clone();
     let form = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -546,7 +542,7 @@ async fn status(
     req: &Request<Incoming>,
     now_ms: i64,
 ) -> Result<Response<GatewayBody>, Refusal> {
-    let store = sessions_store(gw)?;
+    let store = sessions_of(gw)?.store();
     let state = query_param(req, "state").unwrap_or_default();
     let browser = browser_hash(login, req.headers())?;
     let opened = login
@@ -581,10 +577,7 @@ async fn complete(
     client_ip: IpAddr,
     now_ms: i64,
 ) -> Result<Response<GatewayBody>, Refusal> {
-    let sessions = gw
-        .authn
-        .sessions()
-        .ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, "no_route", "sessions are disabled"))?;
+    let sessions = sessions_of(gw)?;
     let store = sessions.store();
     let Some(browser) = browser_hash(login, req.headers())? else {
         return Err(Refusal::new(
@@ -703,32 +696,16 @@ fn observe_login(
     stepped_up: bool,
 ) {
     let Some(engine) = &gw.risk else { return };
-    let geo = gw
-        .geoip
-        .as_ref()
-        .map(|g| g.lookup(client_ip))
-        .unwrap_or_default();
-    let event = risk::Event {
-        ts_ms: now_ms,
-        subject: session.holder(),
-        kind: risk::Kind::Login,
-        ip: client_ip,
-        asn: geo.asn,
-        country: geo.country,
-        location: geo.location,
-        user_agent: req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok()),
-        tls_fp: conn.tls_fp.as_deref(),
-        device_id: None,
-        session_id: Some(&session.public_id),
-        auth_method: Some("openid4vp"),
-        method: Some("GET"),
-        path: Some(COMPLETE),
-        status: None,
-        bytes: None,
-    };
+    let mut event = gw.risk_event(
+        req,
+        conn,
+        client_ip,
+        session.holder(),
+        risk::Kind::Login,
+        now_ms,
+    );
+    event.session_id = Some(&session.public_id);
+    event.auth_method = Some("openid4vp");
     let keys = engine.event_keys(&event);
     if stepped_up {
         engine.confirm_keyed(&event, &keys);
@@ -744,10 +721,7 @@ async fn logout(
     client_ip: IpAddr,
     now_ms: i64,
 ) -> Result<Response<GatewayBody>, Refusal> {
-    let sessions = gw
-        .authn
-        .sessions()
-        .ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, "no_route", "sessions are disabled"))?;
+    let sessions = sessions_of(gw)?;
     crate::path::refuse_cross_site(req)?;
     let text = crate::session::cookie(req.headers(), &sessions.settings().cookie_name)?;
     let mut record = login_record(gw, LOGOUT, client_ip, now_ms);
@@ -803,10 +777,7 @@ async fn whoami(
     req: &Request<Incoming>,
     now_ms: i64,
 ) -> Result<Response<GatewayBody>, Refusal> {
-    let sessions = gw
-        .authn
-        .sessions()
-        .ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, "no_route", "sessions are disabled"))?;
+    let sessions = sessions_of(gw)?;
     let session = sessions
         .authenticate(gw.authn.verifier(), req.headers(), now_ms)
         .await?
@@ -825,10 +796,10 @@ async fn whoami(
     ))
 }
 
-fn sessions_store(gw: &Gateway) -> Result<&crate::store::Store, Refusal> {
+/// The gateway's sessions (login endpoints exist only when they are on).
+fn sessions_of(gw: &Gateway) -> Result<&std::sync::Arc<crate::session::Sessions>, Refusal> {
     gw.authn
         .sessions()
-        .map(|s| s.store())
         .ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, "no_route", "sessions are disabled"))
 }
 
@@ -941,21 +912,6 @@ fn html(status: StatusCode, body: String) -> Response<GatewayBody> {
     r
 }
 
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 fn page(title: &str, body: &str, script: Option<&str>) -> String {
     let script = script
         .map(|s| format!("<script>{s}</script>"))
@@ -968,7 +924,7 @@ fn page(title: &str, body: &str, script: Option<&str>) -> String {
          .qr svg{{width:16rem;height:16rem}} code{{word-break:break-all;font-size:.8rem}}\
          #status{{font-weight:600}} .hint{{color:#555;font-size:.9rem}}\
          </style></head><body>{body}{script}</body></html>\n",
-        title = escape(title),
+        title = html_escape(title),
     )
 }
 
@@ -980,7 +936,7 @@ fn login_page(wallet_url: &str, state: &str, step_up: bool) -> String {
                 .build()
         })
         .unwrap_or_default();
-    let url = escape(wallet_url);
+    let url = html_escape(wallet_url);
     let what = if step_up {
         "This page needs a fresh login: present your credential again."
     } else {

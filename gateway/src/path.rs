@@ -195,6 +195,34 @@ impl Gateway {
         resp
     }
 
+    /// The risk engine's view of `req` by `subject`: where it comes from
+    /// (address, GeoIP), with what (user agent, TLS fingerprint), what it
+    /// asks for (method, path).
+    pub(crate) fn risk_event<'a>(
+        &'a self,
+        req: &'a Request<Incoming>,
+        conn: &'a ConnInfo,
+        client_ip: IpAddr,
+        subject: &'a str,
+        kind: risk::Kind,
+        now_ms: i64,
+    ) -> risk::Event<'a> {
+        let mut e = risk::Event::new(now_ms, subject, kind, client_ip);
+        if let Some(geo) = self.geoip.as_ref().map(|g| g.lookup(client_ip)) {
+            e.asn = geo.asn;
+            e.country = geo.country;
+            e.location = geo.location;
+        }
+        e.user_agent = req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok());
+        e.tls_fp = conn.tls_fp.as_deref();
+        e.method = Some(req.method().as_str());
+        e.path = Some(req.uri().path());
+        e
+    }
+
     /// The client's address: the TCP peer, or — when the peer is a trusted
     /// proxy — the nearest untrusted address in `X-Forwarded-For`.
     fn client_ip(&self, req: &Request<Incoming>, peer: IpAddr) -> Result<IpAddr, Refusal> {
@@ -283,32 +311,16 @@ impl Gateway {
         }
 
         // 3. Risk: this identity's history, this request, this source.
-        let geo = self
-            .geoip
-            .as_ref()
-            .map(|g| g.lookup(client_ip))
-            .unwrap_or_default();
-        let mut event = risk::Event {
-            ts_ms: now_ms,
-            subject: &principal.did,
-            kind: risk::Kind::Request,
-            ip: client_ip,
-            asn: geo.asn,
-            country: geo.country,
-            location: geo.location,
-            user_agent: req
-                .headers()
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok()),
-            tls_fp: conn.tls_fp.as_deref(),
-            device_id: None,
-            session_id: identity.session.as_ref().map(|s| &*s.public_id),
-            auth_method: Some(identity.auth_method),
-            method: Some(req.method().as_str()),
-            path: Some(req.uri().path()),
-            status: None,
-            bytes: None,
-        };
+        let mut event = self.risk_event(
+            req,
+            conn,
+            client_ip,
+            &principal.did,
+            risk::Kind::Request,
+            now_ms,
+        );
+        event.session_id = identity.session.as_ref().map(|s| &*s.public_id);
+        event.auth_method = Some(identity.auth_method);
         // Hashed once for confirm, assess and observe.
         let keys = self.risk.as_ref().map(|engine| engine.event_keys(&event));
         let risk = match (&self.risk, &keys) {

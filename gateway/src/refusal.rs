@@ -123,7 +123,7 @@ pub(crate) fn prefers_html(accept: &str) -> bool {
     }
 }
 
-fn html_escape(s: &str) -> String {
+pub(crate) fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -61,19 +61,37 @@ max_staleness_secs = 5
     Harness::start(None, &chain).await
 }
 
-/// Send fresh presentations until one is refused; (blocks, ms) after `block` was mined.
+/// How a probe request authenticates: a fresh presentation each time, or
+/// a browser session.
+#[derive(Clone, Copy)]
+enum Probe<'a> {
+    Bearer(&'a Who),
+    Session(&'a Jar),
+}
+
+/// Send probe requests until one is refused; (blocks, ms) after `block` was
+/// mined, and the refusal's code.
 async fn delay_until_refused(
     h: &Harness,
     anvil: &Anvil,
-    who: &Who,
+    probe: Probe<'_>,
     block: u64,
     mined_at: Instant,
 ) -> (u64, u128, String) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let vc = h.employee_vc(who, "engineer", "eng");
-        let vp = h.vp_for(who, vec![vc], &h.audience, now(), Format::JwtVc11);
-        let r = h.send(Method::GET, "/eng/docs", Some(&vp), &[]).await;
+        let r = match probe {
+            Probe::Bearer(who) => {
+                let vc = h.employee_vc(who, "engineer", "eng");
+                let vp = h.vp_for(who, vec![vc], &h.audience, now(), Format::JwtVc11);
+                h.send(Method::GET, "/eng/docs", Some(&vp), &[]).await
+            }
+            Probe::Session(jar) => {
+                let cookie = jar.header();
+                h.send(Method::GET, "/eng/docs", None, &[("cookie", &cookie)])
+                    .await
+            }
+        };
         if r.status != StatusCode::OK {
             let ms = mined_at.elapsed().as_millis();
             let head = anvil.block_number().unwrap();
@@ -84,6 +102,51 @@ async fn delay_until_refused(
             "still allowed 30 s after the revocation"
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A new sigAuth delegate of `owner` (an anvil account), once the gateway
+/// accepts presentations it signs; the delegate's address.
+async fn add_sig_auth_delegate(
+    h: &Harness,
+    anvil: &Anvil,
+    registry: &str,
+    owner: &str,
+) -> (Who, Address) {
+    let did = format!("did:ethr:dev:{owner}");
+    let key = SigningKey::generate(credentials::KeyType::Secp256k1);
+    let jwk = serde_json::to_string(&key.public_key().to_jwk()).unwrap();
+    let delegate = did_registry::ethr::address_of(&k256::PublicKey::from_jwk_str(&jwk).unwrap());
+    let data = addDelegateCall {
+        identity: owner.parse().unwrap(),
+        delegateType: sig_auth(),
+        delegate,
+        validity: U256::from(86_400u64),
+    }
+    .abi_encode();
+    anvil
+        .send(owner, registry, &format!("0x{}", hex::encode(data)))
+        .unwrap();
+    let who = Who {
+        key,
+        kid: format!("{did}#delegate-1"),
+        did,
+    };
+    // Allowed once the follower has seen the delegate.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let vc = h.employee_vc(&who, "engineer", "eng");
+        let vp = h.vp_for(&who, vec![vc], &h.audience, now(), Format::JwtVc11);
+        let r = h.send(Method::GET, "/eng/docs", Some(&vp), &[]).await;
+        if r.status == StatusCode::OK {
+            return (who, delegate);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "delegate never accepted: {}",
+            r.code()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -104,12 +167,7 @@ async fn deactivated_did_and_revoked_delegate_are_refused_from_the_next_block() 
     let vc = h.employee_vc(&holder, "engineer", "eng");
     let vp = h.vp_for(&holder, vec![vc], &h.audience, now(), Format::JwtVc11);
     let r = h.send(Method::GET, "/eng/docs", Some(&vp), &[]).await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    r.assert_ok();
     assert_eq!(r.json()["identity"]["claims"]["sub"], did.as_str());
 
     // A signature by another key under the holder's kid is refused.
@@ -137,49 +195,15 @@ async fn deactivated_did_and_revoked_delegate_are_refused_from_the_next_block() 
         .send(addr, &registry, &format!("0x{}", hex::encode(data)))
         .unwrap();
     let mined_at = Instant::now();
-    let (blocks, ms, code) = delay_until_refused(&h, &anvil, &holder, block, mined_at).await;
+    let (blocks, ms, code) =
+        delay_until_refused(&h, &anvil, Probe::Bearer(&holder), block, mined_at).await;
     assert_eq!(code, "did_deactivated");
     println!("REVOCATION_DELAY kind=deactivate blocks={blocks} ms={ms}");
 
     // 2. A holder signing with a sigAuth delegate key; the owner revokes it.
     let (addr, _) = ACCOUNTS[1];
-    let did = format!("did:ethr:dev:{addr}");
-    let delegate_key = SigningKey::generate(credentials::KeyType::Secp256k1);
-    let jwk = serde_json::to_string(&delegate_key.public_key().to_jwk()).unwrap();
-    let delegate_pk = k256::PublicKey::from_jwk_str(&jwk).unwrap();
-    let delegate = did_registry::ethr::address_of(&delegate_pk);
     let identity: Address = addr.parse().unwrap();
-    let data = addDelegateCall {
-        identity,
-        delegateType: sig_auth(),
-        delegate,
-        validity: U256::from(86_400u64),
-    }
-    .abi_encode();
-    anvil
-        .send(addr, &registry, &format!("0x{}", hex::encode(data)))
-        .unwrap();
-    let holder = Who {
-        key: delegate_key,
-        kid: format!("{did}#delegate-1"),
-        did: did.clone(),
-    };
-    // Allowed once the follower has seen the delegate.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let vc = h.employee_vc(&holder, "engineer", "eng");
-        let vp = h.vp_for(&holder, vec![vc], &h.audience, now(), Format::JwtVc11);
-        let r = h.send(Method::GET, "/eng/docs", Some(&vp), &[]).await;
-        if r.status == StatusCode::OK {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "delegate never accepted: {}",
-            r.code()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (holder, delegate) = add_sig_auth_delegate(&h, &anvil, &registry, addr).await;
     let data = revokeDelegateCall {
         identity,
         delegateType: sig_auth(),
@@ -190,7 +214,8 @@ async fn deactivated_did_and_revoked_delegate_are_refused_from_the_next_block() 
         .send(addr, &registry, &format!("0x{}", hex::encode(data)))
         .unwrap();
     let mined_at = Instant::now();
-    let (blocks, ms, code) = delay_until_refused(&h, &anvil, &holder, block, mined_at).await;
+    let (blocks, ms, code) =
+        delay_until_refused(&h, &anvil, Probe::Bearer(&holder), block, mined_at).await;
     assert_eq!(
         code, "key_not_found",
         "the delegate's kid is no longer in the document"
@@ -227,33 +252,6 @@ async fn unreachable_chain_fails_closed_with_503() {
     h.stop().await;
 }
 
-/// Send requests with a session until one is refused; (blocks, ms, code).
-async fn session_delay_until_refused(
-    h: &Harness,
-    anvil: &Anvil,
-    jar: &Jar,
-    block: u64,
-    mined_at: Instant,
-) -> (u64, u128, String) {
-    let cookie = jar.header();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let r = h
-            .send(Method::GET, "/eng/docs", None, &[("cookie", &cookie)])
-            .await;
-        if r.status != StatusCode::OK {
-            let ms = mined_at.elapsed().as_millis();
-            let head = anvil.block_number().unwrap();
-            return (head - block, ms, r.code());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the session still works 30 s after the revocation"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
 /// A browser session rests on the key that logged in: revoking that key (a
 /// sigAuth delegate) or deactivating the DID ends it from that block, as it
 /// refuses a bearer presentation.
@@ -267,39 +265,7 @@ async fn sessions_end_from_the_block_that_revokes_the_login_key() {
     let identity: Address = addr.parse().unwrap();
 
     // Log in with a sigAuth delegate key.
-    let delegate_key = SigningKey::generate(credentials::KeyType::Secp256k1);
-    let jwk = serde_json::to_string(&delegate_key.public_key().to_jwk()).unwrap();
-    let delegate = did_registry::ethr::address_of(&k256::PublicKey::from_jwk_str(&jwk).unwrap());
-    let data = addDelegateCall {
-        identity,
-        delegateType: sig_auth(),
-        delegate,
-        validity: U256::from(86_400u64),
-    }
-    .abi_encode();
-    anvil
-        .send(addr, &registry, &format!("0x{}", hex::encode(data)))
-        .unwrap();
-    let by_delegate = Who {
-        key: delegate_key,
-        kid: format!("{did}#delegate-1"),
-        did: did.clone(),
-    };
-    // Wait until the follower has indexed the delegate (a bearer request passes).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let vc = h.employee_vc(&by_delegate, "engineer", "eng");
-        let vp = h.vp_for(&by_delegate, vec![vc], &h.audience, now(), Format::JwtVc11);
-        if h.send(Method::GET, "/eng/docs", Some(&vp), &[])
-            .await
-            .status
-            == StatusCode::OK
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "delegate never accepted");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (by_delegate, delegate) = add_sig_auth_delegate(&h, &anvil, &registry, addr).await;
     let vc = h.employee_vc(&by_delegate, "engineer", "eng");
     let delegate_session = h.browser_login(&by_delegate, vec![vc]).await;
     // And a second session, with the controller key.
@@ -321,20 +287,21 @@ async fn sessions_end_from_the_block_that_revokes_the_login_key() {
     let block = anvil
         .send(addr, &registry, &format!("0x{}", hex::encode(data)))
         .unwrap();
-    let (blocks, ms, code) =
-        session_delay_until_refused(&h, &anvil, &delegate_session, block, Instant::now()).await;
+    let (blocks, ms, code) = delay_until_refused(
+        &h,
+        &anvil,
+        Probe::Session(&delegate_session),
+        block,
+        Instant::now(),
+    )
+    .await;
     assert_eq!(code, "key_not_found");
     println!("SESSION_REVOCATION_DELAY kind=revoke_delegate blocks={blocks} ms={ms}");
     let cookie = owner_session.header();
     let r = h
         .send(Method::GET, "/eng/docs", None, &[("cookie", &cookie)])
         .await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    r.assert_ok();
 
     // Deactivating the DID ends the owner's session too.
     let data = changeOwnerCall {
@@ -345,8 +312,14 @@ async fn sessions_end_from_the_block_that_revokes_the_login_key() {
     let block = anvil
         .send(addr, &registry, &format!("0x{}", hex::encode(data)))
         .unwrap();
-    let (blocks, ms, code) =
-        session_delay_until_refused(&h, &anvil, &owner_session, block, Instant::now()).await;
+    let (blocks, ms, code) = delay_until_refused(
+        &h,
+        &anvil,
+        Probe::Session(&owner_session),
+        block,
+        Instant::now(),
+    )
+    .await;
     assert_eq!(code, "did_deactivated");
     println!("SESSION_REVOCATION_DELAY kind=deactivate blocks={blocks} ms={ms}");
     // Still refused later (read again from the database, verified again).

@@ -109,12 +109,7 @@ async fn logs_in_with_did_jwt_vc(holder: &str) {
     let r = h
         .send(Method::GET, "/eng/docs", None, &[("cookie", &cookie)])
         .await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    r.assert_ok();
     let body = r.json();
     let a =
         credentials::jws::parse(body["headers"]["x-didgate-assertion"].as_str().unwrap()).unwrap();

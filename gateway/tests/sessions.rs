@@ -102,12 +102,7 @@ async fn a_browser_logs_in_with_a_wallet_and_its_session_reaches_the_app() {
     let r = h
         .post_wallet_answer(answer(&req.state, h.login_vp(&h.alice, vec![vc], &req)))
         .await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    r.assert_ok();
     assert_eq!(r.headers["cache-control"], "no-store");
     let next = r.json()["redirect_uri"].as_str().unwrap().to_owned();
     assert!(
@@ -130,21 +125,8 @@ async fn a_browser_logs_in_with_a_wallet_and_its_session_reaches_the_app() {
 
     // The app sees the holder, never the gateway's cookies.
     let cookie = format!("{}; app=kept", jar.header());
-    let r = send(
-        &h.url,
-        Method::GET,
-        "/eng/docs?x=1",
-        None,
-        &[("cookie", &cookie)],
-        Bytes::new(),
-    )
-    .await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    let r = get_with_cookie(&h.url, "/eng/docs?x=1", &cookie).await;
+    r.assert_ok();
     let body = r.json();
     assert_eq!(body["headers"]["cookie"], "app=kept");
     let a =
@@ -305,12 +287,7 @@ async fn wallet_answers_that_must_be_refused() {
 
     // The right answer once; a replay of it is refused.
     let r = post(answer(&req.state, good.clone())).await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    r.assert_ok();
     let r = post(answer(&req.state, good)).await;
     assert_eq!(error_code(&r), "login_unknown");
 
@@ -375,15 +352,7 @@ async fn sessions_that_must_be_refused() {
             "ambiguous_credentials",
         ),
     ] {
-        let r = send(
-            &h.url,
-            Method::GET,
-            "/eng/docs",
-            None,
-            &[("cookie", &cookie)],
-            Bytes::new(),
-        )
-        .await;
+        let r = get_with_cookie(&h.url, "/eng/docs", &cookie).await;
         assert_eq!(r.code(), code, "{cookie}");
     }
     // A bearer presentation wins over the cookie: it is its own identity.
@@ -524,21 +493,8 @@ async fn shared_sessions(db: String) {
     let vc = a.employee_vc(&a.alice, "engineer", "eng");
     let jar = a.browser_login(&a.alice, vec![vc]).await;
     let cookie = jar.header();
-    let on_b = send(
-        &b_url,
-        Method::GET,
-        "/eng/docs",
-        None,
-        &[("cookie", &cookie)],
-        Bytes::new(),
-    )
-    .await;
-    assert_eq!(
-        on_b.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&on_b.body)
-    );
+    let on_b = get_with_cookie(&b_url, "/eng/docs", &cookie).await;
+    on_b.assert_ok();
     // Logout on B; A drops it within its sync interval.
     let r = send(
         &b_url,
@@ -552,15 +508,7 @@ async fn shared_sessions(db: String) {
     assert_eq!(r.json()["status"], "logged_out");
     let mut refused = false;
     for _ in 0..60 {
-        let r = send(
-            &a.url,
-            Method::GET,
-            "/eng/docs",
-            None,
-            &[("cookie", &cookie)],
-            Bytes::new(),
-        )
-        .await;
+        let r = get_with_cookie(&a.url, "/eng/docs", &cookie).await;
         if r.status == StatusCode::UNAUTHORIZED {
             assert_eq!(r.code(), "session_revoked");
             refused = true;

@@ -152,6 +152,14 @@ const IP_CACHE: u64 = 65_536;
 /// Risk scores have four decimals in Cedar: 0.0000 ..= 1.0000.
 const SCORE_STEPS: usize = 10_000;
 
+/// A set of strings as a Cedar value.
+fn strings(v: &[String]) -> RestrictedExpression {
+    RestrictedExpression::new_set(
+        v.iter()
+            .map(|s| RestrictedExpression::new_string(s.clone())),
+    )
+}
+
 fn type_name(s: &str) -> EntityTypeName {
     // Constant, valid names: parsing cannot fail.
     EntityTypeName::from_str(s).unwrap_or_else(|_| unreachable!("valid entity type name {s}"))
@@ -350,12 +358,6 @@ impl PolicyEngine {
         app: &EntityUid,
         r: &DecisionRequest<'_>,
     ) -> Result<Entities, String> {
-        let strings = |v: &[String]| {
-            RestrictedExpression::new_set(
-                v.iter()
-                    .map(|s| RestrictedExpression::new_string(s.clone())),
-            )
-        };
         let holder = Entity::new(
             principal.clone(),
             HashMap::from([
@@ -392,12 +394,6 @@ impl PolicyEngine {
         action: &EntityUid,
         r: &DecisionRequest<'_>,
     ) -> Result<(Request, Entities), String> {
-        let strings = |v: &[String]| {
-            RestrictedExpression::new_set(
-                v.iter()
-                    .map(|s| RestrictedExpression::new_string(s.clone())),
-            )
-        };
         let principal = EntityUid::from_type_name_and_id(
             self.holder_type.clone(),
             EntityId::new(r.principal_did),

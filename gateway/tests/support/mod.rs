@@ -351,6 +351,17 @@ pub struct Resp {
 }
 
 impl Resp {
+    /// Assert a 200, showing the body when it is not.
+    #[track_caller]
+    pub fn assert_ok(&self) {
+        assert_eq!(
+            self.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&self.body)
+        );
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&self.body)))
@@ -485,6 +496,19 @@ impl Jar {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }
+}
+
+/// GET `path` from the gateway at `base` with a `Cookie` header.
+pub async fn get_with_cookie(base: &str, path: &str, cookie: &str) -> Resp {
+    send(
+        base,
+        Method::GET,
+        path,
+        None,
+        &[("cookie", cookie)],
+        Bytes::new(),
+    )
+    .await
 }
 
 /// A browser's session with the gateway at `base`: GET with its cookies.

@@ -129,7 +129,39 @@ pub struct PolicyEngine {
     /// actions: a request then adds only its resource
     /// (`DecisionRequest::principal_key`).
     bases: moka::sync::Cache<u64, Arc<Base>>,
+    /// A keyed principal's latest context: the requests of one session in
+    /// the same second, from the same address and with the same risk, share
+    /// it (building one costs two extension calls and a dozen allocations).
+    contexts: moka::sync::Cache<[u8; 16], Arc<ContextEntry>>,
     hasher: std::hash::RandomState,
+}
+
+/// A built context and everything it was built from, besides the keyed
+/// principal's credential types (fixed by the key).
+struct ContextEntry {
+    auth_method: Box<str>,
+    client_ip: IpAddr,
+    now_unix: i64,
+    score_step: usize,
+    factors: Box<[Box<str>]>,
+    cold_start: bool,
+    context: Context,
+}
+
+impl ContextEntry {
+    fn built_from(&self, r: &DecisionRequest<'_>, score_step: usize) -> bool {
+        self.now_unix == r.now_unix
+            && self.score_step == score_step
+            && self.client_ip == r.client_ip
+            && self.cold_start == r.risk.cold_start
+            && *self.auth_method == *r.auth_method
+            && self.factors.len() == r.risk.factors.len()
+            && self
+                .factors
+                .iter()
+                .zip(r.risk.factors)
+                .all(|(a, b)| **a == **b)
+    }
 }
 
 /// A principal's part of the entity store for one method and app.
@@ -201,6 +233,7 @@ impl PolicyEngine {
             ips: moka::sync::Cache::new(IP_CACHE),
             scores: (0..=SCORE_STEPS).map(|_| OnceLock::new()).collect(),
             bases: moka::sync::Cache::new(BASE_CACHE),
+            contexts: moka::sync::Cache::new(BASE_CACHE),
             hasher: std::hash::RandomState::new(),
         }
     }
@@ -210,9 +243,18 @@ impl PolicyEngine {
             .get_with(ip, || RestrictedExpression::new_ip(ip.to_string()))
     }
 
-    /// `score` (finite, in [0, 1]) as a Cedar decimal with four places.
-    fn score_value(&self, score: f64) -> RestrictedExpression {
-        let step = ((score * SCORE_STEPS as f64).round() as usize).min(SCORE_STEPS);
+    /// `score` (finite, in [0, 1]) in steps of 0.0001: what Cedar's decimal sees.
+    fn score_step(score: f64) -> usize {
+        let score = if score.is_nan() {
+            1.0
+        } else {
+            score.clamp(0.0, 1.0)
+        };
+        ((score * SCORE_STEPS as f64).round() as usize).min(SCORE_STEPS)
+    }
+
+    /// A score step as a Cedar decimal with four places.
+    fn score_value(&self, step: usize) -> RestrictedExpression {
         self.scores[step]
             .get_or_init(|| {
                 RestrictedExpression::new_decimal(format!(
@@ -427,15 +469,45 @@ impl PolicyEngine {
         .map_err(|e| e.to_string())?;
         let entities = base.add_entities([res], None).map_err(|e| e.to_string())?;
 
-        let score = if r.risk.score.is_nan() {
-            1.0
-        } else {
-            r.risk.score.clamp(0.0, 1.0)
+        let context = self.context(r)?;
+        let req = Request::new(principal, action.clone(), resource, context, None)
+            .map_err(|e| e.to_string())?;
+        Ok((req, entities))
+    }
+
+    /// The request's context: reused while a keyed principal's requests
+    /// carry the same inputs, built otherwise.
+    fn context(&self, r: &DecisionRequest<'_>) -> Result<Context, String> {
+        let score_step = Self::score_step(r.risk.score);
+        let Some(key) = r.principal_key else {
+            return self.build_context(r, score_step);
         };
+        if let Some(e) = self.contexts.get(&key) {
+            if e.built_from(r, score_step) {
+                return Ok(e.context.clone());
+            }
+        }
+        let context = self.build_context(r, score_step)?;
+        self.contexts.insert(
+            key,
+            Arc::new(ContextEntry {
+                auth_method: r.auth_method.into(),
+                client_ip: r.client_ip,
+                now_unix: r.now_unix,
+                score_step,
+                factors: r.risk.factors.iter().map(|f| Box::from(*f)).collect(),
+                cold_start: r.risk.cold_start,
+                context: context.clone(),
+            }),
+        );
+        Ok(context)
+    }
+
+    fn build_context(&self, r: &DecisionRequest<'_>, score_step: usize) -> Result<Context, String> {
         let secs = r.now_unix.rem_euclid(86_400);
         // 1970-01-01 was a Thursday (3 with Monday = 0).
         let weekday = (r.now_unix.div_euclid(86_400) + 3).rem_euclid(7);
-        let context = Context::from_pairs([
+        Context::from_pairs([
             (
                 "auth_method".to_owned(),
                 RestrictedExpression::new_string(r.auth_method.to_owned()),
@@ -457,7 +529,7 @@ impl PolicyEngine {
             (
                 "risk".to_owned(),
                 RestrictedExpression::new_record([
-                    ("score".to_owned(), self.score_value(score)),
+                    ("score".to_owned(), self.score_value(score_step)),
                     (
                         "factors".to_owned(),
                         RestrictedExpression::new_set(
@@ -475,10 +547,7 @@ impl PolicyEngine {
                 .map_err(|e| e.to_string())?,
             ),
         ])
-        .map_err(|e| e.to_string())?;
-        let req = Request::new(principal, action.clone(), resource, context, None)
-            .map_err(|e| e.to_string())?;
-        Ok((req, entities))
+        .map_err(|e| e.to_string())
     }
 }
 

@@ -356,3 +356,107 @@ fn keyed_principals_reuse_their_entities_and_nothing_else() {
         "another app"
     );
 }
+
+/// A keyed principal's context is reused only while every input it was
+/// built from is the same: the address, the time, the risk score, factors
+/// and cold start, and the authentication method each change the decision.
+#[test]
+fn keyed_contexts_follow_every_input() {
+    let e = engine(
+        r#"
+@id("office") permit (principal, action, resource)
+  when {
+    context.client_ip.isInRange(ip("10.0.0.0/8")) &&
+    context.time < 1800000100 &&
+    context.risk.score.lessThan(decimal("0.5")) &&
+    !context.risk.factors.contains("new_device") &&
+    !context.risk.cold_start &&
+    context.auth_method == "session"
+  };
+"#,
+    )
+    .unwrap();
+    let claims = Map::new();
+    let types = ["EmployeeCredential".to_owned()];
+    let issuers = ["did:key:zIss".to_owned()];
+    let base = DecisionRequest {
+        principal_key: Some([7; 16]),
+        principal_did: "did:key:z6Mk",
+        issuers: &issuers,
+        credential_types: &types,
+        claims: &claims,
+        action: "GET",
+        app: "a",
+        host: "localhost",
+        path: "/x",
+        auth_method: "session",
+        client_ip: IpAddr::from([10, 1, 2, 3]),
+        now_unix: 1_800_000_000,
+        risk: RiskContext {
+            score: 0.1,
+            factors: &["new_network"],
+            cold_start: false,
+        },
+    };
+    let effect = |r: &DecisionRequest<'_>| e.decide(r).effect;
+    assert_eq!(effect(&base), Effect::Allow);
+    assert_eq!(effect(&base), Effect::Allow, "reused");
+    let changed: [(&str, DecisionRequest<'_>); 6] = [
+        (
+            "address",
+            DecisionRequest {
+                client_ip: IpAddr::from([192, 0, 2, 1]),
+                ..base
+            },
+        ),
+        (
+            "time",
+            DecisionRequest {
+                now_unix: 1_800_000_100,
+                ..base
+            },
+        ),
+        (
+            "score",
+            DecisionRequest {
+                risk: RiskContext {
+                    score: 0.6,
+                    ..base.risk
+                },
+                ..base
+            },
+        ),
+        (
+            "factors",
+            DecisionRequest {
+                risk: RiskContext {
+                    factors: &["new_network", "new_device"],
+                    ..base.risk
+                },
+                ..base
+            },
+        ),
+        (
+            "cold start",
+            DecisionRequest {
+                risk: RiskContext {
+                    cold_start: true,
+                    ..base.risk
+                },
+                ..base
+            },
+        ),
+        (
+            "method",
+            DecisionRequest {
+                auth_method: "vp_jwt",
+                ..base
+            },
+        ),
+    ];
+    for (what, r) in &changed {
+        assert_eq!(effect(r), Effect::Deny, "{what} changed");
+        // And back: the first inputs are decided as before.
+        assert_eq!(effect(&base), Effect::Allow, "after {what}");
+    }
+}

@@ -159,7 +159,7 @@ fn append(c: &mut Criterion) {
     let template = template();
     let mut l = Log::start("audit-append");
     for r in records(&template, BACKLOG as usize) {
-        l.log.record(r).unwrap();
+        l.log.try_record(r).unwrap();
     }
     l.pushed += BACKLOG;
     c.bench_function("decision_log_append", |b| {
@@ -173,7 +173,7 @@ fn append(c: &mut Criterion) {
                 let batch = records(&template, n as usize);
                 let start = Instant::now();
                 for r in batch {
-                    l.log.record(black_box(r)).unwrap();
+                    l.log.try_record(black_box(r)).unwrap();
                 }
                 timed += start.elapsed();
                 l.pushed += n;
@@ -192,7 +192,7 @@ fn append_idle_writer(c: &mut Criterion) {
     let mut l = Log::start("audit-append-idle");
     // The writer's first transactions (connection, statement cache) off the clock.
     for r in records(&template, 3) {
-        l.log.record(r).unwrap();
+        l.log.try_record(r).unwrap();
         l.pushed += 1;
         wait_written(&l.log, l.pushed);
     }
@@ -205,7 +205,7 @@ fn append_idle_writer(c: &mut Criterion) {
                 wait_written(&l.log, l.pushed);
                 std::thread::sleep(Duration::from_micros(200));
                 let start = Instant::now();
-                l.log.record(black_box(r)).unwrap();
+                l.log.try_record(black_box(r)).unwrap();
                 timed += start.elapsed();
                 l.pushed += 1;
             }
@@ -232,7 +232,7 @@ fn write_throughput(c: &mut Criterion) {
                 let batch = records(&template, BATCH);
                 let start = Instant::now();
                 for r in batch {
-                    l.log.record(r).unwrap();
+                    l.log.try_record(r).unwrap();
                 }
                 l.pushed += BATCH as u64;
                 wait_written(&l.log, l.pushed);

@@ -1,15 +1,24 @@
 //! The decision log: every decision (forwarded or refused) is queued in memory
 //! without awaiting anything, and one writer task appends batches to the
-//! database in transactions. A failed write is retried, never dropped; if the
-//! queue fills up (database down for long) new requests are refused with
-//! `503 audit_unavailable`, so nothing is ever forwarded unaudited.
+//! database in transactions. A failed write is retried, never dropped.
+//!
+//! When the queue is full there are two cases. While the writer's writes
+//! succeed, the gateway is taking requests faster than the database takes
+//! their decisions: a request then waits for room (up to `FULL_WAIT`), which
+//! slows the gateway to what the log can keep, instead of refusing a share of
+//! the requests. While its writes fail (the database is down), requests are
+//! refused at once with `503 audit_unavailable`. Either way nothing is ever
+//! forwarded unaudited.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::atomic::AtomicBool;
+
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::task::JoinHandle;
 
 use crate::store::Store;
@@ -104,6 +113,10 @@ pub struct AuditStats {
     pub written: AtomicU64,
     pub write_errors: AtomicU64,
     pub refused_full: AtomicU64,
+    /// Decisions that found the queue full and waited for room.
+    pub waited_full: AtomicU64,
+    /// The writer's last write failed (cleared by the next success).
+    pub failing: AtomicBool,
 }
 
 /// Owns the writer task; `finish` flushes everything queued.
@@ -112,6 +125,9 @@ pub struct AuditWriter {
 }
 
 const MAX_BATCH: usize = 1024;
+/// How long a decision waits for room in a full queue while the writer is
+/// healthy, before its request is refused.
+const FULL_WAIT: Duration = Duration::from_secs(2);
 /// How long the writer waits for more decisions before writing a batch.
 /// Each commit rewrites the pages its rows touched (table and index leaves)
 /// to the WAL, so rows per commit set the write amplification: at 5 ms and
@@ -126,12 +142,35 @@ impl AuditLog {
         (AuditLog { tx, stats }, AuditWriter { handle })
     }
 
-    /// Queue a decision; never waits.
-    pub fn record(&self, rec: DecisionRecord) -> Result<(), AuditFull> {
+    /// Queue a decision if there is room now, never waiting (benchmarks and
+    /// callers outside a runtime; the request path uses `record`).
+    pub fn try_record(&self, rec: DecisionRecord) -> Result<(), AuditFull> {
         self.tx.try_send(rec).map_err(|_| {
             self.stats.refused_full.fetch_add(1, Ordering::Relaxed);
             AuditFull
         })
+    }
+
+    /// Queue a decision. Returns at once while there is room (always, below
+    /// saturation); see the module's doc for a full queue.
+    pub async fn record(&self, rec: DecisionRecord) -> Result<(), AuditFull> {
+        let refuse = || {
+            self.stats.refused_full.fetch_add(1, Ordering::Relaxed);
+            AuditFull
+        };
+        let rec = match self.tx.try_send(rec) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Closed(_)) => return Err(refuse()),
+            Err(TrySendError::Full(rec)) => rec,
+        };
+        if self.stats.failing.load(Ordering::Relaxed) {
+            return Err(refuse());
+        }
+        self.stats.waited_full.fetch_add(1, Ordering::Relaxed);
+        match tokio::time::timeout(FULL_WAIT, self.tx.send(rec)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) | Err(_) => Err(refuse()),
+        }
     }
 
     pub fn stats(&self) -> &AuditStats {
@@ -176,10 +215,12 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<DecisionRecord>, stats: Arc
                     stats
                         .written
                         .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    stats.failing.store(false, Ordering::Relaxed);
                     break;
                 }
                 Err(e) => {
                     stats.write_errors.fetch_add(1, Ordering::Relaxed);
+                    stats.failing.store(true, Ordering::Relaxed);
                     tracing::error!(error = %e, pending = batch.len(), "decision log write failed; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));

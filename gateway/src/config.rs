@@ -422,8 +422,10 @@ pub struct DatabaseConfig {
     /// The `DIDGATE_DATABASE_URL` environment variable overrides it (it may hold a password).
     #[serde(default = "default_db")]
     pub url: String,
-    /// Decisions buffered in memory before requests are refused with 503
-    /// `audit_unavailable` (the gateway never forwards an unaudited request).
+    /// Decisions buffered in memory for the database. When they are all
+    /// taken, requests wait for room (up to 2 s) while the database is
+    /// writing, and are refused with 503 `audit_unavailable` while it fails:
+    /// the gateway never forwards an unaudited request.
     #[serde(default = "default_audit_queue")]
     pub audit_queue: usize,
 }

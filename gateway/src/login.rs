@@ -444,7 +444,7 @@ async fn wallet_response(
             }
             record.reason = "login_declined";
             record.status = Some(200);
-            audit(gw, record)?;
+            audit(gw, record).await?;
             return Ok(json_response(StatusCode::OK, &json!({})));
         }
         AuthorizationResponse::Presentation { vp_token, .. } => vp_token,
@@ -478,7 +478,7 @@ async fn wallet_response(
             }
             record.status = Some(refusal.status.as_u16());
             record.reason = refusal.code;
-            audit(gw, record)?;
+            audit(gw, record).await?;
             let error = if refusal.status == StatusCode::SERVICE_UNAVAILABLE {
                 "temporarily_unavailable"
             } else {
@@ -503,7 +503,7 @@ async fn wallet_response(
         }
         record.status = Some(401);
         record.reason = "credential_not_requested";
-        audit(gw, record)?;
+        audit(gw, record).await?;
         return Ok(wallet_error(
             StatusCode::UNAUTHORIZED,
             "invalid_request",
@@ -528,7 +528,7 @@ async fn wallet_response(
     fill_principal(&mut record, &principal);
     record.effect = Effect::Allow;
     record.reason = "login_presented";
-    audit(gw, record)?;
+    audit(gw, record).await?;
     let redirect = format!("{}?response_code={code}", login.complete_uri);
     Ok(json_response(
         StatusCode::OK,
@@ -651,7 +651,7 @@ async fn complete(
             record.subject = Some(holder);
             record.status = Some(refusal.status.as_u16());
             record.reason = refusal.code;
-            audit(gw, record)?;
+            audit(gw, record).await?;
             return Err(refusal);
         }
     };
@@ -673,7 +673,7 @@ async fn complete(
     observe_login(gw, req, conn, client_ip, now_ms, &session, stepped_up);
     record.effect = Effect::Allow;
     record.reason = "session_opened";
-    audit(gw, record)?;
+    audit(gw, record).await?;
     tracing::info!(subject = %session.holder(), session = %session.public_id, "session opened");
     let max_age = (session.expires_ms - now_ms) / 1000;
     // The login cookie stays until it expires: other tabs of this browser
@@ -744,7 +744,7 @@ async fn logout(
     } else {
         "no_session"
     };
-    audit(gw, record)?;
+    audit(gw, record).await?;
     let wants_html = req
         .headers()
         .get(header::ACCEPT)
@@ -833,8 +833,8 @@ fn fill_principal(record: &mut DecisionRecord, p: &Principal) {
 }
 
 /// Logins are decisions too: audited, and refused when the log cannot take them.
-fn audit(gw: &Gateway, record: DecisionRecord) -> Result<(), Refusal> {
-    gw.audit.record(record).map_err(|_| {
+async fn audit(gw: &Gateway, record: DecisionRecord) -> Result<(), Refusal> {
+    gw.audit.record(record).await.map_err(|_| {
         Refusal::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "audit_unavailable",

@@ -134,7 +134,7 @@ impl Gateway {
                 record.reason = refusal.code;
                 tracing::info!(decision = %decision_id, status = refusal.status.as_u16(),
                     reason = refusal.code, path = %record.path, subject = ?record.subject, "refused");
-                if self.audit.record(record).is_err() {
+                if self.audit.record(record).await.is_err() {
                     return audit_unavailable(accept.as_ref(), &decision_id);
                 }
                 // A browser that needs to (re-)authenticate goes to the login
@@ -149,7 +149,7 @@ impl Gateway {
                 return refusal.into_response(accept.as_ref(), &decision_id);
             }
         };
-        if self.audit.record(record).is_err() {
+        if self.audit.record(record).await.is_err() {
             return audit_unavailable(accept.as_ref(), &decision_id);
         }
 

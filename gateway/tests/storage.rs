@@ -91,7 +91,7 @@ async fn storage_contract(store: Store) {
     // The audit writer drains everything queued before it finishes.
     let (log, writer) = AuditLog::spawn(store.clone(), 4096);
     for i in 0..500 {
-        log.record(record(10_000 + i)).unwrap();
+        log.record(record(10_000 + i)).await.unwrap();
     }
     drop(log);
     writer.finish().await;
@@ -146,6 +146,65 @@ async fn postgres_store_contract() {
     let store = Store::connect(&url).await.unwrap();
     assert_eq!(store.backend(), "postgres");
     storage_contract(store).await;
+}
+
+/// A full queue with a healthy writer slows the caller down instead of
+/// refusing: every decision is taken and written. With a failing writer
+/// (the database gone) a full queue refuses at once, and what was queued is
+/// kept, not dropped.
+#[tokio::test]
+async fn full_queue_waits_for_a_healthy_writer_and_refuses_for_a_failing_one() {
+    let dir = tempdir("sqlite-full");
+    let store = Store::connect(&format!("sqlite://{}", dir.join("d.db").display()))
+        .await
+        .unwrap();
+    // Room for one decision: every other one finds the queue full.
+    let (log, writer) = AuditLog::spawn(store.clone(), 1);
+    for i in 0..300 {
+        log.record(record(i)).await.unwrap();
+    }
+    assert!(
+        log.stats()
+            .waited_full
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0,
+        "the queue was full at times"
+    );
+    assert_eq!(
+        log.stats()
+            .refused_full
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    drop(log);
+    writer.finish().await;
+    assert_eq!(store.count_decisions().await.unwrap(), 300);
+
+    // The database goes away: the writer's batch fails and is retried.
+    store.close().await;
+    let (log, _writer) = AuditLog::spawn(store.clone(), 1);
+    log.record(record(1_000)).await.unwrap();
+    let stats = log.stats();
+    for _ in 0..500 {
+        if stats.failing.load(std::sync::atomic::Ordering::Relaxed) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(stats.failing.load(std::sync::atomic::Ordering::Relaxed));
+    // One more fits in the queue; the next is refused without waiting for room.
+    log.record(record(1_001)).await.unwrap();
+    assert!(log.record(record(1_002)).await.is_err());
+    assert_eq!(
+        stats
+            .refused_full
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    assert_eq!(
+        stats.waited_full.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
 }
 
 #[tokio::test]

@@ -82,11 +82,15 @@ async fn storage_contract(store: Store) {
     assert!((recent[0].risk_score - 0.25).abs() < 1e-9);
     assert_eq!(recent[0].risk_factors, vec!["new_network", "new_device"]);
 
-    // A batch with a duplicate id fails whole: no partial write.
-    let mut bad: Vec<_> = (0..10).map(record).collect();
-    bad[9].id = bad[0].id.clone();
+    // A batch with a duplicate id fails whole: no partial write, also of
+    // the statements (64 rows, then 32) before the failing one; the
+    // connection is fine afterwards.
+    let mut bad: Vec<_> = (0..100).map(record).collect();
+    bad[99].id = bad[0].id.clone();
     assert!(store.insert_decisions(&bad).await.is_err());
     assert_eq!(store.count_decisions().await.unwrap(), 1203);
+    store.insert_decisions(&bad[..99]).await.unwrap();
+    assert_eq!(store.count_decisions().await.unwrap(), 1302);
 
     // The audit writer drains everything queued before it finishes.
     let (log, writer) = AuditLog::spawn(store.clone(), 4096);
@@ -95,7 +99,7 @@ async fn storage_contract(store: Store) {
     }
     drop(log);
     writer.finish().await;
-    assert_eq!(store.count_decisions().await.unwrap(), 1703);
+    assert_eq!(store.count_decisions().await.unwrap(), 1802);
 
     // Risk: one hash key per database, however often it is asked for.
     let key = store.risk_hash_key().await.unwrap();

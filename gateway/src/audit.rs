@@ -1,5 +1,5 @@
 //! The decision log: every decision (forwarded or refused) is queued in memory
-//! without awaiting anything, and one writer task appends batches to the
+//! (without waiting while the queue has room), and one writer task appends batches to the
 //! database in transactions. A failed write is retried, never dropped.
 //!
 //! When the queue is full there are two cases. While the writer's writes
@@ -11,11 +11,9 @@
 //! forwarded unaudited.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-use std::sync::atomic::AtomicBool;
 
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;

@@ -82,8 +82,9 @@ impl Store {
     /// connections each keep their own, and re-read what another connection
     /// wrote), and its thread runs at a lower priority than the request path
     /// (`nice` +10), so a batch being written does not hold up requests on a
-    /// busy core; it still gets its share, and a queue that fills refuses
-    /// requests rather than drop decisions. The same pool for PostgreSQL
+    /// busy core; it still gets its share, and a queue that fills makes
+    /// requests wait for room (or refuses them while writes fail) rather
+    /// than drop decisions. The same pool for PostgreSQL
     /// (the writing happens in the server).
     pub async fn dedicated(&self) -> Result<Self, StoreError> {
         match self {

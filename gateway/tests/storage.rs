@@ -163,6 +163,16 @@ async fn full_queue_waits_for_a_healthy_writer_and_refuses_for_a_failing_one() {
         .await
         .unwrap();
     // Room for one decision: every other one finds the queue full.
+    // On the writer's own single connection, a batch rolled back by a bad
+    // row leaves the connection usable for the next one.
+    let one = store.dedicated().await.unwrap();
+    let mut bad: Vec<_> = (0..70).map(record).collect();
+    bad[69].id = bad[0].id.clone();
+    assert!(one.insert_decisions(&bad).await.is_err());
+    one.insert_decisions(&bad[..69]).await.unwrap();
+    assert_eq!(store.count_decisions().await.unwrap(), 69);
+    one.close().await;
+
     let (log, writer) = AuditLog::spawn(store.clone(), 1);
     for i in 0..300 {
         log.record(record(i)).await.unwrap();
@@ -182,7 +192,7 @@ async fn full_queue_waits_for_a_healthy_writer_and_refuses_for_a_failing_one() {
     );
     drop(log);
     writer.finish().await;
-    assert_eq!(store.count_decisions().await.unwrap(), 300);
+    assert_eq!(store.count_decisions().await.unwrap(), 369);
 
     // The database goes away: the writer's batch fails and is retried.
     store.close().await;

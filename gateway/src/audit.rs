@@ -143,31 +143,30 @@ impl AuditLog {
     /// Queue a decision if there is room now, never waiting (benchmarks and
     /// callers outside a runtime; the request path uses `record`).
     pub fn try_record(&self, rec: DecisionRecord) -> Result<(), AuditFull> {
-        self.tx.try_send(rec).map_err(|_| {
-            self.stats.refused_full.fetch_add(1, Ordering::Relaxed);
-            AuditFull
-        })
+        self.tx.try_send(rec).map_err(|_| self.refused())
+    }
+
+    /// Count a refused decision.
+    fn refused(&self) -> AuditFull {
+        self.stats.refused_full.fetch_add(1, Ordering::Relaxed);
+        AuditFull
     }
 
     /// Queue a decision. Returns at once while there is room (always, below
     /// saturation); see the module's doc for a full queue.
     pub async fn record(&self, rec: DecisionRecord) -> Result<(), AuditFull> {
-        let refuse = || {
-            self.stats.refused_full.fetch_add(1, Ordering::Relaxed);
-            AuditFull
-        };
         let rec = match self.tx.try_send(rec) {
             Ok(()) => return Ok(()),
-            Err(TrySendError::Closed(_)) => return Err(refuse()),
+            Err(TrySendError::Closed(_)) => return Err(self.refused()),
             Err(TrySendError::Full(rec)) => rec,
         };
         if self.stats.failing.load(Ordering::Relaxed) {
-            return Err(refuse());
+            return Err(self.refused());
         }
         self.stats.waited_full.fetch_add(1, Ordering::Relaxed);
         match tokio::time::timeout(FULL_WAIT, self.tx.send(rec)).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) | Err(_) => Err(refuse()),
+            Ok(Err(_)) | Err(_) => Err(self.refused()),
         }
     }
 

@@ -134,12 +134,17 @@ async fn storage_contract(store: Store) {
     store.close().await;
 }
 
+/// A SQLite store in a fresh directory named after `name`.
+async fn sqlite_store(name: &str) -> Store {
+    let dir = tempdir(name);
+    Store::connect(&format!("sqlite://{}", dir.join("d.db").display()))
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn sqlite_store_contract() {
-    let dir = tempdir("sqlite");
-    let store = Store::connect(&format!("sqlite://{}", dir.join("d.db").display()))
-        .await
-        .unwrap();
+    let store = sqlite_store("sqlite").await;
     assert_eq!(store.backend(), "sqlite");
     storage_contract(store).await;
 }
@@ -154,15 +159,10 @@ async fn postgres_store_contract() {
 
 /// A full queue with a healthy writer slows the caller down instead of
 /// refusing: every decision is taken and written. With a failing writer
-/// (the database gone) a full queue refuses at once, and what was queued is
-/// kept, not dropped.
+/// (the database gone) a full queue refuses at once, without waiting.
 #[tokio::test]
 async fn full_queue_waits_for_a_healthy_writer_and_refuses_for_a_failing_one() {
-    let dir = tempdir("sqlite-full");
-    let store = Store::connect(&format!("sqlite://{}", dir.join("d.db").display()))
-        .await
-        .unwrap();
-    // Room for one decision: every other one finds the queue full.
+    let store = sqlite_store("sqlite-full").await;
     // On the writer's own single connection, a batch rolled back by a bad
     // row leaves the connection usable for the next one.
     let one = store.dedicated().await.unwrap();
@@ -173,6 +173,7 @@ async fn full_queue_waits_for_a_healthy_writer_and_refuses_for_a_failing_one() {
     assert_eq!(store.count_decisions().await.unwrap(), 69);
     one.close().await;
 
+    // Room for one decision: every other one finds the queue full.
     let (log, writer) = AuditLog::spawn(store.clone(), 1);
     for i in 0..300 {
         log.record(record(i)).await.unwrap();

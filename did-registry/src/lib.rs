@@ -11,6 +11,7 @@
 //! Does not own: credential formats or token parsing (`credentials`), or
 //! which issuers are trusted (the gateway's config).
 
+pub mod clock;
 mod document;
 pub mod ethr;
 mod key;
@@ -39,6 +40,16 @@ pub enum ResolveError {
     Index(String),
     #[error("{did} is deactivated")]
     Deactivated { did: String },
+    /// A historical version (`versionId`) that cannot be resolved.
+    #[error("cannot resolve that version of {did}: {reason}")]
+    VersionNotFound { did: String, reason: String },
+    /// A block's header (for a historical version's time) could not be read.
+    #[error("block {block} of {network} cannot be read: {reason}")]
+    BlockUnavailable {
+        network: String,
+        block: u64,
+        reason: String,
+    },
 }
 
 impl ResolveError {
@@ -48,7 +59,10 @@ impl ResolveError {
             ResolveError::InvalidDid { .. } => "invalid_did",
             ResolveError::UnsupportedMethod { .. } => "unsupported_did_method",
             ResolveError::KeyNotFound { .. } => "key_not_found",
-            ResolveError::ChainUnavailable { .. } | ResolveError::Index(_) => "chain_unavailable",
+            ResolveError::ChainUnavailable { .. }
+            | ResolveError::Index(_)
+            | ResolveError::BlockUnavailable { .. } => "chain_unavailable",
+            ResolveError::VersionNotFound { .. } => "version_not_found",
             ResolveError::UnknownNetwork { .. } => "unknown_network",
             ResolveError::Deactivated { .. } => "did_deactivated",
         }

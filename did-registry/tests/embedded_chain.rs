@@ -687,3 +687,109 @@ async fn racing_transactions_land_in_consecutive_blocks() {
         assert!(has(&d0.document, &hex::encode(&a.pub_key)), "{backend}");
     }
 }
+
+/// A reporting follower (a gateway's) records the block up to which its
+/// in-memory state is applied, right after the round that applied it —
+/// also when another process indexed the block first — and removes its
+/// record when it stops; a plain follower (a command's) records nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_follower_reports_what_it_applied_until_it_stops() {
+    use did_registry::DidResolver;
+    let a = actors();
+    for (backend, db) in Db::both() {
+        let index = db.connect().await;
+        let chain = Arc::new(
+            EmbeddedChain::open(index.clone(), "dev", CHAIN_ID)
+                .await
+                .unwrap(),
+        );
+        let registry = chain.ensure_registry().await.unwrap();
+        let gateway = follow(chain.clone(), registry, index.clone());
+        let command = follow(chain.clone(), registry, db.connect().await);
+        let follower = gateway.follower.reporting("gw", "gw/test-1");
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(follower.run(stopped));
+        let applied = |want: u64| {
+            let index = index.clone();
+            async move {
+                let start = std::time::Instant::now();
+                loop {
+                    let rows = index.followers("dev").await.unwrap();
+                    if rows.iter().any(|r| r.applied_block >= want) {
+                        return rows;
+                    }
+                    assert!(
+                        start.elapsed() < Duration::from_secs(10),
+                        "never applied {want}: {rows:?}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        };
+        let head = chain.block_number().await.unwrap();
+        let rows = applied(head).await;
+        assert_eq!(
+            rows.len(),
+            1,
+            "{backend}: only the reporting follower: {rows:?}"
+        );
+        let r = &rows[0];
+        assert_eq!(
+            (r.follower.as_str(), r.instance.as_str()),
+            ("gw/test-1", "gw")
+        );
+        assert_eq!(
+            (r.poll_ms, r.max_staleness_ms, r.confirmations),
+            (100, 60_000, 0)
+        );
+
+        // A change: applied at the follower's next round.
+        let steps = script(&a);
+        let b = chain
+            .transact(&a.keys[0], Some(registry), steps[0].data.clone(), GAS)
+            .await
+            .unwrap()
+            .block_number;
+        applied(b).await;
+        assert!(
+            gateway
+                .resolver
+                .resolve(&did(a.id0))
+                .await
+                .unwrap()
+                .verification_method
+                .len()
+                == 2,
+            "{backend}: what it reports applied, it serves"
+        );
+        // Indexed first by a command: the gateway's follower takes it up
+        // (drops what it derived) and reports it applied too.
+        let b = chain
+            .transact(&a.keys[0], Some(registry), steps[5].data.clone(), GAS)
+            .await
+            .unwrap()
+            .block_number;
+        assert_eq!(command.follower.sync_once().await.unwrap().indexed, b);
+        applied(b).await;
+        wait_past(chain.block(b).await.unwrap().unwrap().timestamp).await;
+        assert_eq!(
+            gateway
+                .resolver
+                .resolve(&did(a.id0))
+                .await
+                .unwrap()
+                .verification_method
+                .len(),
+            1,
+            "{backend}: the revoked delegate is gone"
+        );
+
+        stop.send(true).unwrap();
+        task.await.unwrap();
+        assert_eq!(
+            index.followers("dev").await.unwrap(),
+            vec![],
+            "{backend}: a stopped follower removes its record"
+        );
+    }
+}

@@ -3,7 +3,9 @@
 //! every step didgate's document, built from its event index in SQLite and
 //! in PostgreSQL, must equal ethr-did-resolver's. Also: credentials issued by
 //! did:ethr issuers (and their delegates) with did-jwt-vc verify; a reorg is
-//! rolled back; an unreachable node fails closed after the staleness bound.
+//! rolled back; an unreachable node fails closed after the staleness bound;
+//! historical versions and registry values that are not UTF-8 resolve as
+//! ethr-did-resolver resolves them (`interop/ethr-resolve.mjs`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -450,4 +452,262 @@ async fn followers_sharing_an_index_stay_consistent() {
         matches!(err, IndexError::Moved { .. }),
         "a second first cursor: {err}"
     );
+}
+
+/// ethr-did-resolver's answers (`interop/ethr-resolve.mjs`) for DID URLs,
+/// by DID URL, and its version. `ETHR_DID_RESOLVER` (passed through) picks
+/// another build of it.
+fn theirs(anvil: &Anvil, registry: &str, urls: &[String]) -> (Vec<Value>, String) {
+    let mut args = vec![anvil.url.as_str(), registry];
+    args.extend(urls.iter().map(String::as_str));
+    let mut lines = run_node_lines("ethr-resolve.mjs", &args).unwrap();
+    let done = lines.pop().unwrap();
+    assert_eq!(done["done"], true, "{done}");
+    assert_eq!(lines.len(), urls.len());
+    (lines, done["resolver"].as_str().unwrap().to_owned())
+}
+
+/// Whether ethr-did-resolver `version` (x.y.z) is at least `major.minor`.
+fn at_least(version: &str, major: u64, minor: u64) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+    let (a, b) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (a, b) >= (major, minor)
+}
+
+/// A historical version (`versionId`) is evaluated at its own block's time,
+/// as ethr-did-resolver does, not at the time of the last change before it:
+/// a delegate valid at block N that expires before block N+2, with no event
+/// in between, is listed at N and not at N+1 or N+2. A block above the
+/// indexed head is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn historical_versions_are_evaluated_at_their_own_block_time() {
+    let anvil = Anvil::start();
+    let registry = anvil.deploy_registry();
+    let owner = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266";
+    let data = did_registry::ethr::registry::add_delegate(
+        owner.parse().unwrap(),
+        did_registry::ethr::registry::name32("sigAuth").unwrap(),
+        "0x70997970c51812dc3a010c7d01b50e0d17dc79c8"
+            .parse()
+            .unwrap(),
+        30,
+    );
+    let n = anvil
+        .send(owner, &registry, &format!("0x{}", hex::encode(&data)))
+        .unwrap();
+    // Two empty blocks, two minutes later: the delegate has expired by then.
+    anvil.rpc("evm_increaseTime", json!([120])).unwrap();
+    anvil.rpc("evm_mine", json!([])).unwrap();
+    anvil.rpc("evm_mine", json!([])).unwrap();
+    assert_eq!(anvil.block_number().unwrap(), n + 2);
+
+    let net = network(
+        &anvil,
+        &registry,
+        sqlite_index().await,
+        Duration::from_secs(60),
+    );
+    ChainFollower::new(net.clone())
+        .unwrap()
+        .sync_once()
+        .await
+        .unwrap();
+    let resolver = EthrResolver::new(vec![net]);
+    let did = format!("did:ethr:0x7a69:{owner}");
+    let delegate = format!("{did}#delegate-1");
+    let urls: Vec<String> = (n..=n + 2)
+        .map(|b| format!("{did}?versionId={b}"))
+        .collect();
+    let (their, version) = theirs(&anvil, &registry, &urls);
+    for (at, t) in (n..=n + 2).zip(&their) {
+        let ours = resolver
+            .resolve_with_metadata(&did, Some(at))
+            .await
+            .unwrap();
+        let listed = ours.document.to_string().contains(&delegate);
+        assert_eq!(listed, at == n, "block {at}: {}", ours.document);
+        let t = &t["result"];
+        assert_eq!(
+            ours.document, t["didDocument"],
+            "block {at} (ethr-did-resolver {version})"
+        );
+        assert_eq!(ours.metadata, t["didDocumentMetadata"], "block {at}");
+        assert_eq!(ours.metadata["versionId"], n.to_string());
+    }
+    // Above the indexed head: refused, with the reason.
+    let err = resolver
+        .resolve_with_metadata(&did, Some(n + 3))
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason_code(), "version_not_found", "{err}");
+    assert!(err.to_string().contains("above the indexed head"), "{err}");
+    // ethr-did-resolver has no block to read the time from either.
+    let (above, _) = theirs(&anvil, &registry, &[format!("{did}?versionId={}", n + 3)]);
+    assert!(
+        above[0].get("thrown").is_some()
+            || above[0]["result"]["didResolutionMetadata"]["error"].is_string(),
+        "{}",
+        above[0]
+    );
+}
+
+/// Registry entries that are not UTF-8 are handled as ethr-did-resolver 11.1
+/// handles them, never decoded lossily: an event whose delegate type or
+/// attribute name is not UTF-8 is skipped (no number, no version); a
+/// service endpoint or `pem` key whose value is not UTF-8 is left out (its
+/// number is taken). With a resolver build of 11.1 or later the documents
+/// must be equal; 11.0 (the pinned one) fails these resolutions outright.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_values_that_are_not_utf8_are_skipped_like_ethr_did_resolver() {
+    use did_registry::ethr::registry::{add_delegate, name32, set_attribute};
+    use did_registry::ethr::Address;
+    let anvil = Anvil::start();
+    let registry = anvil.deploy_registry();
+    let x: Address = "0x70997970c51812dc3a010c7d01b50e0d17dc79c8"
+        .parse()
+        .unwrap();
+    let y: Address = "0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc"
+        .parse()
+        .unwrap();
+    let delegate: Address = "0x90f79bf6eb2c4f870365e785982e1f101e93b906"
+        .parse()
+        .unwrap();
+    let mut not_utf8_32 = [0u8; 32];
+    not_utf8_32[..4].copy_from_slice(&[0x80, 0x81, 0x82, 0x83]);
+    let not_utf8_32 = alloy_primitives::B256::from(not_utf8_32);
+    let not_utf8: &[u8] = &[0x80, 0x81, 0x82, 0x83];
+    let key_hex = {
+        use k256::elliptic_curve::sec1::ToEncodedPoint;
+        k256::SecretKey::from_slice(&[0x11; 32])
+            .unwrap()
+            .public_key()
+            .to_encoded_point(true)
+            .as_bytes()
+            .to_vec()
+    };
+    let day = 86_400;
+    let writes = [
+        (x, add_delegate(x, not_utf8_32, delegate, day)),
+        (
+            x,
+            add_delegate(x, name32("veriKey").unwrap(), delegate, day),
+        ),
+        (
+            x,
+            set_attribute(x, not_utf8_32, &[0xde, 0xad, 0xbe, 0xef], day),
+        ),
+        (
+            x,
+            set_attribute(x, name32("did/svc/HubService").unwrap(), not_utf8, day),
+        ),
+        (
+            x,
+            set_attribute(
+                x,
+                name32("did/svc/HubService").unwrap(),
+                b"https://hub.example",
+                day,
+            ),
+        ),
+        (
+            x,
+            set_attribute(
+                x,
+                name32("did/pub/Secp256k1/veriKey/pem").unwrap(),
+                not_utf8,
+                day,
+            ),
+        ),
+        (
+            x,
+            set_attribute(
+                x,
+                name32("did/pub/Secp256k1/veriKey/hex").unwrap(),
+                &key_hex,
+                day,
+            ),
+        ),
+        (y, add_delegate(y, not_utf8_32, delegate, day)),
+    ];
+    let mut last_x = 0;
+    for (who, data) in &writes {
+        let from = format!("{who:#x}");
+        let b = anvil
+            .send(&from, &registry, &format!("0x{}", hex::encode(data)))
+            .unwrap();
+        if *who == x {
+            last_x = b;
+        }
+    }
+
+    let net = network(
+        &anvil,
+        &registry,
+        sqlite_index().await,
+        Duration::from_secs(60),
+    );
+    ChainFollower::new(net.clone())
+        .unwrap()
+        .sync_once()
+        .await
+        .unwrap();
+    let resolver = EthrResolver::new(vec![net]);
+    let dids = [
+        format!("did:ethr:0x7a69:{x:#x}"),
+        format!("did:ethr:0x7a69:{y:#x}"),
+    ];
+    let ours_x = resolver
+        .resolve_with_metadata(&dids[0], None)
+        .await
+        .unwrap();
+    let ours_y = resolver
+        .resolve_with_metadata(&dids[1], None)
+        .await
+        .unwrap();
+    let ids = |doc: &Value, key: &str| -> Vec<String> {
+        doc[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|v| v["id"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let d = &dids[0];
+    assert_eq!(
+        ids(&ours_x.document, "verificationMethod"),
+        [
+            format!("{d}#controller"),
+            format!("{d}#delegate-1"),
+            format!("{d}#delegate-3")
+        ],
+        "{}",
+        ours_x.document
+    );
+    assert_eq!(ids(&ours_x.document, "service"), [format!("{d}#service-2")]);
+    assert_eq!(ours_x.metadata["versionId"], last_x.to_string());
+    assert_eq!(ids(&ours_y.document, "verificationMethod").len(), 1);
+    assert_eq!(ours_y.metadata, json!({}), "a skipped event is no version");
+    assert!(!ours_x.document.to_string().contains('\u{fffd}'));
+
+    let (their, version) = theirs(&anvil, &registry, &dids);
+    for (ours, t) in [&ours_x, &ours_y].into_iter().zip(&their) {
+        if at_least(&version, 11, 1) {
+            let t = &t["result"];
+            assert_eq!(
+                ours.document, t["didDocument"],
+                "ethr-did-resolver {version}"
+            );
+            assert_eq!(
+                ours.metadata, t["didDocumentMetadata"],
+                "ethr-did-resolver {version}"
+            );
+        } else {
+            // 11.0 reads these bytes as UTF-8 or throws, failing the resolution.
+            let failed = t.get("thrown").is_some()
+                || t["result"]["didResolutionMetadata"]["error"].is_string();
+            assert!(failed, "ethr-did-resolver {version}: {t}");
+        }
+    }
 }

@@ -13,6 +13,12 @@
 //! (`validTo` = its block's time) counts from its block, where
 //! ethr-did-resolver keeps the entry until the wall clock has left that
 //! second; the interop test resolves their side after that second.
+//!
+//! Bytes that are not UTF-8 are never decoded lossily. As ethr-did-resolver
+//! 11.1 does (11.0 failed the whole resolution), an event whose bytes32
+//! delegate type or attribute name is not UTF-8 is skipped as if it were not
+//! there, and a `did/svc/…` endpoint or `…/pem` key whose value is not UTF-8
+//! is left out (it still takes its `#service-N`/`#delegate-N` number).
 
 use alloy_primitives::{Address, U256};
 use base64::Engine;
@@ -107,6 +113,13 @@ pub fn build_document(
     let mut valid_until: Option<u64> = None;
 
     for event in events {
+        // An event whose bytes32 delegate type or attribute name is not UTF-8
+        // is not a DID event (some other use of the registry): like
+        // ethr-did-resolver (11.1), skip it as if it were not there — no
+        // version, no numbering, no revocation.
+        let Some(label) = event_label(&event.kind) else {
+            continue;
+        };
         if let Some(at) = at_block {
             if event.block_number > at {
                 next_version_id =
@@ -118,15 +131,12 @@ pub fn build_document(
         let (valid_to, index) = match &event.kind {
             EventKind::OwnerChanged { .. } => (U256::ZERO, String::new()),
             EventKind::DelegateChanged {
-                delegate_type,
-                delegate,
-                valid_to,
+                delegate, valid_to, ..
             } => {
-                let t = bytes32_to_string(delegate_type).unwrap_or_default();
-                let t = if t.is_empty() {
-                    "undefined".to_owned()
+                let t = if label.is_empty() {
+                    "undefined"
                 } else {
-                    t
+                    label.as_str()
                 };
                 (
                     *valid_to,
@@ -134,16 +144,11 @@ pub fn build_document(
                 )
             }
             EventKind::AttributeChanged {
-                name,
-                value,
-                valid_to,
-            } => {
-                let n = bytes32_to_string(name).unwrap_or_default();
-                (
-                    *valid_to,
-                    format!("DIDAttributeChanged-{n}-0x{}", hex::encode(value)),
-                )
-            }
+                value, valid_to, ..
+            } => (
+                *valid_to,
+                format!("DIDAttributeChanged-{label}-0x{}", hex::encode(value)),
+            ),
         };
         // A change whose validTo is not after its own block's time is a
         // revocation (revoke* sets validTo = block.timestamp): it takes effect
@@ -154,14 +159,10 @@ pub fn build_document(
         if !valid_to.is_zero() && valid_to >= now_u && !revoked_in_block {
             let expiry = u64::try_from(valid_to).unwrap_or(u64::MAX);
             match &event.kind {
-                EventKind::DelegateChanged {
-                    delegate_type,
-                    delegate,
-                    ..
-                } => {
+                EventKind::DelegateChanged { delegate, .. } => {
                     delegate_count += 1;
                     let vm_id = format!("{id}#delegate-{delegate_count}");
-                    let t = bytes32_to_string(delegate_type).unwrap_or_default();
+                    let t = label.as_str();
                     if t == "sigAuth" || t == "veriKey" {
                         if t == "sigAuth" {
                             auth.set(&index, vm_id.clone());
@@ -177,18 +178,20 @@ pub fn build_document(
                         valid_until = Some(valid_until.map_or(expiry, |v| v.min(expiry)));
                     }
                 }
-                EventKind::AttributeChanged { name, value, .. } => {
-                    let Some(name) = bytes32_to_string(name) else {
-                        continue;
-                    };
-                    let Some(attr) = parse_attribute_name(&name) else {
+                EventKind::AttributeChanged { value, .. } => {
+                    let Some(attr) = parse_attribute_name(&label) else {
                         continue;
                     };
                     match attr.section {
                         "pub" => {
                             delegate_count += 1;
                             let vm_id = format!("{id}#delegate-{delegate_count}");
-                            pks.set(&index, public_key_entry(&vm_id, id, &attr, value));
+                            // A `pem` value that is not UTF-8 is no key: skipped
+                            // (its number is taken), as ethr-did-resolver does.
+                            let Some(pk) = public_key_entry(&vm_id, id, &attr, value) else {
+                                continue;
+                            };
+                            pks.set(&index, pk);
                             match attr.purpose {
                                 Some("sigAuth") => {
                                     auth.set(&index, vm_id.clone());
@@ -200,9 +203,13 @@ pub fn build_document(
                         }
                         _ => {
                             service_count += 1;
-                            let text = String::from_utf8_lossy(value);
-                            let endpoint = serde_json::from_str::<Value>(&text)
-                                .unwrap_or_else(|_| Value::String(text.into_owned()));
+                            // An endpoint that is not UTF-8 is no service:
+                            // skipped (its number is taken), as in ethr-did-resolver.
+                            let Ok(text) = std::str::from_utf8(value) else {
+                                continue;
+                            };
+                            let endpoint = serde_json::from_str::<Value>(text)
+                                .unwrap_or_else(|_| Value::String(text.to_owned()));
                             services.set(
                                 &index,
                                 json!({
@@ -226,11 +233,10 @@ pub fn build_document(
         } else {
             match &event.kind {
                 EventKind::DelegateChanged { .. } => delegate_count += 1,
-                EventKind::AttributeChanged { name, .. } => {
-                    let n = bytes32_to_string(name).unwrap_or_default();
-                    if n.starts_with("did/pub/") {
+                EventKind::AttributeChanged { .. } => {
+                    if label.starts_with("did/pub/") {
                         delegate_count += 1;
-                    } else if n.starts_with("did/svc/") {
+                    } else if label.starts_with("did/svc/") {
                         service_count += 1;
                     }
                 }
@@ -410,7 +416,14 @@ fn key_type(algorithm: &str, purpose: Option<&str>) -> String {
     }
 }
 
-fn public_key_entry(vm_id: &str, did: &str, attr: &AttributeName<'_>, value: &[u8]) -> PubKey {
+/// A `did/pub/…` attribute as a verification method; `None` for a `pem`
+/// value that is not UTF-8.
+fn public_key_entry(
+    vm_id: &str,
+    did: &str,
+    attr: &AttributeName<'_>,
+    value: &[u8],
+) -> Option<PubKey> {
     let type_ = key_type(attr.algorithm, attr.purpose);
     let mut json = json!({ "id": vm_id, "type": type_, "controller": did });
     match attr.encoding {
@@ -419,7 +432,7 @@ fn public_key_entry(vm_id: &str, did: &str, attr: &AttributeName<'_>, value: &[u
             json["publicKeyBase64"] = json!(base64::engine::general_purpose::STANDARD.encode(value))
         }
         Some("base58") => json["publicKeyBase58"] = json!(bs58::encode(value).into_string()),
-        Some("pem") => json["publicKeyPem"] = json!(String::from_utf8_lossy(value)),
+        Some("pem") => json["publicKeyPem"] = json!(std::str::from_utf8(value).ok()?),
         Some(_) => json["value"] = json!(hex::encode(value)),
     }
     // Only keys that can verify a JOSE signature get key material.
@@ -431,7 +444,18 @@ fn public_key_entry(vm_id: &str, did: &str, attr: &AttributeName<'_>, value: &[u
         _ => None,
     }
     .map(KeyMaterial::Key);
-    PubKey { json, material }
+    Some(PubKey { json, material })
+}
+
+/// The text of an event's bytes32 field — the delegate type or the
+/// attribute name, trailing NULs removed — or `None` when it is not UTF-8
+/// (the event is then no DID event). An owner change has none (`""`).
+fn event_label(kind: &EventKind) -> Option<String> {
+    match kind {
+        EventKind::OwnerChanged { .. } => Some(String::new()),
+        EventKind::DelegateChanged { delegate_type, .. } => bytes32_to_string(delegate_type),
+        EventKind::AttributeChanged { name, .. } => bytes32_to_string(name),
+    }
 }
 
 /// `2026-11-25T07:00:00Z`, as ethr-did-resolver writes block times.
@@ -454,7 +478,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::ethr::events::string_to_bytes32;
-    use alloy_primitives::Bytes;
+    use alloy_primitives::{Bytes, B256};
 
     fn ev(block: u64, kind: EventKind) -> RegistryEvent {
         RegistryEvent {
@@ -603,6 +627,125 @@ mod tests {
         assert_eq!(r.metadata["deactivated"], true);
         assert_eq!(r.document["verificationMethod"], json!([]));
         assert!(r.typed.verification_method.is_empty());
+    }
+
+    /// Continuation bytes without a lead byte, NUL-padded to bytes32 (the
+    /// value ethr-did-resolver's own tests use).
+    fn not_utf8_32() -> B256 {
+        let mut b = [0u8; 32];
+        b[..4].copy_from_slice(&[0x80, 0x81, 0x82, 0x83]);
+        B256::from(b)
+    }
+    const NOT_UTF8: &[u8] = &[0x80, 0x81, 0x82, 0x83];
+
+    fn ids(r: &EthrResolution, key: &str) -> Vec<String> {
+        r.document[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|v| v.as_str().or_else(|| v["id"].as_str()).unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn events_with_a_type_or_name_that_is_not_utf8_are_skipped() {
+        let d = EthrDid::parse(DID).unwrap();
+        let a = Address::repeat_byte(0xaa);
+        let bad_delegate = ev(
+            3,
+            EventKind::DelegateChanged {
+                delegate_type: not_utf8_32(),
+                delegate: a,
+                valid_to: U256::from(10_000u64),
+            },
+        );
+        let bad_attribute = ev(
+            4,
+            EventKind::AttributeChanged {
+                name: not_utf8_32(),
+                value: Bytes::from_static(&[0xde, 0xad, 0xbe, 0xef]),
+                valid_to: U256::from(10_000u64),
+            },
+        );
+        // Alone, each leaves the document (and its metadata) untouched.
+        for e in [&bad_delegate, &bad_attribute] {
+            let r = build_document(&d, 1, std::slice::from_ref(e), None, 1000, &block_times);
+            assert_eq!(ids(&r, "verificationMethod"), [format!("{DID}#controller")]);
+            assert_eq!(r.metadata, json!({}), "not a version either");
+            assert_eq!(r.valid_until, None);
+        }
+        // Beside DID events they take no number, no version and no `next`.
+        let events = vec![
+            bad_delegate.clone(),
+            delegate(5, "veriKey", a, 10_000),
+            ev(6, bad_attribute.kind.clone()),
+        ];
+        let r = build_document(&d, 1, &events, None, 1000, &block_times);
+        assert_eq!(
+            ids(&r, "verificationMethod"),
+            [format!("{DID}#controller"), format!("{DID}#delegate-1")]
+        );
+        assert_eq!(ids(&r, "assertionMethod").len(), 2);
+        assert_eq!(r.metadata["versionId"], "5");
+        let h = build_document(&d, 1, &events, Some(5), 1000, &block_times);
+        assert_eq!(h.metadata.get("nextVersionId"), None, "{}", h.metadata);
+        // A revocation under a name that is not UTF-8 revokes nothing.
+        let revoke = ev(
+            7,
+            EventKind::DelegateChanged {
+                delegate_type: not_utf8_32(),
+                delegate: a,
+                valid_to: U256::ZERO,
+            },
+        );
+        let mut with_revoke = events.clone();
+        with_revoke.push(revoke);
+        let r = build_document(&d, 1, &with_revoke, None, 1000, &block_times);
+        assert_eq!(ids(&r, "verificationMethod").len(), 2);
+        assert_eq!(r.metadata["versionId"], "5");
+    }
+
+    #[test]
+    fn services_and_pem_keys_that_are_not_utf8_are_left_out() {
+        let d = EthrDid::parse(DID).unwrap();
+        let events = vec![
+            attr(3, "did/svc/HubService", NOT_UTF8, 10_000),
+            attr(4, "did/pub/Secp256k1/veriKey/pem", NOT_UTF8, 10_000),
+            attr(5, "did/svc/HubService", b"https://hub.example", 10_000),
+            attr(
+                6,
+                "did/pub/RSA/veriKey/pem",
+                b"-----BEGIN PUBLIC KEY-----",
+                10_000,
+            ),
+        ];
+        // Each alone: no service, no key; still a version of the document.
+        let r = build_document(&d, 1, &events[..1], None, 1000, &block_times);
+        assert_eq!(r.document.get("service"), None, "{}", r.document);
+        assert_eq!(ids(&r, "verificationMethod").len(), 1);
+        assert_eq!(r.metadata["versionId"], "3");
+        let r = build_document(&d, 1, &events[1..2], None, 1000, &block_times);
+        assert_eq!(ids(&r, "verificationMethod").len(), 1);
+        assert_eq!(ids(&r, "assertionMethod").len(), 1);
+        // They keep their numbers: the valid ones come second.
+        let r = build_document(&d, 1, &events, None, 1000, &block_times);
+        assert_eq!(ids(&r, "service"), [format!("{DID}#service-2")]);
+        assert_eq!(
+            r.document["service"][0]["serviceEndpoint"],
+            "https://hub.example"
+        );
+        assert_eq!(
+            ids(&r, "verificationMethod"),
+            [format!("{DID}#controller"), format!("{DID}#delegate-2")]
+        );
+        assert_eq!(
+            r.document["verificationMethod"][1]["publicKeyPem"],
+            "-----BEGIN PUBLIC KEY-----"
+        );
+        // Nothing lossy anywhere in the output.
+        assert!(!r.document.to_string().contains('\u{fffd}'));
     }
 
     #[test]

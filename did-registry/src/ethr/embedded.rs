@@ -38,7 +38,6 @@ use revm::primitives::hardfork::SpecId;
 use revm::primitives::{TxKind, KECCAK_EMPTY};
 use revm::state::{Account, AccountInfo};
 use revm::{Context, ExecuteEvm, MainBuilder, MainContext};
-use sqlx::sqlite::SqlitePool;
 
 use super::chain::{BlockInfo, Chain, ChainError, ChainLog, Receipt};
 use super::did::address_of;
@@ -173,10 +172,10 @@ fn word_text(u: &U256) -> String {
     B256::from(*u).to_string()
 }
 
+/// Block times come from the process clock (which never goes back), so
+/// they agree with the times every `validTo` is compared with.
 fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    u64::try_from(crate::clock::unix_secs()).unwrap_or(0)
 }
 
 fn parse_hex(chain: &str, s: &str) -> Result<Vec<u8>, ChainError> {
@@ -277,9 +276,25 @@ macro_rules! with_write_lock {
         let err = db_err(&$self.name);
         match &$self.db {
             EventIndex::Sqlite(pool) => {
-                let mut $tx = begin_immediate(pool).await.map_err(&err)?;
-                let r = async { $body }.await;
-                finish($tx, r, &err).await
+                let mut conn = pool.acquire().await.map_err(&err)?;
+                // BEGIN IMMEDIATE takes the write lock now, retried while
+                // another writer holds it.
+                let mut attempt = 0u32;
+                let r = loop {
+                    match sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await {
+                        Err(e) if attempt < 8 && is_busy(&e) => {
+                            attempt += 1;
+                            tokio::time::sleep(Duration::from_millis(20 << attempt.min(5))).await;
+                        }
+                        Err(e) => break Err(err(e)),
+                        Ok(mut $tx) => {
+                            let r = async { $body }.await;
+                            break finish($tx, r, &err).await;
+                        }
+                    }
+                };
+                super::index::close_failed(&mut conn, &r);
+                r
             }
             EventIndex::Postgres(pool) => {
                 let mut $tx = pool.begin().await.map_err(&err)?;
@@ -301,9 +316,15 @@ macro_rules! with_snapshot {
         let err = db_err(&$self.name);
         match &$self.db {
             EventIndex::Sqlite(pool) => {
-                let mut $tx = pool.begin().await.map_err(&err)?;
-                let r = async { $body }.await;
-                finish($tx, r, &err).await
+                let mut conn = pool.acquire().await.map_err(&err)?;
+                let r = async {
+                    let mut $tx = sqlx::Connection::begin(&mut *conn).await.map_err(&err)?;
+                    let r = async { $body }.await;
+                    finish($tx, r, &err).await
+                }
+                .await;
+                super::index::close_failed(&mut conn, &r);
+                r
             }
             EventIndex::Postgres(pool) => {
                 let mut $tx = pool
@@ -362,21 +383,6 @@ macro_rules! load_world {
 
 /// Retry `BEGIN IMMEDIATE` while another connection (or process) writes:
 /// each attempt already waits for the connection's busy timeout.
-async fn begin_immediate(
-    pool: &SqlitePool,
-) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
-    let mut attempt = 0u32;
-    loop {
-        match pool.begin_with("BEGIN IMMEDIATE").await {
-            Err(e) if attempt < 8 && is_busy(&e) => {
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(20 << attempt.min(5))).await;
-            }
-            r => return r,
-        }
-    }
-}
-
 fn is_busy(e: &sqlx::Error) -> bool {
     // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes.
     e.as_database_error()
@@ -386,7 +392,7 @@ fn is_busy(e: &sqlx::Error) -> bool {
 }
 
 async fn finish<DB: sqlx::Database, T>(
-    tx: sqlx::Transaction<'static, DB>,
+    tx: sqlx::Transaction<'_, DB>,
     r: Result<T, ChainError>,
     err: &impl Fn(sqlx::Error) -> ChainError,
 ) -> Result<T, ChainError> {
@@ -629,7 +635,10 @@ impl EmbeddedChain {
             gas,
             ..
         } = *req;
-        let number = head.number + 1;
+        let number = head
+            .number
+            .checked_add(1)
+            .ok_or_else(|| ChainError::Embedded("the chain is at its last block".into()))?;
         let timestamp = now_secs().max(head.timestamp);
         let block = BlockEnv {
             number: U256::from(number),

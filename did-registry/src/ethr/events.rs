@@ -49,7 +49,9 @@ pub struct RegistryEvent {
 }
 
 /// Decode a registry log; `None` for logs that are not registry events or do
-/// not decode (a foreign contract at the address, a malformed log).
+/// not decode (a foreign contract at the address, a malformed log: wrong
+/// topic count, short data, offsets or lengths past the end). Never panics,
+/// whatever the bytes (the tests feed it arbitrary and hostile ones).
 pub fn decode_log(topics: &[B256], data: &[u8]) -> Option<(Address, u64, EventKind)> {
     let first = *topics.first()?;
     let small = |v: U256| u64::try_from(v).unwrap_or(u64::MAX);
@@ -155,5 +157,77 @@ mod tests {
         .encode_log_data();
         assert!(decode_log(o.topics(), &o.data[..10]).is_none());
         assert!(decode_log(&o.topics()[..1], &o.data).is_none());
+    }
+
+    /// A `DIDAttributeChanged` log whose `value` offset and length words
+    /// are replaced: the dynamic part is where a malformed log could point
+    /// a decoder out of bounds.
+    fn attribute_log(offset: U256, length: U256, tail: &[u8]) -> (Vec<B256>, Vec<u8>) {
+        let e = DIDAttributeChanged {
+            identity: Address::repeat_byte(0x11),
+            name: string_to_bytes32("did/svc/X").unwrap(),
+            value: Bytes::from_static(b"abc"),
+            validTo: U256::from(1u64),
+            previousChange: U256::ZERO,
+        };
+        let log = e.encode_log_data();
+        // Head: name, offset of value, validTo, previousChange; then length, bytes.
+        let mut data = log.data.to_vec();
+        data[32..64].copy_from_slice(&offset.to_be_bytes::<32>());
+        data[128..160].copy_from_slice(&length.to_be_bytes::<32>());
+        data.truncate(160);
+        data.extend_from_slice(tail);
+        (log.topics().to_vec(), data)
+    }
+
+    #[test]
+    fn hostile_offsets_and_lengths_are_refused_not_panics() {
+        let huge = [
+            U256::MAX,
+            U256::from(u64::MAX),
+            U256::from(u64::MAX) + U256::from(1u64),
+            U256::from(usize::MAX as u64 - 31),
+            U256::from(1u64 << 32),
+            U256::from(161u64),
+        ];
+        for bad in huge {
+            let (t, d) = attribute_log(bad, U256::from(3u64), b"abc");
+            assert!(decode_log(&t, &d).is_none(), "offset {bad}");
+            let (t, d) = attribute_log(U256::from(128u64), bad, b"abc");
+            assert!(decode_log(&t, &d).is_none(), "length {bad}");
+        }
+        // Well-formed again: the same builder decodes.
+        let (t, d) = attribute_log(U256::from(128u64), U256::from(3u64), &[b'a'; 32]);
+        assert!(matches!(
+            decode_log(&t, &d),
+            Some((_, _, EventKind::AttributeChanged { value, .. })) if &value[..] == b"aaa"
+        ));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_logs_never_panic(
+            which in 0usize..4,
+            extra_topics in proptest::collection::vec(proptest::prelude::any::<[u8; 32]>(), 0..4),
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+            words in proptest::collection::vec((0usize..12, proptest::prelude::any::<u64>()), 0..4),
+        ) {
+            let sigs = event_signatures();
+            let mut topics: Vec<B256> = Vec::new();
+            if which < 3 {
+                topics.push(sigs[which]);
+            }
+            topics.extend(extra_topics.into_iter().map(B256::from));
+            // Plant small or huge numbers where heads, offsets and lengths go.
+            let mut data = data;
+            for (slot, v) in words {
+                let at = slot * 32;
+                if data.len() >= at + 32 {
+                    let w = if v % 3 == 0 { U256::MAX - U256::from(v) } else { U256::from(v % 512) };
+                    data[at..at + 32].copy_from_slice(&w.to_be_bytes::<32>());
+                }
+            }
+            let _ = decode_log(&topics, &data);
+        }
     }
 }

@@ -6,6 +6,11 @@
 //! registry ([`ChainFollower::with_status`]) its `StatusChanged` logs are
 //! fetched for the same ranges, stored in the same transactions and then
 //! applied to the in-memory revoked set.
+//!
+//! A follower that serves requests ([`ChainFollower::reporting`], the
+//! gateway's) records after its rounds how far its in-memory state is
+//! applied ([`FollowerReport`]), so that a command that changed the chain can
+//! wait until every running gateway honours the change.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -16,7 +21,7 @@ use alloy_primitives::{Address, B256};
 
 use super::chain::{Chain, ChainError, RpcChain};
 use super::events::{decode_log, RegistryEvent};
-use super::index::{Cursor, IndexError, IndexedBlock};
+use super::index::{Cursor, FollowerReport, IndexError, IndexedBlock};
 use super::resolver::{unix_ms, EthrNetwork};
 use super::status::{StatusChange, StatusLists};
 
@@ -26,6 +31,13 @@ type BlockLogs = (Option<B256>, Vec<(RegistryEvent, B256)>, Vec<StatusChange>);
 
 /// How far back a reorganisation is looked for when no indexed block matches.
 const REORG_WINDOW: u64 = 128;
+
+/// A reporting follower rewrites its report at least this often (its
+/// heartbeat), and at once after a round that moved what it has applied.
+pub const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Reports this old are deleted (processes that ended without removing theirs).
+const REPORT_RETENTION_MS: i64 = 24 * 3600 * 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FollowError {
@@ -56,8 +68,20 @@ pub enum FollowError {
 pub struct SyncReport {
     pub head: u64,
     pub indexed: u64,
+    /// This follower's in-memory state (cache, revoked set) reflects every
+    /// block up to this one (`indexed` may be ahead when another process
+    /// indexed meanwhile; the next round takes that up).
+    pub applied: u64,
     pub events: usize,
     pub rolled_back_to: Option<u64>,
+}
+
+/// Who a reporting follower is, and what it last wrote.
+struct Reporter {
+    follower: String,
+    instance: String,
+    /// (applied block, heartbeat) of the last report written.
+    last: std::sync::Mutex<Option<(u64, i64)>>,
 }
 
 /// Indexes one network's registry events from its chain.
@@ -70,6 +94,7 @@ pub struct ChainFollower {
     /// the database means another process indexed blocks, whose changes this
     /// process's cache and revoked set have not seen.
     last_cursor: std::sync::Mutex<Option<(u64, B256)>>,
+    reporter: Option<Reporter>,
 }
 
 /// Called after each indexed range with (indexed block, target block).
@@ -84,13 +109,29 @@ impl ChainFollower {
 
     /// Follow any chain (the embedded one, or a node).
     pub fn with_chain(network: Arc<EthrNetwork>, chain: Arc<dyn Chain>) -> Self {
+        network.attach_chain(chain.clone());
         Self {
             network,
             chain,
             status: None,
             progress: None,
             last_cursor: std::sync::Mutex::new(None),
+            reporter: None,
         }
+    }
+
+    /// Record in the database, after each successful round, the block up to
+    /// which this follower's in-memory state is applied, as `follower`
+    /// (unique per process) of gateway `instance` (see [`FollowerReport`]);
+    /// [`run`](Self::run) removes the record when it stops. For followers
+    /// whose state serves requests: commands that change the chain wait on it.
+    pub fn reporting(mut self, instance: &str, follower: &str) -> Self {
+        self.reporter = Some(Reporter {
+            follower: follower.to_owned(),
+            instance: instance.to_owned(),
+            last: std::sync::Mutex::new(None),
+        });
+        self
     }
 
     /// Follow the network's `rpc_url` over HTTP(S) or WebSocket.
@@ -175,8 +216,73 @@ impl ChainFollower {
                         heads = self.chain.subscribe_heads().await;
                     }
                 }
-                _ = shutdown.changed() => return,
+                _ = shutdown.changed() => {
+                    self.withdraw().await;
+                    return;
+                }
             }
+        }
+    }
+
+    /// Write this follower's report if it applied more since the last one,
+    /// or the last is [`REPORT_INTERVAL`] old. A failed write is logged: the
+    /// round itself succeeded.
+    async fn report(&self, applied: u64, heartbeat_ms: i64) {
+        let Some(r) = &self.reporter else {
+            return;
+        };
+        let last = r.last.lock().map(|l| *l).unwrap_or(None);
+        let due = last.is_none_or(|(a, at)| {
+            a != applied || heartbeat_ms - at >= REPORT_INTERVAL.as_millis() as i64
+        });
+        if !due {
+            return;
+        }
+        let cfg = &self.network.config;
+        let index = &self.network.index;
+        if last.is_none() {
+            if let Err(e) = index
+                .remove_followers(&cfg.name, &r.follower, heartbeat_ms - REPORT_RETENTION_MS)
+                .await
+            {
+                tracing::debug!(network = %cfg.name, error = %e, "did:ethr follower: old reports not pruned");
+            }
+        }
+        let report = FollowerReport {
+            follower: r.follower.clone(),
+            instance: r.instance.clone(),
+            applied_block: applied,
+            heartbeat_ms,
+            poll_ms: cfg.poll_interval.as_millis() as u64,
+            max_staleness_ms: cfg.max_staleness.as_millis() as u64,
+            confirmations: cfg.confirmations,
+        };
+        match index.report_follower(&cfg.name, &report).await {
+            Ok(()) => {
+                if let Ok(mut l) = r.last.lock() {
+                    *l = Some((applied, heartbeat_ms));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(network = %cfg.name, error = %e, "did:ethr follower: cannot record its progress")
+            }
+        }
+    }
+
+    /// Remove this follower's report (it stops following).
+    async fn withdraw(&self) {
+        let Some(r) = &self.reporter else {
+            return;
+        };
+        let name = &self.network.config.name;
+        let stale = unix_ms() - REPORT_RETENTION_MS;
+        if let Err(e) = self
+            .network
+            .index
+            .remove_followers(name, &r.follower, stale)
+            .await
+        {
+            tracing::warn!(network = %name, error = %e, "did:ethr follower: cannot remove its progress record");
         }
     }
 
@@ -196,7 +302,8 @@ impl ChainFollower {
         }
         net.chain_id.store(chain_id, Ordering::Release);
         let head = self.chain.block_number().await?;
-        let target = head.saturating_sub(cfg.confirmations);
+        // Block numbers are stored as i64: a head beyond that is a node's lie.
+        let target = head.saturating_sub(cfg.confirmations).min(i64::MAX as u64);
         let mut report = SyncReport {
             head,
             ..SyncReport::default()
@@ -204,8 +311,10 @@ impl ChainFollower {
 
         let stored = net.index.cursor(&cfg.name).await?;
         let last = self.last_cursor.lock().map(|l| *l).unwrap_or(None);
-        if last.is_some() && last != stored.as_ref().map(|c| (c.block_number, c.block_hash)) {
-            // Another process (a command, another gateway) moved the index.
+        if last != stored.as_ref().map(|c| (c.block_number, c.block_hash)) {
+            // Another process (a command, another gateway) moved the index,
+            // or this follower does not know what it derived from (its first
+            // round, or one after a lost race): derive everything again.
             self.forget_derived().await?;
         }
         let mut cursor = match stored {
@@ -243,7 +352,7 @@ impl ChainFollower {
         self.remember(cursor.as_ref());
         let mut from = cursor
             .as_ref()
-            .map_or(cfg.start_block, |c| c.block_number + 1);
+            .map_or(cfg.start_block, |c| c.block_number.saturating_add(1));
         while from <= target {
             let to = target.min(from.saturating_add(cfg.max_block_range.max(1) - 1));
             // The range's last block before and after its logs are read: a
@@ -284,8 +393,14 @@ impl ChainFollower {
             if let Some(p) = &self.progress {
                 p(to, target);
             }
-            from = to + 1;
+            match to.checked_add(1) {
+                Some(next) => from = next,
+                None => break,
+            }
         }
+        report.applied = cursor
+            .as_ref()
+            .map_or(cfg.start_block.saturating_sub(1), |c| c.block_number);
         report.indexed = net
             .index
             .cursor(&cfg.name)
@@ -293,7 +408,11 @@ impl ChainFollower {
             .map_or(0, |c| c.block_number);
         net.indexed.store(report.indexed, Ordering::Release);
         net.head.store(head, Ordering::Release);
-        net.last_ok_ms.store(unix_ms(), Ordering::Release);
+        // Staleness is elapsed time (unaffected by clock steps); the report
+        // to other processes is wall time.
+        net.last_ok_ms
+            .store(crate::clock::monotonic_ms(), Ordering::Release);
+        self.report(report.applied, unix_ms()).await;
         Ok(report)
     }
 
@@ -364,6 +483,11 @@ impl ChainFollower {
         let mut touched = Vec::new();
         for log in logs {
             let (block_number, log_index) = (log.block_number, log.log_index);
+            if !(from..=to).contains(&block_number) {
+                // Not what was asked for: a node that cannot be believed for
+                // this range (the round fails; past max_staleness, closed).
+                return Err(FollowError::Reorganised(block_number));
+            }
             let Some((identity, previous_change, kind)) = decode_log(&log.topics, &log.data) else {
                 continue;
             };
@@ -388,6 +512,9 @@ impl ChainFollower {
         }
         if let Some(status) = self.status_registry() {
             for log in self.chain.logs(status, from, to).await? {
+                if !(from..=to).contains(&log.block_number) {
+                    return Err(FollowError::Reorganised(log.block_number));
+                }
                 let Some(change) = StatusChange::from_log(&log) else {
                     continue;
                 };

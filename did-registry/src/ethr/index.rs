@@ -3,7 +3,9 @@
 //! Resolution reads one identity's events in one query; the follower writes
 //! a range of blocks in one transaction, so the index is never half-written.
 //! The status registry's events (`migrations/*/0004_ethr_status.sql`) are
-//! part of the same blocks, transactions, rollbacks and resets.
+//! part of the same blocks, transactions, rollbacks and resets. Running
+//! followers report how far they have applied the index
+//! (`migrations/*/0008_ethr_followers.sql`, [`FollowerReport`]).
 
 use alloy_primitives::{Address, B256};
 use sqlx::postgres::PgPool;
@@ -42,6 +44,24 @@ pub struct IndexedBlock {
     pub status: Vec<StatusChange>,
 }
 
+/// What a running follower last reported (`ethr_followers`, migration
+/// 0008): the block up to which its in-memory state is applied, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowerReport {
+    /// One running follower (unique per process and chain).
+    pub follower: String,
+    /// The gateway instance it belongs to (`[server] instance`).
+    pub instance: String,
+    /// Its cache and revoked set reflect every block up to this one.
+    pub applied_block: u64,
+    /// Unix ms of the successful round that wrote this report.
+    pub heartbeat_ms: i64,
+    pub poll_ms: u64,
+    /// It refuses did:ethr this long after its last successful round.
+    pub max_staleness_ms: u64,
+    pub confirmations: u64,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
     #[error("database: {0}")]
@@ -64,8 +84,29 @@ macro_rules! on_pool {
     };
 }
 
+/// A connection whose transaction failed is closed, never reused. SQLite may
+/// end a transaction itself (a full disk, an I/O error); sqlx's ROLLBACK then
+/// fails and its count of open transactions stays one too high, so the
+/// connection's next BEGIN becomes a SAVEPOINT whose "commit" commits
+/// nothing: writes that no other connection sees, under a write lock held
+/// for good. A new connection is outside any transaction for certain.
+pub(crate) fn close_failed<C, T, E>(conn: &mut sqlx::pool::PoolConnection<C>, r: &Result<T, E>)
+where
+    C: sqlx::Database,
+{
+    if r.is_err() {
+        conn.close_on_drop();
+    }
+}
+
 fn addr_text(a: &Address) -> String {
     format!("0x{}", hex::encode(a))
+}
+
+/// A stored block number, log index or timestamp: never negative (a
+/// negative one is a corrupt row, not a huge number).
+fn stored(n: i64, what: &str) -> Result<u64, IndexError> {
+    u64::try_from(n).map_err(|_| IndexError::Corrupt(format!("{what} {n}")))
 }
 
 fn to_i64(n: u64) -> i64 {
@@ -90,11 +131,11 @@ impl EventIndex {
                 ),
             };
             Ok(Cursor {
-                block_number: n as u64,
+                block_number: stored(n, "cursor block")?,
                 block_hash: h
                     .parse()
                     .map_err(|_| IndexError::Corrupt(format!("block hash {h:?}")))?,
-                chain_id: id as u64,
+                chain_id: stored(id, "chain id")?,
                 registry: reg
                     .parse()
                     .map_err(|_| IndexError::Corrupt(format!("registry {reg:?}")))?,
@@ -117,7 +158,9 @@ impl EventIndex {
     ) -> Result<(), IndexError> {
         macro_rules! write {
             ($pool:expr) => {{
-                let mut tx = $pool.begin().await?;
+                let mut conn = $pool.acquire().await?;
+                let written: Result<(), IndexError> = async {
+                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
                 // First, so the row lock (PostgreSQL) or the write lock (SQLite)
                 // serialises followers before anything else is written.
                 let moved = match prev {
@@ -204,6 +247,12 @@ impl EventIndex {
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
+                Ok(())
+                }
+                .await;
+                // See `close_failed`.
+                close_failed(&mut conn, &written);
+                written?;
             }};
         }
         on_pool!(self, |p| write!(p));
@@ -221,36 +270,44 @@ impl EventIndex {
     ) -> Result<(), IndexError> {
         macro_rules! rb {
             ($pool:expr) => {{
-                let mut tx = $pool.begin().await?;
-                let moved = sqlx::query(
-                    "UPDATE ethr_cursor SET block_number = $2, block_hash = $3 \
+                let mut conn = $pool.acquire().await?;
+                let written: Result<(), IndexError> = async {
+                    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                    let moved = sqlx::query(
+                        "UPDATE ethr_cursor SET block_number = $2, block_hash = $3 \
                      WHERE chain = $1 AND block_number = $4 AND block_hash = $5",
-                )
-                .bind(chain)
-                .bind(to_i64(to.block_number))
-                .bind(to.block_hash.to_string())
-                .bind(to_i64(from.block_number))
-                .bind(from.block_hash.to_string())
-                .execute(&mut *tx)
-                .await?;
-                if moved.rows_affected() != 1 {
-                    tx.rollback().await?;
-                    return Err(IndexError::Moved {
-                        chain: chain.to_owned(),
-                    });
+                    )
+                    .bind(chain)
+                    .bind(to_i64(to.block_number))
+                    .bind(to.block_hash.to_string())
+                    .bind(to_i64(from.block_number))
+                    .bind(from.block_hash.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                    if moved.rows_affected() != 1 {
+                        tx.rollback().await?;
+                        return Err(IndexError::Moved {
+                            chain: chain.to_owned(),
+                        });
+                    }
+                    for q in [
+                        "DELETE FROM ethr_events WHERE chain = $1 AND block_number > $2",
+                        "DELETE FROM ethr_status_events WHERE chain = $1 AND block_number > $2",
+                        "DELETE FROM ethr_blocks WHERE chain = $1 AND block_number > $2",
+                    ] {
+                        sqlx::query(q)
+                            .bind(chain)
+                            .bind(to_i64(to.block_number))
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
                 }
-                for q in [
-                    "DELETE FROM ethr_events WHERE chain = $1 AND block_number > $2",
-                    "DELETE FROM ethr_status_events WHERE chain = $1 AND block_number > $2",
-                    "DELETE FROM ethr_blocks WHERE chain = $1 AND block_number > $2",
-                ] {
-                    sqlx::query(q)
-                        .bind(chain)
-                        .bind(to_i64(to.block_number))
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
+                .await;
+                // See `close_failed`.
+                close_failed(&mut conn, &written);
+                written?;
             }};
         }
         on_pool!(self, |p| rb!(p));
@@ -262,17 +319,25 @@ impl EventIndex {
     pub async fn reset(&self, chain: &str) -> Result<(), IndexError> {
         macro_rules! reset {
             ($pool:expr) => {{
-                let mut tx = $pool.begin().await?;
-                for q in [
-                    "DELETE FROM ethr_cursor WHERE chain = $1",
-                    "DELETE FROM ethr_events WHERE chain = $1",
-                    "DELETE FROM ethr_status_events WHERE chain = $1",
-                    "DELETE FROM ethr_blocks WHERE chain = $1",
-                    "DELETE FROM ethr_status_source WHERE chain = $1",
-                ] {
-                    sqlx::query(q).bind(chain).execute(&mut *tx).await?;
+                let mut conn = $pool.acquire().await?;
+                let written: Result<(), IndexError> = async {
+                    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                    for q in [
+                        "DELETE FROM ethr_cursor WHERE chain = $1",
+                        "DELETE FROM ethr_events WHERE chain = $1",
+                        "DELETE FROM ethr_status_events WHERE chain = $1",
+                        "DELETE FROM ethr_blocks WHERE chain = $1",
+                        "DELETE FROM ethr_status_source WHERE chain = $1",
+                    ] {
+                        sqlx::query(q).bind(chain).execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
                 }
-                tx.commit().await?;
+                .await;
+                // See `close_failed`.
+                close_failed(&mut conn, &written);
+                written?;
             }};
         }
         on_pool!(self, |p| reset!(p));
@@ -299,9 +364,9 @@ impl EventIndex {
                     .map_err(|e| IndexError::Corrupt(format!("event {json:?}: {e}")))?;
                 Ok(RegistryEvent {
                     identity: *identity,
-                    block_number: block as u64,
-                    log_index: log_index as u64,
-                    previous_change: prev as u64,
+                    block_number: stored(block, "event block")?,
+                    log_index: stored(log_index, "log index")?,
+                    previous_change: stored(prev, "previous change")?,
                     kind,
                 })
             })
@@ -326,8 +391,8 @@ impl EventIndex {
                         list_id: list_id.parse().map_err(|_| bad("list id", &list_id))?,
                         index: index.parse().map_err(|_| bad("index", &index))?,
                         revoked: revoked != 0,
-                        block_number: block as u64,
-                        log_index: log_index as u64,
+                        block_number: stored(block, "status block")?,
+                        log_index: stored(log_index, "status log index")?,
                         tx_hash: tx_hash.parse().map_err(|_| bad("tx hash", &tx_hash))?,
                     })
                 },
@@ -343,9 +408,77 @@ impl EventIndex {
             .bind(to_i64(from))
             .fetch_all(p)
             .await?);
+        rows.into_iter()
+            .map(|(n, t)| Ok((stored(n, "block")?, stored(t, "block time")?)))
+            .collect()
+    }
+
+    /// Record (insert or replace) a running follower's report on `chain`.
+    pub async fn report_follower(&self, chain: &str, r: &FollowerReport) -> Result<(), IndexError> {
+        const Q: &str = "INSERT INTO ethr_followers (chain, follower, instance, applied_block, \
+                         heartbeat_ms, poll_ms, max_staleness_ms, confirmations) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (chain, follower) \
+                         DO UPDATE SET instance = excluded.instance, applied_block = excluded.applied_block, \
+                         heartbeat_ms = excluded.heartbeat_ms, poll_ms = excluded.poll_ms, \
+                         max_staleness_ms = excluded.max_staleness_ms, confirmations = excluded.confirmations";
+        on_pool!(self, |p| sqlx::query(Q)
+            .bind(chain)
+            .bind(&r.follower)
+            .bind(&r.instance)
+            .bind(to_i64(r.applied_block))
+            .bind(r.heartbeat_ms)
+            .bind(to_i64(r.poll_ms))
+            .bind(to_i64(r.max_staleness_ms))
+            .bind(to_i64(r.confirmations))
+            .execute(p)
+            .await
+            .map(|_| ())?);
+        Ok(())
+    }
+
+    /// Remove a follower's report (it stopped), and every report on `chain`
+    /// older than `stale_before_ms` (processes that ended without saying so).
+    pub async fn remove_followers(
+        &self,
+        chain: &str,
+        follower: &str,
+        stale_before_ms: i64,
+    ) -> Result<(), IndexError> {
+        const Q: &str =
+            "DELETE FROM ethr_followers WHERE chain = $1 AND (follower = $2 OR heartbeat_ms < $3)";
+        on_pool!(self, |p| sqlx::query(Q)
+            .bind(chain)
+            .bind(follower)
+            .bind(stale_before_ms)
+            .execute(p)
+            .await
+            .map(|_| ())?);
+        Ok(())
+    }
+
+    /// The reports of every follower of `chain`.
+    pub async fn followers(&self, chain: &str) -> Result<Vec<FollowerReport>, IndexError> {
+        const Q: &str = "SELECT follower, instance, applied_block, heartbeat_ms, poll_ms, \
+                         max_staleness_ms, confirmations FROM ethr_followers WHERE chain = $1 \
+                         ORDER BY instance, follower";
+        type Row = (String, String, i64, i64, i64, i64, i64);
+        let rows: Vec<Row> = on_pool!(self, |p| sqlx::query_as(Q).bind(chain).fetch_all(p).await?);
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
         Ok(rows
             .into_iter()
-            .map(|(n, t)| (n as u64, t as u64))
+            .map(
+                |(follower, instance, applied, heartbeat_ms, poll, staleness, confirmations)| {
+                    FollowerReport {
+                        follower,
+                        instance,
+                        applied_block: n(applied),
+                        heartbeat_ms,
+                        poll_ms: n(poll),
+                        max_staleness_ms: n(staleness),
+                        confirmations: n(confirmations),
+                    }
+                },
+            )
             .collect())
     }
 
@@ -368,7 +501,7 @@ impl EventIndex {
                     let n: i64 = r.try_get(0)?;
                     let h: String = r.try_get(1)?;
                     Ok((
-                        n as u64,
+                        stored(n, "block")?,
                         h.parse().map_err(|_| IndexError::Corrupt(h.clone()))?,
                     ))
                 })

@@ -4,7 +4,9 @@
 //! - [`EthrDid`] parses identifiers (address and public-key forms).
 //! - [`events`] decodes the registry's logs.
 //! - [`ChainFollower`] follows a chain over JSON-RPC and writes every registry
-//!   event into the [`EventIndex`] (the gateway's SQLite or PostgreSQL).
+//!   event into the [`EventIndex`] (the gateway's SQLite or PostgreSQL); a
+//!   gateway's followers also record how far they have applied it
+//!   ([`FollowerReport`]).
 //! - [`EthrResolver`] builds DID documents from the index ([`build_document`],
 //!   per the did:ethr spec, equal to ethr-did-resolver's output), cached until
 //!   the follower sees a change to that identity.
@@ -28,7 +30,7 @@ pub use chain::{BlockInfo, Chain, ChainError, ChainLog, Receipt, RpcChain};
 pub use did::{address_of, hex_chain_id, EthrDid};
 pub use document::{build_document, BlockTimes, EthrResolution};
 pub use embedded::EmbeddedChain;
-pub use follower::{ChainFollower, FollowError, SyncReport, DEFAULT_POLL};
-pub use index::{Cursor, EventIndex, IndexError, IndexedBlock};
+pub use follower::{ChainFollower, FollowError, SyncReport, DEFAULT_POLL, REPORT_INTERVAL};
+pub use index::{Cursor, EventIndex, FollowerReport, IndexError, IndexedBlock};
 pub use resolver::{AsOf, EthrNetwork, EthrResolver, NetworkConfig, NetworkStatus};
 pub use status::{EthrStatusChecker, StatusChecker, StatusEntry, StatusError, StatusLists};

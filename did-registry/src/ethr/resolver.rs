@@ -6,12 +6,13 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use alloy_primitives::Address;
 use moka::sync::Cache;
 
+use super::chain::Chain;
 use super::did::{hex_chain_id, EthrDid};
 use super::document::{build_document, EthrResolution};
 use super::index::EventIndex;
@@ -66,6 +67,9 @@ pub struct EthrNetwork {
     /// change landed never leaves its (stale) document in the cache.
     generation: AtomicU64,
     cache: Cache<String, Arc<Cached>>,
+    /// The chain the follower reads (set by [`ChainFollower`](super::ChainFollower)):
+    /// a historical resolution reads its block's time from it.
+    chain: OnceLock<Arc<dyn Chain>>,
 }
 
 /// What `chain status` shows.
@@ -95,7 +99,13 @@ impl EthrNetwork {
                 .time_to_idle(std::time::Duration::from_secs(3600))
                 .support_invalidation_closures()
                 .build(),
+            chain: OnceLock::new(),
         })
+    }
+
+    /// The chain this network's follower reads (the first one attached wins).
+    pub(crate) fn attach_chain(&self, chain: Arc<dyn Chain>) {
+        let _ = self.chain.set(chain);
     }
 
     pub fn status(&self) -> NetworkStatus {
@@ -105,7 +115,7 @@ impl EthrNetwork {
             chain_id: self.chain_id.load(Ordering::Acquire),
             head: self.head.load(Ordering::Acquire),
             indexed: self.indexed.load(Ordering::Acquire),
-            since_last_ok_ms: (last > 0).then(|| unix_ms() - last),
+            since_last_ok_ms: (last > 0).then(|| monotonic_ms().saturating_sub(last)),
         }
     }
 
@@ -126,8 +136,8 @@ impl EthrNetwork {
 
     fn check_fresh(&self) -> Result<(), ResolveError> {
         let last = self.last_ok_ms.load(Ordering::Acquire);
-        let age_ms = unix_ms() - last;
-        if last == 0 || age_ms > self.config.max_staleness.as_millis() as i64 {
+        let age_ms = monotonic_ms().saturating_sub(last);
+        if last == 0 || age_ms > staleness_ms(&self.config) {
             return Err(ResolveError::ChainUnavailable {
                 network: self.config.name.clone(),
                 seconds: if last == 0 {
@@ -144,8 +154,11 @@ impl EthrNetwork {
     /// than two poll intervals (it is still used until `max_staleness`).
     pub fn is_stale(&self) -> bool {
         let last = self.last_ok_ms.load(Ordering::Acquire);
-        let slack = 2 * self.config.poll_interval.as_millis() as i64 + 1000;
-        last == 0 || unix_ms() - last > slack
+        let slack = i64::try_from(self.config.poll_interval.as_millis())
+            .unwrap_or(i64::MAX)
+            .saturating_mul(2)
+            .saturating_add(1000);
+        last == 0 || monotonic_ms().saturating_sub(last) > slack
     }
 
     /// Resolve from the index (no cache), latest or as of a block.
@@ -165,6 +178,17 @@ impl EthrNetwork {
         as_of: AsOf,
     ) -> Result<EthrResolution, ResolveError> {
         let name = &self.config.name;
+        // A version is checked against the indexed head read before the
+        // events, so the events hold every change up to that head.
+        let head = match as_of {
+            AsOf::Block(_) => self
+                .index
+                .cursor(name)
+                .await
+                .map_err(|e| ResolveError::Index(e.to_string()))?
+                .map(|c| c.block_number),
+            AsOf::Latest | AsOf::Time(_) => None,
+        };
         let events = self
             .index
             .events_for(name, &did.address)
@@ -178,18 +202,11 @@ impl EthrNetwork {
             .map_err(|e| ResolveError::Index(e.to_string()))?
             .into_iter()
             .collect();
-        // The time a historical document is evaluated at (for validTo) is that
-        // of its block: the newest indexed block at or before it.
-        let time_of = |at: u64| {
-            times
-                .iter()
-                .filter(|(n, _)| **n <= at)
-                .max_by_key(|(n, _)| **n)
-                .map_or(0, |(_, t)| *t)
-        };
         let (at_block, now) = match as_of {
-            AsOf::Latest => (None, (unix_ms() / 1000) as u64),
-            AsOf::Block(at) => (Some(at), time_of(at)),
+            AsOf::Latest => (None, now_secs()),
+            // versionId: the document at that block, its `validTo`s evaluated
+            // at that block's own time (as ethr-did-resolver does).
+            AsOf::Block(at) => (Some(at), self.block_time(&did.did, at, head, &times).await?),
             // versionTime: the last change at or before that time.
             AsOf::Time(t) => {
                 let at = times
@@ -208,9 +225,60 @@ impl EthrNetwork {
         ))
     }
 
+    /// The timestamp of block `at`, for a historical resolution: from the
+    /// index when the block carried registry events, else from the chain
+    /// (one header lookup). A block above the indexed `head` is refused: the
+    /// index may not hold its changes yet.
+    async fn block_time(
+        &self,
+        did: &str,
+        at: u64,
+        head: Option<u64>,
+        indexed_times: &HashMap<u64, u64>,
+    ) -> Result<u64, ResolveError> {
+        let name = &self.config.name;
+        let version_not_found = |reason: String| ResolveError::VersionNotFound {
+            did: did.to_owned(),
+            reason,
+        };
+        match head {
+            None => {
+                return Err(version_not_found(format!(
+                    "{name} is not indexed yet, so no version can be read"
+                )))
+            }
+            Some(head) if at > head => {
+                return Err(version_not_found(format!(
+                    "block {at} is above the indexed head of {name} (block {head})"
+                )))
+            }
+            Some(_) => {}
+        }
+        if let Some(t) = indexed_times.get(&at) {
+            return Ok(*t);
+        }
+        let unavailable = |reason: String| ResolveError::BlockUnavailable {
+            network: name.clone(),
+            block: at,
+            reason,
+        };
+        let chain = self
+            .chain
+            .get()
+            .ok_or_else(|| unavailable("no chain is attached to read it from".into()))?;
+        match chain.block(at).await {
+            Ok(Some(b)) => Ok(b.timestamp),
+            Ok(None) => Err(version_not_found(format!(
+                "block {at} is not on {}",
+                chain.describe()
+            ))),
+            Err(e) => Err(unavailable(e.to_string())),
+        }
+    }
+
     async fn resolve_cached(&self, did: &EthrDid) -> Result<Arc<DidDocument>, ResolveError> {
         self.check_fresh()?;
-        let now = (unix_ms() / 1000) as u64;
+        let now = now_secs();
         let hit = self
             .cache
             .get(&did.did)
@@ -313,9 +381,15 @@ impl DidResolver for EthrResolver {
     }
 }
 
-pub(crate) fn unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+use crate::clock::monotonic_ms;
+pub(crate) use crate::clock::unix_ms;
+
+/// Now, in Unix seconds, for comparing with `validTo` and block times.
+fn now_secs() -> u64 {
+    u64::try_from(crate::clock::unix_secs()).unwrap_or(0)
+}
+
+/// The network's staleness bound in milliseconds (saturating).
+pub(crate) fn staleness_ms(config: &NetworkConfig) -> i64 {
+    i64::try_from(config.max_staleness.as_millis()).unwrap_or(i64::MAX)
 }

@@ -23,7 +23,7 @@ use super::chain::ChainLog;
 use super::did::{hex_chain_id, EthrDid};
 use super::index::IndexError;
 use super::registry::{creation_code, STATUS_ARTIFACT};
-use super::resolver::{unix_ms, EthrNetwork};
+use super::resolver::EthrNetwork;
 
 sol! {
     function setStatus(address issuer, bytes32 listId, uint256 index, bool revoked);
@@ -224,6 +224,10 @@ pub enum StatusError {
     /// A published status list could not be fetched or did not verify.
     #[error("status list {list} is unavailable: {reason}")]
     ListUnavailable { list: String, reason: String },
+    /// A published list at a URL its issuer is not allowed to publish at:
+    /// refused before any request is made.
+    #[error("status list {list} is not at a URL allowed for the issuer {issuer}")]
+    NotAllowed { list: String, issuer: String },
 }
 
 impl StatusError {
@@ -237,6 +241,7 @@ impl StatusError {
             StatusError::UnknownNetwork { .. } => "unknown_network",
             StatusError::Unavailable { .. } => "chain_unavailable",
             StatusError::ListUnavailable { .. } => "status_unavailable",
+            StatusError::NotAllowed { .. } => "status_list_not_allowed",
         }
     }
 }
@@ -444,8 +449,8 @@ impl EthrStatusChecker {
                 ),
             })?;
         let last = net.last_ok_ms.load(Ordering::Acquire);
-        let age_ms = unix_ms() - last;
-        if last == 0 || age_ms > net.config.max_staleness.as_millis() as i64 {
+        let age_ms = crate::clock::monotonic_ms().saturating_sub(last);
+        if last == 0 || age_ms > super::resolver::staleness_ms(&net.config) {
             return Err(StatusError::Unavailable {
                 network: net.config.name.clone(),
                 seconds: if last == 0 {
@@ -517,6 +522,26 @@ mod tests {
                 "type": ENTRY_TYPE, "statusPurpose": purpose,
                 "statusListIndex": index, "statusListCredential": url,
             }));
+        }
+
+        #[test]
+        fn arbitrary_status_logs_never_panic(
+            known in proptest::prelude::any::<bool>(),
+            topics in proptest::collection::vec(proptest::prelude::any::<[u8; 32]>(), 0..5),
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+        ) {
+            let mut t: Vec<B256> = topics.into_iter().map(B256::from).collect();
+            if known {
+                t.insert(0, StatusChanged::SIGNATURE_HASH);
+            }
+            let _ = StatusChange::from_log(&ChainLog {
+                block_number: u64::MAX,
+                block_hash: B256::ZERO,
+                log_index: u64::MAX,
+                tx_hash: B256::ZERO,
+                topics: t,
+                data: data.into(),
+            });
         }
 
         #[test]

@@ -39,6 +39,10 @@ pub enum CredentialError {
     IssuerNotTrusted { issuer: String, types: Vec<String> },
     #[error("the presentation carries no credential")]
     NoCredential,
+    #[error("the presentation carries more than one credential of type {ty}")]
+    DuplicateCredentialType { ty: String },
+    #[error("{claim} is not a time between 1970 and 9999")]
+    TimeOutOfRange { claim: &'static str },
     #[error("invalid key: {reason}")]
     InvalidKey { reason: String },
     /// `credentialStatus`: revoked, or it cannot be checked (never a pass).
@@ -65,6 +69,8 @@ impl CredentialError {
             CredentialError::SubjectNotHolder { .. } => "subject_not_holder",
             CredentialError::IssuerNotTrusted { .. } => "issuer_not_trusted",
             CredentialError::NoCredential => "no_credential",
+            CredentialError::DuplicateCredentialType { .. } => "duplicate_credential_type",
+            CredentialError::TimeOutOfRange { .. } => "time_out_of_range",
             CredentialError::InvalidKey { .. } => "invalid_key",
             CredentialError::Status(e) => e.reason_code(),
         }

@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value};
 
 use crate::jws::sign_compact;
 use crate::signer::SigningKey;
-use crate::verify::Format;
+use crate::verify::{Format, MAX_TIME};
 use crate::CredentialError;
 
 /// What to put in a credential.
@@ -16,6 +16,8 @@ pub struct CredentialRequest {
     /// Credential types; `VerifiableCredential` is added when missing.
     pub types: Vec<String>,
     pub claims: Map<String, Value>,
+    /// Seconds until it expires (`None`: never): positive, and ending by
+    /// 9999-12-31T23:59:59Z.
     pub valid_for_secs: Option<i64>,
     pub id: Option<String>,
     pub format: Format,
@@ -27,6 +29,7 @@ pub struct PresentationRequest {
     pub holder: String,
     pub audience: String,
     pub nonce: Option<String>,
+    /// Seconds until it expires: positive, and ending by 9999-12-31T23:59:59Z.
     pub valid_for_secs: i64,
     /// VC-JWTs to present.
     pub credentials: Vec<String>,
@@ -41,6 +44,25 @@ fn rfc3339(t: i64) -> Result<String, CredentialError> {
                 .ok()
         })
         .ok_or_else(|| CredentialError::malformed("time out of range"))
+}
+
+/// When something issued at `now` and valid for `valid_for_secs` expires:
+/// refused unless the period is positive (a zero or negative one would
+/// issue something already expired) and ends by 9999-12-31T23:59:59Z, the
+/// last time a verifier accepts (never wraps around).
+fn expiry(what: &str, now: i64, valid_for_secs: i64) -> Result<i64, CredentialError> {
+    if valid_for_secs <= 0 {
+        return Err(CredentialError::malformed(format!(
+            "{what} must be valid for at least one second (not {valid_for_secs})"
+        )));
+    }
+    now.checked_add(valid_for_secs)
+        .filter(|exp| *exp <= MAX_TIME)
+        .ok_or_else(|| {
+            CredentialError::malformed(format!(
+                "{what} valid for {valid_for_secs} s would expire after 9999-12-31T23:59:59Z"
+            ))
+        })
 }
 
 fn check_did(what: &str, did: &str) -> Result<(), CredentialError> {
@@ -75,6 +97,10 @@ pub fn issue_with_status(
 ) -> Result<String, CredentialError> {
     check_did("issuer", &req.issuer)?;
     check_did("subject", &req.subject)?;
+    let exp = req
+        .valid_for_secs
+        .map(|v| expiry("a credential", now, v))
+        .transpose()?;
     let mut types = vec!["VerifiableCredential".to_owned()];
     types.extend(
         req.types
@@ -97,8 +123,8 @@ pub fn issue_with_status(
                     "credentialSubject": subject,
                 },
             });
-            if let Some(v) = req.valid_for_secs {
-                payload["exp"] = json!(now + v);
+            if let Some(exp) = exp {
+                payload["exp"] = json!(exp);
             }
             if let Some(id) = &req.id {
                 payload["jti"] = json!(id);
@@ -118,8 +144,8 @@ pub fn issue_with_status(
                 "credentialSubject": subject,
                 "iat": now,
             });
-            if let Some(v) = req.valid_for_secs {
-                payload["validUntil"] = json!(rfc3339(now + v)?);
+            if let Some(exp) = exp {
+                payload["validUntil"] = json!(rfc3339(exp)?);
             }
             if let Some(id) = &req.id {
                 payload["id"] = json!(id);
@@ -147,6 +173,9 @@ pub fn issue_status_list(
     now: i64,
 ) -> Result<String, CredentialError> {
     check_did("issuer", issuer)?;
+    let exp = valid_for_secs
+        .map(|v| expiry("a status list", now, v))
+        .transpose()?;
     let types = ["VerifiableCredential", "BitstringStatusListCredential"];
     let subject = json!({
         "id": format!("{url}#list"),
@@ -169,8 +198,8 @@ pub fn issue_status_list(
                     "credentialSubject": subject,
                 },
             });
-            if let Some(v) = valid_for_secs {
-                payload["exp"] = json!(now + v);
+            if let Some(exp) = exp {
+                payload["exp"] = json!(exp);
             }
             sign_compact(key, Some("JWT"), Some(kid), &payload)
         }
@@ -184,8 +213,8 @@ pub fn issue_status_list(
                 "credentialSubject": subject,
                 "iat": now,
             });
-            if let Some(v) = valid_for_secs {
-                payload["validUntil"] = json!(rfc3339(now + v)?);
+            if let Some(exp) = exp {
+                payload["validUntil"] = json!(rfc3339(exp)?);
             }
             sign_compact(key, Some("vc+jwt"), Some(kid), &payload)
         }
@@ -200,11 +229,7 @@ pub fn present(
     now: i64,
 ) -> Result<String, CredentialError> {
     check_did("holder", &req.holder)?;
-    if req.valid_for_secs <= 0 {
-        return Err(CredentialError::malformed(
-            "a presentation must be valid for at least one second",
-        ));
-    }
+    let exp = expiry("a presentation", now, req.valid_for_secs)?;
     let jti = format!("urn:uuid:{}", uuid::Uuid::new_v4());
     let mut payload = match req.format {
         Format::JwtVc11 => json!({
@@ -213,7 +238,7 @@ pub fn present(
             "jti": jti,
             "iat": now,
             "nbf": now,
-            "exp": now + req.valid_for_secs,
+            "exp": exp,
             "vp": {
                 "@context": ["https://www.w3.org/2018/credentials/v1"],
                 "type": ["VerifiablePresentation"],
@@ -241,7 +266,7 @@ pub fn present(
                 "jti": jti,
                 "iat": now,
                 "nbf": now,
-                "exp": now + req.valid_for_secs,
+                "exp": exp,
             })
         }
     };
@@ -253,4 +278,124 @@ pub fn present(
         Format::VcJwt20 => "vp+jwt",
     };
     Ok(sign_compact(key, Some(typ), Some(kid), &payload))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::verify::MAX_TIME;
+    use did_registry::KeyType;
+
+    const NOW: i64 = 1_800_000_000;
+    const DID: &str = "did:example:issuer";
+    const KID: &str = "did:example:issuer#key-1";
+    const URL: &str = "https://issuer.example/lists/1";
+
+    fn key() -> SigningKey {
+        SigningKey::generate(KeyType::Ed25519)
+    }
+
+    fn credential(valid_for_secs: i64, format: Format) -> Result<String, CredentialError> {
+        let req = CredentialRequest {
+            issuer: DID.into(),
+            subject: "did:example:holder".into(),
+            types: vec!["EmployeeCredential".into()],
+            claims: Map::new(),
+            valid_for_secs: Some(valid_for_secs),
+            id: None,
+            format,
+        };
+        issue_credential(&key(), KID, &req, NOW)
+    }
+
+    fn status_list(valid_for_secs: i64, format: Format) -> Result<String, CredentialError> {
+        issue_status_list(
+            &key(),
+            KID,
+            DID,
+            URL,
+            &[0; 16],
+            Some(valid_for_secs),
+            format,
+            NOW,
+        )
+    }
+
+    fn presentation(valid_for_secs: i64, format: Format) -> Result<String, CredentialError> {
+        let req = PresentationRequest {
+            holder: DID.into(),
+            audience: "https://gateway.example".into(),
+            nonce: None,
+            valid_for_secs,
+            credentials: Vec::new(),
+            format,
+        };
+        present(&key(), KID, &req, NOW)
+    }
+
+    type Issue = fn(i64, Format) -> Result<String, CredentialError>;
+    const ALL: [(&str, Issue); 3] = [
+        ("credential", credential),
+        ("status list", status_list),
+        ("presentation", presentation),
+    ];
+    const FORMATS: [Format; 2] = [Format::JwtVc11, Format::VcJwt20];
+
+    /// `exp` (1.1, presentations) or `validUntil` (2.0) as Unix seconds.
+    fn expiry_of(token: &str) -> i64 {
+        let payload = crate::jws::parse(token).unwrap().payload;
+        if let Some(exp) = payload.get("exp").and_then(Value::as_i64) {
+            return exp;
+        }
+        let until = payload["validUntil"].as_str().unwrap();
+        time::OffsetDateTime::parse(until, &time::format_description::well_known::Rfc3339)
+            .unwrap()
+            .unix_timestamp()
+    }
+
+    #[test]
+    fn the_validity_period_is_added_to_now() {
+        for (what, issue) in ALL {
+            for format in FORMATS {
+                let token = issue(3_600, format).unwrap();
+                assert_eq!(expiry_of(&token), NOW + 3_600, "{what} {format:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_validity_period_past_9999_is_refused_not_wrapped() {
+        for (what, issue) in ALL {
+            for format in FORMATS {
+                // The last second is still accepted.
+                let token = issue(MAX_TIME - NOW, format).unwrap();
+                assert_eq!(expiry_of(&token), MAX_TIME, "{what} {format:?}");
+                for v in [MAX_TIME - NOW + 1, i64::MAX - NOW, i64::MAX] {
+                    let err = issue(v, format).expect_err(what);
+                    assert_eq!(
+                        err.reason_code(),
+                        "malformed_token",
+                        "{what} {format:?} {v}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_validity_period_must_be_positive() {
+        for (what, issue) in ALL {
+            for format in FORMATS {
+                for v in [0, -1, -3_600, i64::MIN] {
+                    let err = issue(v, format).expect_err(what);
+                    assert_eq!(
+                        err.reason_code(),
+                        "malformed_token",
+                        "{what} {format:?} {v}"
+                    );
+                }
+            }
+        }
+    }
 }

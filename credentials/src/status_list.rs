@@ -16,6 +16,7 @@
 //! `http(s)://` here, anything else to the on-chain checker (when chains are
 //! configured).
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -46,10 +47,16 @@ pub struct StatusListConfig {
     /// After a failed fetch, requests needing that list are refused at once
     /// for this long instead of each waiting for the timeout (0: no backoff).
     pub failure_backoff: Duration,
+    /// Where each issuer (DID) publishes its lists: URL prefixes (scheme,
+    /// host, port and a path prefix). A list anywhere else is refused
+    /// (`status_list_not_allowed`) before any request; an issuer with no
+    /// entry has none.
+    pub allowed_urls: HashMap<String, Vec<reqwest::Url>>,
 }
 
 impl Default for StatusListConfig {
-    /// 300 s TTL, 10 s timeout, 1 MiB bodies, 16 MiB bitstrings, 128 MiB cache, 5 s failure backoff.
+    /// 300 s TTL, 10 s timeout, 1 MiB bodies, 16 MiB bitstrings, 128 MiB
+    /// cache, 5 s failure backoff, no issuer allowed to publish anywhere.
     fn default() -> Self {
         Self {
             ttl: Duration::from_secs(300),
@@ -58,6 +65,7 @@ impl Default for StatusListConfig {
             max_bitstring_bytes: 16 << 20,
             cache_bytes: 128 << 20,
             failure_backoff: Duration::from_secs(5),
+            allowed_urls: HashMap::new(),
         }
     }
 }
@@ -242,15 +250,8 @@ impl HttpStatusChecker {
         let bits = decode_list(encoded, self.config.max_bitstring_bytes)
             .map_err(ListFailure::Unavailable)?;
 
-        // Fresh for the TTL, the list's own `ttl` (milliseconds) and its expiry, whichever is first.
-        let mut fresh_for = self.config.ttl;
-        if let Some(ms) = vc.claims.get("ttl").and_then(Value::as_u64) {
-            fresh_for = fresh_for.min(Duration::from_millis(ms));
-        }
-        if let Some(exp) = vc.expires_at {
-            let left = u64::try_from(exp.saturating_sub(now)).unwrap_or(0);
-            fresh_for = fresh_for.min(Duration::from_secs(left));
-        }
+        let list_ttl_ms = vc.claims.get("ttl").and_then(Value::as_u64);
+        let fresh_for = freshness(self.config.ttl, list_ttl_ms, vc.expires_at, now);
         Ok(Arc::new(FetchedList {
             issuer: vc.issuer,
             bits,
@@ -267,6 +268,19 @@ impl StatusChecker for HttpStatusChecker {
             list: list_url.clone(),
             reason,
         })?;
+        // Only where this issuer publishes: a credential from anyone cannot
+        // make the gateway fetch an address of the credential's choosing.
+        let published_there = self
+            .config
+            .allowed_urls
+            .get(&entry.issuer)
+            .is_some_and(|prefixes| prefixes.iter().any(|p| under_prefix(p, &url)));
+        if !published_there {
+            return Err(StatusError::NotAllowed {
+                list: list_url.clone(),
+                issuer: entry.issuer.clone(),
+            });
+        }
         let list = match self.cache.get(list_url).await {
             Some(l) => l,
             None => {
@@ -365,6 +379,49 @@ fn allowed_url(list: &str) -> Result<reqwest::Url, String> {
     }
 }
 
+/// `url` is at or below `prefix`: same scheme, host and port, and a path
+/// that starts with the prefix's on a segment boundary.
+pub fn under_prefix(prefix: &reqwest::Url, url: &reqwest::Url) -> bool {
+    let same_origin = prefix.scheme() == url.scheme()
+        && prefix
+            .host_str()
+            .zip(url.host_str())
+            .is_some_and(|(a, b)| a.eq_ignore_ascii_case(b))
+        && prefix.port_or_known_default() == url.port_or_known_default();
+    if !same_origin {
+        return false;
+    }
+    let (p, u) = (prefix.path(), url.path());
+    match u.strip_prefix(p) {
+        Some(rest) => p.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
+        None => false,
+    }
+}
+
+/// A list's own `ttl` may shorten the configured TTL, never below this: a
+/// `"ttl": 0` would otherwise make every request fetch the list again.
+const MIN_LIST_TTL: Duration = Duration::from_secs(1);
+
+/// How long a fetched list is used: the configured TTL, the list's own `ttl`
+/// (milliseconds, at least [`MIN_LIST_TTL`]) and its expiry (`exp`, Unix
+/// seconds), whichever is first.
+fn freshness(
+    configured: Duration,
+    list_ttl_ms: Option<u64>,
+    expires_at: Option<i64>,
+    now: i64,
+) -> Duration {
+    let mut fresh_for = configured;
+    if let Some(ms) = list_ttl_ms {
+        fresh_for = fresh_for.min(Duration::from_millis(ms).max(MIN_LIST_TTL));
+    }
+    if let Some(exp) = expires_at {
+        let left = u64::try_from(exp.saturating_sub(now)).unwrap_or(0);
+        fresh_for = fresh_for.min(Duration::from_secs(left));
+    }
+    fresh_for
+}
+
 /// The bitstring of an `encodedList`: multibase base64url (`u` prefix; plain
 /// base64url as StatusList2021 wrote it) of GZIP data, at most `max` bytes
 /// once decompressed.
@@ -376,7 +433,7 @@ fn decode_list(encoded: &str, max: usize) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("encodedList is not base64url: {e}"))?;
     let mut bits = Vec::new();
     flate2::read::GzDecoder::new(gz.as_slice())
-        .take(max as u64 + 1)
+        .take((max as u64).saturating_add(1))
         .read_to_end(&mut bits)
         .map_err(|e| format!("encodedList is not GZIP data: {e}"))?;
     if bits.len() > max {
@@ -406,10 +463,7 @@ fn bit(bits: &[u8], index: U256) -> Option<bool> {
 }
 
 fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    did_registry::clock::unix_secs()
 }
 
 #[cfg(test)]
@@ -418,6 +472,31 @@ mod tests {
 
     fn encode(bits: &[u8]) -> String {
         encode_list(bits)
+    }
+
+    #[test]
+    fn lists_are_fetched_only_below_an_allowed_prefix() {
+        let u = |s: &str| reqwest::Url::parse(s).expect("url");
+        let dir = u("https://hr.example/status/");
+        assert!(under_prefix(&dir, &u("https://hr.example/status/1")));
+        assert!(under_prefix(&dir, &u("https://HR.example:443/status/a/b")));
+        assert!(!under_prefix(&dir, &u("https://hr.example/statusx")));
+        assert!(!under_prefix(&dir, &u("https://hr.example/other/1")));
+        assert!(!under_prefix(
+            &dir,
+            &u("https://hr.example.evil.test/status/1")
+        ));
+        assert!(!under_prefix(&dir, &u("https://hr.example:8443/status/1")));
+        assert!(!under_prefix(&dir, &u("http://hr.example/status/1")));
+        // Dot segments are resolved by the URL parser before the comparison.
+        assert!(!under_prefix(
+            &dir,
+            &u("https://hr.example/status/../admin")
+        ));
+        let file = u("https://hr.example/status");
+        assert!(under_prefix(&file, &u("https://hr.example/status")));
+        assert!(under_prefix(&file, &u("https://hr.example/status/2")));
+        assert!(!under_prefix(&file, &u("https://hr.example/status2")));
     }
 
     /// The example list of the spec (§ 2.2 BitstringStatusListCredential): 16 KiB of zeros.
@@ -467,6 +546,47 @@ mod tests {
             let _ = decode_list(&s, 1 << 16);
             let _ = decode_list(&format!("uH4sI{s}"), 1 << 16);
         }
+    }
+
+    #[test]
+    fn a_list_ttl_shortens_the_configured_ttl_but_not_below_one_second() {
+        let ttl = Duration::from_secs(300);
+        let now = 1_800_000_000;
+        assert_eq!(freshness(ttl, None, None, now), ttl);
+        assert_eq!(
+            freshness(ttl, Some(60_000), None, now),
+            Duration::from_secs(60)
+        );
+        assert_eq!(freshness(ttl, Some(u64::MAX), None, now), ttl);
+        // "ttl": 0 (or a few ms) would make every request fetch the list again.
+        assert_eq!(freshness(ttl, Some(0), None, now), Duration::from_secs(1));
+        assert_eq!(freshness(ttl, Some(999), None, now), Duration::from_secs(1));
+        assert_eq!(
+            freshness(ttl, Some(1_500), None, now),
+            Duration::from_millis(1_500)
+        );
+        // A shorter configured TTL and the list's expiry still apply.
+        let short = Duration::from_millis(200);
+        assert_eq!(freshness(short, Some(0), None, now), short);
+        assert_eq!(
+            freshness(ttl, Some(0), Some(now + 30), now),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            freshness(ttl, None, Some(now + 30), now),
+            Duration::from_secs(30)
+        );
+        assert_eq!(freshness(ttl, Some(0), Some(now), now), Duration::ZERO);
+        assert_eq!(
+            freshness(ttl, None, Some(i64::MIN), i64::MAX),
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn a_decompression_limit_of_usize_max_does_not_overflow() {
+        let bits = vec![0xA5u8; 64];
+        assert_eq!(decode_list(&encode(&bits), usize::MAX), Ok(bits));
     }
 
     #[test]

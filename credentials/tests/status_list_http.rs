@@ -5,6 +5,7 @@
 //! test for each way a list must be refused.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -88,14 +89,25 @@ fn vc(issuer: &Id, url: &str, index: u64, format: Format) -> String {
     .unwrap()
 }
 
-fn verifier(ttl: Duration) -> Verifier {
+/// A verifier whose status checker lets each `(issuer, url)` publish lists
+/// in the folder of `url`.
+fn verifier(ttl: Duration, publishers: &[(&Id, &str)]) -> Verifier {
     let config = || VerifierConfig::new(vec!["https://gw.test".into()], TrustedIssuers::new());
+    let mut allowed_urls: HashMap<String, Vec<reqwest::Url>> = HashMap::new();
+    for (issuer, url) in publishers {
+        let folder = reqwest::Url::parse(url).unwrap().join("./").unwrap();
+        allowed_urls
+            .entry(issuer.did.clone())
+            .or_default()
+            .push(folder);
+    }
     let http = HttpStatusChecker::new(
         Verifier::new(config(), Arc::new(LocalResolver)),
         StatusListConfig {
             ttl,
             timeout: Duration::from_secs(3),
             failure_backoff: Duration::from_millis(300),
+            allowed_urls,
             ..StatusListConfig::default()
         },
     )
@@ -125,7 +137,7 @@ async fn accepted_while_the_bit_is_clear_revoked_once_the_list_sets_it_and_the_t
             VC_JWT,
             list(&issuer, &url, &bits(&[INDEX + 1]), list_format),
         );
-        let v = verifier(Duration::from_secs(1));
+        let v = verifier(Duration::from_secs(1), &[(&issuer, &url)]);
         let token = vc(&issuer, &url, INDEX, vc_format);
 
         // Cold: the first check fetches; warm: no request at all.
@@ -161,7 +173,7 @@ async fn a_list_signed_by_another_issuer_is_refused() {
     let server = HttpFile::start(VC_JWT, Vec::new()).unwrap();
     let url = server.url("/lists/1");
     server.set(VC_JWT, list(&other, &url, &bits(&[]), Format::VcJwt20));
-    let v = verifier(Duration::from_secs(300));
+    let v = verifier(Duration::from_secs(300), &[(&issuer, &url), (&other, &url)]);
     assert_eq!(
         code(&v, &vc(&issuer, &url, INDEX, Format::JwtVc11)).await,
         "status_list_mismatch"
@@ -186,7 +198,7 @@ async fn a_tampered_list_is_unavailable_never_a_pass() {
     let c: Vec<&str> = cleared.split('.').collect();
     let tampered = format!("{}.{}.{}", r[0], c[1], r[2]);
     server.set(VC_JWT, tampered.into_bytes());
-    let v = verifier(Duration::from_secs(300));
+    let v = verifier(Duration::from_secs(300), &[(&issuer, &url)]);
     let token = vc(&issuer, &url, INDEX, Format::VcJwt20);
     assert_eq!(code(&v, &token).await, "status_unavailable");
     // Within the failure backoff the list is refused at once, without a fetch…
@@ -204,7 +216,7 @@ async fn a_list_server_that_is_down_is_unavailable() {
     let mut server = HttpFile::start(VC_JWT, Vec::new()).unwrap();
     let url = server.url("/lists/1");
     server.stop();
-    let v = verifier(Duration::from_secs(300));
+    let v = verifier(Duration::from_secs(300), &[(&issuer, &url)]);
     assert_eq!(
         code(&v, &vc(&issuer, &url, INDEX, Format::JwtVc11)).await,
         "status_unavailable"
@@ -220,7 +232,7 @@ async fn a_gzip_bomb_is_refused() {
     let bomb = list(&issuer, &url, &vec![0u8; 17 << 20], Format::VcJwt20);
     assert!(bomb.len() < 64 * 1024, "{} bytes", bomb.len());
     server.set(VC_JWT, bomb);
-    let v = verifier(Duration::from_secs(300));
+    let v = verifier(Duration::from_secs(300), &[(&issuer, &url)]);
     let err = v
         .verify_credential(&vc(&issuer, &url, INDEX, Format::VcJwt20), now())
         .await
@@ -237,7 +249,7 @@ async fn a_body_over_the_limit_is_refused() {
     let issuer = id();
     let server = HttpFile::start(VC_JWT, vec![b'a'; (1 << 20) + 1]).unwrap();
     let url = server.url("/lists/1");
-    let v = verifier(Duration::from_secs(300));
+    let v = verifier(Duration::from_secs(300), &[(&issuer, &url)]);
     assert_eq!(
         code(&v, &vc(&issuer, &url, INDEX, Format::VcJwt20)).await,
         "status_unavailable"
@@ -249,7 +261,7 @@ async fn a_list_that_is_not_a_vc_jwt_is_unsupported() {
     let issuer = id();
     let server = HttpFile::start("application/vc+ld+json", b"{}".to_vec()).unwrap();
     let url = server.url("/lists/1");
-    let v = verifier(Duration::from_secs(300));
+    let v = verifier(Duration::from_secs(300), &[(&issuer, &url)]);
     assert_eq!(
         code(&v, &vc(&issuer, &url, INDEX, Format::VcJwt20)).await,
         "status_list_unsupported"
@@ -262,7 +274,7 @@ async fn an_index_beyond_the_list_is_invalid() {
     let server = HttpFile::start(VC_JWT, Vec::new()).unwrap();
     let url = server.url("/lists/1");
     server.set(VC_JWT, list(&issuer, &url, &bits(&[]), Format::JwtVc11));
-    let v = verifier(Duration::from_secs(300));
+    let v = verifier(Duration::from_secs(300), &[(&issuer, &url)]);
     let last = (LIST_BYTES * 8) as u64 - 1;
     assert_eq!(
         code(&v, &vc(&issuer, &url, last, Format::JwtVc11)).await,
@@ -277,7 +289,10 @@ async fn an_index_beyond_the_list_is_invalid() {
 #[tokio::test]
 async fn http_to_a_non_loopback_host_is_refused_without_a_request() {
     let issuer = id();
-    let v = verifier(Duration::from_secs(300));
+    let v = verifier(
+        Duration::from_secs(300),
+        &[(&issuer, "http://192.0.2.1/lists/1")],
+    );
     // TEST-NET-1: a connection attempt would hang until the timeout.
     let started = Instant::now();
     assert_eq!(
@@ -294,7 +309,7 @@ async fn http_to_a_non_loopback_host_is_refused_without_a_request() {
 #[tokio::test]
 async fn an_on_chain_list_without_chains_is_unsupported() {
     let issuer = id();
-    let v = verifier(Duration::from_secs(300));
+    let v = verifier(Duration::from_secs(300), &[]);
     let list = "did:ethr:dev:0x0000000000000000000000000000000000000001/status/staff";
     assert_eq!(
         code(&v, &vc(&issuer, list, INDEX, Format::JwtVc11)).await,
@@ -319,7 +334,7 @@ async fn an_expired_list_is_unavailable_and_a_list_is_not_kept_past_its_expiry()
     )
     .unwrap();
     server.set(VC_JWT, expired.into_bytes());
-    let v = verifier(Duration::from_secs(300));
+    let v = verifier(Duration::from_secs(300), &[(&issuer, &url)]);
     let token = vc(&issuer, &url, INDEX, Format::VcJwt20);
     assert_eq!(code(&v, &token).await, "status_unavailable");
 
@@ -364,9 +379,28 @@ async fn a_list_for_another_purpose_is_unsupported() {
     let token =
         credentials::jws::sign_compact(&issuer.key, Some("vc+jwt"), Some(&issuer.kid), &payload);
     server.set(VC_JWT, token.into_bytes());
-    let v = verifier(Duration::from_secs(300));
+    let v = verifier(Duration::from_secs(300), &[(&issuer, &url)]);
     assert_eq!(
         code(&v, &vc(&issuer, &url, INDEX, Format::VcJwt20)).await,
         "status_list_unsupported"
     );
+}
+
+#[tokio::test]
+async fn a_list_where_its_issuer_does_not_publish_is_refused_without_a_request() {
+    let (issuer, other) = (id(), id());
+    let server = HttpFile::start(VC_JWT, Vec::new()).unwrap();
+    let url = server.url("/lists/1");
+    server.set(VC_JWT, list(&issuer, &url, &bits(&[]), Format::VcJwt20));
+    // `other` publishes here, `issuer` elsewhere on the same host.
+    let elsewhere = server.url("/other/1");
+    let v = verifier(
+        Duration::from_secs(300),
+        &[(&other, &url), (&issuer, &elsewhere)],
+    );
+    assert_eq!(
+        code(&v, &vc(&issuer, &url, INDEX, Format::JwtVc11)).await,
+        "status_list_not_allowed"
+    );
+    assert_eq!(server.requests(), 0);
 }

@@ -595,3 +595,94 @@ async fn a_cached_credential_is_still_checked_for_time_and_holder() {
         assert_eq!(code(&v, &t).await, "bad_signature");
     }
 }
+
+/// A VC-JWT of `types` with `claims`.
+fn vc_of(issuer: &Id, subject: &str, types: &[&str], claims: Value) -> String {
+    issue_credential(
+        &issuer.key,
+        &issuer.kid,
+        &CredentialRequest {
+            issuer: issuer.did.clone(),
+            subject: subject.into(),
+            types: types.iter().map(|t| (*t).to_owned()).collect(),
+            claims: claims.as_object().unwrap().clone(),
+            valid_for_secs: Some(3600),
+            id: None,
+            format: Format::JwtVc11,
+        },
+        NOW,
+    )
+    .unwrap()
+}
+
+/// A credential counts only for the types its issuer is trusted for.
+#[tokio::test]
+async fn a_credential_counts_only_for_its_issuers_trusted_types() {
+    let (hr, platform, holder) = (
+        id(KeyType::Ed25519, false),
+        id(KeyType::Ed25519, false),
+        id(KeyType::Ed25519, false),
+    );
+    let mut t = TrustedIssuers::new();
+    t.trust("EmployeeCredential", &hr.did);
+    t.trust("ServiceCredential", &platform.did);
+    let v = Verifier::new(
+        VerifierConfig::new(vec![AUD.into()], t),
+        Arc::new(LocalResolver),
+    );
+    let both = vc_of(
+        &platform,
+        &holder.did,
+        &["ServiceCredential", "EmployeeCredential"],
+        json!({"role": "admin"}),
+    );
+    let p = v
+        .verify_presentation(&vp(&holder, vec![both], AUD, NOW, Format::JwtVc11), NOW)
+        .await
+        .unwrap();
+    assert_eq!(p.credentials[0].types, vec!["ServiceCredential".to_owned()]);
+    // Two credentials that count for one type are refused, in either order.
+    let a = vc_of(
+        &hr,
+        &holder.did,
+        &["EmployeeCredential"],
+        json!({"role": "engineer"}),
+    );
+    let b = vc_of(
+        &hr,
+        &holder.did,
+        &["EmployeeCredential"],
+        json!({"role": "admin"}),
+    );
+    for pair in [vec![a.clone(), b.clone()], vec![b, a]] {
+        let token = vp(&holder, pair, AUD, NOW, Format::JwtVc11);
+        assert_eq!(code(&v, &token).await, "duplicate_credential_type");
+    }
+}
+
+/// Times outside 1970..9999 are refused before any arithmetic on them.
+#[tokio::test]
+async fn times_out_of_range_are_refused() {
+    let (issuer, holder) = (id(KeyType::Ed25519, false), id(KeyType::Ed25519, false));
+    let v = verifier(&issuer);
+    let credential = vc(&issuer, &holder.did, NOW, 3600, Format::JwtVc11);
+    let good = vp(&holder, vec![credential], AUD, NOW, Format::JwtVc11);
+    for (claim, value) in [
+        ("nbf", json!(i64::MIN)),
+        ("iat", json!(-1)),
+        ("exp", json!(i64::MAX)),
+        ("exp", json!(1e300)),
+        ("nbf", json!(f64::MIN)),
+    ] {
+        let mut p = payload(&good);
+        p[claim] = value;
+        let token = resign(&holder.key, json!({"alg": "EdDSA", "kid": holder.kid}), p);
+        assert_eq!(code(&v, &token).await, "time_out_of_range", "{claim}");
+    }
+    // In range but a year long: the lifetime check holds.
+    let mut p = payload(&good);
+    p["nbf"] = json!(0);
+    p["exp"] = json!(NOW + 365 * 86_400);
+    let token = resign(&holder.key, json!({"alg": "EdDSA", "kid": holder.kid}), p);
+    assert_eq!(code(&v, &token).await, "presentation_lifetime_too_long");
+}

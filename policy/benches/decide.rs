@@ -35,7 +35,7 @@ when { context.risk.score.greaterThan(decimal("0.8")) };
 @id("admin-paths-admins-only")
 forbid (principal, action, resource)
 when { resource.path like "/admin/*" }
-unless { principal.claims has role && principal.claims.role == "admin" };
+unless { principal.claims has EmployeeCredential.role && principal.claims.EmployeeCredential.role == "admin" };
 "#;
 
 /// The `k`-th per-app policy: app `k / 4`, one of four kinds by `k % 4`.
@@ -49,7 +49,7 @@ fn app_policy(k: usize) -> String {
 permit (principal, action in Didgate::Action::"read", resource in Didgate::App::"app{app}")
 when {{
   context.credential_types.contains("EmployeeCredential") &&
-  principal.claims has department && principal.claims.department == "{dept}" &&
+  principal.claims has EmployeeCredential.department && principal.claims.EmployeeCredential.department == "{dept}" &&
   resource.path like "/{dept}/*" &&
   context.risk.score.lessThan(decimal("0.7"))
 }};
@@ -61,8 +61,8 @@ when {{
 permit (principal, action in Didgate::Action::"write", resource in Didgate::App::"app{app}")
 when {{
   context.credential_types.contains("EmployeeCredential") &&
-  principal.claims has role && principal.claims.role == "admin" &&
-  principal.claims has department && principal.claims.department == "{dept}" &&
+  principal.claims has EmployeeCredential.role && principal.claims.EmployeeCredential.role == "admin" &&
+  principal.claims has EmployeeCredential.department && principal.claims.EmployeeCredential.department == "{dept}" &&
   context.risk.score.lessThan(decimal("0.3"))
 }};
 "#
@@ -73,7 +73,7 @@ when {{
 permit (principal, action == Didgate::Action::"GET", resource in Didgate::App::"app{app}")
 when {{
   context.credential_types.contains("ServiceCredential") &&
-  principal.claims has service && principal.claims.service == "svc{app}" &&
+  principal.claims has ServiceCredential.service && principal.claims.ServiceCredential.service == "svc{app}" &&
   resource.path like "/api/v1/*" &&
   !context.risk.cold_start
 }};
@@ -122,6 +122,13 @@ fn bench(c: &mut Criterion) {
     .clone();
     let issuers = ["did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK".to_owned()];
     let types = ["EmployeeCredential".to_owned()];
+    let claims = policy::ClaimsByType::from([(
+        "EmployeeCredential".to_owned(),
+        policy::TypedClaims {
+            issuer: issuers[0].clone(),
+            claims: std::sync::Arc::new(claims),
+        },
+    )]);
     let factors = ["new_user_agent"];
 
     let mut g = c.benchmark_group("cedar_decide");

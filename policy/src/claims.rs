@@ -1,14 +1,24 @@
 //! Credential claims → Cedar values, typed by the user's schema.
 //!
-//! The schema declares `Holder.claims` (e.g. `role?: String, groups?: Set<String>`).
+//! The schema declares, per credential type, the claims policies may read:
+//! `Holder.claims` is a record whose attributes are credential types and
+//! whose values are records of claims, e.g.
+//! `claims: { EmployeeCredential?: { role?: String, groups?: Set<String> } }`.
+//! A request fills `principal.claims.EmployeeCredential` from the one
+//! credential that counts as an `EmployeeCredential` (its issuer is trusted
+//! for that type), so a claim is only ever read under a type its issuer
+//! vouches for; claims of different credentials are never merged.
+//!
 //! Claims the schema does not declare are dropped; a claim whose JSON type
 //! doesn't fit its declaration is dropped too. Both fail closed: a policy
-//! that tests `principal.claims has role` sees it as absent.
+//! that tests `principal.claims has EmployeeCredential.role` sees it as absent.
 
 use std::collections::HashMap;
 
 use cedar_policy::RestrictedExpression;
 use serde_json::Value;
+
+use crate::ClaimsByType;
 
 /// A Cedar type as far as claims conversion needs it.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,19 +32,34 @@ pub(crate) enum Ty {
     Decimal,
 }
 
-/// The declared shape of `Holder.claims`.
-pub(crate) type ClaimShape = HashMap<String, Ty>;
+/// The declared shape of `Holder.claims`: per credential type, its claims.
+pub(crate) type ClaimShape = HashMap<String, HashMap<String, Ty>>;
 
 /// Find `Holder.claims` in the JSON form of the schema (`namespace Didgate`).
-pub(crate) fn claim_shape(schema_json: &Value) -> ClaimShape {
+/// Every attribute of it must be a record (a credential type's claims).
+pub(crate) fn claim_shape(schema_json: &Value) -> Result<ClaimShape, String> {
     let ns = &schema_json["Didgate"];
     let common = &ns["commonTypes"];
     let holder = &ns["entityTypes"]["Holder"]["shape"];
     let holder = resolve_common(holder, common);
-    match parse_ty(&holder["attributes"]["claims"], common) {
-        Some(Ty::Record(fields)) => fields,
-        _ => HashMap::new(),
+    let claims = &holder["attributes"]["claims"];
+    if claims.is_null() {
+        return Ok(HashMap::new());
     }
+    let Some(Ty::Record(types)) = parse_ty(claims, common) else {
+        return Err("Holder.claims must be a record of credential types".into());
+    };
+    types
+        .into_iter()
+        .map(|(name, ty)| match ty {
+            Ty::Record(fields) => Ok((name, fields)),
+            _ => Err(format!(
+                "Holder.claims.{name} is not a record: Holder.claims maps each credential type \
+                 to that credential's claims, e.g. `claims: {{ EmployeeCredential?: {{ role?: String }} }}` \
+                 (policies then read `principal.claims.EmployeeCredential.role`)"
+            )),
+        })
+        .collect()
 }
 
 fn resolve_common<'a>(v: &'a Value, common: &'a Value) -> &'a Value {
@@ -107,27 +132,42 @@ pub(crate) fn to_cedar(v: &Value, ty: &Ty) -> Option<RestrictedExpression> {
         (Ty::Ip, Value::String(s)) if s.parse::<std::net::IpAddr>().is_ok() => {
             RestrictedExpression::new_ip(s)
         }
-        (Ty::Decimal, Value::Number(n)) => {
-            RestrictedExpression::new_decimal(decimal_str(n.as_f64()?)?)
-        }
+        (Ty::Decimal, Value::Number(n)) => RestrictedExpression::new_decimal(decimal_str(n)?),
         _ => return None,
     })
 }
 
-/// Cedar decimals have at most 4 fractional digits and fit an i64 scaled by 10^4.
-pub(crate) fn decimal_str(f: f64) -> Option<String> {
-    if !f.is_finite() || f.abs() > 900_000_000_000_000.0 {
+/// A JSON number as a Cedar decimal, exactly or not at all: at most 4
+/// fractional digits (Cedar's precision; a claim of 0.99995 is dropped, not
+/// rounded up to 1.0000) and within Cedar's range. The number's own text is
+/// used, never a float rounding of it.
+pub(crate) fn decimal_str(n: &serde_json::Number) -> Option<String> {
+    /// Below Cedar's limit (i64::MAX / 10^4 ≈ 9.22e14).
+    const MAX_INTEGER_DIGITS: usize = 14;
+    let text = n.to_string();
+    let unsigned = text.strip_prefix('-').unwrap_or(&text);
+    let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let frac = frac.trim_end_matches('0');
+    if int.is_empty()
+        || int.len() > MAX_INTEGER_DIGITS
+        || frac.len() > 4
+        || !digits(int)
+        || !digits(frac)
+    {
         return None;
     }
-    Some(format!("{f:.4}"))
+    let sign = if text.starts_with('-') { "-" } else { "" };
+    let frac = if frac.is_empty() { "0" } else { frac };
+    Some(format!("{sign}{int}.{frac}"))
 }
 
-/// All declared claims that fit, as a Cedar record.
-pub(crate) fn claims_record(
-    shape: &ClaimShape,
+/// The declared claims of `claims` that fit `fields`, as a Cedar record.
+fn claims_of(
+    fields: &HashMap<String, Ty>,
     claims: &serde_json::Map<String, Value>,
-) -> RestrictedExpression {
-    let fields: Vec<(String, RestrictedExpression)> = shape
+) -> Option<RestrictedExpression> {
+    let out: Vec<(String, RestrictedExpression)> = fields
         .iter()
         .filter_map(|(k, ty)| {
             let v = claims.get(k)?;
@@ -139,6 +179,22 @@ pub(crate) fn claims_record(
         })
         .collect();
     // Keys are unique (they come from a map), so this cannot fail.
+    RestrictedExpression::new_record(out).ok()
+}
+
+/// `principal.claims`: per declared credential type the holder presented,
+/// that credential's declared claims.
+pub(crate) fn claims_record(
+    shape: &ClaimShape,
+    credentials: &ClaimsByType,
+) -> RestrictedExpression {
+    let fields: Vec<(String, RestrictedExpression)> = shape
+        .iter()
+        .filter_map(|(ty, fields)| {
+            let c = credentials.get(ty)?;
+            claims_of(fields, &c.claims).map(|r| (ty.clone(), r))
+        })
+        .collect();
     RestrictedExpression::new_record(fields)
         .unwrap_or_else(|_| RestrictedExpression::new_bool(false))
 }
@@ -161,8 +217,19 @@ mod tests {
 
     #[test]
     fn decimals_are_bounded() {
-        assert_eq!(decimal_str(0.5).unwrap(), "0.5000");
-        assert!(decimal_str(f64::NAN).is_none());
-        assert!(decimal_str(1e300).is_none());
+        let n = |v: serde_json::Value| match v {
+            serde_json::Value::Number(n) => n,
+            _ => unreachable!(),
+        };
+        assert_eq!(decimal_str(&n(json!(0.5))).unwrap(), "0.5");
+        assert_eq!(decimal_str(&n(json!(2))).unwrap(), "2.0");
+        assert_eq!(decimal_str(&n(json!(-1.25))).unwrap(), "-1.25");
+        assert_eq!(decimal_str(&n(json!(0.1234))).unwrap(), "0.1234");
+        // More precision than Cedar keeps: dropped, never rounded.
+        assert!(decimal_str(&n(json!(0.99995))).is_none());
+        assert!(decimal_str(&n(json!(1e300))).is_none());
+        assert!(decimal_str(&n(json!(99_999_999_999_999_u64))).is_some());
+        assert!(decimal_str(&n(json!(999_999_999_999_999_u64))).is_none());
+        assert!(decimal_str(&n(json!(1.5e-7))).is_none());
     }
 }

@@ -40,7 +40,8 @@ pub struct DecisionRequest<'a> {
     pub principal_did: &'a str,
     pub issuers: &'a [String],
     pub credential_types: &'a [String],
-    pub claims: &'a serde_json::Map<String, serde_json::Value>,
+    /// Per credential type, its credential's claims (`principal.claims.<Type>`).
+    pub claims: &'a crate::ClaimsByType,
     /// The HTTP method.
     pub action: &'a str,
     /// The route (app) name.
@@ -322,6 +323,30 @@ impl PolicyEngine {
         let diag = resp.diagnostics();
         let determining: Vec<String> = diag.reason().map(|id| id.to_string()).collect();
         let errors: Vec<String> = diag.errors().map(|e| e.to_string()).collect();
+        // Cedar skips a policy whose evaluation fails. For a permit that is
+        // fail closed; for a forbid it would be fail open (an overflow in a
+        // claim's arithmetic would switch the forbid off), so a forbid that
+        // could not be evaluated denies.
+        let failed_forbids: Vec<String> = diag
+            .errors()
+            .map(|e| match e {
+                cedar_policy::AuthorizationError::PolicyEvaluationError(e) => e.policy_id(),
+            })
+            .filter(|id| {
+                policies
+                    .policy(id)
+                    .is_some_and(|p| p.effect() == cedar_policy::Effect::Forbid)
+            })
+            .map(|id| id.to_string())
+            .collect();
+        if !failed_forbids.is_empty() {
+            return Decision {
+                effect: Effect::Deny,
+                determining_policies: failed_forbids,
+                errors,
+                reason_code: "policy_error",
+            };
+        }
         match resp.decision() {
             cedar_policy::Decision::Allow => Decision {
                 effect: Effect::Allow,
@@ -693,7 +718,11 @@ fn build(
         .ok()
         .and_then(|(f, _)| f.to_json_value().ok())
         .unwrap_or_default();
-    let claim_shape = claim_shape(&schema_json);
+    let claim_shape = claim_shape(&schema_json).map_err(|message| PolicyError::Schema {
+        file: schema_name.to_owned(),
+        at: "entity Holder".into(),
+        message,
+    })?;
 
     let mut set = PolicySet::new();
     let mut step_up = HashSet::new();

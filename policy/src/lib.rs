@@ -3,7 +3,7 @@
 //! Owns: the Cedar schema and policy files — loading, strict validation,
 //! atomic replacement (`ArcSwap`), reload on change that keeps the last good
 //! set — and the per-request decision: principal = the holder (DID, issuers,
-//! credential types, schema-typed claims), action = the HTTP method (grouped
+//! credential types, schema-typed claims per credential type), action = the HTTP method (grouped
 //! as `read` / `write`), resource = app + path, context = auth method, client
 //! IP, time and risk. `@step_up` forbid policies turn a deny into "present
 //! your credential again". Also the `didgate policy test` runner.
@@ -15,10 +15,25 @@ mod claims;
 mod engine;
 mod testfile;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub use engine::{Decision, DecisionRequest, Effect, PolicyEngine, ReloadOutcome, RiskContext};
 pub use testfile::{run_tests, TestCaseResult, TestReport};
+
+/// The claims of one verified credential, under a type it counts for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypedClaims {
+    /// The credential's issuer (a DID).
+    pub issuer: String,
+    /// Its `credentialSubject`, without `id`.
+    pub claims: Arc<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Per credential type, the one credential that counts for it: what
+/// policies read as `principal.claims.<Type>`.
+pub type ClaimsByType = BTreeMap<String, TypedClaims>;
 
 /// A policy problem, naming the file, the position and what to fix.
 #[derive(Debug, thiserror::Error)]

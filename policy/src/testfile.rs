@@ -24,8 +24,12 @@ struct Case {
     name: String,
     #[serde(default = "default_principal")]
     principal: String,
+    /// Per credential type, that credential's claims:
+    /// `claims = { EmployeeCredential = { role = "admin" } }`. Each type
+    /// named here counts as presented.
     #[serde(default)]
-    claims: serde_json::Map<String, serde_json::Value>,
+    claims: std::collections::BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
+    /// Further types presented without claims.
     #[serde(default)]
     credential_types: Vec<String>,
     #[serde(default)]
@@ -150,12 +154,30 @@ pub fn run_tests(engine: &PolicyEngine, test_file: &Path) -> Result<TestReport, 
             }
         };
         let factors: Vec<&str> = c.risk_factors.iter().map(String::as_str).collect();
+        let issuer = c.issuers.first().cloned().unwrap_or_default();
+        let claims: crate::ClaimsByType = c
+            .claims
+            .iter()
+            .map(|(ty, claims)| {
+                let typed = crate::TypedClaims {
+                    issuer: issuer.clone(),
+                    claims: std::sync::Arc::new(claims.clone()),
+                };
+                (ty.clone(), typed)
+            })
+            .collect();
+        let mut types = c.credential_types.clone();
+        for ty in c.claims.keys() {
+            if !types.contains(ty) {
+                types.push(ty.clone());
+            }
+        }
         let d = engine.decide(&DecisionRequest {
             principal_key: None,
             principal_did: &c.principal,
             issuers: &c.issuers,
-            credential_types: &c.credential_types,
-            claims: &c.claims,
+            credential_types: &types,
+            claims: &claims,
             action: &c.action,
             app: &c.app,
             host: &c.host,

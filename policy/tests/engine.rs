@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use policy::{DecisionRequest, Effect, PolicyEngine, RiskContext};
+use policy::{ClaimsByType, DecisionRequest, Effect, PolicyEngine, RiskContext, TypedClaims};
 use serde_json::{json, Map, Value};
 
 fn deploy() -> PathBuf {
@@ -24,6 +24,21 @@ fn obj(v: Value) -> Map<String, Value> {
     v.as_object().unwrap().clone()
 }
 
+/// One credential with `claims` that counts for each of `types`.
+fn typed(claims: &Map<String, Value>, types: &[String]) -> ClaimsByType {
+    let claims = std::sync::Arc::new(claims.clone());
+    types
+        .iter()
+        .map(|t| {
+            let c = TypedClaims {
+                issuer: "did:key:zIss".into(),
+                claims: claims.clone(),
+            };
+            (t.clone(), c)
+        })
+        .collect()
+}
+
 fn ask(
     e: &PolicyEngine,
     claims: &Map<String, Value>,
@@ -37,7 +52,7 @@ fn ask(
         principal_did: "did:key:z6Mk",
         issuers: &["did:key:zIss".into()],
         credential_types: types,
-        claims,
+        claims: &typed(claims, types),
         action: method,
         app: "demo",
         host: "localhost",
@@ -174,7 +189,7 @@ fn claim_of_wrong_type_is_dropped() {
 #[test]
 fn policy_using_undeclared_attribute_refuses_to_load() {
     let err = engine(
-        r#"permit (principal, action, resource) when { principal.claims.clearance == "top" };"#,
+        r#"permit (principal, action, resource) when { principal.claims.EmployeeCredential.clearance == "top" };"#,
     )
     .err()
     .expect("must not load")
@@ -259,7 +274,10 @@ proptest::proptest! {
 }
 
 fn ask_app(e: &PolicyEngine, app: &str, key: Option<[u8; 16]>, role: &str) -> policy::Decision {
-    let claims = obj(json!({ "role": role }));
+    let claims = typed(
+        &obj(json!({ "role": role })),
+        &["EmployeeCredential".to_owned()],
+    );
     e.decide(&DecisionRequest {
         principal_key: key,
         principal_did: "did:key:z6Mk",
@@ -290,9 +308,9 @@ fn per_app_policies_decide_as_the_whole_set_would() {
 @id("a-read") permit (principal, action, resource in Didgate::App::"a");
 @id("b-read") permit (principal, action, resource in Didgate::App::"b");
 @id("b-no-guests") forbid (principal, action, resource is Didgate::Resource in Didgate::App::"b")
-  when { principal.claims has role && principal.claims.role == "guest" };
+  when { principal.claims has EmployeeCredential.role && principal.claims.EmployeeCredential.role == "guest" };
 @id("everywhere-no-interns") forbid (principal, action, resource)
-  when { principal.claims has role && principal.claims.role == "intern" };
+  when { principal.claims has EmployeeCredential.role && principal.claims.EmployeeCredential.role == "intern" };
 @id("c-by-condition") permit (principal, action, resource)
   when { resource in Didgate::App::"c" };
 "#,
@@ -333,7 +351,7 @@ fn keyed_principals_reuse_their_entities_and_nothing_else() {
     let e = engine(
         r#"
 @id("admins") permit (principal, action, resource in Didgate::App::"a")
-  when { principal.claims has role && principal.claims.role == "admin" };
+  when { principal.claims has EmployeeCredential.role && principal.claims.EmployeeCredential.role == "admin" };
 "#,
     )
     .unwrap();
@@ -376,7 +394,7 @@ fn keyed_contexts_follow_every_input() {
 "#,
     )
     .unwrap();
-    let claims = Map::new();
+    let claims = ClaimsByType::new();
     let types = ["EmployeeCredential".to_owned()];
     let issuers = ["did:key:zIss".to_owned()];
     let base = DecisionRequest {
@@ -459,4 +477,128 @@ fn keyed_contexts_follow_every_input() {
         // And back: the first inputs are decided as before.
         assert_eq!(effect(&base), Effect::Allow, "after {what}");
     }
+}
+
+/// A claim counts only under the credential type it came with: a
+/// ServiceCredential that says role=admin does not make its holder an admin
+/// employee, even beside an EmployeeCredential.
+#[test]
+fn claims_of_one_type_never_answer_for_another() {
+    let e = demo();
+    let mut claims = typed(
+        &obj(json!({"role": "admin", "department": "eng"})),
+        &["ServiceCredential".to_owned()],
+    );
+    claims.extend(typed(
+        &obj(json!({"department": "sales"})),
+        &["EmployeeCredential".to_owned()],
+    ));
+    let types = [
+        "ServiceCredential".to_owned(),
+        "EmployeeCredential".to_owned(),
+    ];
+    let d = e.decide(&DecisionRequest {
+        principal_key: None,
+        principal_did: "did:key:z6Mk",
+        issuers: &["did:key:zIss".into()],
+        credential_types: &types,
+        claims: &claims,
+        action: "POST",
+        app: "demo",
+        host: "localhost",
+        path: "/eng/docs",
+        auth_method: "vp_jwt",
+        client_ip: IpAddr::from([10, 1, 2, 3]),
+        now_unix: 1_800_000_000,
+        risk: RiskContext {
+            score: 0.0,
+            factors: &[],
+            cold_start: false,
+        },
+    });
+    assert_eq!(d.effect, Effect::Deny, "{:?}", d.determining_policies);
+    let d = ask(
+        &e,
+        &obj(json!({"role": "admin"})),
+        &["EmployeeCredential".into()],
+        "POST",
+        "/eng/docs",
+        0.0,
+    );
+    assert_eq!(d.effect, Effect::Allow, "the same claim under its own type");
+}
+
+/// A schema that declares claims the old, flat way is refused at load with
+/// what to write instead.
+#[test]
+fn flat_claims_in_the_schema_are_refused_with_the_fix() {
+    let old = schema_src().replace(
+        "claims: {\n      EmployeeCredential?: {",
+        "claims: {\n      role?: String,\n      EmployeeCredential?: {",
+    );
+    assert_ne!(old, schema_src());
+    let err = PolicyEngine::from_strings(
+        &old,
+        &[(
+            "t.cedar".into(),
+            "permit (principal, action, resource);".into(),
+        )],
+    )
+    .err()
+    .expect("must not load")
+    .to_string();
+    assert!(err.contains("Holder.claims.role is not a record"), "{err}");
+}
+
+/// Cedar skips a policy whose evaluation errs: for a forbid that would let
+/// through what it forbids, so a forbid that errs denies (`policy_error`).
+#[test]
+fn a_forbid_that_cannot_be_evaluated_denies() {
+    let e = engine(
+        r#"
+@id("all-read") permit (principal, action, resource);
+@id("senior-only") forbid (principal, action, resource)
+  when { principal.claims has EmployeeCredential.level && principal.claims.EmployeeCredential.level + 1 > 5 };
+@id("juniors-extra") permit (principal, action, resource)
+  when { principal.claims has EmployeeCredential.level && principal.claims.EmployeeCredential.level * 2 > 0 };
+"#,
+    )
+    .unwrap();
+    let types = ["EmployeeCredential".to_owned()];
+    let ask_level = |level: i64| {
+        ask(
+            &e,
+            &obj(json!({ "level": level })),
+            &types,
+            "GET",
+            "/x",
+            0.0,
+        )
+    };
+    assert_eq!(ask_level(1).effect, Effect::Allow);
+    assert_eq!(ask_level(10).reason_code, "policy_denied");
+    // level + 1 overflows: the forbid errs, and the request is denied for it.
+    let d = ask_level(i64::MAX);
+    assert_eq!((d.effect, d.reason_code), (Effect::Deny, "policy_error"));
+    assert_eq!(d.determining_policies, vec!["senior-only".to_owned()]);
+    assert!(!d.errors.is_empty());
+    // A permit that errs (level * 2 overflows) is only not a permit: the
+    // other permit still allows while no forbid errs.
+    let e = engine(
+        r#"
+@id("all-read") permit (principal, action, resource);
+@id("juniors-extra") permit (principal, action, resource)
+  when { principal.claims has EmployeeCredential.level && principal.claims.EmployeeCredential.level * 2 > 0 };
+"#,
+    )
+    .unwrap();
+    let d = ask(
+        &e,
+        &obj(json!({ "level": i64::MAX })),
+        &types,
+        "GET",
+        "/x",
+        0.0,
+    );
+    assert_eq!(d.effect, Effect::Allow);
 }

@@ -24,7 +24,7 @@ use std::sync::Mutex;
 use siphasher::sip::SipHasher13;
 
 use crate::profile::{
-    Caps, Distinct, Place, Profile, SessionSeen, TopK, ESTABLISHED, HOURS_PER_WEEK,
+    unix_day, Caps, Distinct, Place, Profile, SessionSeen, TopK, ESTABLISHED, HOURS_PER_WEEK,
 };
 use crate::{Event, Factor, Kind, RiskAssessment, Scorer};
 
@@ -130,6 +130,9 @@ const FAMILIAR: f32 = 2.0;
 const MAX_FACTORS: usize = 5;
 /// The most a stranger value can learn from suspicious requests alone.
 const SUSPECT_CEILING: f32 = 0.3;
+/// What non-finite evidence counts as: the score of any total past it
+/// rounds to 1.
+const MAX_EVIDENCE: f64 = 20.0;
 
 /// Feature tags, mixed into the hashes so feature spaces never collide.
 #[derive(Clone, Copy)]
@@ -200,7 +203,10 @@ impl Population {
     /// warming a network up with a second account) from making a value look
     /// common.
     fn share(&self, key: u64) -> f32 {
-        let ids = self.identities.load(Ordering::Relaxed) + POP_PRIOR;
+        let ids = self
+            .identities
+            .load(Ordering::Relaxed)
+            .saturating_add(POP_PRIOR);
         let min = Self::cells(key)
             .iter()
             .map(|&c| self.rows[c].load(Ordering::Relaxed))
@@ -281,7 +287,11 @@ impl Evidence {
     }
 
     fn add(&mut self, name: &'static str, e: f64) {
-        if !(e.is_finite() && e > 0.0) {
+        // Evidence that is not a number comes from a computation gone wrong
+        // (a corrupt baseline): it counts as maximal, never as none (fail
+        // closed, as `RiskAssessment::clamp_score` does with NaN).
+        let e = if e.is_finite() { e } else { MAX_EVIDENCE };
+        if e <= 0.0 {
             return;
         }
         if let Some(it) = self.items[..self.len].iter_mut().find(|i| i.0 == name) {
@@ -560,7 +570,7 @@ impl Engine {
         // Impossible travel from the last trustworthy location.
         if let (Some((lat, lon)), Some(place)) = (ev.location, p.place) {
             let km = haversine_km(place.lat as f64, place.lon as f64, lat, lon);
-            let hours = ((ev.ts_ms - place.ts_ms).max(60_000)) as f64 / 3_600_000.0;
+            let hours = ev.ts_ms.saturating_sub(place.ts_ms).max(60_000) as f64 / 3_600_000.0;
             let speed = km / hours;
             if km > 300.0 && speed > 900.0 {
                 out.add(
@@ -575,7 +585,7 @@ impl Engine {
             if let Some(seen) = p
                 .sessions
                 .iter()
-                .find(|x| x.key == s && ev.ts_ms - x.last_ms < SESSION_TTL_MS)
+                .find(|x| x.key == s && ev.ts_ms.saturating_sub(x.last_ms) < SESSION_TTL_MS)
             {
                 let mut e = 0.0;
                 if seen.net != k.prefix {
@@ -591,8 +601,8 @@ impl Engine {
         }
 
         // Rate: this minute against the usual active minute.
-        let minute_events = if ev.ts_ms - p.minute_start_ms < MINUTE_MS {
-            p.minute_events + 1
+        let minute_events = if ev.ts_ms.saturating_sub(p.minute_start_ms) < MINUTE_MS {
+            p.minute_events.saturating_add(1)
         } else {
             1
         } as f32;
@@ -602,7 +612,7 @@ impl Engine {
         }
 
         // Breadth, volume and refusals in the current window.
-        let in_window = ev.ts_ms - p.window.start_ms < WINDOW_MS;
+        let in_window = ev.ts_ms.saturating_sub(p.window.start_ms) < WINDOW_MS;
         let w = if in_window {
             p.window
         } else {
@@ -627,7 +637,8 @@ impl Engine {
         }
         if w.refusals >= 4 {
             let z = p.win_refusals.z(w.refusals as f32, 0.5, 20);
-            if z > 3.0 {
+            // NaN (a corrupt baseline) counts as unusual: fail closed.
+            if z.is_nan() || z > 3.0 {
                 out.add(factors::PROBING, (0.12 * w.refusals as f64).min(1.5));
             }
         }
@@ -660,7 +671,7 @@ impl Engine {
         }
 
         // Time of week, once there is enough history to know the rhythm.
-        let span_days = (ev.ts_ms - p.first_ms) as f64 / 86_400_000.0;
+        let span_days = ev.ts_ms.saturating_sub(p.first_ms) as f64 / 86_400_000.0;
         if !cold && span_days >= 7.0 && p.n >= 50.0 {
             let h = hour_of_week(ev.ts_ms);
             let prev = p.hours[(h + HOURS_PER_WEEK - 1) % HOURS_PER_WEEK];
@@ -683,7 +694,7 @@ impl Engine {
         let Some(s) = shard.get(&k.source) else {
             return;
         };
-        if ev.ts_ms - s.start_ms >= SOURCE_WINDOW_MS {
+        if ev.ts_ms.saturating_sub(s.start_ms) >= SOURCE_WINDOW_MS {
             return;
         }
         let strangers = s.strangers.estimate();
@@ -755,10 +766,10 @@ impl Engine {
         let Some(p) = shard.profiles.get_mut(subject) else {
             return;
         };
-        if ts_ms - p.window.start_ms < WINDOW_MS {
+        if ts_ms.saturating_sub(p.window.start_ms) < WINDOW_MS {
             p.window.bytes = p.window.bytes.saturating_add(bytes);
             if is_refusal(status) {
-                p.window.refusals += 1;
+                p.window.refusals = p.window.refusals.saturating_add(1);
             }
         }
     }
@@ -837,8 +848,9 @@ impl Engine {
     fn learn(&self, p: &mut Profile, ev: &Event<'_>, k: &Keys, lw: f32) {
         let caps = &self.caps;
         // Decay everything learned so far, lazily.
-        if ev.ts_ms - p.decayed_ms >= DECAY_EVERY_MS {
-            let f = (-(self.decay_per_ms * (ev.ts_ms - p.decayed_ms) as f64)).exp() as f32;
+        let since_decay = ev.ts_ms.saturating_sub(p.decayed_ms);
+        if since_decay >= DECAY_EVERY_MS {
+            let f = (-(self.decay_per_ms * since_decay as f64)).exp() as f32;
             let mut unestablished = Vec::new();
             for t in p.tables_mut() {
                 t.decay(f, &mut unestablished);
@@ -853,7 +865,7 @@ impl Engine {
             p.decayed_ms = ev.ts_ms;
         }
 
-        p.events += 1;
+        p.events = p.events.saturating_add(1);
         p.n += 1.0;
         p.last_ms = p.last_ms.max(ev.ts_ms);
 
@@ -879,7 +891,8 @@ impl Engine {
             match p.sessions.iter_mut().find(|x| x.key == s) {
                 Some(x) => x.last_ms = ev.ts_ms,
                 None => {
-                    p.sessions.retain(|x| ev.ts_ms - x.last_ms < SESSION_TTL_MS);
+                    p.sessions
+                        .retain(|x| ev.ts_ms.saturating_sub(x.last_ms) < SESSION_TTL_MS);
                     if p.sessions.len() >= caps.sessions {
                         if let Some((i, _)) =
                             p.sessions.iter().enumerate().min_by_key(|(_, x)| x.last_ms)
@@ -899,17 +912,17 @@ impl Engine {
         }
 
         // Per-minute rate.
-        if ev.ts_ms - p.minute_start_ms >= MINUTE_MS {
+        if ev.ts_ms.saturating_sub(p.minute_start_ms) >= MINUTE_MS {
             if p.minute_events > 0 {
                 p.per_minute.update(p.minute_events as f32, 0.02);
             }
             p.minute_start_ms = ev.ts_ms;
             p.minute_events = 0;
         }
-        p.minute_events += 1;
+        p.minute_events = p.minute_events.saturating_add(1);
 
         // Five-minute window.
-        if ev.ts_ms - p.window.start_ms >= WINDOW_MS {
+        if ev.ts_ms.saturating_sub(p.window.start_ms) >= WINDOW_MS {
             let w = p.window;
             if w.events > 0 {
                 p.win_events.update(w.events as f32, 0.02);
@@ -921,7 +934,7 @@ impl Engine {
             p.window.start_ms = ev.ts_ms;
         }
         let w = &mut p.window;
-        w.events += 1;
+        w.events = w.events.saturating_add(1);
         if let Some(fp) = k.full_path {
             w.paths.insert(fp);
             if k.sensitive {
@@ -930,7 +943,7 @@ impl Engine {
         }
         w.bytes = w.bytes.saturating_add(ev.bytes.unwrap_or(0));
         if ev.status.is_some_and(is_refusal) {
-            w.refusals += 1;
+            w.refusals = w.refusals.saturating_add(1);
         }
     }
 
@@ -940,7 +953,7 @@ impl Engine {
         if shard.len() >= per_shard && !shard.contains_key(&k.source) {
             // Forget the stalest sources (a flood of sources cannot hide one:
             // the busiest ones are the freshest).
-            let cutoff = ev.ts_ms - SOURCE_WINDOW_MS;
+            let cutoff = ev.ts_ms.saturating_sub(SOURCE_WINDOW_MS);
             shard.retain(|_, s| s.last_ms >= cutoff);
             if shard.len() >= per_shard {
                 if let Some(oldest) = shard.iter().min_by_key(|(_, s)| s.last_ms).map(|(k, _)| *k) {
@@ -949,19 +962,19 @@ impl Engine {
             }
         }
         let s = shard.entry(k.source).or_default();
-        if ev.ts_ms - s.start_ms >= SOURCE_WINDOW_MS {
+        if ev.ts_ms.saturating_sub(s.start_ms) >= SOURCE_WINDOW_MS {
             *s = SourceState {
                 start_ms: ev.ts_ms,
                 ..Default::default()
             };
         }
         s.last_ms = ev.ts_ms;
-        s.events += 1;
+        s.events = s.events.saturating_add(1);
         // Failed authentications (logins, presentations that did not verify);
         // a policy refusal of an authenticated request is that identity's
         // business (probing), not the source's.
         if ev.kind == Kind::Login && ev.status.is_some_and(|st| st == 401 || st == 403) {
-            s.failures += 1;
+            s.failures = s.failures.saturating_add(1);
         }
         if stranger && !ev.subject.is_empty() {
             s.strangers
@@ -997,12 +1010,17 @@ impl Engine {
     }
 
     /// Fold a stored profile (from this or a peer gateway) into memory.
-    pub fn merge_stored(&self, subject: &str, json: &str) -> Result<(), String> {
-        let stored: Profile =
+    /// `now_ms` is this gateway's clock: no time in the stored copy is
+    /// taken past it (a peer's clock may be ahead). A copy with values out
+    /// of range is refused, and the identity keeps what is in memory (or
+    /// starts afresh).
+    pub fn merge_stored(&self, subject: &str, json: &str, now_ms: i64) -> Result<(), String> {
+        let mut stored: Profile =
             serde_json::from_str(json).map_err(|e| format!("profile of {subject}: {e}"))?;
         if !stored.is_sane() {
             return Err(format!("profile of {subject}: out-of-range values"));
         }
+        stored.clamp_times(now_ms);
         let mut shard = lock(self.shard(subject));
         match shard.profiles.get_mut(subject) {
             Some(p) => p.merge(&stored, &self.caps),
@@ -1057,11 +1075,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// authenticated request that is a step-up, which the identity answers.
 fn is_refusal(status: u16) -> bool {
     (403..=405).contains(&status)
-}
-
-/// Days since 1970 (wrapping at 65536: only equality with yesterday matters).
-fn unix_day(ts_ms: i64) -> u16 {
-    ts_ms.div_euclid(86_400_000) as u16
 }
 
 /// Hour of the week, 0 = Monday 00:00 UTC.

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 pub(crate) struct Slot {
     pub key: u64,
     pub w: f32,
-    /// The last day (unix days, wrapping) the value was seen, and on how
-    /// many distinct days it has been seen (saturating).
+    /// The last day ([`unix_day`]) the value was seen, and on how many
+    /// distinct days it has been seen (saturating).
     #[serde(default)]
     pub day: u16,
     #[serde(default)]
@@ -154,6 +154,12 @@ impl TopK {
     }
 }
 
+/// Largest mean or variance a stored baseline may hold. The largest
+/// observation is a window's bytes in MiB (below 1.8e13, squared 3.1e26), so
+/// a real baseline stays far below; this bound keeps `var + mean + 1` (the
+/// spread in [`Ew::z`]) finite.
+const MAX_BASELINE: f32 = 1e30;
+
 /// An exponentially weighted mean and variance.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
 pub(crate) struct Ew {
@@ -163,6 +169,15 @@ pub(crate) struct Ew {
 }
 
 impl Ew {
+    /// Mean and variance finite, non-negative and within [`MAX_BASELINE`]:
+    /// what [`update`](Self::update) produces from non-negative samples,
+    /// and what [`z`](Self::z) needs to be a number (a negative variance
+    /// makes it NaN, which would switch the rate detections off).
+    pub fn is_sane(&self) -> bool {
+        let ok = |x: f32| (0.0..=MAX_BASELINE).contains(&x);
+        ok(self.mean) && ok(self.var)
+    }
+
     /// Learn `x`; the first samples are averaged plainly, then with rate `alpha`.
     pub fn update(&mut self, x: f32, alpha: f32) {
         self.n = self.n.saturating_add(1);
@@ -183,6 +198,12 @@ impl Ew {
         };
         (x - mean) / (var + mean + 1.0).sqrt()
     }
+}
+
+/// Days since 1970-01-01, saturating into `u16` (0 before 1970, 65535 from
+/// 2149-06-06 on): only "the same day" and "a later day" matter.
+pub(crate) fn unix_day(ts_ms: i64) -> u16 {
+    ts_ms.div_euclid(86_400_000).clamp(0, u16::MAX as i64) as u16
 }
 
 /// A fixed-size distinct counter (linear counting over 256 bits).
@@ -359,7 +380,19 @@ impl Profile {
             + self.sessions.capacity() * std::mem::size_of::<SessionSeen>()
     }
 
-    /// Check a profile read from storage before trusting it.
+    /// The rate baselines.
+    fn baselines(&self) -> [&Ew; 5] {
+        [
+            &self.per_minute,
+            &self.win_events,
+            &self.win_paths,
+            &self.win_bytes,
+            &self.win_refusals,
+        ]
+    }
+
+    /// Check a profile read from storage before trusting it. Counters need
+    /// no bound: everything that grows them saturates.
     pub(crate) fn is_sane(&self) -> bool {
         let finite = |x: f32| x.is_finite() && x >= 0.0;
         let topk_ok = |t: &TopK| t.slots.len() <= 64 && t.slots.iter().all(|s| finite(s.w));
@@ -384,11 +417,44 @@ impl Profile {
             && self
                 .place
                 .is_none_or(|p| p.lat.is_finite() && p.lon.is_finite())
+            && self.baselines().iter().all(|e| e.is_sane())
+    }
+
+    /// Bring every time of a profile read from storage to at most `now_ms`.
+    /// A peer gateway whose clock is ahead writes times in the future: a
+    /// rate window that starts in the future never rolls over (every
+    /// request adds to it: false bursts), and a last place seen "later"
+    /// than the next request makes any travel look instant.
+    pub(crate) fn clamp_times(&mut self, now_ms: i64) {
+        for t in [
+            &mut self.first_ms,
+            &mut self.last_ms,
+            &mut self.decayed_ms,
+            &mut self.minute_start_ms,
+            &mut self.window.start_ms,
+        ] {
+            *t = (*t).min(now_ms);
+        }
+        for s in &mut self.sessions {
+            s.last_ms = s.last_ms.min(now_ms);
+        }
+        if let Some(p) = &mut self.place {
+            p.ts_ms = p.ts_ms.min(now_ms);
+        }
+        // A value "last seen" on a later day would count one more distinct
+        // day at each of its next sightings.
+        let today = unix_day(now_ms);
+        for t in self.tables_mut() {
+            for s in &mut t.slots {
+                s.day = s.day.min(today);
+            }
+        }
     }
 
     /// Fold a peer gateway's copy of this identity into ours. Idempotent and
     /// order-independent for the familiarity state (element-wise maximum);
-    /// rate windows keep whichever copy saw the latest event.
+    /// rate windows keep whichever copy saw the latest event. `other`'s
+    /// times must not be in the future ([`clamp_times`](Self::clamp_times)).
     pub(crate) fn merge(&mut self, other: &Profile, caps: &Caps) {
         self.first_ms = self.first_ms.min(other.first_ms);
         self.events = self.events.max(other.events);
@@ -540,6 +606,84 @@ mod tests {
         }
         assert!(e.z(40.0, 2.0, 5) > 10.0);
         assert!(e.z(2.0, 2.0, 5).abs() < 0.1);
+    }
+
+    #[test]
+    fn is_sane_refuses_baselines_that_would_make_z_nan_or_meaningless() {
+        let ok = Profile::new(1_000);
+        assert!(ok.is_sane());
+        let edits: [fn(&mut Profile); 7] = [
+            |p| p.per_minute.var = -1.0,
+            |p| p.win_events.mean = f32::NAN,
+            |p| p.win_paths.var = f32::INFINITY,
+            |p| p.win_bytes.mean = -5.0,
+            |p| p.win_refusals.var = f32::NAN,
+            |p| p.per_minute.mean = f32::MAX,
+            |p| p.win_events.var = f32::MAX,
+        ];
+        for (i, edit) in edits.iter().enumerate() {
+            let mut p = ok.clone();
+            edit(&mut p);
+            assert!(!p.is_sane(), "edit {i}: {:?}", p.per_minute);
+        }
+    }
+
+    #[test]
+    fn sane_baselines_give_a_finite_z() {
+        let mut e = Ew::default();
+        for x in [0.0, 1.0, 1.7e13, 0.0, 3.0] {
+            e.update(x, 0.02);
+            assert!(e.is_sane(), "{e:?}");
+            for x in [0.0, 20.0, 1.7e13] {
+                assert!(e.z(x, 3.0, 0).is_finite(), "{e:?} {x}");
+            }
+        }
+    }
+
+    #[test]
+    fn clamp_times_takes_no_time_from_the_future() {
+        let now = 2_000_000_000_000;
+        let later = now + 86_400_000;
+        let mut p = Profile::new(later);
+        p.place = Some(Place {
+            lat: 1.0,
+            lon: 2.0,
+            ts_ms: later,
+        });
+        p.sessions.push(SessionSeen {
+            key: 1,
+            net: 2,
+            asn: 3,
+            device: 4,
+            last_ms: later,
+        });
+        p.ips.add(9, 1.0, 12, f32::MAX, unix_day(later));
+        p.clamp_times(now);
+        assert_eq!(
+            [
+                p.first_ms,
+                p.last_ms,
+                p.decayed_ms,
+                p.minute_start_ms,
+                p.window.start_ms
+            ],
+            [now; 5]
+        );
+        assert_eq!(p.sessions[0].last_ms, now);
+        assert_eq!(p.place.map(|x| x.ts_ms), Some(now));
+        assert_eq!(p.ips.slots[0].day, unix_day(now));
+        // Earlier times are kept.
+        let mut q = Profile::new(now - 5);
+        q.clamp_times(now);
+        assert_eq!(q, Profile::new(now - 5));
+
+        // Merged into a local copy, the peer's window does not start later
+        // than now.
+        let mut mine = Profile::new(now - 10);
+        mine.merge(&p, &Caps::default());
+        assert_eq!(mine.last_ms, now);
+        assert_eq!(mine.minute_start_ms, now);
+        assert_eq!(mine.window.start_ms, now);
     }
 
     #[test]

@@ -413,9 +413,9 @@ fn profiles_survive_a_restart_and_merge_from_peers() {
 
     let restarted = Engine::new(RiskConfig::default());
     for (subject, _, json) in &dirty {
-        restarted.merge_stored(subject, json).unwrap();
+        restarted.merge_stored(subject, json, last + HOUR).unwrap();
         // Merging the same copy again changes nothing.
-        restarted.merge_stored(subject, json).unwrap();
+        restarted.merge_stored(subject, json, last + HOUR).unwrap();
     }
     let after = restarted.assess(&probe);
     assert_eq!(before.score, after.score);
@@ -437,13 +437,13 @@ fn a_profile_is_a_few_kib() {
 #[test]
 fn stored_garbage_is_refused() {
     let engine = Engine::new(RiskConfig::default());
-    assert!(engine.merge_stored("did:ex:a", "{").is_err());
-    assert!(engine.merge_stored("did:ex:a", "{}").is_err());
+    assert!(engine.merge_stored("did:ex:a", "{", T0).is_err());
+    assert!(engine.merge_stored("did:ex:a", "{}", T0).is_err());
     let e = Engine::new(RiskConfig::default());
     employee(&e, "did:ex:alice", "10.1.2.3");
     let (_, _, json) = e.take_dirty().remove(0);
     let bad = json.replacen("\"hours\":[", "\"hours\":[1e39,", 1);
-    assert!(engine.merge_stored("did:ex:a", &bad).is_err());
+    assert!(engine.merge_stored("did:ex:a", &bad, T0).is_err());
     assert_eq!(engine.memory().0, 0);
 }
 
@@ -480,4 +480,213 @@ fn hour_of_week_starts_monday() {
     assert_eq!(hour_of_week(T0), 0);
     assert_eq!(hour_of_week(T0 + 6 * DAY + 23 * HOUR), 167);
     assert_eq!(hour_of_week(T0 + 7 * DAY), 0);
+}
+
+/// A copy of `subject`'s profile in memory.
+fn profile_of(engine: &Engine, subject: &str) -> Profile {
+    lock(engine.shard(subject))
+        .profiles
+        .get(subject)
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn non_finite_evidence_counts_as_maximal() {
+    for e in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let mut evidence = Evidence::new();
+        evidence.add(factors::BURST, e);
+        let a = evidence.into_assessment(false);
+        assert_eq!(a.score, 1.0, "{e}: {a:?}");
+        assert!(has(&a, factors::BURST), "{e}: {a:?}");
+    }
+}
+
+#[test]
+fn a_stored_baseline_that_would_make_rate_scores_nan_is_refused() {
+    let e = Engine::new(RiskConfig::default());
+    let last = employee(&e, "did:ex:alice", "10.1.2.3");
+    let good = profile_of(&e, "did:ex:alice");
+    let edits: [fn(&mut serde_json::Value); 4] = [
+        |v| v["per_minute"]["var"] = serde_json::json!(-1e6),
+        |v| v["win_paths"]["var"] = serde_json::json!(-0.5),
+        |v| v["win_bytes"]["mean"] = serde_json::json!(1e39),
+        |v| v["win_refusals"]["var"] = serde_json::json!(1e39),
+    ];
+    for (i, edit) in edits.iter().enumerate() {
+        let mut v = serde_json::to_value(&good).unwrap();
+        edit(&mut v);
+        let engine = Engine::new(RiskConfig::default());
+        let r = engine.merge_stored("did:ex:alice", &v.to_string(), last + HOUR);
+        assert!(r.is_err(), "edit {i} accepted");
+        assert_eq!(engine.memory().0, 0);
+    }
+    // The untouched copy loads, and a burst is still seen through it.
+    let engine = Engine::new(RiskConfig::default());
+    let json = serde_json::to_string(&good).unwrap();
+    engine
+        .merge_stored("did:ex:alice", &json, last + HOUR)
+        .unwrap();
+    let mut a = RiskAssessment::neutral();
+    for i in 0..30 {
+        let t = last + HOUR + i * 1_000;
+        a = score(
+            &engine,
+            &ev("did:ex:alice", t, "10.1.2.3", LAPTOP, "/docs/a"),
+        );
+    }
+    assert!(has(&a, factors::BURST), "{a:?}");
+}
+
+#[test]
+fn a_peer_clock_ahead_does_not_make_travel_impossible() {
+    const NEW_YORK: (f64, f64) = (40.7, -74.0);
+    const BERLIN: (f64, f64) = (52.5, 13.4);
+    let engine = Engine::new(RiskConfig::default());
+    let last = employee(&engine, "did:ex:alice", "10.1.2.3");
+    let now = last + HOUR;
+    // A peer whose clock is a day ahead saw Alice in New York just now.
+    let mut peer = profile_of(&engine, "did:ex:alice");
+    peer.last_ms = now + DAY;
+    peer.place = Some(Place {
+        lat: NEW_YORK.0 as f32,
+        lon: NEW_YORK.1 as f32,
+        ts_ms: now + DAY,
+    });
+    let json = serde_json::to_string(&peer).unwrap();
+    engine.merge_stored("did:ex:alice", &json, now).unwrap();
+    // Ten hours later she is in Berlin: a flight, not impossible travel.
+    let mut e = ev("did:ex:alice", now + 10 * HOUR, "10.1.2.3", LAPTOP, "/");
+    e.location = Some(BERLIN);
+    let a = engine.assess(&e);
+    assert!(!has(&a, factors::IMPOSSIBLE_TRAVEL), "{a:?}");
+    // One hour later would be.
+    e.ts_ms = now + HOUR;
+    let a = engine.assess(&e);
+    assert!(has(&a, factors::IMPOSSIBLE_TRAVEL), "{a:?}");
+}
+
+#[test]
+fn a_peer_clock_ahead_does_not_stop_rate_windows() {
+    let engine = Engine::new(RiskConfig::default());
+    let last = employee(&engine, "did:ex:alice", "10.1.2.3");
+    let now = last + HOUR;
+    // A peer whose clock is a day ahead: its minute and window start tomorrow.
+    let mut peer = profile_of(&engine, "did:ex:alice");
+    peer.last_ms = now + DAY;
+    peer.minute_start_ms = now + DAY;
+    peer.minute_events = 1;
+    peer.window.start_ms = now + DAY;
+    peer.window.events = 1;
+    let json = serde_json::to_string(&peer).unwrap();
+    engine.merge_stored("did:ex:alice", &json, now).unwrap();
+    // An ordinary pace: a request every ten seconds for ten minutes.
+    for i in 0..60 {
+        let e = ev(
+            "did:ex:alice",
+            now + i * 10_000,
+            "10.1.2.3",
+            LAPTOP,
+            "/docs/a",
+        );
+        let a = score(&engine, &e);
+        assert!(!has(&a, factors::BURST), "request {i}: {a:?}");
+    }
+    let p = profile_of(&engine, "did:ex:alice");
+    assert!(
+        p.minute_start_ms <= now + 10 * 60_000,
+        "{}",
+        p.minute_start_ms
+    );
+    assert!(
+        p.window.start_ms <= now + 10 * 60_000,
+        "{}",
+        p.window.start_ms
+    );
+}
+
+#[test]
+fn stored_counters_at_their_maximum_saturate() {
+    let e = Engine::new(RiskConfig::default());
+    let last = employee(&e, "did:ex:alice", "10.1.2.3");
+    let now = last + HOUR;
+    let mut p = profile_of(&e, "did:ex:alice");
+    p.last_ms = now;
+    p.events = u64::MAX;
+    p.minute_start_ms = now;
+    p.minute_events = u32::MAX;
+    p.window.start_ms = now;
+    p.window.events = u32::MAX;
+    p.window.refusals = u32::MAX;
+    p.window.bytes = u64::MAX;
+    let json = serde_json::to_string(&p).unwrap();
+    let engine = Engine::new(RiskConfig::default());
+    engine.merge_stored("did:ex:alice", &json, now).unwrap();
+    let mut req = ev("did:ex:alice", now + 1_000, "10.1.2.3", LAPTOP, "/admin");
+    req.status = Some(403);
+    let a = score(&engine, &req);
+    engine.record_outcome("did:ex:alice", now + 1_000, 403, 1);
+    assert!(has(&a, factors::BURST), "{a:?}");
+    let p = profile_of(&engine, "did:ex:alice");
+    assert_eq!(p.events, u64::MAX);
+    assert_eq!(p.minute_events, u32::MAX);
+    assert_eq!(p.window.events, u32::MAX);
+    assert_eq!(p.window.refusals, u32::MAX);
+    assert_eq!(p.window.bytes, u64::MAX);
+}
+
+#[test]
+fn source_counters_at_their_maximum_saturate() {
+    let engine = Engine::new(RiskConfig::default());
+    let ip: IpAddr = "203.0.113.9".parse().unwrap();
+    let keys = engine.keys(&Event::new(T0, "", Kind::Login, ip));
+    {
+        let mut shard = lock(&engine.sources[(keys.source % engine.sources.len() as u64) as usize]);
+        let s = shard.entry(keys.source).or_default();
+        s.start_ms = T0;
+        s.events = u32::MAX;
+        s.failures = u32::MAX;
+    }
+    engine.observe_failed_authentication(ip, T0 + 1_000);
+    let shard = lock(&engine.sources[(keys.source % engine.sources.len() as u64) as usize]);
+    let s = shard.get(&keys.source).unwrap();
+    assert_eq!((s.events, s.failures), (u32::MAX, u32::MAX));
+}
+
+#[test]
+fn extreme_event_times_do_not_panic() {
+    let engine = Engine::new(RiskConfig::default());
+    employee(&engine, "did:ex:alice", "10.1.2.3");
+    for ts in [i64::MIN, -DAY, 0, i64::MAX, i64::MIN] {
+        let mut e = ev("did:ex:alice", ts, "10.1.2.3", LAPTOP, "/admin");
+        e.session_id = Some("s-1");
+        e.location = Some((52.5, 13.4));
+        let a = score(&engine, &e);
+        assert!((0.0..=1.0).contains(&a.score), "{ts}: {a:?}");
+        engine.record_outcome("did:ex:alice", ts, 403, 1);
+        engine.confirm(&e);
+        engine.observe_failed_authentication(e.ip, ts);
+    }
+}
+
+#[test]
+fn unix_days_saturate_instead_of_wrapping() {
+    assert_eq!(unix_day(0), 0);
+    assert_eq!(unix_day(T0), 20_759);
+    assert_eq!(unix_day(T0 + DAY - 1), 20_759);
+    assert_eq!(unix_day(-1), 0);
+    assert_eq!(unix_day(i64::MIN), 0);
+    assert_eq!(unix_day(65_535 * DAY), u16::MAX);
+    // 2149-06-06 and later: the last day, not day 0 again.
+    assert_eq!(unix_day(65_536 * DAY), u16::MAX);
+    assert_eq!(unix_day(i64::MAX), u16::MAX);
+}
+
+#[test]
+fn population_share_with_a_saturated_identity_count() {
+    let pop = Population::new();
+    pop.identities.store(u32::MAX, Ordering::Relaxed);
+    pop.add(7);
+    let share = pop.share(7);
+    assert!((0.0..1e-6).contains(&share), "{share}");
 }

@@ -1,8 +1,11 @@
 //! Shared support for didgate's integration tests: the repository root, the
 //! npm interop peers (installed once through `scripts/setup-interop.sh`),
-//! a real anvil node (installed once through `scripts/install-anvil.sh`),
-//! fresh PostgreSQL databases, free ports, a one-response HTTP server
-//! ([`HttpFile`], the published status lists).
+//! a real anvil node (installed once through `scripts/install-anvil.sh`;
+//! one that keeps its chain across a kill and restart too), fresh PostgreSQL
+//! databases, a private PostgreSQL server that a test may stop and start
+//! ([`PostgresInstance`]), a small filesystem to fill ([`Tmpfs`], the
+//! disk-full fault), free ports, a one-response HTTP server ([`HttpFile`],
+//! the published status lists).
 //!
 //! A missing external tool fails the test loudly with what to install; it
 //! never skips silently.
@@ -16,6 +19,10 @@ use anyhow::{bail, Context, Result};
 
 mod http_file;
 pub use http_file::HttpFile;
+mod postgres_instance;
+pub use postgres_instance::{postgres_bin_dir, PostgresInstance};
+mod tmpfs;
+pub use tmpfs::Tmpfs;
 
 /// The workspace root.
 pub fn repo_root() -> PathBuf {
@@ -85,6 +92,10 @@ pub struct Anvil {
     child: std::process::Child,
     pub url: String,
     pub port: u16,
+    /// The arguments it was started with after `--port` (for [`Anvil::restart`]).
+    args: Vec<String>,
+    /// The file its chain is kept in ([`Anvil::start_persistent`]).
+    state: Option<PathBuf>,
 }
 
 /// Anvil's dev account 0 (unlocked on the node; its key is public).
@@ -121,24 +132,59 @@ impl Anvil {
 
     pub fn start_with(extra: &[&str]) -> Anvil {
         let port = free_port();
-        let child = Command::new(anvil_bin())
-            .args(["--port", &port.to_string(), "--silent"])
-            .args(extra)
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start anvil: {e}"));
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if std::time::Instant::now() > deadline {
-                panic!("anvil did not listen on 127.0.0.1:{port} within 20 s");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         Anvil {
-            child,
+            child: spawn_anvil(port, &args),
             url: format!("http://127.0.0.1:{port}"),
             port,
+            args,
+            state: None,
         }
+    }
+
+    /// A node whose chain survives [`kill`](Self::kill) and
+    /// [`restart`](Self::restart): it loads `state` at start if the file
+    /// exists, and writes its chain (blocks, transactions, accounts) there
+    /// every second and at exit (`--state`, `--state-interval 1`).
+    pub fn start_persistent(state: &std::path::Path) -> Anvil {
+        let path = state.display().to_string();
+        let mut a = Self::start_with(&["--state", &path, "--state-interval", "1"]);
+        a.state = Some(state.to_owned());
+        a
+    }
+
+    /// Wait (up to 10 s) until the state file of a
+    /// [`persistent`](Self::start_persistent) node holds block `n`: a
+    /// [`kill`](Self::kill) after this loses nothing up to that block.
+    pub fn wait_persisted(&self, n: u64) -> Result<()> {
+        let Some(path) = &self.state else {
+            bail!("this anvil was not started with a state file");
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            // The file is rewritten in place: a read may see half of it.
+            let best = std::fs::read_to_string(path)
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .and_then(|v| v["best_block_number"].as_u64());
+            if best.is_some_and(|b| b >= n) {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                bail!(
+                    "{} does not hold block {n} after 10 s (it holds {best:?})",
+                    path.display()
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// Start the node again (after [`kill`](Self::kill)) on the same port
+    /// with the same arguments: a persistent node resumes its chain.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = spawn_anvil(self.port, &self.args);
     }
 
     /// Deploy the ERC-1056 registry from the committed artifact (from dev
@@ -237,6 +283,24 @@ impl Drop for Anvil {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Start anvil on `port` with `args`; return once it listens.
+fn spawn_anvil(port: u16, args: &[String]) -> std::process::Child {
+    let child = Command::new(anvil_bin())
+        .args(["--port", &port.to_string(), "--silent"])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start anvil: {e}"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if std::time::Instant::now() > deadline {
+            panic!("anvil did not listen on 127.0.0.1:{port} within 20 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child
 }
 
 /// The PostgreSQL server the tests use (`DIDGATE_TEST_PG` overrides).

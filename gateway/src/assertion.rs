@@ -108,7 +108,10 @@ pub struct AssertionInput<'a> {
     pub id: &'a str,
     pub issuers: &'a [String],
     pub credential_types: &'a [String],
-    pub claims: &'a Map<String, Value>,
+    /// Per credential type, that credential's claims.
+    pub claims: &'a policy::ClaimsByType,
+    /// Claims to copy (`role` from every type, or `EmployeeCredential.role`);
+    /// empty: all of them.
     pub forward_claims: &'a [String],
     pub auth_method: &'a str,
     pub risk_score: f64,
@@ -258,15 +261,21 @@ impl AssertionSigner {
     }
 
     pub fn sign(&self, a: &AssertionInput<'_>) -> String {
-        let claims: Map<String, Value> = if a.forward_claims.is_empty() {
-            a.claims.clone()
-        } else {
-            a.claims
-                .iter()
-                .filter(|(k, _)| a.forward_claims.iter().any(|f| f == *k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        };
+        // Per type, as policies see them: a claim is never lifted out of the
+        // credential type its issuer vouched for.
+        let claims: Map<String, Value> = a
+            .claims
+            .iter()
+            .map(|(ty, c)| {
+                let kept: Map<String, Value> = c
+                    .claims
+                    .iter()
+                    .filter(|(k, _)| forwarded(a.forward_claims, ty, k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                (ty.clone(), Value::Object(kept))
+            })
+            .collect();
         let payload = json!({
             "iss": self.issuer,
             "sub": a.subject,
@@ -283,6 +292,16 @@ impl AssertionSigner {
         });
         jws::sign_compact(&self.key, Some("JWT"), Some(&self.kid), &payload)
     }
+}
+
+/// Whether `claim` of the credential of type `ty` is forwarded: all are when
+/// `forward` is empty; else an entry `claim` (any type) or `ty.claim` names it.
+fn forwarded(forward: &[String], ty: &str, claim: &str) -> bool {
+    forward.is_empty()
+        || forward.iter().any(|f| match f.split_once('.') {
+            Some((t, c)) => t == ty && c == claim,
+            None => f == claim,
+        })
 }
 
 fn thumbprint(jwk: &credentials::Jwk) -> String {
@@ -308,8 +327,18 @@ mod tests {
     #[test]
     fn assertion_verifies_with_published_jwks() {
         let signer = AssertionSigner::new(SigningKey::generate(KeyType::Ed25519), "https://gw", 60);
-        let claims: Map<String, Value> =
+        let employee: Map<String, Value> =
             serde_json::from_str(r#"{"role":"admin","secret":"x"}"#).unwrap();
+        let service: Map<String, Value> =
+            serde_json::from_str(r#"{"role":"robot","service":"billing"}"#).unwrap();
+        let typed = |c: Map<String, Value>| policy::TypedClaims {
+            issuer: "did:key:zIss".into(),
+            claims: Arc::new(c),
+        };
+        let claims = policy::ClaimsByType::from([
+            ("EmployeeCredential".to_owned(), typed(employee)),
+            ("ServiceCredential".to_owned(), typed(service)),
+        ]);
         let token = signer.sign(&AssertionInput {
             subject: "did:key:zAlice",
             audience: "app",
@@ -317,7 +346,7 @@ mod tests {
             issuers: &["did:key:zIss".into()],
             credential_types: &["EmployeeCredential".into()],
             claims: &claims,
-            forward_claims: &["role".into()],
+            forward_claims: &["EmployeeCredential.role".into(), "service".into()],
             auth_method: "vp_jwt",
             risk_score: 0.0,
             now: 1_000,
@@ -338,11 +367,18 @@ mod tests {
             )
             .unwrap();
         assert_eq!(parsed.payload["sub"], "did:key:zAlice");
-        assert_eq!(parsed.payload["claims"]["role"], "admin");
+        let c = &parsed.payload["claims"];
+        assert_eq!(c["EmployeeCredential"]["role"], "admin");
+        assert!(c.get("role").is_none(), "claims stay under their type");
         assert!(
-            parsed.payload["claims"].get("secret").is_none(),
+            c["EmployeeCredential"].get("secret").is_none(),
             "unselected claim leaked"
         );
+        assert!(
+            c["ServiceCredential"].get("role").is_none(),
+            "EmployeeCredential.role only"
+        );
+        assert_eq!(c["ServiceCredential"]["service"], "billing");
     }
 
     fn principal(role: &str) -> Arc<Principal> {
@@ -350,7 +386,15 @@ mod tests {
             did: "did:key:zAlice".into(),
             issuers: vec!["did:key:zIss".into()],
             credential_types: vec!["EmployeeCredential".into()],
-            claims: serde_json::from_str(&format!(r#"{{"role":"{role}"}}"#)).unwrap(),
+            claims: policy::ClaimsByType::from([(
+                "EmployeeCredential".to_owned(),
+                policy::TypedClaims {
+                    issuer: "did:key:zIss".into(),
+                    claims: Arc::new(
+                        serde_json::from_str(&format!(r#"{{"role":"{role}"}}"#)).unwrap(),
+                    ),
+                },
+            )]),
         })
     }
 

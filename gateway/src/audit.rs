@@ -73,13 +73,16 @@ pub fn new_id() -> String {
     use std::sync::atomic::AtomicU64;
     // Milliseconds << 12 | a 12-bit counter within the millisecond.
     static LAST: AtomicU64 = AtomicU64::new(0);
-    let now = u64::try_from(crate::path::unix_ms()).unwrap_or(0);
+    // UUIDv7 holds 48 bits of milliseconds (until the year 10889).
+    let now = u64::try_from(crate::clock::unix_ms())
+        .unwrap_or(0)
+        .min((1 << 48) - 1);
     let mut prev = LAST.load(Ordering::Relaxed);
     let stamp = loop {
         let next = if now > prev >> 12 {
             now << 12
         } else {
-            prev + 1
+            prev.saturating_add(1)
         };
         match LAST.compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
             Ok(_) => break next,
@@ -209,6 +212,21 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<DecisionRecord>, stats: Arc
         loop {
             match store.insert_decisions(&batch).await {
                 Ok(()) => {
+                    stats
+                        .written
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    stats.failing.store(false, Ordering::Relaxed);
+                    break;
+                }
+                // The connection died after the database committed an
+                // earlier try of this batch, before the writer heard so:
+                // the retry finds its ids taken. A batch is one
+                // transaction, so all its rows are there; written.
+                Err(e)
+                    if e.is_unique_violation()
+                        && store.holds_decisions(&batch).await.unwrap_or(false) =>
+                {
+                    tracing::warn!(rows = batch.len(), "decision log: a batch whose commit was not acknowledged is in the log; not written again");
                     stats
                         .written
                         .fetch_add(batch.len() as u64, Ordering::Relaxed);

@@ -8,12 +8,11 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use credentials::{CredentialError, VerifiedCredential, VerifiedPresentation, Verifier};
 use http::{header, HeaderMap, StatusCode};
 use moka::sync::Cache;
-use serde_json::{Map, Value};
 
 use crate::refusal::Refusal;
 use crate::session::{Session, Sessions};
@@ -24,27 +23,39 @@ use crate::session::{Session, Sessions};
 pub struct Principal {
     pub did: String,
     pub issuers: Vec<String>,
+    /// The types the credentials count for (each credential's stated types
+    /// that its issuer is trusted for; one credential per type).
     pub credential_types: Vec<String>,
-    /// Claims of all verified credentials; on a name clash the first credential wins.
-    pub claims: Map<String, Value>,
+    /// Per credential type, the claims of the credential that counts for it.
+    /// Claims of different credentials are never merged: policies read
+    /// `principal.claims.<Type>.<claim>`.
+    pub claims: policy::ClaimsByType,
 }
 
 impl Principal {
+    /// From verified credentials whose `types` are the types they count for
+    /// (the verifier refuses a presentation with two credentials of one type).
     pub fn from_credentials(holder: String, credentials: Vec<VerifiedCredential>) -> Self {
         let mut issuers: Vec<String> = Vec::with_capacity(credentials.len());
         let mut types: Vec<String> = Vec::new();
-        let mut claims = Map::new();
+        let mut claims = policy::ClaimsByType::new();
         for vc in credentials {
+            let subject = Arc::new(vc.claims);
+            for t in vc.types {
+                if t == "VerifiableCredential" || types.contains(&t) {
+                    continue;
+                }
+                claims.insert(
+                    t.clone(),
+                    policy::TypedClaims {
+                        issuer: vc.issuer.clone(),
+                        claims: subject.clone(),
+                    },
+                );
+                types.push(t);
+            }
             if !issuers.contains(&vc.issuer) {
                 issuers.push(vc.issuer);
-            }
-            for t in vc.types {
-                if t != "VerifiableCredential" && !types.contains(&t) {
-                    types.push(t);
-                }
-            }
-            for (k, v) in vc.claims {
-                claims.entry(k).or_insert(v);
             }
         }
         Principal {
@@ -84,14 +95,40 @@ impl Identity {
 }
 
 /// The refusal for a credential that did not verify: 401 with its reason, or
-/// 503 when our side cannot check it right now (never a pass).
+/// 503 when our side cannot check it right now (never a pass). What went
+/// wrong while fetching or reading a status list, or talking to a chain, is
+/// logged, never sent to the client: the client learns the reason code only.
 pub fn credential_refusal(e: &CredentialError) -> Refusal {
-    match e.reason_code() {
-        code @ ("chain_unavailable" | "status_unavailable") => {
-            Refusal::new(StatusCode::SERVICE_UNAVAILABLE, code, e.to_string())
+    let code = e.reason_code();
+    let status = match code {
+        "chain_unavailable" | "status_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::UNAUTHORIZED,
+    };
+    let message = match e {
+        CredentialError::Status(s) => {
+            tracing::warn!(reason = code, error = %s, "credential status check failed");
+            status_message(code)
         }
-        code => Refusal::unauthenticated(code, e.to_string()),
+        _ => e.to_string(),
+    };
+    Refusal::new(status, code, message)
+}
+
+/// What a client is told about a credential status failure.
+fn status_message(code: &str) -> String {
+    match code {
+        "credential_revoked" => "the credential has been revoked by its issuer",
+        "status_unavailable" | "chain_unavailable" => {
+            "the credential's revocation status cannot be checked right now; try again shortly"
+        }
+        "status_list_not_allowed" => {
+            "the credential's status list is not at an address its issuer is allowed to publish at"
+        }
+        "status_list_mismatch" => "the credential's status list belongs to another issuer",
+        "status_entry_invalid" => "the credential's status entry is invalid",
+        _ => "the credential's revocation status cannot be checked",
     }
+    .to_owned()
 }
 
 /// Remembers presentation ids until their expiry (bounded; see config).
@@ -116,15 +153,19 @@ pub struct ReplayCache {
     hasher: std::hash::RandomState,
 }
 
+/// Deadlines are on the gateway's wall clock (`clock.rs`, Unix seconds),
+/// the clock the verifier checks `exp` against: an id is forgotten only
+/// once the verifier would refuse its presentation as expired, whatever the
+/// system clock does (that clock never goes back).
 #[derive(Default)]
 struct ReplayShard {
-    deadlines: HashMap<u64, Instant>,
-    expiry: BinaryHeap<Reverse<(Instant, u64)>>,
+    deadlines: HashMap<u64, i64>,
+    expiry: BinaryHeap<Reverse<(i64, u64)>>,
 }
 
 impl ReplayShard {
     /// Forget the ids whose deadline has passed; how many.
-    fn expire(&mut self, now: Instant) -> u64 {
+    fn expire(&mut self, now: i64) -> u64 {
         let mut dropped = 0;
         while let Some(Reverse((deadline, key))) = self.expiry.peek().copied() {
             if deadline > now {
@@ -195,14 +236,17 @@ impl ReplayCache {
         h.write_u8(0);
         h.write(replay_id.as_bytes());
         let key = h.finish();
-        // Keep it past exp + skew: the verifier still accepts it until then.
-        let ttl = (expires_at - now + skew).clamp(1, 86_400 + 600) as u64;
-        let instant = Instant::now();
-        let deadline = instant + Duration::from_secs(ttl);
+        // Keep it past exp + skew: the verifier still accepts it in that
+        // second; it is refused from the next (a presentation lives at most a
+        // day and the skew is at most 600 s, which bounds the deadline).
+        let deadline = expires_at
+            .saturating_add(skew)
+            .saturating_add(1)
+            .clamp(now.saturating_add(1), now.saturating_add(86_400 + 601));
 
         let i = (key % REPLAY_SHARDS as u64) as usize;
         let mut shard = self.lock(i);
-        let dropped = shard.expire(instant);
+        let dropped = shard.expire(now);
         self.live.fetch_sub(dropped, Ordering::Relaxed);
         if shard.deadlines.contains_key(&key) {
             return Err(ReplayError::Replayed);
@@ -211,7 +255,7 @@ impl ReplayCache {
             // Other shards may hold expired ids nobody has dropped yet.
             drop(shard);
             for j in (0..REPLAY_SHARDS).filter(|&j| j != i) {
-                let dropped = self.lock(j).expire(instant);
+                let dropped = self.lock(j).expire(now);
                 self.live.fetch_sub(dropped, Ordering::Relaxed);
             }
             shard = self.lock(i);
@@ -457,18 +501,17 @@ mod tests {
 
     #[test]
     fn expired_ids_are_forgotten_and_make_room() {
-        // exp = now, skew 1: remembered for one second.
+        // exp = now, skew 1: remembered until 1_001.
         let c = full_cache(4, 1);
-        std::thread::sleep(Duration::from_millis(1_100));
         // An expired id is a new presentation as far as the cache goes (the
         // verifier refuses it as expired before it gets here): its own shard
         // drops it first.
-        assert_eq!(c.first_use("did:a", "n0", 1_100, 1_000, 60), Ok(()));
+        assert_eq!(c.first_use("did:a", "n0", 1_100, 1_002, 60), Ok(()));
         // Every expired id makes room, whichever shard it sits in: the full
         // cache sweeps every shard before it refuses.
         for i in 0..3 {
             assert_eq!(
-                c.first_use("did:a", &format!("fresh{i}"), 1_100, 1_000, 60),
+                c.first_use("did:a", &format!("fresh{i}"), 1_100, 1_002, 60),
                 Ok(()),
                 "expired ids still took room"
             );
@@ -476,13 +519,31 @@ mod tests {
         assert_eq!(c.len(), 4);
         // Full again, of live ids this time: refused, nothing forgotten.
         assert_eq!(
-            c.first_use("did:a", "one-more", 1_100, 1_000, 60),
+            c.first_use("did:a", "one-more", 1_100, 1_002, 60),
             Err(ReplayError::Full)
         );
         assert_eq!(
-            c.first_use("did:a", "fresh0", 1_100, 1_000, 60),
+            c.first_use("did:a", "fresh0", 1_100, 1_002, 60),
             Err(ReplayError::Replayed)
         );
+    }
+
+    /// Ids are kept on the wall clock the verifier uses: however much real
+    /// time passes, an id is remembered while its presentation could still
+    /// be accepted at the clock's time.
+    #[test]
+    fn ids_are_kept_until_the_verifier_would_refuse_them() {
+        let c = ReplayCache::new(1024);
+        assert_eq!(c.first_use("did:a", "n", 1_010, 1_000, 5), Ok(()));
+        std::thread::sleep(Duration::from_millis(50));
+        for now in [1_000, 1_014, 1_015] {
+            assert_eq!(
+                c.first_use("did:a", "n", 1_010, now, 5),
+                Err(ReplayError::Replayed),
+                "at {now}"
+            );
+        }
+        assert_eq!(c.first_use("did:a", "n", 1_010, 1_016, 5), Ok(()));
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! `set-service`, `change-owner`, `deactivate`), `chain deploy` and
 //! `chain status`. Each write is one signed transaction from the identity
 //! owner's key; every gateway following that chain honours it from the
-//! block it lands in.
+//! block it lands in, and the command returns once every running gateway
+//! on the same database has applied that block (or says until when one
+//! may still serve the older document: [`crate::chains::report_applied`]).
 
 use std::io::Write;
 use std::path::Path;
@@ -227,6 +229,7 @@ pub async fn write(
         "{}: {change} in block {} on {name} (tx {})",
         did.did, receipt.block_number, receipt.tx_hash
     );
+    crate::chains::report_applied(&store, &name, receipt.block_number, chain.as_ref()).await;
     store.close().await;
     Ok(())
 }

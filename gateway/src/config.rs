@@ -74,6 +74,15 @@ pub struct ServerConfig {
     /// peer is the client and `X-Forwarded-For` is ignored.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// An exchange still open this long after it was allowed (a websocket, a
+    /// streamed response) is decided again — session, key and credentials
+    /// re-checked, the policy in force asked again — and again every this
+    /// many seconds; it is closed at the first refusal. Default 10.
+    #[serde(default = "default_recheck_interval")]
+    pub recheck_interval_secs: u64,
+    /// `[server.limits]`: connection timeouts and caps (see limits.rs).
+    #[serde(default)]
+    pub limits: crate::limits::Limits,
 }
 
 /// `[risk]`: the behavioral risk engine (see risk/ and ARCHITECTURE.md).
@@ -298,6 +307,10 @@ impl ServerConfig {
     }
 }
 
+fn default_recheck_interval() -> u64 {
+    10
+}
+
 fn default_instance() -> String {
     "didgate".to_owned()
 }
@@ -397,6 +410,33 @@ fn default_status_list_ttl() -> u64 {
 pub struct TrustedIssuerConfig {
     pub credential_type: String,
     pub issuers: Vec<String>,
+    /// Where these issuers publish Bitstring Status Lists over HTTP: URL
+    /// prefixes, e.g. ["https://hr.example.com/status/"]. A credential whose
+    /// `statusListCredential` is anywhere else is refused
+    /// (`status_list_not_allowed`) without a request being made. Default:
+    /// none (on-chain status lists need no entry).
+    #[serde(default)]
+    pub status_list_urls: Vec<String>,
+}
+
+impl CredentialsConfig {
+    /// Each issuer's allowed status list URL prefixes (validated at load).
+    pub fn status_list_urls(&self) -> std::collections::HashMap<String, Vec<url::Url>> {
+        let mut out: std::collections::HashMap<String, Vec<url::Url>> = Default::default();
+        for t in &self.trusted_issuers {
+            let urls: Vec<url::Url> = t
+                .status_list_urls
+                .iter()
+                .filter_map(|u| url::Url::parse(u).ok())
+                .collect();
+            for issuer in &t.issuers {
+                out.entry(issuer.clone())
+                    .or_default()
+                    .extend(urls.iter().cloned());
+            }
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -537,6 +577,49 @@ pub struct RouteConfig {
     /// Claims copied into the identity assertion; empty = all verified claims.
     #[serde(default)]
     pub forward_claims: Vec<String>,
+    /// `%2F`/`%5C` in a path: "reject" (default, 400 `path_encoded_slash`)
+    /// or "keep" (decided on and forwarded still encoded).
+    #[serde(default)]
+    pub encoded_slashes: crate::normalize::FormAction,
+    /// A raw `\` in a path: "reject" (default, 400 `path_backslash`) or "keep".
+    #[serde(default)]
+    pub backslashes: crate::normalize::FormAction,
+    /// `;` path parameters: "reject" (default, 400 `path_parameter`), "keep",
+    /// or "strip" (removed from each segment before deciding and forwarding).
+    #[serde(default)]
+    pub path_parameters: crate::normalize::ParamAction,
+    /// Merge empty path segments (`//` → `/`) before deciding and forwarding
+    /// (default true).
+    #[serde(default = "default_true")]
+    pub merge_slashes: bool,
+    /// `X-HTTP-Method-Override` and its cousins: "strip" (default: removed,
+    /// the request is decided and forwarded as its own method) or "decide"
+    /// (the request is decided as the method the header claims, and the
+    /// header is forwarded).
+    #[serde(default)]
+    pub method_override: MethodOverride,
+}
+
+/// How a route treats `X-HTTP-Method-Override`, `X-HTTP-Method` and
+/// `X-Method-Override`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MethodOverride {
+    #[default]
+    Strip,
+    Decide,
+}
+
+impl RouteConfig {
+    /// The route's path normalisation settings.
+    pub fn path_options(&self) -> crate::normalize::PathOptions {
+        crate::normalize::PathOptions {
+            encoded_slashes: self.encoded_slashes,
+            backslashes: self.backslashes,
+            path_parameters: self.path_parameters,
+            merge_slashes: self.merge_slashes,
+        }
+    }
 }
 
 fn default_prefix() -> String {
@@ -667,6 +750,9 @@ impl Config {
                 ));
             }
         }
+        s.limits
+            .validate()
+            .map_err(|e| invalid(&e.key, &e.problem, &e.fix))?;
         let r = &self.risk;
         if !(r.half_life_days.is_finite() && (0.1..=3650.0).contains(&r.half_life_days)) {
             return Err(invalid(
@@ -822,6 +908,23 @@ impl Config {
                     ));
                 }
             }
+            for (j, u) in t.status_list_urls.iter().enumerate() {
+                let ok = url::Url::parse(u).ok().is_some_and(|u| {
+                    let loopback =
+                        matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+                    u.host_str().is_some_and(|h| !h.is_empty())
+                        && u.username().is_empty()
+                        && u.query().is_none()
+                        && (u.scheme() == "https" || (u.scheme() == "http" && loopback))
+                });
+                if !ok {
+                    return Err(invalid(
+                        &format!("credentials.trusted_issuers[{i}].status_list_urls[{j}]"),
+                        &format!("is {u:?}, not an https:// URL prefix"),
+                        "use the folder the issuer publishes its lists in, e.g. \"https://hr.example.com/status/\" (http:// only for localhost)",
+                    ));
+                }
+            }
         }
         if !self.policy.schema.as_os_str().is_empty()
             && !self.resolve(&self.policy.schema).is_file()
@@ -936,11 +1039,34 @@ impl Config {
                     "use 1000",
                 ));
             }
-            if c.max_staleness_secs == 0 || c.max_staleness_secs * 1000 <= c.poll_interval_ms {
+            if !(1..=86_400).contains(&c.max_staleness_secs)
+                || c.max_staleness_secs.saturating_mul(1000) <= c.poll_interval_ms
+            {
                 return Err(invalid(
                     &key("max_staleness_secs"),
-                    "must be longer than the poll interval",
+                    "must be longer than the poll interval, and at most 86400",
                     "use 60",
+                ));
+            }
+            if c.confirmations > 1_000 {
+                return Err(invalid(
+                    &key("confirmations"),
+                    "is above 1000",
+                    "use a few blocks (2 on Ethereum mainnet after the merge; 0 on a permissioned chain with instant finality)",
+                ));
+            }
+            if c.chain_id.is_some_and(|id| i64::try_from(id).is_err()) {
+                return Err(invalid(
+                    &key("chain_id"),
+                    "is larger than 9223372036854775807",
+                    "use the chain's real id (eth_chainId)",
+                ));
+            }
+            if i64::try_from(c.start_block).is_err() {
+                return Err(invalid(
+                    &key("start_block"),
+                    "is larger than 9223372036854775807",
+                    "use the registry's deployment block",
                 ));
             }
             if !(1..=100_000).contains(&c.max_block_range) {
@@ -951,11 +1077,25 @@ impl Config {
                 ));
             }
         }
+        if self.database.audit_queue > 16 << 20 {
+            return Err(invalid(
+                "database.audit_queue",
+                "is above 16777216",
+                "use the default 65536",
+            ));
+        }
         if self.database.audit_queue < 16 {
             return Err(invalid(
                 "database.audit_queue",
                 "is below 16",
                 "use the default 65536",
+            ));
+        }
+        if !(1..=3600).contains(&self.server.recheck_interval_secs) {
+            return Err(invalid(
+                "server.recheck_interval_secs",
+                "must be between 1 and 3600",
+                "use 10 (an open websocket or stream ends within 10 s of a revocation or policy change)",
             ));
         }
         if self.routes.is_empty() {
@@ -993,6 +1133,29 @@ impl Config {
                     &format!("is {:?}", r.path_prefix),
                     "start it with '/'",
                 ));
+            }
+            // Requests are matched in their normalised form, so a prefix
+            // that is not normalised could never match.
+            let pass = crate::normalize::Pass::of(&r.path_options());
+            match crate::normalize::normalize(&r.path_prefix, pass) {
+                Ok(n) if n.decoded == r.path_prefix.as_str() => {}
+                Ok(n) => {
+                    return Err(invalid(
+                        &key("path_prefix"),
+                        &format!(
+                            "is {:?}, which requests normalise to {:?}",
+                            r.path_prefix, n.decoded
+                        ),
+                        &format!("write it as {:?}", n.decoded),
+                    ))
+                }
+                Err(e) => {
+                    return Err(invalid(
+                        &key("path_prefix"),
+                        &format!("is {:?}: {e}", r.path_prefix),
+                        "write a plain path such as \"/app\"",
+                    ))
+                }
             }
             match r.upstream.parse::<http::Uri>() {
                 Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => {

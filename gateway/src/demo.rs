@@ -3,7 +3,7 @@
 //! and employees with `did:ethr` identities on it, a platform issuer and a
 //! service (`did:jwk`) with credentials, example Cedar policies, a SQLite
 //! decision log, a self-signed certificate — then prints the commands to try,
-//! including a DID deactivated on chain and refused from that block on.
+//! including a DID deactivated on chain and refused from the very next request.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -378,7 +378,8 @@ Try these (in another terminal):
    VP={alice_vp}; curl -s {url}/ -H "Authorization: Bearer $VP"; curl -s {url}/ -H "Authorization: Bearer $VP"
 
 6. REVOKED ON CHAIN - dave is allowed; his DID is deactivated by one transaction on the
-   chain; from that block on the same request is refused (401 did_deactivated):
+   chain, and the command returns once the gateway has applied that block, so the very
+   next request is refused (401 did_deactivated):
    curl -s {url}/eng/docs -H "Authorization: Bearer {dave_vp}"
    {exe} did deactivate -c {cfg} --key {d}/dave.jwk --yes
    curl -s {url}/eng/docs -H "Authorization: Bearer {dave_vp}"

@@ -105,7 +105,9 @@ impl GeoIp {
                 info.location = rec
                     .location
                     .and_then(|l| Some((l.latitude?, l.longitude?)))
-                    .filter(|(lat, lon)| lat.is_finite() && lon.is_finite());
+                    .filter(|(lat, lon)| {
+                        (-90.0..=90.0).contains(lat) && (-180.0..=180.0).contains(lon)
+                    });
             }
         }
         if let Some(db) = &self.asn {

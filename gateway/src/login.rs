@@ -31,7 +31,6 @@ use base64::Engine as _;
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -70,6 +69,8 @@ pub struct Login {
     secure: bool,
     /// Authenticates login states (`gateway_keys.login_state`).
     key: [u8; 32],
+    /// A wallet's answer silent this long is refused (408).
+    body_timeout: Duration,
 }
 
 impl Login {
@@ -79,6 +80,7 @@ impl Login {
         timeout: Duration,
         secure: bool,
         key: [u8; 32],
+        body_timeout: Duration,
     ) -> Self {
         let base = public_url.trim_end_matches('/');
         Self {
@@ -93,6 +95,7 @@ impl Login {
             },
             secure,
             key,
+            body_timeout,
         }
     }
 
@@ -102,6 +105,39 @@ impl Login {
         mac.update(label);
         mac.update(data);
         mac
+    }
+
+    /// A new login cookie: a random secret and a tag only this gateway (and
+    /// its peers on the database) can make, base64url.
+    fn issue_browser_cookie(&self) -> ([u8; 32], String) {
+        let (secret, _) = new_secret();
+        let tag = self.mac(COOKIE_LABEL, &secret).finalize().into_bytes();
+        let mut raw = Vec::with_capacity(secret.len() + TAG_BYTES);
+        raw.extend_from_slice(&secret);
+        raw.extend_from_slice(&tag[..TAG_BYTES]);
+        (
+            secret,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw),
+        )
+    }
+
+    /// The secret of a login cookie this gateway issued; `None` for anything
+    /// else, however well-formed.
+    fn open_browser_cookie(&self, text: &str) -> Option<[u8; 32]> {
+        if text.len() > 128 {
+            return None;
+        }
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .ok()?;
+        let (secret, tag) = raw.split_at_checked(32)?;
+        if tag.len() != TAG_BYTES {
+            return None;
+        }
+        self.mac(COOKIE_LABEL, secret)
+            .verify_truncated_left(tag)
+            .ok()?;
+        secret.try_into().ok()
     }
 
     /// A new login request's state: version, expiry, randomness, step-up,
@@ -164,6 +200,7 @@ impl Login {
 
 const STATE_VERSION: u8 = 1;
 const STATE_LABEL: &[u8] = b"didgate login state v1\0";
+const COOKIE_LABEL: &[u8] = b"didgate login cookie v1\0";
 const NONCE_LABEL: &[u8] = b"didgate login nonce v1\0";
 const TAG_BYTES: usize = 16;
 /// Version, expiry, randomness, step-up flag, browser hash, tag.
@@ -180,6 +217,7 @@ struct LoginState {
 }
 
 /// Answer a request under `/.didgate/` (other than the JWKS and health).
+/// Every refusal is audited, here or where it was made.
 pub async fn handle(
     gw: &Gateway,
     req: Request<Incoming>,
@@ -187,19 +225,52 @@ pub async fn handle(
     client_ip: IpAddr,
     now_ms: i64,
 ) -> Response<GatewayBody> {
-    let Some(login) = &gw.login else {
-        return plain_refusal(
-            &req,
-            Refusal::new(
-                StatusCode::NOT_FOUND,
-                "no_route",
-                "browser login is not enabled on this gateway ([sessions] enabled = false)",
-            ),
-        );
-    };
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
-    let result = match (method.clone(), path.as_str()) {
+    let result = match &gw.login {
+        None => Err(Refusal::new(
+            StatusCode::NOT_FOUND,
+            "no_route",
+            "browser login is not enabled on this gateway ([sessions] enabled = false)",
+        )),
+        Some(login) => endpoint(gw, login, req, conn, client_ip, now_ms).await,
+    };
+    match result {
+        Ok(resp) => resp,
+        Err(refusal) => {
+            tracing::info!(path = %path, status = refusal.status.as_u16(), reason = refusal.code,
+                "login endpoint refused");
+            let accept = req_accept(&path, &method);
+            let id = match refusal.decision_id.clone() {
+                Some(id) => id,
+                None => {
+                    let mut record = login_record(gw, &path, client_ip, now_ms);
+                    record.method = method.as_str().to_owned();
+                    record.status = Some(refusal.status.as_u16());
+                    record.reason = refusal.code;
+                    let id = record.id.clone();
+                    if let Err(unlogged) = audit(gw, record).await {
+                        return unlogged.into_response(accept.as_ref(), &id);
+                    }
+                    id
+                }
+            };
+            refusal.into_response(accept.as_ref(), &id)
+        }
+    }
+}
+
+/// The endpoint `req` names.
+async fn endpoint(
+    gw: &Gateway,
+    login: &Login,
+    req: Request<Incoming>,
+    conn: &ConnInfo,
+    client_ip: IpAddr,
+    now_ms: i64,
+) -> Result<Response<GatewayBody>, Refusal> {
+    let path = req.uri().path().to_owned();
+    match (req.method().clone(), path.as_str()) {
         (Method::GET, LOGIN) => start(login, &req, now_ms),
         (Method::POST, RESPONSE) => wallet_response(gw, login, req, client_ip, now_ms).await,
         (Method::GET, STATUS) => status(gw, login, &req, now_ms).await,
@@ -217,16 +288,6 @@ pub async fn handle(
             "no_route",
             "no such gateway endpoint",
         )),
-    };
-    match result {
-        Ok(resp) => resp,
-        Err(refusal) => {
-            tracing::info!(path = %path, status = refusal.status.as_u16(), reason = refusal.code,
-                "login endpoint refused");
-            let id = crate::audit::new_id();
-            let accept = req_accept(&path, &method);
-            refusal.into_response(accept.as_ref(), &id)
-        }
     }
 }
 
@@ -236,11 +297,6 @@ fn req_accept(path: &str, method: &Method) -> Option<HeaderValue> {
     browser.then(|| HeaderValue::from_static("text/html"))
 }
 
-fn plain_refusal(req: &Request<Incoming>, r: Refusal) -> Response<GatewayBody> {
-    let id = crate::audit::new_id();
-    r.into_response(req.headers().get(header::ACCEPT), &id)
-}
-
 fn query_param(req: &Request<Incoming>, name: &str) -> Option<String> {
     url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
         .find(|(k, _)| k == name)
@@ -248,20 +304,36 @@ fn query_param(req: &Request<Incoming>, name: &str) -> Option<String> {
 }
 
 /// A local path to go back to after the login: absolute-path only (no
-/// scheme, no `//host`), never the gateway's own endpoints.
+/// scheme, no `//host`), printable ASCII (it becomes a `Location` header),
+/// never the gateway's own endpoints.
 pub fn safe_return_to(raw: Option<&str>) -> String {
     let Some(p) = raw else { return "/".into() };
     let ok = p.starts_with('/')
         && !p.starts_with("//")
-        && !p.starts_with("/\\")
-        && !p.starts_with(PREFIX)
         && p.len() <= 2048
-        && !p.chars().any(|c| c.is_control() || c == '\\');
+        && p.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'\\')
+        && !is_gateway_endpoint(p);
     if ok {
         p.to_owned()
     } else {
         "/".into()
     }
+}
+
+/// Whether a browser sent to `path_and_query` ends up at the gateway's own
+/// endpoints: the path it asks for (the reference resolved as browsers
+/// resolve it, dot segments removed) as the gateway routes it (`%2e`
+/// decoded, `//` merged, dot segments removed again) is under `/.didgate/`.
+/// A reference that leaves the origin, or a path the gateway refuses
+/// outright, counts as one: there is nothing to return to there.
+fn is_gateway_endpoint(path_and_query: &str) -> bool {
+    const ORIGIN: &str = "http://gateway.invalid/";
+    let Ok(there) = url::Url::parse(ORIGIN).and_then(|o| o.join(path_and_query)) else {
+        return true;
+    };
+    there.host_str() != Some("gateway.invalid")
+        || crate::normalize::normalize(there.path(), crate::normalize::Pass::FIRST)
+            .map_or(true, |n| n.decoded.starts_with(PREFIX))
 }
 
 fn store_error(e: crate::store::StoreError) -> Refusal {
@@ -273,10 +345,10 @@ fn store_error(e: crate::store::StoreError) -> Refusal {
     )
 }
 
-/// The browser's login cookie's hash, if it sends a well-formed one.
+/// The browser's login cookie's hash, if it sends one this gateway issued.
 fn browser_hash(login: &Login, headers: &HeaderMap) -> Result<Option<String>, Refusal> {
     Ok(crate::session::cookie(headers, &login.cookie_name)?
-        .and_then(decode_secret)
+        .and_then(|text| login.open_browser_cookie(text))
         .map(|s| hex(&secret_hash(&s))))
 }
 
@@ -291,14 +363,17 @@ fn start(
     }
     let step_up = query_param(req, "step_up").as_deref() == Some("1");
     // Tabs of one browser share its login cookie; a new browser gets one.
-    let (cookie, browser_hash) =
-        match crate::session::cookie(req.headers(), &login.cookie_name)?.and_then(decode_secret) {
-            Some(secret) => (None, secret_hash(&secret)),
-            None => {
-                let (secret, text) = new_secret();
-                (Some(text), secret_hash(&secret))
-            }
-        };
+    // Only a cookie this gateway issued is kept: a value the client chose
+    // (or had planted in it) is replaced, never adopted.
+    let sent = crate::session::cookie(req.headers(), &login.cookie_name)?
+        .and_then(|text| login.open_browser_cookie(text));
+    let (cookie, browser_hash) = match sent {
+        Some(secret) => (None, secret_hash(&secret)),
+        None => {
+            let (secret, text) = login.issue_browser_cookie();
+            (Some(text), secret_hash(&secret))
+        }
+    };
     let state = login.seal(&LoginState {
         expires_ms: now_ms + login.timeout_ms,
         step_up,
@@ -367,17 +442,32 @@ async fn wallet_response(
             "send application/x-www-form-urlencoded (response_mode direct_post)",
         ));
     }
-    let body = match http_body_util::Limited::new(req.into_body(), MAX_RESPONSE_BYTES)
-        .collect()
-        .await
-    {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
+    let collected =
+        crate::body::read_limited(req.into_body(), MAX_RESPONSE_BYTES, login.body_timeout).await;
+    let body = match collected {
+        Ok(b) => b,
+        Err(crate::body::ReadError::TimedOut) => {
+            return Ok(wallet_error(
+                StatusCode::REQUEST_TIMEOUT,
+                "invalid_request",
+                "request_body_timeout",
+                "the response stopped arriving before it was complete",
+            ))
+        }
+        Err(crate::body::ReadError::TooLarge) => {
             return Ok(wallet_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "invalid_request",
                 "response_too_large",
                 "the response is larger than 256 KiB",
+            ))
+        }
+        Err(crate::body::ReadError::Broken) => {
+            return Ok(wallet_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "malformed_response",
+                "the response could not be read",
             ))
         }
     };
@@ -651,6 +741,8 @@ async fn complete(
             record.subject = Some(holder);
             record.status = Some(refusal.status.as_u16());
             record.reason = refusal.code;
+            let mut refusal = refusal;
+            refusal.decision_id = Some(record.id.clone());
             audit(gw, record).await?;
             return Err(refusal);
         }
@@ -1003,6 +1095,32 @@ mod tests {
         assert_eq!(safe_return_to(Some(&format!("/{}", "a".repeat(3000)))), "/");
     }
 
+    /// Found by `fuzz/fuzz_targets/openid4vp_form.rs` (inputs `b"/./.didgate/"`
+    /// and `b"/.didgate//.."`): a dot segment or `%2e` before `.didgate/`, or
+    /// a `..` after an empty segment, passed the prefix check, and the
+    /// browser (and the gateway's routing) then resolved it to the gateway's
+    /// own endpoints. A non-ASCII path passed too, and then could not be a
+    /// `Location` header (a 303 without one).
+    #[test]
+    fn return_to_cannot_reach_the_gateway_by_dot_segments_or_be_non_ascii() {
+        for bad in [
+            "/./.didgate/",
+            "/a/../.didgate/logout",
+            "/%2e/.didgate/login",
+            "/.%2E/.didgate/session?x",
+            "/%2edidgate/logout",
+            "/.//.didgate/logout",
+            "/.didgate//..",
+            "/a%zz",
+            "/caf\u{e9}",
+        ] {
+            assert_eq!(safe_return_to(Some(bad)), "/", "{bad:?}");
+        }
+        for good in ["/.didgate", "/a/./b?x=/.didgate/", "/a b", "/%C3%A9"] {
+            assert_eq!(safe_return_to(Some(good)), good);
+        }
+    }
+
     #[test]
     fn login_redirect_keeps_the_path_and_asks_for_step_up() {
         let r = login_redirect("/eng/docs?q=a b", true);
@@ -1021,6 +1139,7 @@ mod tests {
             Duration::from_secs(300),
             true,
             [7; 32],
+            Duration::from_secs(30),
         )
     }
 
@@ -1049,6 +1168,7 @@ mod tests {
             Duration::from_secs(1),
             true,
             [8; 32],
+            Duration::from_secs(30),
         );
         assert_eq!(other.open(&text), None);
         let mut raw = base64::engine::general_purpose::URL_SAFE_NO_PAD

@@ -12,7 +12,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -24,9 +23,12 @@ use crate::audit::{AuditLog, DecisionRecord, Effect};
 use crate::authn::{Authenticator, Identity, StepUpChallenges};
 use crate::body::{full, GatewayBody};
 use crate::config::Cidr;
+use crate::conformance::{check_host, Target};
 use crate::geoip::GeoIp;
 use crate::login::Login;
+use crate::normalize::{FormAction, ParamAction, Pass};
 use crate::proxy::{Forward, Proxy};
+use crate::recheck::Recheck;
 use crate::refusal::Refusal;
 use crate::route::{request_host, Route, Router};
 
@@ -60,6 +62,20 @@ pub struct Gateway {
     pub(crate) challenges: StepUpChallenges,
     /// Browser login (OpenID4VP) and sessions; `None` when `[sessions] enabled = false`.
     pub(crate) login: Option<Login>,
+    /// How often an exchange still open is decided again (`recheck.rs`).
+    pub(crate) recheck_every: std::time::Duration,
+}
+
+/// Longest path kept in the log for a request whose path could not be read.
+const MAX_LOGGED_PATH: usize = 1024;
+
+/// A request matched to its route (step 1).
+struct Routed<'a> {
+    route: &'a Route,
+    /// The decoded, normalised path the policy decides on.
+    path: String,
+    /// The method the policy decides on (see `MethodOverride`).
+    method: Method,
 }
 
 /// What an allowed request carries forward to the proxy step.
@@ -67,31 +83,60 @@ struct Allowed<'a> {
     route: &'a Route,
     identity: Identity,
     risk: RiskAssessment,
+    path: String,
+    method: Method,
+}
+
+/// What an allowed exchange was decided on, kept to decide it again while
+/// it stays open (`recheck.rs`).
+struct Lease {
+    identity: Identity,
+    /// The presentation a bearer request carried.
+    bearer: Option<HeaderValue>,
+    route: Arc<str>,
+    host: String,
+    path: String,
+    method: Method,
+    client_ip: IpAddr,
+    risk: RiskAssessment,
 }
 
 impl Gateway {
     /// Decide one request and, if allowed, forward it.
-    pub async fn handle(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<GatewayBody> {
+    pub async fn handle(
+        self: &Arc<Self>,
+        mut req: Request<Incoming>,
+        conn: ConnInfo,
+    ) -> Response<GatewayBody> {
         let decision_id = crate::audit::new_id();
         let now_ms = unix_ms();
         let now = now_ms / 1000;
 
-        // 0. The gateway's own endpoints.
-        match req.uri().path() {
-            JWKS_PATH => {
-                return json_response(self.signer.jwks().to_owned(), "public, max-age=300")
+        // 0. The target, normalised once: everything after this sees the
+        // canonical path (`req.uri()`), and the decoded form (`target`).
+        let target = Target::normalize(&mut req);
+
+        // The gateway's own endpoints.
+        if let Ok(t) = &target {
+            match t.decoded(&req) {
+                JWKS_PATH => {
+                    return json_response(self.signer.jwks().to_owned(), "public, max-age=300")
+                }
+                HEALTH_PATH => return json_response(r#"{"status":"ok"}"#.to_owned(), "no-store"),
+                _ => {}
             }
-            HEALTH_PATH => return json_response(r#"{"status":"ok"}"#.to_owned(), "no-store"),
-            _ => {}
         }
 
         let peer_ip = canonical_ip(conn.peer.ip());
         let client_ip = self.client_ip(&req, peer_ip);
-        if req.uri().path().starts_with(crate::login::PREFIX) {
-            let ip = client_ip.as_ref().copied().unwrap_or(peer_ip);
-            return crate::login::handle(self, req, &conn, ip, now_ms).await;
+        let conformance = check_host(&req);
+        if let (Ok(t), Ok(())) = (&target, &conformance) {
+            if t.decoded(&req).starts_with(crate::login::PREFIX) {
+                let ip = client_ip.as_ref().copied().unwrap_or(peer_ip);
+                return crate::login::handle(self, req, &conn, ip, now_ms).await;
+            }
         }
-        let host = request_host(&req).to_owned();
+        let host = request_host(&req).into_owned();
         let mut record = DecisionRecord {
             id: decision_id.clone(),
             ts_ms: now_ms,
@@ -99,7 +144,10 @@ impl Gateway {
             route: None,
             method: req.method().as_str().to_owned(),
             host: host.clone(),
-            path: req.uri().path().to_owned(),
+            path: match &target {
+                Ok(t) => t.decoded(&req).to_owned(),
+                Err(_) => req.uri().path().chars().take(MAX_LOGGED_PATH).collect(),
+            },
             client_ip: client_ip.as_ref().copied().unwrap_or(peer_ip),
             subject: None,
             auth_method: None,
@@ -113,12 +161,21 @@ impl Gateway {
             risk_factors: Vec::new(),
         };
 
-        let outcome = match client_ip {
-            Ok(ip) => {
-                self.decide(&req, &conn, &host, ip, now_ms, &mut record)
-                    .await
-            }
-            Err(refusal) => Err(refusal),
+        let outcome = match (client_ip, target, conformance) {
+            (Ok(ip), Ok(target), Ok(())) => match self.route(&mut req, &host, target) {
+                Ok(routed) => {
+                    record.route = Some(routed.route.name.clone());
+                    record.path.clone_from(&routed.path);
+                    record.method = routed.method.as_str().to_owned();
+                    self.decide(&req, &conn, &host, ip, now_ms, routed, &mut record)
+                        .await
+                }
+                Err((route, refusal)) => {
+                    record.route = route.map(|r| r.name.clone());
+                    Err(refusal)
+                }
+            },
+            (Err(refusal), _, _) | (_, Err(refusal), _) | (_, _, Err(refusal)) => Err(refusal),
         };
         let client_ip = record.client_ip;
 
@@ -165,6 +222,26 @@ impl Gateway {
                 now,
             },
         );
+        let lease = Arc::new(Lease {
+            bearer: allowed
+                .identity
+                .session
+                .is_none()
+                .then(|| req.headers().get(header::AUTHORIZATION).cloned())
+                .flatten(),
+            identity: allowed.identity.clone(),
+            route: allowed.route.name.clone(),
+            host: host.clone(),
+            path: allowed.path,
+            method: allowed.method,
+            client_ip,
+            risk: allowed.risk.clone(),
+        });
+        let gw = self.clone();
+        let recheck = Recheck {
+            every: self.recheck_every,
+            check: Arc::new(move || Box::pin(gw.clone().redecide(lease.clone()))),
+        };
         let fwd = Forward {
             client_ip,
             tls: conn.tls,
@@ -172,6 +249,7 @@ impl Gateway {
             assertion: assertion.map(|v| (header::HeaderName::from_static(ASSERTION_HEADER), v)),
             decision_id: HeaderValue::from_str(&decision_id)
                 .unwrap_or(HeaderValue::from_static("")),
+            recheck,
         };
         let resp = match self.proxy.forward(allowed.route, req, fwd).await {
             Ok(resp) => resp,
@@ -193,6 +271,77 @@ impl Gateway {
             );
         }
         resp
+    }
+
+    /// Step 1: the route for the normalised path, the route's own
+    /// normalisation settings applied (its second pass, when they change the
+    /// path, must land on the same route), and the method to decide on.
+    /// Leaves `req`'s URI as the upstream will receive it (before any prefix
+    /// is stripped).
+    fn route<'a>(
+        &'a self,
+        req: &mut Request<Incoming>,
+        host: &str,
+        mut target: Target,
+    ) -> Result<Routed<'a>, (Option<&'a Route>, Refusal)> {
+        let route = self.router.find(host, target.decoded(req)).ok_or_else(|| {
+            (
+                None,
+                Refusal::new(
+                    StatusCode::NOT_FOUND,
+                    "no_route",
+                    "no application is configured for this host and path",
+                ),
+            )
+        })?;
+        let fail = |r: Refusal| (Some(route), r);
+        let pass = Pass::of(&route.paths);
+        if (target.forms.parameter && pass.strip_parameters)
+            || (target.forms.merged && !pass.merge_slashes)
+        {
+            let raw = target
+                .raw
+                .clone()
+                .unwrap_or_else(|| req.uri().path().to_owned());
+            target = Target::normalize_with(req, &raw, pass).map_err(fail)?;
+            let again = self.router.find(host, target.decoded(req));
+            if !again.is_some_and(|r| std::ptr::eq(r, route)) {
+                return Err(fail(Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    "path_ambiguous",
+                    "this path names another application once the route's own path rules apply",
+                )));
+            }
+        }
+        let forms = target.forms;
+        if forms.encoded_slash && route.paths.encoded_slashes == FormAction::Reject {
+            return Err(fail(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "path_encoded_slash",
+                "the path holds an encoded slash or backslash (%2F, %5C), which servers read differently",
+            )));
+        }
+        if forms.backslash && route.paths.backslashes == FormAction::Reject {
+            return Err(fail(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "path_backslash",
+                "the path holds a backslash, which some servers read as a slash",
+            )));
+        }
+        if forms.parameter && route.paths.path_parameters == ParamAction::Reject {
+            return Err(fail(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "path_parameter",
+                "the path holds a ';' parameter, which some servers drop before reading the path",
+            )));
+        }
+        let method =
+            crate::conformance::decided_method(req, route.method_override).map_err(fail)?;
+        Ok(Routed {
+            route,
+            path: target.decoded(req).to_owned(),
+            method,
+        })
     }
 
     /// The risk engine's view of `req` by `subject`: where it comes from
@@ -254,7 +403,8 @@ impl Gateway {
         Ok(client)
     }
 
-    /// Steps 1–4: route, authenticate, assess risk, decide. Fills `record` as it learns.
+    /// Steps 2–4: authenticate, assess risk, decide. Fills `record` as it learns.
+    #[allow(clippy::too_many_arguments)]
     async fn decide<'a>(
         &'a self,
         req: &Request<Incoming>,
@@ -262,19 +412,16 @@ impl Gateway {
         host: &str,
         client_ip: IpAddr,
         now_ms: i64,
+        routed: Routed<'a>,
         record: &mut DecisionRecord,
     ) -> Result<Allowed<'a>, Refusal> {
         let now = now_ms / 1000;
-        // 1. Route.
-        let route = self.router.find(host, req.uri().path()).ok_or_else(|| {
-            Refusal::new(
-                StatusCode::NOT_FOUND,
-                "no_route",
-                "no application is configured for this host and path",
-            )
-        })?;
-        record.route = Some(route.name.clone());
-        if !is_standard_method(req.method()) {
+        let Routed {
+            route,
+            path,
+            method,
+        } = routed;
+        if !is_standard_method(&method) {
             return Err(Refusal::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
@@ -306,7 +453,7 @@ impl Gateway {
         record.issuers.clone_from(&principal.issuers);
         // A cookie rides along on cross-site requests; a change must come
         // from the gateway's own pages.
-        if identity.session.is_some() && !is_safe_method(req.method()) {
+        if identity.session.is_some() && !is_safe_method(&method) {
             refuse_cross_site(req)?;
         }
 
@@ -319,6 +466,8 @@ impl Gateway {
             risk::Kind::Request,
             now_ms,
         );
+        event.method = Some(method.as_str());
+        event.path = Some(&path);
         event.session_id = identity.session.as_ref().map(|s| &*s.public_id);
         event.auth_method = Some(identity.auth_method);
         // Hashed once for confirm, assess and observe.
@@ -341,28 +490,19 @@ impl Gateway {
         };
         record.risk_score = risk.score;
         record.risk_factors.clone_from(&risk.factors);
-        let factor_names: Vec<&str> = risk.factor_names().collect();
-
         // 4. Decide.
-        let decision = self.policy.decide(&DecisionRequest {
-            principal_key: identity.session.as_ref().map(|s| s.principal_key),
-            principal_did: &principal.did,
-            issuers: &principal.issuers,
-            credential_types: &principal.credential_types,
-            claims: &principal.claims,
-            action: req.method().as_str(),
-            app: &route.name,
-            host,
-            path: req.uri().path(),
-            auth_method: identity.auth_method,
-            client_ip,
-            now_unix: now,
-            risk: RiskContext {
-                score: risk.score,
-                factors: &factor_names,
-                cold_start: risk.cold_start,
+        let decision = self.ask(
+            &Question {
+                identity: &identity,
+                method: &method,
+                app: &route.name,
+                host,
+                path: &path,
+                client_ip,
+                risk: &risk,
             },
-        });
+            now,
+        );
         record.policies = decision.determining_policies;
         if !decision.errors.is_empty() {
             tracing::warn!(errors = ?decision.errors, "policy evaluation errors");
@@ -402,6 +542,132 @@ impl Gateway {
             route,
             identity,
             risk,
+            path,
+            method,
+        })
+    }
+
+    /// Decide an exchange that is still open again, as it would be decided
+    /// now: its session or presentation checked again (revocation, logout,
+    /// expiry) and the policy in force asked again with the facts it was
+    /// allowed on. A refusal is audited, and cuts the exchange.
+    async fn redecide(self: Arc<Self>, lease: Arc<Lease>) -> Result<(), Refusal> {
+        let now_ms = unix_ms();
+        let outcome = self.redecide_at(&lease, now_ms).await;
+        if let Err(refusal) = &outcome {
+            let principal = &lease.identity.principal;
+            tracing::info!(subject = %principal.did, route = %lease.route, path = %lease.path,
+                reason = refusal.code, "open exchange no longer allowed; closing it");
+            let record = DecisionRecord {
+                id: crate::audit::new_id(),
+                ts_ms: now_ms,
+                gateway: self.instance.clone(),
+                route: Some(lease.route.clone()),
+                method: lease.method.as_str().to_owned(),
+                host: lease.host.clone(),
+                path: lease.path.clone(),
+                client_ip: lease.client_ip,
+                subject: Some(principal.did.clone()),
+                auth_method: Some(lease.identity.auth_method),
+                credential_types: principal.credential_types.clone(),
+                issuers: principal.issuers.clone(),
+                effect: Effect::Deny,
+                status: Some(refusal.status.as_u16()),
+                reason: refusal.code,
+                policies: Vec::new(),
+                risk_score: lease.risk.score,
+                risk_factors: lease.risk.factors.clone(),
+            };
+            if self.audit.record(record).await.is_err() {
+                tracing::error!("decision log unavailable while closing an exchange");
+            }
+        }
+        outcome
+    }
+
+    async fn redecide_at(&self, lease: &Lease, now_ms: i64) -> Result<(), Refusal> {
+        let identity = &lease.identity;
+        match (&identity.session, &lease.bearer, self.authn.sessions()) {
+            (Some(session), _, Some(sessions)) => {
+                sessions
+                    .recheck(self.authn.verifier(), session, now_ms)
+                    .await?
+            }
+            (None, Some(bearer), _) => {
+                let token = bearer
+                    .to_str()
+                    .ok()
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .unwrap_or("");
+                self.authn
+                    .verifier()
+                    .recheck_presentation(token.trim(), now_ms / 1000)
+                    .await
+                    .map_err(|e| crate::authn::credential_refusal(&e))?;
+            }
+            _ => {
+                return Err(Refusal::unauthenticated(
+                    "credential_missing",
+                    "the exchange's credential cannot be checked again",
+                ))
+            }
+        }
+        let decision = self.ask(
+            &Question {
+                identity,
+                method: &lease.method,
+                app: &lease.route,
+                host: &lease.host,
+                path: &lease.path,
+                client_ip: lease.client_ip,
+                risk: &lease.risk,
+            },
+            now_ms / 1000,
+        );
+        match decision.effect {
+            policy::Effect::Allow => Ok(()),
+            _ => Err(Refusal::forbidden(
+                decision.reason_code,
+                "access to this resource is no longer allowed by policy",
+            )),
+        }
+    }
+}
+
+/// What a policy decision is about.
+struct Question<'q> {
+    identity: &'q Identity,
+    method: &'q Method,
+    app: &'q str,
+    host: &'q str,
+    path: &'q str,
+    client_ip: IpAddr,
+    risk: &'q RiskAssessment,
+}
+
+impl Gateway {
+    /// Cedar's decision on `q` at `now` (unix seconds).
+    fn ask(&self, q: &Question<'_>, now: i64) -> policy::Decision {
+        let principal = &q.identity.principal;
+        let factor_names: Vec<&str> = q.risk.factor_names().collect();
+        self.policy.decide(&DecisionRequest {
+            principal_key: q.identity.session.as_ref().map(|s| s.principal_key),
+            principal_did: &principal.did,
+            issuers: &principal.issuers,
+            credential_types: &principal.credential_types,
+            claims: &principal.claims,
+            action: q.method.as_str(),
+            app: q.app,
+            host: q.host,
+            path: q.path,
+            auth_method: q.identity.auth_method,
+            client_ip: q.client_ip,
+            now_unix: now,
+            risk: RiskContext {
+                score: q.risk.score,
+                factors: &factor_names,
+                cold_start: q.risk.cold_start,
+            },
         })
     }
 }
@@ -498,9 +764,4 @@ fn canonical_ip(ip: IpAddr) -> IpAddr {
     }
 }
 
-pub(crate) fn unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub(crate) use crate::clock::unix_ms;

@@ -8,11 +8,14 @@ use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
+use http_body::Body as _;
+use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use crate::body::{self, GatewayBody};
+use crate::recheck::{Recheck, Watched};
 use crate::refusal::Refusal;
 use crate::route::Route;
 
@@ -21,6 +24,8 @@ type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 pub struct Proxy {
     client: Client<Connector, GatewayBody>,
     response_timeout: Duration,
+    /// A request body silent this long fails the exchange (408).
+    request_body_timeout: Duration,
 }
 
 /// Everything the gateway adds to a forwarded request.
@@ -30,6 +35,8 @@ pub struct Forward<'a> {
     pub host: &'a str,
     pub assertion: Option<(HeaderName, HeaderValue)>,
     pub decision_id: HeaderValue,
+    /// Decides the exchange again while it stays open.
+    pub recheck: Recheck,
 }
 
 const HOP_BY_HOP: [HeaderName; 8] = [
@@ -48,7 +55,7 @@ static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-prot
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 impl Proxy {
-    pub fn new() -> Result<Self, std::io::Error> {
+    pub fn new(request_body_timeout: Duration) -> Result<Self, std::io::Error> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(Duration::from_secs(5)));
@@ -66,6 +73,7 @@ impl Proxy {
         Ok(Self {
             client,
             response_timeout: Duration::from_secs(60),
+            request_body_timeout,
         })
     }
 
@@ -76,21 +84,18 @@ impl Proxy {
         mut req: Request<Incoming>,
         fwd: Forward<'_>,
     ) -> Result<Response<GatewayBody>, Refusal> {
-        let upgrade = upgrade_protocol(req.headers());
-        let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
+        let upgrade = websocket_upgrade(&req);
+        let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
 
-        let pq = req
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/");
-        let uri = route.upstream_uri(pq).map_err(|_| {
-            Refusal::new(
-                StatusCode::BAD_REQUEST,
-                "bad_request_target",
-                "the request path cannot be forwarded",
-            )
-        })?;
+        let uri = route
+            .upstream_uri(req.uri().path(), req.uri().query())
+            .map_err(|_| {
+                Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request_target",
+                    "the request path cannot be forwarded",
+                )
+            })?;
         let (mut parts, body) = req.into_parts();
         parts.uri = uri;
         parts.version = Version::HTTP_11;
@@ -100,9 +105,9 @@ impl Proxy {
         strip_gateway_cookies(headers); // the session is the gateway's, not the app's
         headers.remove(header::AUTHORIZATION); // the credential was for the gateway, not the app
         headers.remove(header::HOST); // the client derives Host from the upstream URI
-        if let Some(proto) = upgrade {
+        if upgrade {
             headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-            headers.insert(header::UPGRADE, proto);
+            headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         }
         headers.insert(X_FORWARDED_FOR.clone(), ip_header(fwd.client_ip));
         headers.insert(
@@ -117,71 +122,115 @@ impl Proxy {
         }
         headers.insert(crate::assertion::DECISION_HEADER, fwd.decision_id);
 
-        let upstream_req = Request::from_parts(parts, body::stream(body));
-        let mut resp =
-            match tokio::time::timeout(self.response_timeout, self.client.request(upstream_req))
-                .await
-            {
-                Ok(Ok(r)) => r,
-                Ok(Err(e)) => {
-                    tracing::warn!(route = %route.name, error = %e, "upstream request failed");
-                    return Err(Refusal::new(
-                        StatusCode::BAD_GATEWAY,
-                        "upstream_unavailable",
-                        "the upstream application could not be reached",
-                    ));
-                }
-                Err(_) => {
-                    return Err(Refusal::new(
-                        StatusCode::GATEWAY_TIMEOUT,
-                        "upstream_timeout",
-                        "the upstream application did not answer in time",
-                    ))
-                }
-            };
+        let upstream_req = Request::from_parts(parts, body::timed(body, self.request_body_timeout));
+        let sent = tokio::time::timeout(self.response_timeout, self.client.request(upstream_req))
+            .await
+            .map(|r| r.map_err(|e| (body::is_body_timeout(&e), e.to_string())));
+        let mut resp = match sent {
+            Ok(Ok(r)) => r,
+            Ok(Err((true, _))) => {
+                let secs = self.request_body_timeout.as_secs();
+                tracing::info!(route = %route.name, timeout_secs = secs,
+                        "request body stalled; exchange aborted");
+                return Err(Refusal::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_body_timeout",
+                    format!("no request body bytes arrived for {secs} s"),
+                ));
+            }
+            Ok(Err((false, e))) => {
+                tracing::warn!(route = %route.name, error = %e, "upstream request failed");
+                return Err(Refusal::new(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_unavailable",
+                    "the upstream application could not be reached",
+                ));
+            }
+            Err(_) => {
+                return Err(Refusal::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "upstream_timeout",
+                    "the upstream application did not answer in time",
+                ))
+            }
+        };
 
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-            if let Some(client_upgrade) = client_upgrade {
-                let upstream_upgrade = hyper::upgrade::on(&mut resp);
-                tokio::spawn(async move {
-                    match tokio::try_join!(client_upgrade, upstream_upgrade) {
-                        Ok((client, upstream)) => {
-                            let mut client = TokioIo::new(client);
-                            let mut upstream = TokioIo::new(upstream);
-                            if let Err(e) =
-                                tokio::io::copy_bidirectional(&mut client, &mut upstream).await
-                            {
-                                tracing::debug!(error = %e, "upgraded connection closed with an error");
+            // Only the websocket upgrade the client asked for: any other 101
+            // would hand the app a raw byte stream nobody decided on.
+            let upstream_websocket = resp
+                .headers()
+                .get(header::UPGRADE)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+            let Some(client_upgrade) = client_upgrade.filter(|_| upstream_websocket) else {
+                tracing::warn!(route = %route.name, "upstream switched protocols without a websocket upgrade");
+                return Err(Refusal::new(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_bad_upgrade",
+                    "the upstream application switched to a protocol the gateway does not forward",
+                ));
+            };
+            let upstream_upgrade = hyper::upgrade::on(&mut resp);
+            let recheck = fwd.recheck;
+            tokio::spawn(async move {
+                match tokio::try_join!(client_upgrade, upstream_upgrade) {
+                    Ok((client, upstream)) => {
+                        let mut client = TokioIo::new(client);
+                        let mut upstream = TokioIo::new(upstream);
+                        // Spliced until either side closes, or the exchange
+                        // is no longer allowed (both sides dropped).
+                        tokio::select! {
+                            r = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
+                                if let Err(e) = r {
+                                    tracing::debug!(error = %e, "upgraded connection closed with an error");
+                                }
+                            }
+                            code = crate::recheck::refused(recheck) => {
+                                tracing::info!(reason = code, "upgraded connection closed: no longer allowed");
                             }
                         }
-                        Err(e) => tracing::warn!(error = %e, "protocol upgrade failed"),
                     }
-                });
-                let (parts, _) = resp.into_parts();
-                return Ok(Response::from_parts(parts, body::full(bytes::Bytes::new())));
-            }
+                    Err(e) => tracing::warn!(error = %e, "protocol upgrade failed"),
+                }
+            });
+            let (parts, _) = resp.into_parts();
+            return Ok(Response::from_parts(parts, body::full(bytes::Bytes::new())));
         }
 
         let (mut parts, body) = resp.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         strip_gateway_set_cookies(&mut parts.headers);
-        Ok(Response::from_parts(parts, body::stream(body)))
+        let body = body::stream(body);
+        let body = if body.is_end_stream() {
+            body
+        } else {
+            Watched::new(body, fwd.recheck).boxed()
+        };
+        Ok(Response::from_parts(parts, body))
     }
 }
 
-/// The `Upgrade` protocol when the client asked for one (`Connection: upgrade`).
-fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
-    let wants = headers
+/// Whether the client asks for a websocket (RFC 6455 §4.1: an HTTP/1.1 GET
+/// with `Connection: upgrade` and `Upgrade: websocket`). Other upgrades
+/// (`h2c`, anything else) are not forwarded: the request goes on as a plain
+/// request without its `Upgrade` header.
+fn websocket_upgrade<B>(req: &Request<B>) -> bool {
+    let headers = req.headers();
+    let connection_upgrade = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
-    if wants {
-        headers.get(header::UPGRADE).cloned()
-    } else {
-        None
-    }
+    let mut upgrades = headers.get_all(header::UPGRADE).iter();
+    let websocket = upgrades
+        .next()
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
+        && upgrades.next().is_none();
+    connection_upgrade
+        && websocket
+        && req.method() == http::Method::GET
+        && req.version() == Version::HTTP_11
 }
 
 /// Remove hop-by-hop headers (RFC 9110 §7.6.1), including any named in `Connection`.
@@ -384,14 +433,44 @@ mod tests {
     }
 
     #[test]
-    fn upgrade_detected_only_with_connection_upgrade() {
-        let mut h = HeaderMap::new();
-        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-        assert!(upgrade_protocol(&h).is_none());
-        h.insert(
-            header::CONNECTION,
-            HeaderValue::from_static("keep-alive, Upgrade"),
-        );
-        assert_eq!(upgrade_protocol(&h).unwrap(), "websocket");
+    fn only_websocket_upgrades_are_forwarded() {
+        let req = |method: http::Method, conn: Option<&str>, up: &[&str]| {
+            let mut b = Request::builder().method(method).uri("/ws");
+            if let Some(c) = conn {
+                b = b.header(header::CONNECTION, c);
+            }
+            for u in up {
+                b = b.header(header::UPGRADE, *u);
+            }
+            b.body(()).unwrap()
+        };
+        use http::Method;
+        assert!(!websocket_upgrade(&req(Method::GET, None, &["websocket"])));
+        assert!(websocket_upgrade(&req(
+            Method::GET,
+            Some("keep-alive, Upgrade"),
+            &["websocket"]
+        )));
+        assert!(websocket_upgrade(&req(
+            Method::GET,
+            Some("upgrade"),
+            &["WebSocket"]
+        )));
+        for other in ["h2c", "TLS/1.2", "websocket, h2c"] {
+            assert!(
+                !websocket_upgrade(&req(Method::GET, Some("upgrade"), &[other])),
+                "{other}"
+            );
+        }
+        assert!(!websocket_upgrade(&req(
+            Method::GET,
+            Some("upgrade"),
+            &["websocket", "h2c"]
+        )));
+        assert!(!websocket_upgrade(&req(
+            Method::POST,
+            Some("upgrade"),
+            &["websocket"]
+        )));
     }
 }

@@ -18,6 +18,8 @@ pub struct Refusal {
     pub message: String,
     /// A step-up challenge the next presentation must carry as its `nonce`.
     pub challenge: Option<String>,
+    /// Set when the refusal was already audited, under this decision id.
+    pub decision_id: Option<String>,
 }
 
 impl Refusal {
@@ -27,6 +29,7 @@ impl Refusal {
             code,
             message: message.into(),
             challenge: None,
+            decision_id: None,
         }
     }
 

@@ -13,6 +13,7 @@ use std::time::Duration;
 use risk::Engine;
 use tokio::sync::watch;
 
+use crate::clock::unix_ms;
 use crate::config::RiskSettings;
 use crate::store::{Store, StoreError};
 
@@ -35,7 +36,7 @@ pub async fn open(settings: &RiskSettings, store: &Store) -> Result<Option<Engin
     let rows = store.load_risk_profiles(0, None, LOAD_LIMIT).await?;
     let mut bad = 0usize;
     for (subject, _, json) in &rows {
-        if let Err(e) = engine.merge_stored(subject, json) {
+        if let Err(e) = engine.merge_stored(subject, json, unix_ms()) {
             bad += 1;
             tracing::warn!(error = %e, "skipping a stored risk profile");
         }
@@ -49,6 +50,9 @@ pub async fn open(settings: &RiskSettings, store: &Store) -> Result<Option<Engin
     );
     Ok(Some(engine))
 }
+
+/// How far replicas' clocks may differ for profile rows to be picked up.
+const CLOCK_SLACK_MS: i64 = 30_000;
 
 /// Write changed profiles and fold in peers' until `shutdown`, then write
 /// once more.
@@ -70,7 +74,13 @@ pub async fn run(
             // Fold in peers' rows first, so what this gateway writes next
             // already contains them (one row per identity: a write that had
             // not seen the peer's copy would hide it).
-            let since = last_pull - 2 * interval.as_millis() as i64 - 1_000;
+            // Rows are stamped with their writer's clock: read back far
+            // enough for replicas whose clocks differ by up to CLOCK_SLACK_MS
+            // (merging a row twice changes nothing).
+            let interval_ms = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
+            let since = last_pull
+                .saturating_sub(interval_ms.saturating_mul(2))
+                .saturating_sub(CLOCK_SLACK_MS);
             let started = unix_ms();
             match store
                 .load_risk_profiles(since, Some(&instance), PULL_LIMIT)
@@ -80,7 +90,7 @@ pub async fn run(
                     let e = engine.clone();
                     let merged = tokio::task::spawn_blocking(move || {
                         for (subject, _, json) in &rows {
-                            if let Err(err) = e.merge_stored(subject, json) {
+                            if let Err(err) = e.merge_stored(subject, json, unix_ms()) {
                                 tracing::warn!(error = %err, "skipping a peer's risk profile");
                             }
                         }
@@ -145,11 +155,4 @@ pub async fn flush(
             }
         }
     }
-}
-
-fn unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

@@ -1,20 +1,28 @@
 //! Routes: host and path prefix → app (upstream + policy scope). Matching is a
 //! linear scan over a list sorted most-specific first; it allocates nothing.
+//! Paths are matched in their normalised, decoded form (`normalize.rs`).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use http::Uri;
 
-use crate::config::RouteConfig;
+use crate::config::{MethodOverride, RouteConfig};
+use crate::normalize::PathOptions;
 
 #[derive(Debug)]
 pub struct Route {
     pub name: Arc<str>,
     host: Option<String>,
+    /// Decoded, normalised, without a trailing slash.
     prefix: String,
+    /// The prefix as it is spelled in a forwarded (encoded) path.
+    prefix_encoded: String,
     pub upstream: Upstream,
     pub strip_prefix: bool,
     pub forward_claims: Vec<String>,
+    pub paths: PathOptions,
+    pub method_override: MethodOverride,
 }
 
 #[derive(Debug, Clone)]
@@ -49,14 +57,16 @@ impl Router {
                 let uri: Uri = c.upstream.parse().map_err(|_| bad())?;
                 let scheme = uri.scheme().cloned().ok_or_else(bad)?;
                 let authority = uri.authority().cloned().ok_or_else(bad)?;
+                let prefix = c.path_prefix.trim_end_matches('/').to_owned();
                 Ok(Route {
                     name: Arc::from(c.name.as_str()),
                     host: c
                         .host
                         .as_deref()
                         .filter(|h| *h != "*")
-                        .map(|h| h.to_ascii_lowercase()),
-                    prefix: c.path_prefix.trim_end_matches('/').to_owned(),
+                        .map(|h| h.trim_end_matches('.').to_ascii_lowercase()),
+                    prefix_encoded: crate::normalize::encode(&prefix),
+                    prefix,
                     upstream: Upstream {
                         scheme,
                         authority,
@@ -64,6 +74,8 @@ impl Router {
                     },
                     strip_prefix: c.strip_prefix,
                     forward_claims: c.forward_claims.clone(),
+                    paths: c.path_options(),
+                    method_override: c.method_override,
                 })
             })
             .collect::<Result<Vec<_>, RouteError>>()?;
@@ -100,30 +112,31 @@ fn prefix_matches(prefix: &str, path: &str) -> bool {
 }
 
 impl Route {
-    /// The upstream URI for a request path-and-query.
-    pub fn upstream_uri(&self, path_and_query: &str) -> Result<Uri, http::Error> {
-        let rest = if self.strip_prefix {
-            let r = path_and_query
-                .strip_prefix(self.prefix.as_str())
-                .unwrap_or(path_and_query);
-            if r.is_empty() || r.starts_with('?') {
-                // "/app" → "/", "/app?x" → "/?x"
-                let mut s = String::with_capacity(r.len() + 1);
-                s.push('/');
-                s.push_str(r);
-                return self.build(&s);
+    /// The upstream URI for a normalised, encoded path and the request's query.
+    pub fn upstream_uri(
+        &self,
+        encoded_path: &str,
+        query: Option<&str>,
+    ) -> Result<Uri, http::Error> {
+        let mut rest = encoded_path;
+        if self.strip_prefix {
+            rest = encoded_path
+                .strip_prefix(self.prefix_encoded.as_str())
+                .unwrap_or(encoded_path);
+            if rest.is_empty() {
+                // "/app" → "/"
+                rest = "/";
             }
-            r
-        } else {
-            path_and_query
-        };
-        self.build(rest)
-    }
-
-    fn build(&self, rest: &str) -> Result<Uri, http::Error> {
-        let mut pq = String::with_capacity(self.upstream.base_path.len() + rest.len());
+        }
+        let mut pq = String::with_capacity(
+            self.upstream.base_path.len() + rest.len() + query.map_or(0, |q| q.len() + 1),
+        );
         pq.push_str(&self.upstream.base_path);
         pq.push_str(rest);
+        if let Some(q) = query {
+            pq.push('?');
+            pq.push_str(q);
+        }
         Uri::builder()
             .scheme(self.upstream.scheme.clone())
             .authority(self.upstream.authority.clone())
@@ -132,8 +145,11 @@ impl Route {
     }
 }
 
-/// Host without port, from the URI authority (HTTP/2) or the Host header.
-pub fn request_host<B>(req: &http::Request<B>) -> &str {
+/// Host without port, from the URI authority (HTTP/2, or an absolute-form
+/// HTTP/1.1 target, which wins over `Host` as RFC 9112 §3.2.2 says) or the
+/// Host header; lower-case, without a trailing dot, so that routes and
+/// policies see one spelling of each name.
+pub fn request_host<B>(req: &http::Request<B>) -> Cow<'_, str> {
     let raw = req
         .uri()
         .host()
@@ -143,7 +159,13 @@ pub fn request_host<B>(req: &http::Request<B>) -> &str {
                 .and_then(|h| h.to_str().ok())
         })
         .unwrap_or("");
-    strip_port(raw)
+    let host = strip_port(raw);
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
+    }
 }
 
 fn strip_port(host: &str) -> &str {
@@ -176,6 +198,11 @@ mod tests {
             upstream: upstream.into(),
             strip_prefix: strip,
             forward_claims: vec![],
+            encoded_slashes: Default::default(),
+            backslashes: Default::default(),
+            path_parameters: Default::default(),
+            merge_slashes: true,
+            method_override: Default::default(),
         }
     }
 
@@ -202,13 +229,25 @@ mod tests {
     #[test]
     fn upstream_uri_strips_and_joins() {
         let r = Router::new(&[cfg("api", None, "/api", "http://up:9/base/", true)]).unwrap();
-        let route = r.find("h", "/api/v1?q=1").unwrap();
+        let route = r.find("h", "/api/v1").unwrap();
         assert_eq!(
-            route.upstream_uri("/api/v1?q=1").unwrap(),
+            route.upstream_uri("/api/v1", Some("q=1")).unwrap(),
             "http://up:9/base/v1?q=1"
         );
-        assert_eq!(route.upstream_uri("/api").unwrap(), "http://up:9/base/");
-        assert_eq!(route.upstream_uri("/api?x").unwrap(), "http://up:9/base/?x");
+        assert_eq!(
+            route.upstream_uri("/api", None).unwrap(),
+            "http://up:9/base/"
+        );
+        assert_eq!(
+            route.upstream_uri("/api", Some("x")).unwrap(),
+            "http://up:9/base/?x"
+        );
+        let r = Router::new(&[cfg("cafe", None, "/café", "http://up:9", true)]).unwrap();
+        let route = r.find("h", "/café/menu").unwrap();
+        assert_eq!(
+            route.upstream_uri("/caf%C3%A9/menu", None).unwrap(),
+            "http://up:9/menu"
+        );
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Start-up and shutdown: build the `Gateway` from a `Config`, bind the HTTP
-//! and HTTPS listeners, serve connections (HTTP/1.1 and HTTP/2, upgrades),
-//! poll policy files for changes, and on shutdown drain connections and flush
-//! the decision log.
+//! and HTTPS listeners, serve connections (HTTP/1.1 and HTTP/2, upgrades)
+//! held to `[server.limits]` (caps at accept; TLS-handshake, header-read,
+//! idle and request-body timeouts; hyper's HTTP/2 limits), poll policy files
+//! for changes, and on shutdown drain connections and flush the decision log.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use credentials::{
 use did_registry::ethr::{EthrResolver, StatusChecker};
 use did_registry::{DidResolver, MethodResolver};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use policy::PolicyEngine;
@@ -24,12 +26,17 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::assertion::AssertionSigner;
 use crate::audit::{AuditLog, AuditWriter};
 use crate::authn::Authenticator;
+use crate::body::Held;
 use crate::config::Config;
 use crate::ja4;
+use crate::limits::{
+    Activity, ConnTimeouts, ConnectionLimiter, ConnectionSlot, Expiry, InFlight, Limits, Next,
+};
 use crate::path::{ConnInfo, Gateway};
 use crate::proxy::Proxy;
 use crate::route::Router;
@@ -117,6 +124,7 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         Verifier::new(vcfg.clone(), resolver.clone()),
         StatusListConfig {
             ttl: Duration::from_secs(config.credentials.status_list_ttl_secs),
+            allowed_urls: config.credentials.status_list_urls(),
             ..StatusListConfig::default()
         },
     )
@@ -145,6 +153,7 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
             Duration::from_secs(config.sessions.login_timeout_secs),
             config.session_settings().secure,
             store.shared_key("login_state").await?,
+            config.server.limits.request_body_timeout(),
         ))
     } else {
         None
@@ -180,15 +189,19 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         audit,
         signer,
         assertions: crate::assertion::AssertionCache::new(100_000),
-        proxy: Proxy::new().map_err(StartError::Client)?,
+        proxy: Proxy::new(config.server.limits.request_body_timeout())
+            .map_err(StartError::Client)?,
         risk: risk.clone(),
         geoip,
         trusted_proxies: config.server.trusted_proxies(),
         challenges: crate::authn::StepUpChallenges::new(100_000),
         login,
+        recheck_every: Duration::from_secs(config.server.recheck_interval_secs),
     });
 
     let (shutdown, shutdown_rx) = watch::channel(false);
+    // One set of caps over both listeners; trusted proxies come with `gateway`.
+    let listening = Arc::new(Listening::new(gateway.clone(), &config.server.limits));
     let mut tasks = Vec::new();
     let mut http_addr = None;
     let mut https_addr = None;
@@ -200,7 +213,7 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         tasks.push(tokio::spawn(serve(
             l,
             None,
-            gateway.clone(),
+            listening.clone(),
             shutdown_rx.clone(),
         )));
     }
@@ -215,7 +228,7 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         tasks.push(tokio::spawn(serve(
             l,
             Some(acceptor),
-            gateway.clone(),
+            listening.clone(),
             shutdown_rx.clone(),
         )));
     }
@@ -286,14 +299,58 @@ impl RunningGateway {
     }
 }
 
+/// What every connection of the gateway's listeners shares: the gateway
+/// (whose trusted proxies are exempt from the per-address cap), the hyper
+/// builder with `[server.limits]` applied, the connection caps and the
+/// timeouts.
+struct Listening {
+    gateway: Arc<Gateway>,
+    builder: auto::Builder<TokioExecutor>,
+    limiter: Arc<ConnectionLimiter>,
+    timeouts: ConnTimeouts,
+    tls_handshake: Duration,
+}
+
+impl Listening {
+    fn new(gateway: Arc<Gateway>, limits: &Limits) -> Self {
+        Self {
+            gateway,
+            builder: http_builder(limits),
+            limiter: ConnectionLimiter::new(limits),
+            timeouts: limits.conn_timeouts(),
+            tls_handshake: limits.tls_handshake_timeout(),
+        }
+    }
+}
+
+/// hyper's HTTP/1.1 and HTTP/2 server with the limits hyper enforces itself.
+/// Header-read and idle timeouts are `supervise`'s, not hyper's: hyper's
+/// HTTP/1 `header_read_timeout` (1.12) restarts as soon as a response ends,
+/// so it would also cut every keep-alive connection idle that long.
+fn http_builder(l: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut b = auto::Builder::new(TokioExecutor::new());
+    b.http1()
+        .header_read_timeout(None)
+        // The read buffer bounds the request line and headers (then 431).
+        .max_buf_size((l.max_header_bytes.max(crate::limits::MIN_HEADER_BYTES)) as usize);
+    b.http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(l.h2_max_concurrent_streams)
+        .max_pending_accept_reset_streams(l.h2_max_pending_accept_reset_streams as usize)
+        .max_local_error_reset_streams(l.h2_max_local_error_reset_streams as usize)
+        .max_header_list_size(l.max_header_bytes)
+        .keep_alive_interval(l.h2_keep_alive_interval())
+        .keep_alive_timeout(l.h2_keep_alive_timeout());
+    b
+}
+
 async fn serve(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    gateway: Arc<Gateway>,
+    listening: Arc<Listening>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
     loop {
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -307,35 +364,46 @@ async fn serve(
             },
             _ = shutdown.changed() => break,
         };
+        let ip = peer.ip().to_canonical();
+        let exempt = listening
+            .gateway
+            .trusted_proxies
+            .iter()
+            .any(|c| c.contains(ip));
+        // Past a cap the connection is closed at once, before a byte is read.
+        let Ok(slot) = listening.limiter.try_acquire(ip, exempt) else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
+        let activity = Activity::new();
+        let io = Tapped::new(
+            stream,
+            Connection {
+                activity: activity.clone(),
+                _slot: slot,
+            },
+        );
+        // Held by the task: `graceful.shutdown()` waits for every one to drop.
+        let drained = graceful.watcher();
+        let stop = stop_signal(shutdown.clone());
+        let listening = listening.clone();
         match &tls {
-            None => {
+            None => tokio::spawn(async move {
+                let _drained = drained;
                 let conn = ConnInfo {
                     peer,
                     tls: false,
                     tls_fp: None,
                 };
-                let service = conn_service(gateway.clone(), conn);
-                let fut = graceful.watch(
-                    builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                        .into_owned(),
-                );
-                tokio::spawn(async move {
-                    if let Err(e) = fut.await {
-                        tracing::debug!(error = %e, "connection closed with an error");
-                    }
-                });
-            }
+                serve_connection(&listening, TokioIo::new(io), conn, activity, stop).await;
+            }),
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
-                let builder = builder.clone();
-                let watcher = graceful.watcher();
-                let gw = gateway.clone();
                 tokio::spawn(async move {
+                    let _drained = drained;
                     let mut tls_stream = match tokio::time::timeout(
-                        Duration::from_secs(10),
-                        acceptor.accept(HelloRecorder::new(stream)),
+                        listening.tls_handshake,
+                        acceptor.accept(Tapped::new(io, HelloRecorder::new())),
                     )
                     .await
                     {
@@ -344,24 +412,24 @@ async fn serve(
                             tracing::debug!(error = %e, %peer, "TLS handshake failed");
                             return;
                         }
-                        Err(_) => return,
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
                     };
+                    activity.handshake_done();
                     // Fingerprinted once per connection; requests share the Arc.
-                    let tls_fp = tls_stream.get_mut().0.finish();
+                    let tls_fp = tls_stream.get_mut().0.hook.finish();
                     let conn = ConnInfo {
                         peer,
                         tls: true,
                         tls_fp,
                     };
-                    let service = conn_service(gw, conn);
-                    let conn =
-                        builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
-                    if let Err(e) = watcher.watch(conn.into_owned()).await {
-                        tracing::debug!(error = %e, "connection closed with an error");
-                    }
-                });
+                    let io = TokioIo::new(tls_stream);
+                    serve_connection(&listening, io, conn, activity, stop).await;
+                })
             }
-        }
+        };
     }
     drop(listener);
     if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
@@ -372,57 +440,151 @@ async fn serve(
     }
 }
 
+/// Resolves when the gateway shuts down (or is gone).
+async fn stop_signal(mut shutdown: watch::Receiver<bool>) {
+    if !*shutdown.borrow_and_update() {
+        let _ = shutdown.changed().await;
+    }
+}
+
+/// Serve HTTP on one connection until it ends or a limit closes it.
+async fn serve_connection<I>(
+    listening: &Listening,
+    io: TokioIo<I>,
+    conn: ConnInfo,
+    activity: Arc<Activity>,
+    stop: impl Future<Output = ()>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let peer = conn.peer;
+    let service = conn_service(listening.gateway.clone(), conn, activity.clone());
+    let served = listening
+        .builder
+        .serve_connection_with_upgrades(io, service);
+    let outcome = supervise(
+        served,
+        |c| c.graceful_shutdown(),
+        &activity,
+        &listening.timeouts,
+        stop,
+    )
+    .await;
+    match outcome {
+        Ok(None) => {}
+        Ok(Some(expiry)) => tracing::debug!(%peer, ?expiry, "connection closed by a limit"),
+        Err(e) => tracing::debug!(%peer, error = %e, "connection closed with an error"),
+    }
+}
+
+/// Drive `conn` and hold it to the timeouts: close it when no first request
+/// (or, on HTTP/1.1, no complete header) arrives in time; shut it down
+/// gracefully when idle (HTTP/1.1 closes at once, HTTP/2 sends GOAWAY and
+/// finishes open streams), or when the gateway stops; close it when that
+/// drain outlasts its grace. One timer, reset only when its deadline moves;
+/// a request in progress has no deadline here (its body and the upstream
+/// have theirs). `Ok(Some(_))`: a limit closed it.
+async fn supervise<C, E>(
+    conn: C,
+    graceful: impl Fn(Pin<&mut C>),
+    activity: &Activity,
+    timeouts: &ConnTimeouts,
+    stop: impl Future<Output = ()>,
+) -> Result<Option<Expiry>, E>
+where
+    C: Future<Output = Result<(), E>>,
+{
+    let mut conn = std::pin::pin!(conn);
+    let mut stop = std::pin::pin!(stop);
+    let mut stopped = false;
+    let mut draining: Option<Instant> = None;
+    let mut timer = std::pin::pin!(tokio::time::sleep(timeouts.header_read));
+    std::future::poll_fn(|cx| loop {
+        if let Poll::Ready(r) = conn.as_mut().poll(cx) {
+            return Poll::Ready(r.map(|()| None));
+        }
+        if !stopped && stop.as_mut().poll(cx).is_ready() {
+            stopped = true;
+            if draining.is_none() {
+                graceful(conn.as_mut());
+                draining = Some(Instant::now());
+                continue;
+            }
+        }
+        let (deadline, expiry) = match activity.next(timeouts, draining) {
+            Next::Busy => {
+                // Registered before looking again, so the last request
+                // ending on another task (HTTP/2) cannot be missed.
+                activity.wake_when_idle(cx.waker());
+                if activity.in_flight() > 0 {
+                    return Poll::Pending;
+                }
+                continue;
+            }
+            Next::At(deadline, expiry) => (deadline, expiry),
+        };
+        if timer.deadline() != deadline {
+            timer.as_mut().reset(deadline);
+        }
+        if timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        if expiry == Expiry::Idle {
+            graceful(conn.as_mut());
+            draining = Some(Instant::now());
+            continue;
+        }
+        return Poll::Ready(Ok(Some(expiry)));
+    })
+    .await
+}
+
 /// The per-connection service: every request on the connection carries the
-/// same `ConnInfo` (cloning it clones an `Arc`, never allocates).
+/// same `ConnInfo` (cloning it clones an `Arc`, never allocates). A request
+/// counts as in progress on the connection until its response body is done.
 fn conn_service(
     gw: Arc<Gateway>,
     conn: ConnInfo,
+    activity: Arc<Activity>,
 ) -> impl hyper::service::Service<
     hyper::Request<Incoming>,
-    Response = hyper::Response<crate::body::GatewayBody>,
+    Response = hyper::Response<Held<InFlight>>,
     Error = Infallible,
     Future: Send + 'static,
 > + Clone
        + Send
        + 'static {
     hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let in_flight = activity.begin(req.version() == http::Version::HTTP_2);
         let gw = gw.clone();
         let conn = conn.clone();
-        async move { Ok::<_, Infallible>(gw.handle(req, conn).await) }
+        async move {
+            let resp = gw.handle(req, conn).await;
+            Ok::<_, Infallible>(resp.map(|b| Held::new(b, in_flight)))
+        }
     })
 }
 
-/// Wraps a connection during the TLS handshake and keeps a copy of the first
-/// bytes the client sends (at most [`ja4::MAX_CLIENT_HELLO`] plus room for
-/// TLS record headers), which start with its ClientHello. It copies what rustls
-/// reads anyway: no extra read, no peek. [`HelloRecorder::finish`] computes
-/// the JA4 fingerprint and stops recording for the rest of the connection.
-struct HelloRecorder<S> {
+/// A stream whose reads a hook sees (and whose writes pass through): the
+/// connection's slot and activity under everything else, and the TLS
+/// handshake's ClientHello recorder.
+struct Tapped<S, H> {
     inner: S,
-    /// `None` once finished.
-    seen: Option<Vec<u8>>,
+    hook: H,
 }
 
-/// A ClientHello can span several records; each adds a 5-byte header.
-const RECORD_CAP: usize = ja4::MAX_CLIENT_HELLO + 64;
+/// What a [`Tapped`] stream tells about the bytes it read.
+trait OnRead {
+    fn on_read(&mut self, bytes: &[u8]);
+}
 
-impl<S> HelloRecorder<S> {
-    fn new(inner: S) -> Self {
-        HelloRecorder {
-            inner,
-            seen: Some(Vec::with_capacity(2048)),
-        }
-    }
-
-    /// The JA4 of what the client sent, computed once; recording stops and
-    /// the buffer is freed.
-    fn finish(&mut self) -> Option<Arc<str>> {
-        let seen = self.seen.take()?;
-        ja4::ja4(&seen).map(|fp| Arc::from(fp.as_str()))
+impl<S, H> Tapped<S, H> {
+    fn new(inner: S, hook: H) -> Self {
+        Self { inner, hook }
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for HelloRecorder<S> {
+impl<S: AsyncRead + Unpin, H: OnRead + Unpin> AsyncRead for Tapped<S, H> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -431,17 +593,16 @@ impl<S: AsyncRead + Unpin> AsyncRead for HelloRecorder<S> {
         let this = self.get_mut();
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if let (Poll::Ready(Ok(())), Some(seen)) = (&polled, this.seen.as_mut()) {
-            let room = RECORD_CAP.saturating_sub(seen.len());
-            if let Some(new) = buf.filled().get(before..) {
-                seen.extend_from_slice(new.get(..room.min(new.len())).unwrap_or_default());
+        if let Poll::Ready(Ok(())) = polled {
+            if let Some(new) = buf.filled().get(before..).filter(|n| !n.is_empty()) {
+                this.hook.on_read(new);
             }
         }
         polled
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for HelloRecorder<S> {
+impl<S: AsyncWrite + Unpin, H: Unpin> AsyncWrite for Tapped<S, H> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -468,6 +629,58 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for HelloRecorder<S> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// The TCP stream under everything else (TLS included) holds the
+/// connection's slot in the caps, so it is given back whenever the socket
+/// is dropped — after an upgrade too — and tells the connection's activity
+/// that bytes arrived.
+struct Connection {
+    activity: Arc<Activity>,
+    _slot: ConnectionSlot,
+}
+
+impl OnRead for Connection {
+    fn on_read(&mut self, _: &[u8]) {
+        self.activity.mark_read();
+    }
+}
+
+/// Keeps a copy of the first bytes a TLS client sends (at most
+/// [`ja4::MAX_CLIENT_HELLO`] plus room for TLS record headers), which start
+/// with its ClientHello. It copies what rustls reads anyway: no extra read,
+/// no peek. [`HelloRecorder::finish`] computes the JA4 fingerprint and stops
+/// recording for the rest of the connection.
+struct HelloRecorder {
+    /// `None` once finished.
+    seen: Option<Vec<u8>>,
+}
+
+/// A ClientHello can span several records; each adds a 5-byte header.
+const RECORD_CAP: usize = ja4::MAX_CLIENT_HELLO + 64;
+
+impl HelloRecorder {
+    fn new() -> Self {
+        HelloRecorder {
+            seen: Some(Vec::with_capacity(2048)),
+        }
+    }
+
+    /// The JA4 of what the client sent, computed once; recording stops and
+    /// the buffer is freed.
+    fn finish(&mut self) -> Option<Arc<str>> {
+        let seen = self.seen.take()?;
+        ja4::ja4(&seen).map(|fp| Arc::from(fp.as_str()))
+    }
+}
+
+impl OnRead for HelloRecorder {
+    fn on_read(&mut self, bytes: &[u8]) {
+        if let Some(seen) = self.seen.as_mut() {
+            let room = RECORD_CAP.saturating_sub(seen.len());
+            seen.extend_from_slice(bytes.get(..room.min(bytes.len())).unwrap_or_default());
+        }
     }
 }
 
@@ -537,11 +750,11 @@ mod tests {
         let server_side = tokio::spawn(async move {
             let acceptor = tokio_rustls::TlsAcceptor::from(server);
             let mut tls = acceptor
-                .accept(HelloRecorder::new(s))
+                .accept(Tapped::new(s, HelloRecorder::new()))
                 .await
                 .expect("server handshake");
-            let fp = tls.get_mut().0.finish();
-            assert!(tls.get_ref().0.seen.is_none(), "recording stopped");
+            let fp = tls.get_mut().0.hook.finish();
+            assert!(tls.get_ref().0.hook.seen.is_none(), "recording stopped");
             let mut buf = [0u8; 4];
             tls.read_exact(&mut buf).await.expect("read");
             tls.write_all(&buf).await.expect("echo");
@@ -585,17 +798,121 @@ mod tests {
     #[tokio::test]
     async fn recorder_keeps_at_most_the_cap_and_passes_everything_on() {
         let data: Vec<u8> = (0..40_000u32).map(|i| i as u8).collect();
-        let mut r = HelloRecorder::new(data.as_slice());
+        let mut r = Tapped::new(data.as_slice(), HelloRecorder::new());
         let mut out = Vec::new();
         r.read_to_end(&mut out).await.expect("read");
         assert_eq!(out, data);
-        assert_eq!(r.seen.as_deref(), data.get(..RECORD_CAP));
-        assert_eq!(r.finish(), None, "not a ClientHello");
-        assert_eq!(r.finish(), None, "finish is idempotent");
+        assert_eq!(r.hook.seen.as_deref(), data.get(..RECORD_CAP));
+        assert_eq!(r.hook.finish(), None, "not a ClientHello");
+        assert_eq!(r.hook.finish(), None, "finish is idempotent");
         // After finish, reads are no longer recorded.
-        let mut r = HelloRecorder::new(data.as_slice());
-        assert_eq!(r.finish(), None);
+        let mut r = Tapped::new(data.as_slice(), HelloRecorder::new());
+        assert_eq!(r.hook.finish(), None);
         r.read_to_end(&mut Vec::new()).await.expect("read");
-        assert!(r.seen.is_none());
+        assert!(r.hook.seen.is_none());
+    }
+
+    /// A connection that never ends by itself; after a graceful shutdown it
+    /// ends at once (HTTP/1.1 when idle) or not at all (a peer that ignores
+    /// GOAWAY).
+    struct FakeConn {
+        graceful: Arc<std::sync::atomic::AtomicU32>,
+        ends_on_graceful: bool,
+    }
+
+    impl Future for FakeConn {
+        type Output = Result<(), std::io::Error>;
+
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+            let asked = self.graceful.load(std::sync::atomic::Ordering::Relaxed) > 0;
+            if asked && self.ends_on_graceful {
+                Poll::Ready(Ok(()))
+            } else {
+                Poll::Pending
+            }
+        }
+    }
+
+    const TIMEOUTS: ConnTimeouts = ConnTimeouts {
+        header_read: Duration::from_millis(200),
+        idle: Duration::from_millis(300),
+        drain_grace: Duration::from_millis(250),
+    };
+
+    /// `took` is at least `expected`, and not absurdly more.
+    #[track_caller]
+    fn about(took: Duration, expected: Duration) {
+        assert!(
+            took >= expected - Duration::from_millis(5) && took < expected + Duration::from_secs(5),
+            "{took:?}, expected {expected:?}"
+        );
+    }
+
+    async fn run(
+        activity: &Activity,
+        ends_on_graceful: bool,
+        stop: impl Future<Output = ()>,
+    ) -> (Option<Expiry>, u32, Duration) {
+        let graceful = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let conn = FakeConn {
+            graceful: graceful.clone(),
+            ends_on_graceful,
+        };
+        let t = TIMEOUTS;
+        let t0 = Instant::now();
+        let out = supervise(
+            conn,
+            |c: Pin<&mut FakeConn>| {
+                c.graceful
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            },
+            activity,
+            &t,
+            stop,
+        )
+        .await
+        .expect("no I/O error");
+        let calls = graceful.load(std::sync::atomic::Ordering::Relaxed);
+        (out, calls, t0.elapsed())
+    }
+
+    #[tokio::test]
+    async fn supervise_closes_a_connection_without_a_request() {
+        let a = Activity::new();
+        let (out, graceful, took) = run(&a, true, std::future::pending()).await;
+        assert_eq!((out, graceful), (Some(Expiry::FirstRequest), 0));
+        about(took, TIMEOUTS.header_read);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn supervise_waits_for_requests_then_drains_an_idle_connection() {
+        let a = Activity::new();
+        // A request in progress past every timeout ends on another task (HTTP/2).
+        let r = a.begin(true);
+        let busy = Duration::from_millis(700);
+        tokio::spawn(async move {
+            tokio::time::sleep(busy).await;
+            drop(r);
+        });
+        // A peer that ignores the GOAWAY is closed after the grace.
+        let (out, graceful, took) = run(&a, false, std::future::pending()).await;
+        assert_eq!((out, graceful), (Some(Expiry::Drained), 1));
+        about(took, busy + TIMEOUTS.idle + TIMEOUTS.drain_grace);
+        // A cooperative one ends at the idle timeout.
+        let a = Activity::new();
+        drop(a.begin(false));
+        let (out, graceful, took) = run(&a, true, std::future::pending()).await;
+        assert_eq!((out, graceful), (None, 1));
+        about(took, TIMEOUTS.idle);
+    }
+
+    #[tokio::test]
+    async fn supervise_shuts_down_gracefully_when_the_gateway_stops() {
+        let a = Activity::new();
+        drop(a.begin(false));
+        let stop = tokio::time::sleep(Duration::from_millis(100));
+        let (out, graceful, took) = run(&a, true, stop).await;
+        assert_eq!((out, graceful), (None, 1));
+        about(took, Duration::from_millis(100));
     }
 }

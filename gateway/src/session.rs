@@ -225,8 +225,11 @@ impl Sessions {
                 "this session has reached its end; log in again",
             ));
         }
-        let last = session.last_seen_ms.load(Ordering::Relaxed);
-        if now_ms - last > self.settings.idle_ms && !self.used_elsewhere(&session, now_ms).await? {
+        // A last use from another gateway's faster clock is no later than now.
+        let last = session.last_seen_ms.load(Ordering::Relaxed).min(now_ms);
+        if now_ms.saturating_sub(last) > self.settings.idle_ms
+            && !self.used_elsewhere(&session, now_ms).await?
+        {
             self.end_locally(&key, &session).await;
             return Err(session_refusal(
                 "session_expired",
@@ -247,6 +250,49 @@ impl Sessions {
         Ok(Some(session))
     }
 
+    /// Check again a session an exchange still open was allowed with (a
+    /// websocket, a stream): ended (logout here or on another gateway),
+    /// past its lifetime, or its login's key or credentials revoked. Idle
+    /// time does not apply: the open exchange is the session in use.
+    pub async fn recheck(
+        &self,
+        verifier: &Verifier,
+        session: &Session,
+        now_ms: i64,
+    ) -> Result<(), Refusal> {
+        let ended = || session_refusal("session_revoked", "this session has ended; log in again");
+        if session.ended.load(Ordering::Relaxed) {
+            return Err(ended());
+        }
+        if now_ms >= session.expires_ms {
+            return Err(session_refusal(
+                "session_expired",
+                "this session has reached its end; log in again",
+            ));
+        }
+        // Out of the cache, the sync no longer tells this copy of a logout
+        // elsewhere: the row does.
+        let cached = match parse_hex32(&session.id_hash) {
+            Some(key) => self.cache.contains_key(&key),
+            None => false,
+        };
+        if !cached {
+            let row = self
+                .store
+                .load_session(&session.id_hash)
+                .await
+                .map_err(store_unavailable)?;
+            if row.is_none_or(|r| r.revoked_ms.is_some()) {
+                session.ended.store(true, Ordering::Relaxed);
+                return Err(ended());
+            }
+        }
+        verifier
+            .recheck(&session.binding, now_ms / 1000)
+            .await
+            .map_err(|e| crate::authn::credential_refusal(&e))
+    }
+
     /// Idle here, but maybe not on another gateway: the newest last use any
     /// of them wrote (cold path, only at an idle deadline).
     async fn used_elsewhere(&self, session: &Session, now_ms: i64) -> Result<bool, Refusal> {
@@ -258,11 +304,12 @@ impl Sessions {
         match row {
             Some(row)
                 if row.revoked_ms.is_none()
-                    && now_ms - row.last_seen_ms <= self.settings.idle_ms =>
+                    && now_ms.saturating_sub(row.last_seen_ms.min(now_ms))
+                        <= self.settings.idle_ms =>
             {
                 session
                     .last_seen_ms
-                    .fetch_max(row.last_seen_ms, Ordering::Relaxed);
+                    .fetch_max(row.last_seen_ms.min(now_ms), Ordering::Relaxed);
                 Ok(true)
             }
             _ => Ok(false),
@@ -322,9 +369,15 @@ impl Sessions {
             id_hash,
             principal: Arc::new(principal),
             binding,
-            expires_ms: row.expires_ms,
-            last_seen_ms: AtomicI64::new(row.last_seen_ms),
-            flushed_ms: AtomicI64::new(row.last_seen_ms),
+            // Times another gateway wrote, on its clock: never later than
+            // this gateway's now, and never more than a lifetime long.
+            expires_ms: row.expires_ms.min(
+                row.created_ms
+                    .min(now_ms)
+                    .saturating_add(self.settings.lifetime_ms),
+            ),
+            last_seen_ms: AtomicI64::new(row.last_seen_ms.min(now_ms)),
+            flushed_ms: AtomicI64::new(row.last_seen_ms.min(now_ms)),
             ended: AtomicBool::new(false),
         }))
     }
@@ -422,7 +475,9 @@ impl Sessions {
         }
         let mut newest = since_ms;
         for (id, at) in self.store.sessions_revoked_since(since_ms).await? {
-            newest = newest.max(at);
+            // A revocation stamped by a faster clock must not move `since`
+            // past revocations still to come.
+            newest = newest.max(at.min(crate::clock::unix_ms()));
             if let Some(hash) = parse_hex32(&id) {
                 if let Some(s) = self.cache.get(&hash).await {
                     s.ended.store(true, Ordering::Relaxed);
@@ -488,7 +543,7 @@ pub async fn run(sessions: Arc<Sessions>, mut shutdown: watch::Receiver<bool>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Revocations are read with a margin for clocks that differ between gateways.
     const MARGIN_MS: i64 = 30_000;
-    let mut since = crate::path::unix_ms() - MARGIN_MS;
+    let mut since = crate::clock::unix_ms() - MARGIN_MS;
     let mut last_cleanup = 0i64;
     loop {
         tokio::select! {
@@ -496,10 +551,10 @@ pub async fn run(sessions: Arc<Sessions>, mut shutdown: watch::Receiver<bool>) {
             _ = shutdown.changed() => break,
         }
         match sessions.sync_once(since).await {
-            Ok(newest) => since = since.max(newest - MARGIN_MS),
+            Ok(newest) => since = since.max(newest.saturating_sub(MARGIN_MS)),
             Err(e) => tracing::warn!(error = %e, "session sync failed; retrying"),
         }
-        let now = crate::path::unix_ms();
+        let now = crate::clock::unix_ms();
         if now - last_cleanup > 3_600_000 {
             last_cleanup = now;
             // Rows a day past their end: nobody can use them any more.

@@ -2,7 +2,9 @@
 //! (a credential with an on-chain `credentialStatus` entry) and `vc revoke`
 //! (`setStatus` on the issuer's list, signed by the issuer's owner key or a
 //! delegate's). Every gateway following the chain refuses the credential
-//! from the block the revocation lands in.
+//! from the block the revocation lands in; `vc revoke` returns once every
+//! running gateway on the same database has applied that block (or says
+//! until when one may not: [`crate::chains::report_applied`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -153,6 +155,8 @@ pub async fn revoke(
         receipt.block_number,
         receipt.tx_hash
     );
+    crate::chains::report_applied(&store, &name, receipt.block_number, chain.as_ref()).await;
+    store.close().await;
     Ok(())
 }
 

@@ -24,6 +24,32 @@ pub enum StoreError {
     Query(#[from] sqlx::Error),
 }
 
+impl StoreError {
+    /// A row's key is taken (a duplicate id).
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Query(sqlx::Error::Database(e)) => e.is_unique_violation(),
+            _ => false,
+        }
+    }
+}
+
+/// A connection whose transaction failed is closed, never reused. SQLite may
+/// end a transaction itself (a full disk, an I/O error, `INSERT OR
+/// ROLLBACK`); sqlx's own ROLLBACK then fails and its count of open
+/// transactions stays one too high, so the connection's next BEGIN becomes a
+/// SAVEPOINT, and after one more failure a RELEASE that commits nothing,
+/// ever: writes that no other connection sees and that vanish with this one.
+/// A new connection is outside any transaction for certain.
+fn close_failed<DB: sqlx::Database, T, E>(
+    conn: &mut sqlx::pool::PoolConnection<DB>,
+    written: &Result<T, E>,
+) {
+    if written.is_err() {
+        conn.close_on_drop();
+    }
+}
+
 /// A connection pool to one of the supported backends.
 #[derive(Clone, Debug)]
 pub enum Store {
@@ -97,10 +123,17 @@ impl Store {
                     .min_connections(1)
                     .idle_timeout(None)
                     .max_lifetime(None)
+                    // Also for a connection opened again after a failed
+                    // write closed the first (`insert_decisions`).
+                    .after_connect(|_, _| {
+                        Box::pin(async {
+                            lower_priority(WRITER_THREAD, 10);
+                            Ok(())
+                        })
+                    })
                     .connect_with(opts)
                     .await
                     .map_err(StoreError::Connect)?;
-                lower_priority(WRITER_THREAD, 10);
                 Ok(Store::Sqlite(pool))
             }
             Store::Postgres(pool) => Ok(Store::Postgres(pool.clone())),
@@ -135,12 +168,20 @@ impl Store {
         let chunks = fixed_chunks(batch);
         match self {
             Store::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
-                for chunk in chunks {
-                    let mut qb = insert_builder::<sqlx::Sqlite>(chunk, SQLITE_INSERT, "");
-                    qb.build().execute(&mut *tx).await?;
+                let mut conn = pool.acquire().await?;
+                let written: Result<(), sqlx::Error> = async {
+                    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                    for chunk in chunks {
+                        let mut qb = insert_builder::<sqlx::Sqlite>(chunk, SQLITE_INSERT, "");
+                        qb.build().execute(&mut *tx).await?;
+                    }
+                    tx.commit().await
                 }
-                tx.commit().await?;
+                .await;
+                // INSERT OR ROLLBACK, a full disk or an I/O error end the
+                // transaction in SQLite itself: see `close_failed`.
+                close_failed(&mut conn, &written);
+                written?;
             }
             Store::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
@@ -180,6 +221,35 @@ impl Store {
                 .collect::<Result<Vec<_>, _>>()?,
         };
         Ok(rows)
+    }
+
+    /// Whether every decision of `batch` is in the log already. The writer
+    /// asks when a retried batch fails on a duplicate id: its earlier commit
+    /// reached the database but the answer was lost with the connection.
+    pub async fn holds_decisions(&self, batch: &[DecisionRecord]) -> Result<bool, StoreError> {
+        macro_rules! count {
+            ($db:ty, $pool:expr) => {{
+                let mut qb =
+                    QueryBuilder::<$db>::new("SELECT COUNT(*) FROM decisions WHERE id IN (");
+                let mut ids = qb.separated(", ");
+                for r in batch {
+                    ids.push_bind(r.id.as_str());
+                }
+                qb.push(")");
+                qb.build_query_scalar::<i64>()
+                    .persistent(false)
+                    .fetch_one($pool)
+                    .await?
+            }};
+        }
+        if batch.is_empty() {
+            return Ok(true);
+        }
+        let n = match self {
+            Store::Sqlite(pool) => count!(sqlx::Sqlite, pool),
+            Store::Postgres(pool) => count!(sqlx::Postgres, pool),
+        };
+        Ok(usize::try_from(n).is_ok_and(|n| n == batch.len()))
     }
 
     pub async fn count_decisions(&self) -> Result<i64, StoreError> {
@@ -249,17 +319,23 @@ impl Store {
              updated_ms = excluded.updated_ms, gateway = excluded.gateway, profile = excluded.profile";
         match self {
             Store::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
-                for (subject, _, json) in rows {
-                    sqlx::query(UPSERT_SQLITE)
-                        .bind(subject)
-                        .bind(now_ms)
-                        .bind(gateway)
-                        .bind(json)
-                        .execute(&mut *tx)
-                        .await?;
+                let mut conn = pool.acquire().await?;
+                let written: Result<(), sqlx::Error> = async {
+                    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                    for (subject, _, json) in rows {
+                        sqlx::query(UPSERT_SQLITE)
+                            .bind(subject)
+                            .bind(now_ms)
+                            .bind(gateway)
+                            .bind(json)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await
                 }
-                tx.commit().await?;
+                .await;
+                close_failed(&mut conn, &written);
+                written?;
             }
             Store::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
@@ -627,11 +703,17 @@ impl Store {
         const Q: &str = "UPDATE sessions SET last_seen_ms = $1 \
              WHERE id_hash = $2 AND last_seen_ms < $1";
         on_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
-            for (id, at) in seen {
-                sqlx::query(Q).bind(at).bind(id).execute(&mut *tx).await?;
+            let mut conn = pool.acquire().await?;
+            let written: Result<(), sqlx::Error> = async {
+                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                for (id, at) in seen {
+                    sqlx::query(Q).bind(at).bind(id).execute(&mut *tx).await?;
+                }
+                tx.commit().await
             }
-            tx.commit().await
+            .await;
+            close_failed(&mut conn, &written);
+            written
         })?;
         Ok(())
     }

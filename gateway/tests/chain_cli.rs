@@ -369,3 +369,69 @@ fn registry_tools_on_the_embedded_chain() {
     let status = run_ok(&["chain", "status", "-c", c]);
     assert!(status.contains("embedded:local"), "{status}");
 }
+
+/// `did resolve --version-id N` evaluates expiries at block N's own time:
+/// a delegate valid at its block and expired two minutes later is listed
+/// there, and not at a later block with no event in between. A block the
+/// index has not reached is refused, saying so.
+#[test]
+fn historical_resolution_uses_the_requested_blocks_time() {
+    let anvil = Anvil::start();
+    let dir = tempdir("chain-cli-history");
+    let (owner, did) = anvil_key(&dir, "owner", OWNER, "dev");
+    let owner_s = owner.to_str().unwrap();
+    let registry = run_ok(&["chain", "deploy", "--rpc", &anvil.url, "--key", owner_s]);
+    let cfg = config(
+        &dir,
+        &format!(
+            "[chains.dev]\nrpc_url = \"{}\"\nregistry = \"{}\"\nchain_id = 31337\n",
+            anvil.url,
+            registry.trim()
+        ),
+    );
+    let c = cfg.to_str().unwrap();
+    let out = run_ok(&[
+        "did",
+        "add-delegate",
+        "-c",
+        c,
+        "--key",
+        owner_s,
+        "--delegate",
+        OTHER_ADDR,
+        "--valid-for",
+        "30",
+    ]);
+    let n: u64 = out
+        .split(" in block ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    anvil
+        .rpc("evm_increaseTime", serde_json::json!([120]))
+        .unwrap();
+    anvil.rpc("evm_mine", serde_json::json!([])).unwrap();
+    anvil.rpc("evm_mine", serde_json::json!([])).unwrap();
+    let delegate = format!("{did}#delegate-1");
+    let at = |b: u64| resolve(&cfg, &did, &["--version-id", &b.to_string()]);
+    let r = at(n);
+    assert!(r["didDocument"].to_string().contains(&delegate), "{r}");
+    for later in [n + 1, n + 2] {
+        let r = at(later);
+        assert!(!r["didDocument"].to_string().contains(&delegate), "{r}");
+        assert_eq!(r["didDocumentMetadata"]["versionId"], n.to_string(), "{r}");
+    }
+    run_err(
+        &[
+            "did",
+            "resolve",
+            "-c",
+            c,
+            &did,
+            "--version-id",
+            &(n + 10).to_string(),
+        ],
+        "above the indexed head",
+    );
+}

@@ -191,7 +191,10 @@ fn demo_prints_commands_that_work() {
         allowed["identity"]["verified_with_gateway_jwks"], true,
         "{allowed}"
     );
-    assert_eq!(allowed["identity"]["claims"]["claims"]["role"], "engineer");
+    assert_eq!(
+        allowed["identity"]["claims"]["claims"]["EmployeeCredential"]["role"],
+        "engineer"
+    );
     // 2. denied: alice may not POST.
     let denied: serde_json::Value = serde_json::from_str(&run(commands[1])).unwrap();
     assert_eq!(denied["error"], "policy_denied", "{denied}");

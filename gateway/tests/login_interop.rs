@@ -115,7 +115,10 @@ async fn logs_in_with_did_jwt_vc(holder: &str) {
         credentials::jws::parse(body["headers"]["x-didgate-assertion"].as_str().unwrap()).unwrap();
     assert_eq!(a.payload["sub"], did.as_str());
     assert_eq!(a.payload["auth_method"], "session");
-    assert_eq!(a.payload["claims"]["department"], "eng");
+    assert_eq!(
+        a.payload["claims"]["EmployeeCredential"]["department"],
+        "eng"
+    );
     let me = h
         .send(
             Method::GET,

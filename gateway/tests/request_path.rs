@@ -45,7 +45,10 @@ async fn allowed_request_reaches_upstream_with_verified_assertion() {
     .expect("assertion signed by the published key");
     assert_eq!(parsed.payload["sub"], h.alice.did.as_str());
     assert_eq!(parsed.payload["iss"], "https://gateway.test");
-    assert_eq!(parsed.payload["claims"]["department"], "eng");
+    assert_eq!(
+        parsed.payload["claims"]["EmployeeCredential"]["department"],
+        "eng"
+    );
     assert_eq!(
         parsed.payload["credential_types"],
         json!(["EmployeeCredential"])

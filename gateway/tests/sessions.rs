@@ -133,7 +133,10 @@ async fn a_browser_logs_in_with_a_wallet_and_its_session_reaches_the_app() {
         credentials::jws::parse(body["headers"]["x-didgate-assertion"].as_str().unwrap()).unwrap();
     assert_eq!(a.payload["sub"], h.alice.did.as_str());
     assert_eq!(a.payload["auth_method"], "session");
-    assert_eq!(a.payload["claims"]["department"], "eng");
+    assert_eq!(
+        a.payload["claims"]["EmployeeCredential"]["department"],
+        "eng"
+    );
     // Who am I.
     let me = with_jar(&h, &jar, Method::GET, "/.didgate/session", &[]).await;
     assert_eq!(me.json()["subject"], h.alice.did.as_str());

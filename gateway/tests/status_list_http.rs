@@ -68,9 +68,17 @@ fn vp(h: &Harness, url: &str) -> String {
 
 #[tokio::test]
 async fn an_http_status_list_allows_then_revokes_then_fails_closed() {
-    let h = Harness::start_with(None, "status_list_ttl_secs = 1", "").await;
     let mut server = HttpFile::start(VC_JWT, Vec::new()).unwrap();
     let url = server.url("/status/1");
+    let h = Harness::start_publishing(
+        None,
+        "",
+        "status_list_ttl_secs = 1",
+        "",
+        "",
+        &[server.url("/status/")],
+    )
+    .await;
     server.set(VC_JWT, list(&h, &url, &[INDEX + 1]));
 
     let r = h

@@ -22,11 +22,11 @@ when { context.credential_types.contains("EmployeeCredential") };
 
 @id("engineers-eng")
 permit (principal, action == Didgate::Action::"GET", resource)
-when { resource.path like "/eng/*" && principal.claims has department && principal.claims.department == "eng" };
+when { resource.path like "/eng/*" && principal.claims has EmployeeCredential.department && principal.claims.EmployeeCredential.department == "eng" };
 
 @id("admins-write")
 permit (principal, action in Didgate::Action::"write", resource)
-when { principal.claims has role && principal.claims.role == "admin" };
+when { principal.claims has EmployeeCredential.role && principal.claims.EmployeeCredential.role == "admin" };
 
 @id("no-secrets")
 forbid (principal, action, resource)
@@ -105,6 +105,27 @@ impl Harness {
         extra_routes: &str,
         extra_policies: &str,
     ) -> Self {
+        Self::start_publishing(
+            db_url,
+            server,
+            credentials,
+            extra_routes,
+            extra_policies,
+            &[],
+        )
+        .await
+    }
+
+    /// [`Harness::start_full`], with the URL prefixes the harness's issuer
+    /// publishes its status lists at (`status_list_urls`).
+    pub async fn start_publishing(
+        db_url: Option<String>,
+        server: &str,
+        credentials: &str,
+        extra_routes: &str,
+        extra_policies: &str,
+        status_list_urls: &[String],
+    ) -> Self {
         let dir = tempdir("gw");
         let app = SampleApp::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), None)
             .await
@@ -136,6 +157,7 @@ public_url = "{audience}"
 [[credentials.trusted_issuers]]
 credential_type = "EmployeeCredential"
 issuers = ["{iss}"]
+status_list_urls = {status_urls:?}
 [policy]
 schema = "schema.cedarschema"
 policies = ["test.cedar"]
@@ -150,6 +172,7 @@ forward_claims = ["role", "department"]
 "#,
             iss = issuer.did,
             app = app.addr,
+            status_urls = status_list_urls,
         );
         std::fs::write(dir.join("didgate.toml"), &toml).unwrap();
         let config = Config::load(&dir.join("didgate.toml")).unwrap();
@@ -622,4 +645,308 @@ pub fn local_part(url: &str) -> String {
         Some(q) => format!("{}?{q}", u.path()),
         None => u.path().to_owned(),
     }
+}
+
+// ---- Fault injection (gateway/tests/fault_*.rs): what clients saw, checked
+// against the decision log.
+
+impl Resp {
+    /// The decision id of this answer: a refusal's `decision_id`, or the
+    /// `x-didgate-decision-id` the upstream (the sample app) received and
+    /// echoed; `None` for anything else.
+    pub fn decision_id(&self) -> Option<String> {
+        let v: Value = serde_json::from_slice(&self.body).ok()?;
+        v.get("decision_id")
+            .or_else(|| v.get("headers")?.get(didgate::assertion::DECISION_HEADER))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    }
+}
+
+/// One answered request as its client saw it.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: StatusCode,
+    /// The refusal's reason code, or "allowed" for a 200.
+    pub code: String,
+    pub decision_id: Option<String>,
+    pub at: std::time::Instant,
+}
+
+impl Answer {
+    pub fn of(r: &Resp) -> Answer {
+        Answer {
+            status: r.status,
+            code: if r.status == StatusCode::OK {
+                "allowed".to_owned()
+            } else {
+                serde_json::from_slice::<Value>(&r.body)
+                    .ok()
+                    .and_then(|v| v["error"].as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            },
+            decision_id: r.decision_id(),
+            at: std::time::Instant::now(),
+        }
+    }
+
+    pub fn is(&self, status: StatusCode, code: &str) -> bool {
+        self.status == status && self.code == code
+    }
+}
+
+/// [`send`], with a transport failure returned instead of a panic (load
+/// clients count them).
+pub async fn try_send(base: &str, path: &str, bearer: Option<&str>) -> Result<Resp, String> {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let mut req = Request::builder().uri(format!("{base}{path}"));
+    if let Some(b) = bearer {
+        req = req.header("authorization", format!("Bearer {b}"));
+    }
+    let resp = client
+        .request(
+            req.body(Full::new(Bytes::new()))
+                .map_err(|e| e.to_string())?,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+    Ok(Resp {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    })
+}
+
+/// Nothing answered was lost, nothing was logged twice: wait (up to
+/// `within`) until every answered decision is in `store`, then check that
+/// each answer but `503 audit_unavailable` has exactly one row, that
+/// refusals for `audit_unavailable` (which the log could not take) have
+/// none, and that the rows whose path is `path` are exactly those answers.
+/// Returns (answers logged, audit_unavailable refusals).
+pub async fn assert_each_answer_logged_once(
+    store: &didgate::store::Store,
+    answers: &[Answer],
+    path: &str,
+    within: std::time::Duration,
+) -> (usize, usize) {
+    use std::collections::{HashMap, HashSet};
+    let mut expected = HashSet::new();
+    let mut unlogged = HashSet::new();
+    for a in answers {
+        let id = a
+            .decision_id
+            .clone()
+            .unwrap_or_else(|| panic!("an answer without a decision id: {a:?}"));
+        let fresh = if a.is(StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable") {
+            unlogged.insert(id)
+        } else {
+            expected.insert(id)
+        };
+        assert!(fresh, "two answers with one decision id: {a:?}");
+    }
+    let deadline = std::time::Instant::now() + within;
+    let rows = loop {
+        let rows = store.recent_decisions(1_000_000).await;
+        if let Ok(rows) = rows {
+            let have: HashSet<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+            let missing = expected
+                .iter()
+                .filter(|id| !have.contains(id.as_str()))
+                .count();
+            if missing == 0 {
+                break rows;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{missing} of {} answered decisions are not in the log after {within:?}",
+                expected.len()
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let mut per_id: HashMap<&str, usize> = HashMap::new();
+    for r in &rows {
+        *per_id.entry(r.id.as_str()).or_default() += 1;
+    }
+    assert!(per_id.values().all(|n| *n == 1), "a decision logged twice");
+    for id in &unlogged {
+        assert!(
+            !per_id.contains_key(id.as_str()),
+            "a request refused as audit_unavailable has a row: {id}"
+        );
+    }
+    let at_path: HashSet<&str> = rows
+        .iter()
+        .filter(|r| r.path == path)
+        .map(|r| r.id.as_str())
+        .collect();
+    let answered: HashSet<&str> = expected.iter().map(String::as_str).collect();
+    assert_eq!(
+        at_path.len(),
+        answered.len(),
+        "rows at {path} that no client saw answered: {:?}",
+        at_path.difference(&answered).take(5).collect::<Vec<_>>()
+    );
+    (expected.len(), unlogged.len())
+}
+
+/// Anvil's well-known dev accounts 0 and 1 (unlocked on the node): address, secret key.
+pub const ANVIL_ACCOUNTS: [(&str, &str); 2] = [
+    (
+        "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266",
+        "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    ),
+    (
+        "0x70997970c51812dc3a010c7d01b50e0d17dc79c8",
+        "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    ),
+];
+
+/// An anvil dev account as a did:ethr holder on network `dev`, signing
+/// with its controller key.
+pub fn anvil_holder(account: (&str, &str)) -> Who {
+    let (address, secret) = account;
+    let sk = k256::SecretKey::from_slice(&hex::decode(secret).unwrap()).unwrap();
+    let jwk: credentials::Jwk = serde_json::from_str(&sk.to_jwk_string()).unwrap();
+    let did = format!("did:ethr:dev:{address}");
+    Who {
+        key: SigningKey::from_jwk(&jwk).unwrap(),
+        kid: format!("{did}#controller"),
+        did,
+    }
+}
+
+impl Harness {
+    /// A fresh presentation by `who` (an engineer in eng) from the trusted issuer.
+    pub fn fresh_vp(&self, who: &Who) -> String {
+        let vc = self.employee_vc(who, "engineer", "eng");
+        self.vp_for(who, vec![vc], &self.audience, now(), Format::JwtVc11)
+    }
+
+    /// One GET of `path` by `who` with a fresh presentation; what it saw.
+    pub async fn probe(&self, who: &Who, path: &str) -> Answer {
+        let vp = self.fresh_vp(who);
+        Answer::of(&self.send(Method::GET, path, Some(&vp), &[]).await)
+    }
+
+    /// Replace the gateway with one started from this config as `edit`
+    /// changes it (same database and upstream; a new port).
+    pub async fn reconfigure(&mut self, edit: impl FnOnce(&mut Config)) {
+        if let Some(gw) = self.gw.take() {
+            gw.shutdown().await;
+        }
+        edit(&mut self.config);
+        let gw = didgate::start(&self.config).await.unwrap();
+        self.addr = gw.http_addr.unwrap();
+        self.url = format!("http://{}", self.addr);
+        self.gw = Some(gw);
+    }
+}
+
+/// Steady load for fault tests: `clients` tasks, each sending one GET of
+/// `path` with a fresh presentation of alice's after another (10 ms apart)
+/// until stopped, keeping every answer with the phase it was sent in.
+pub struct Load {
+    answers: std::sync::Arc<std::sync::Mutex<Vec<(u8, Answer)>>>,
+    errors: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    phase: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    pub fn start(h: &std::sync::Arc<Harness>, clients: usize, path: &'static str) -> Load {
+        use std::sync::atomic::Ordering;
+        let load = Load {
+            answers: Default::default(),
+            errors: Default::default(),
+            phase: Default::default(),
+            stop: Default::default(),
+            tasks: Vec::new(),
+        };
+        let tasks = (0..clients)
+            .map(|_| {
+                let h = h.clone();
+                let (answers, errors) = (load.answers.clone(), load.errors.clone());
+                let (phase, stop) = (load.phase.clone(), load.stop.clone());
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        let sent_in = phase.load(Ordering::Relaxed);
+                        let vp = h.fresh_vp(&h.alice);
+                        match try_send(&h.url, path, Some(&vp)).await {
+                            Ok(r) => answers.lock().unwrap().push((sent_in, Answer::of(&r))),
+                            Err(e) => errors.lock().unwrap().push(e),
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    }
+                })
+            })
+            .collect();
+        Load { tasks, ..load }
+    }
+
+    /// Requests sent from now on are counted in `phase`.
+    pub fn set_phase(&self, phase: u8) {
+        self.phase
+            .store(phase, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The answers so far, with the phase each request was sent in.
+    pub fn answers(&self) -> Vec<(u8, Answer)> {
+        self.answers.lock().unwrap().clone()
+    }
+
+    /// How many answers so far were sent in `phase` and are (`status`, `code`).
+    pub fn count(&self, phase: u8, status: StatusCode, code: &str) -> usize {
+        count_answers(&self.answers.lock().unwrap(), phase, status, code)
+    }
+
+    /// Wait (up to `within`) until a request sent in `phase` is answered
+    /// (`status`, `code`); when it was answered.
+    pub async fn wait_for(
+        &self,
+        phase: u8,
+        status: StatusCode,
+        code: &str,
+        within: std::time::Duration,
+    ) -> std::time::Instant {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let found = self
+                .answers
+                .lock()
+                .unwrap()
+                .iter()
+                .find_map(|(p, a)| (*p == phase && a.is(status, code)).then_some(a.at));
+            if let Some(at) = found {
+                return at;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {status} {code} in phase {phase} within {within:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stop the clients; every answer and every transport error.
+    pub async fn stop(self) -> (Vec<(u8, Answer)>, Vec<String>) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.tasks {
+            t.await.unwrap();
+        }
+        let answers = std::mem::take(&mut *self.answers.lock().unwrap());
+        let errors = std::mem::take(&mut *self.errors.lock().unwrap());
+        (answers, errors)
+    }
+}
+
+/// How many of `answers` were sent in `phase` and are (`status`, `code`).
+pub fn count_answers(answers: &[(u8, Answer)], phase: u8, status: StatusCode, code: &str) -> usize {
+    answers
+        .iter()
+        .filter(|(p, a)| *p == phase && a.is(status, code))
+        .count()
 }

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod cost;
 mod harness;
 mod login;
 mod report;
@@ -41,6 +42,14 @@ enum Command {
         #[arg(long)]
         sessions: PathBuf,
     },
+    /// Run one part of the request path a fixed number of times, for
+    /// instruction counts under callgrind (see bench/README.md).
+    Cost {
+        #[arg(long, value_enum)]
+        part: cost::Part,
+        #[arg(long, default_value_t = 1000)]
+        iterations: u64,
+    },
 }
 
 fn main() -> Result<()> {
@@ -48,5 +57,6 @@ fn main() -> Result<()> {
         Command::Run(opts) => harness::run(opts),
         Command::Upstream { listen } => servers::upstream(listen),
         Command::Authz { listen, sessions } => servers::authz(listen, &sessions),
+        Command::Cost { part, iterations } => cost::run(part, iterations),
     }
 }

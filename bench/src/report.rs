@@ -162,14 +162,14 @@ permit (principal, action in Didgate::Action::"read", resource in Didgate::App::
 when {
   context.credential_types.contains("EmployeeCredential") &&
   resource.path like "/eng/*" &&
-  principal.claims has department && principal.claims.department == "eng"
+  principal.claims has EmployeeCredential.department && principal.claims.EmployeeCredential.department == "eng"
 };
 
 @id("admins-write")
 permit (principal, action in Didgate::Action::"write", resource)
 when {
   context.credential_types.contains("EmployeeCredential") &&
-  principal.claims has role && principal.claims.role == "admin"
+  principal.claims has EmployeeCredential.role && principal.claims.EmployeeCredential.role == "admin"
 };
 
 @id("services-read-api")

@@ -251,6 +251,27 @@ mod tests {
     }
 
     #[test]
+    fn hosts_have_one_spelling() {
+        let req = |host: &str| {
+            http::Request::builder()
+                .uri("/x")
+                .header(http::header::HOST, host)
+                .body(())
+                .unwrap()
+        };
+        for spelling in ["HR.Example", "hr.example.", "hr.example:8443", "Hr.Example.:80"] {
+            assert_eq!(request_host(&req(spelling)), "hr.example", "{spelling}");
+        }
+        // An absolute-form target's authority wins over Host (RFC 9112 §3.2.2).
+        let absolute = http::Request::builder()
+            .uri("http://EN.example/x")
+            .header(http::header::HOST, "hr.example")
+            .body(())
+            .unwrap();
+        assert_eq!(request_host(&absolute), "en.example");
+    }
+
+    #[test]
     fn host_port_is_stripped() {
         assert_eq!(strip_port("example.com:8080"), "example.com");
         assert_eq!(strip_port("[::1]:8080"), "::1");

@@ -259,7 +259,12 @@ mod tests {
                 .body(())
                 .unwrap()
         };
-        for spelling in ["HR.Example", "hr.example.", "hr.example:8443", "Hr.Example.:80"] {
+        for spelling in [
+            "HR.Example",
+            "hr.example.",
+            "hr.example:8443",
+            "Hr.Example.:80",
+        ] {
             assert_eq!(request_host(&req(spelling)), "hr.example", "{spelling}");
         }
         // An absolute-form target's authority wins over Host (RFC 9112 §3.2.2).

@@ -592,10 +592,10 @@ pub struct RouteConfig {
     /// (default true).
     #[serde(default = "default_true")]
     pub merge_slashes: bool,
-    /// `X-HTTP-Method-Override` and its cousins: "strip" (default: removed,
-    /// the request is decided and forwarded as its own method) or "decide"
-    /// (the request is decided as the method the header claims, and the
-    /// header is forwarded).
+    /// `X-HTTP-Method-Override`, its cousins and the query's `_method`:
+    /// "strip" (default: removed, the request is decided and forwarded as
+    /// its own method) or "decide" (a POST is decided as the method they
+    /// claim, and they are forwarded).
     #[serde(default)]
     pub method_override: MethodOverride,
 }

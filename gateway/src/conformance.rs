@@ -148,13 +148,22 @@ fn override_invalid(message: &'static str) -> Refusal {
     Refusal::new(StatusCode::BAD_REQUEST, "method_override_invalid", message)
 }
 
-/// The method the policy decides on. With `Strip` the override headers are
-/// removed and the request is its own method. With `Decide` a POST carrying
-/// an override is decided as the method it claims (all override headers
-/// must agree, and name a standard method), and the header is forwarded;
-/// an override on any other method is refused, since apps honour it only
-/// on POST and the policy would otherwise decide on a method the app does
-/// not run.
+/// The query parameter some frameworks (Laravel/Symfony, Express's
+/// method-override with a query getter) read as "the real method".
+pub const METHOD_OVERRIDE_PARAM: &str = "_method";
+
+/// The method the policy decides on. With `Strip` the override headers and
+/// `_method` query parameters are removed and the request is its own
+/// method. With `Decide` a POST carrying an override is decided as the
+/// method it claims (all override headers and `_method` parameters must
+/// agree, and name a standard method), and the override is forwarded; an
+/// override on any other method is refused, since apps honour it only on
+/// POST and the policy would otherwise decide on a method the app does not
+/// run.
+///
+/// A query parameter counts whatever its spelling decodes to
+/// (`%5Fmethod`, `_method` after `;` as well as `&`): what any framework
+/// could read as `_method` is treated as `_method`.
 pub(crate) fn decided_method<B>(
     req: &mut Request<B>,
     mode: MethodOverride,
@@ -165,16 +174,19 @@ pub(crate) fn decided_method<B>(
             for name in &METHOD_OVERRIDE_HEADERS {
                 headers.remove(name);
             }
+            strip_method_params(req)?;
             Ok(req.method().clone())
         }
         MethodOverride::Decide => {
-            let mut claimed: Option<&HeaderValue> = None;
+            let mut claimed: Option<Cow<'_, [u8]>> = None;
             for name in &METHOD_OVERRIDE_HEADERS {
                 for v in req.headers().get_all(name) {
-                    if claimed.is_some_and(|c| c != v) {
-                        return Err(override_invalid("the method-override headers disagree"));
-                    }
-                    claimed = Some(v);
+                    agree(&mut claimed, Cow::Borrowed(v.as_bytes()))?;
+                }
+            }
+            if let Some(query) = req.uri().query() {
+                for (_, value) in method_params(query) {
+                    agree(&mut claimed, Cow::Owned(value))?;
                 }
             }
             let Some(v) = claimed else {
@@ -185,7 +197,7 @@ pub(crate) fn decided_method<B>(
                     "a method override is accepted on POST only",
                 ));
             }
-            match v.as_bytes() {
+            match &*v {
                 b"GET" => Ok(Method::GET),
                 b"HEAD" => Ok(Method::HEAD),
                 b"POST" => Ok(Method::POST),
@@ -199,6 +211,82 @@ pub(crate) fn decided_method<B>(
             }
         }
     }
+}
+
+/// One more override claim: it must agree with those before it.
+fn agree<'a>(claimed: &mut Option<Cow<'a, [u8]>>, v: Cow<'a, [u8]>) -> Result<(), Refusal> {
+    if claimed.as_ref().is_some_and(|c| *c != v) {
+        return Err(override_invalid("the method overrides disagree"));
+    }
+    *claimed = Some(v);
+    Ok(())
+}
+
+/// The query's `_method` parameters: each one's byte range in `query`
+/// (its separator not included) and its decoded value. Pairs are split on
+/// `&` and `;` and decoded as forms are (`+` is a space, `%XX` a byte).
+fn method_params(query: &str) -> impl Iterator<Item = (std::ops::Range<usize>, Vec<u8>)> + '_ {
+    let mut start = 0;
+    query
+        .split(['&', ';'])
+        .map(move |pair| {
+            let range = start..start + pair.len();
+            start = range.end + 1;
+            (range, pair)
+        })
+        .filter_map(|(range, pair)| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let name = url::form_urlencoded::parse(name.as_bytes()).next()?.0;
+            (name == METHOD_OVERRIDE_PARAM).then(|| {
+                let value: Vec<u8> = url::form_urlencoded::parse(format!("v={value}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned().into_bytes())
+                    .unwrap_or_default();
+                (range, value)
+            })
+        })
+}
+
+/// Remove every `_method` parameter from the request's query; the request
+/// is forwarded with what is left (no query if nothing is).
+fn strip_method_params<B>(req: &mut Request<B>) -> Result<(), Refusal> {
+    let Some(query) = req.uri().query() else {
+        return Ok(());
+    };
+    let drop: Vec<std::ops::Range<usize>> = method_params(query).map(|(r, _)| r).collect();
+    if drop.is_empty() {
+        return Ok(());
+    }
+    let mut kept = String::with_capacity(query.len());
+    let mut at = 0;
+    for r in &drop {
+        kept.push_str(&query[at..r.start]);
+        at = (r.end + 1).min(query.len()); // the separator after it goes too
+    }
+    kept.push_str(&query[at..]);
+    let kept = kept.trim_end_matches(['&', ';']);
+    let path = req.uri().path();
+    let pq = if kept.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{kept}")
+    };
+    let mut parts = req.uri().clone().into_parts();
+    parts.path_and_query = Some(pq.parse().map_err(|_| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request_target",
+            "the request target cannot be rebuilt",
+        )
+    })?);
+    *req.uri_mut() = http::Uri::from_parts(parts).map_err(|_| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request_target",
+            "the request target cannot be rebuilt",
+        )
+    })?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -333,6 +421,82 @@ mod tests {
         assert_eq!(
             decided_method(&mut r, MethodOverride::Decide).unwrap(),
             Method::POST
+        );
+    }
+
+    fn post_to(uri: &str) -> Request<()> {
+        Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .body(())
+            .unwrap()
+    }
+
+    #[test]
+    fn method_params_are_stripped_by_default_whatever_their_spelling() {
+        for (uri, left) in [
+            ("/x?_method=DELETE", "/x"),
+            ("/x?a=1&_method=DELETE&b=2", "/x?a=1&b=2"),
+            ("/x?a=1&%5Fmethod=DELETE", "/x?a=1"),
+            ("/x?a=1;_method=DELETE", "/x?a=1"),
+            (
+                "/x?_method=PUT&_method=DELETE&keep=_method",
+                "/x?keep=_method",
+            ),
+            ("/x?_method", "/x"),
+            ("/x?a_method=1", "/x?a_method=1"),
+            ("/x?a=1", "/x?a=1"),
+        ] {
+            let mut r = post_to(uri);
+            assert_eq!(
+                decided_method(&mut r, MethodOverride::Strip).unwrap(),
+                Method::POST,
+                "{uri}"
+            );
+            assert_eq!(r.uri().to_string(), left, "{uri}");
+        }
+    }
+
+    #[test]
+    fn a_method_param_is_an_override_like_the_headers() {
+        let mut r = post_to("/x?_method=DELETE");
+        assert_eq!(
+            decided_method(&mut r, MethodOverride::Decide).unwrap(),
+            Method::DELETE
+        );
+        assert_eq!(r.uri().to_string(), "/x?_method=DELETE", "forwarded");
+        let mut r = post_to("/x?%5Fmethod=%44ELETE");
+        assert_eq!(
+            decided_method(&mut r, MethodOverride::Decide).unwrap(),
+            Method::DELETE
+        );
+        // Disagreeing with a header, with itself, or naming a non-method.
+        let mut r = post(&[("x-http-method-override", "PUT")]);
+        *r.uri_mut() = "/x?_method=DELETE".parse().unwrap();
+        assert_eq!(
+            decided_method(&mut r, MethodOverride::Decide)
+                .unwrap_err()
+                .code,
+            "method_override_invalid"
+        );
+        for uri in [
+            "/x?_method=PUT&_method=DELETE",
+            "/x?_method=delete",
+            "/x?_method",
+        ] {
+            let mut r = post_to(uri);
+            assert!(
+                decided_method(&mut r, MethodOverride::Decide).is_err(),
+                "{uri}"
+            );
+        }
+        let mut r = Request::builder()
+            .uri("/x?_method=DELETE")
+            .body(())
+            .unwrap();
+        assert!(
+            decided_method(&mut r, MethodOverride::Decide).is_err(),
+            "GET"
         );
     }
 

@@ -255,16 +255,38 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 pub fn strip_gateway_headers(headers: &mut HeaderMap) {
     let spoofed: Vec<HeaderName> = headers
         .keys()
-        .filter(|k| k.as_str().starts_with("x-didgate-"))
+        .filter(|k| is_client_supplied_fact(k.as_str()))
         .cloned()
         .collect();
     for k in spoofed {
         headers.remove(k);
     }
-    for h in [&X_FORWARDED_FOR, &X_FORWARDED_PROTO, &X_FORWARDED_HOST] {
-        headers.remove(h);
-    }
-    headers.remove(HeaderName::from_static("forwarded"));
+}
+
+/// Headers an app or a framework may believe as facts about the client or
+/// the request that only a proxy in front of it can know: the gateway's
+/// own (`x-didgate-*`), the forwarding family (`forwarded`,
+/// `x-forwarded-*`, the client-address headers of other proxies and CDNs),
+/// and the URL rewrites some frameworks route by (`x-original-url`,
+/// `x-rewrite-url`, `x-original-uri`), which would let a client name one
+/// path to the policy and another to the app. The gateway sets
+/// `x-forwarded-for/-proto/-host` itself afterwards.
+fn is_client_supplied_fact(name: &str) -> bool {
+    const EXACT: [&str; 11] = [
+        "forwarded",
+        "x-real-ip",
+        "x-client-ip",
+        "client-ip",
+        "true-client-ip",
+        "x-cluster-client-ip",
+        "cf-connecting-ip",
+        "fastly-client-ip",
+        "x-original-url",
+        "x-rewrite-url",
+        "x-original-uri",
+    ];
+    // Header names are lower case in a HeaderMap.
+    name.starts_with("x-didgate-") || name.starts_with("x-forwarded-") || EXACT.contains(&name)
 }
 
 /// Cookies the gateway sets (the session and the login cookie): named
@@ -382,6 +404,39 @@ mod tests {
         h.insert("accept", HeaderValue::from_static("*/*"));
         strip_gateway_headers(&mut h);
         assert_eq!(h.len(), 1);
+    }
+
+    #[test]
+    fn client_facts_and_url_rewrites_never_come_from_the_client() {
+        let mut h = HeaderMap::new();
+        for name in [
+            "Forwarded",
+            "X-Forwarded-For",
+            "X-Forwarded-Prefix",
+            "X-Forwarded-Port",
+            "X-Forwarded-Server",
+            "X-Real-IP",
+            "X-Client-IP",
+            "Client-IP",
+            "True-Client-IP",
+            "X-Cluster-Client-IP",
+            "CF-Connecting-IP",
+            "Fastly-Client-IP",
+            "X-Original-URL",
+            "X-Rewrite-URL",
+            "X-Original-URI",
+        ] {
+            h.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_static("forged"),
+            );
+        }
+        h.insert("x-forwardedish", HeaderValue::from_static("kept"));
+        h.insert("accept", HeaderValue::from_static("*/*"));
+        strip_gateway_headers(&mut h);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["accept", "x-forwardedish"]);
     }
 
     #[test]

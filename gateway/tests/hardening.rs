@@ -346,6 +346,72 @@ async fn method_overrides_are_stripped_by_default() {
     let headers = &r.json()["headers"];
     assert!(headers.get("x-http-method-override").is_none(), "{headers}");
     assert!(headers.get("x-http-method").is_none(), "{headers}");
+    // The query's `_method`, however spelled, goes too; the rest stays.
+    let r = h
+        .send(
+            Method::POST,
+            "/eng/docs?a=1&_method=DELETE&%5Fmethod=DELETE;_method=PUT&b=2",
+            Some(&h.alice_vp()),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "still a POST for alice");
+    let vp = h.vp_for(
+        &h.alice,
+        vec![h.employee_vc(&h.alice, "admin", "it")],
+        &h.audience,
+        now(),
+        Format::JwtVc11,
+    );
+    let r = h
+        .send(
+            Method::POST,
+            "/eng/docs?a=1&_method=DELETE&%5Fmethod=DELETE;_method=PUT&b=2",
+            Some(&vp),
+            &[],
+        )
+        .await;
+    r.assert_ok();
+    assert_eq!(r.json()["path"], "/eng/docs?a=1&b=2");
+    h.stop().await;
+}
+
+/// Facts only a proxy can know (client address, scheme, host, prefix) and
+/// the URL rewrites some frameworks route by never come from the client:
+/// the app sees the gateway's own `x-forwarded-*` and nothing else of
+/// their kind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_never_sees_client_made_forwarding_or_rewrite_headers() {
+    let h = Harness::start(None, "").await;
+    let forged = [
+        ("forwarded", "for=10.9.9.9;proto=https"),
+        ("x-forwarded-for", "10.9.9.9"),
+        ("x-forwarded-host", "admin.internal"),
+        ("x-forwarded-prefix", "/admin"),
+        ("x-forwarded-port", "8443"),
+        ("x-real-ip", "10.9.9.9"),
+        ("x-client-ip", "10.9.9.9"),
+        ("true-client-ip", "10.9.9.9"),
+        ("cf-connecting-ip", "10.9.9.9"),
+        ("fastly-client-ip", "10.9.9.9"),
+        ("x-cluster-client-ip", "10.9.9.9"),
+        ("client-ip", "10.9.9.9"),
+        ("x-original-url", "/admin/users"),
+        ("x-rewrite-url", "/admin/users"),
+        ("x-original-uri", "/admin/users"),
+    ];
+    let r = h
+        .send(Method::GET, "/x", Some(&h.alice_vp()), &forged)
+        .await;
+    r.assert_ok();
+    let headers = &r.json()["headers"];
+    for (name, _) in forged {
+        match name {
+            "x-forwarded-for" => assert_eq!(headers[name], "127.0.0.1", "{headers}"),
+            "x-forwarded-host" => assert_ne!(headers[name], "admin.internal", "{headers}"),
+            _ => assert!(headers.get(name).is_none(), "{name}: {headers}"),
+        }
+    }
     h.stop().await;
 }
 
@@ -390,6 +456,25 @@ async fn a_route_may_decide_the_overridden_method() {
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "decided as DELETE");
+    let r = h
+        .send(
+            Method::POST,
+            "/legacy/x?_method=DELETE",
+            Some(&h.alice_vp()),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "the query's override too");
+    let r = h
+        .send(
+            Method::POST,
+            "/legacy/x?_method=GET",
+            Some(&h.alice_vp()),
+            &[],
+        )
+        .await;
+    r.assert_ok();
+    assert_eq!(r.json()["path"], "/legacy/x?_method=GET", "forwarded");
     let r = h
         .send(
             Method::POST,

@@ -113,7 +113,17 @@ fn parse_event(line: &[u8]) -> Result<EventRecord, String> {
 }
 
 fn report(errors: &mut impl Write, line: u64, problem: &str) {
-    let _ = writeln!(errors, "line {line}: {problem}; scored as nothing");
+    // One report per line: a problem can quote the input (serde names an
+    // unknown variant as written), whose control characters are escaped.
+    let mut shown = String::with_capacity(problem.len());
+    for c in problem.chars() {
+        if c.is_control() {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+    }
+    let _ = writeln!(errors, "line {line}: {shown}; scored as nothing");
 }
 
 /// `{"score":0.42,"factors":["new_network","new_device"]}` and a newline.
@@ -287,6 +297,20 @@ mod tests {
         assert!(String::from_utf8(err)
             .unwrap()
             .contains("line 2: not UTF-8"));
+    }
+
+    /// Found by `fuzz/fuzz_targets/risk_jsonl.rs` (input, minimised:
+    /// `b"{\"kind\":\"\\n\""`): serde quotes an unknown variant as written, so
+    /// a decoded newline in it split one line's report in two — and could
+    /// forge a report for another line.
+    #[test]
+    fn a_report_is_one_line_whatever_the_input_quotes() {
+        let (out, err, s) = run("{\"kind\":\"\\n\"\n{\"kind\":\"\\nline 1: forged\"}\n");
+        assert_eq!((s.lines, s.malformed), (2, 2));
+        assert_eq!(out.lines().count(), 2);
+        assert_eq!(err.lines().count(), 2, "{err}");
+        assert!(err.lines().all(|l| l.starts_with("line ")), "{err}");
+        assert!(err.contains("unknown variant `\\n`"), "{err}");
     }
 
     #[test]

@@ -15,138 +15,19 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
+use crate::options::{Opts, PACE_MS};
 use crate::report::{self, HalfLoad, Report, Row, Soak};
+use crate::systems::{Run, System};
 use crate::tokens::{self, Cache, Population};
-
-#[derive(clap::Args, Debug, Clone)]
-pub struct Opts {
-    /// Seconds of each measured run.
-    #[arg(long, default_value_t = 10)]
-    pub duration: u64,
-    /// Seconds of the warm-up run before each system's measured runs.
-    #[arg(long, default_value_t = 3)]
-    pub warmup: u64,
-    /// Measured runs per system (the report shows medians).
-    #[arg(long, default_value_t = 3)]
-    pub reps: usize,
-    /// Concurrent connections for the peak runs (the same for every system).
-    #[arg(long, default_value_t = 32)]
-    pub connections: u32,
-    /// Seconds of the memory soak at 80 % of didgate's peak (0 skips it).
-    #[arg(long, default_value_t = 600)]
-    pub soak_secs: u64,
-    /// The didgate binary to measure (build it with `cargo build --release`).
-    #[arg(long, default_value = "target/release/didgate")]
-    pub didgate: PathBuf,
-    /// Where the results section is written (replaced between its markers).
-    #[arg(long, default_value = "bench/RESULTS.md")]
-    pub out: PathBuf,
-    /// Scratch directory: configs, logs, generated presentations.
-    #[arg(long, default_value = "target/bench-work")]
-    pub work: PathBuf,
-    /// CPU (taskset list) for the systems under test and their upstream.
-    #[arg(long, default_value = "0")]
-    pub server_cpu: String,
-    /// CPU (taskset list) for the load generator.
-    #[arg(long, default_value = "1")]
-    pub client_cpu: String,
-    /// The command line to print in the report (the wrapper script passes its own).
-    #[arg(long)]
-    pub command_line: Option<String>,
-    /// The didgate row the half-load latency and the soak run: sessions (the
-    /// browser path) or bearer (a fresh presentation per request).
-    #[arg(long, value_enum, default_value_t = Paced::Session)]
-    pub paced: Paced,
-    /// Measure only these systems' peak (comma-separated), for profiling:
-    /// no half load, no soak, nothing written to --out.
-    #[arg(long, value_enum, value_delimiter = ',')]
-    pub only: Vec<System>,
-}
-
-/// Which didgate path the paced runs (half load, soak) measure.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Paced {
-    Session,
-    Bearer,
-}
-
-impl Paced {
-    pub fn system(self) -> System {
-        match self {
-            Paced::Session => System::DidgateSession,
-            Paced::Bearer => System::DidgateBearerHit,
-        }
-    }
-}
 
 /// The path every system is asked for (allowed by the bench policy).
 const PATH: &str = "/eng/docs";
 /// How many holders present credentials in the bearer rows.
 const HOLDERS: usize = 64;
-/// Mean think time per connection in the paced runs (half load, soak),
-/// drawn from an exponential distribution by `load.lua`. Long enough that
-/// one connection more or less moves the rate by a few percent.
-pub const PACE_MS: u64 = 10;
 /// The soak runs in segments this long, each with fresh presentations.
 const SOAK_SEGMENT_SECS: u64 = 60;
 /// Short paced runs that size the connection count before a paced run.
 const CALIBRATION_ROUNDS: usize = 3;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum System {
-    Direct,
-    NginxProxy,
-    NginxAuthRequest,
-    DidgateSession,
-    DidgateBearerHit,
-    DidgateBearerMiss,
-}
-
-impl System {
-    pub const ALL: [System; 6] = [
-        System::Direct,
-        System::NginxProxy,
-        System::NginxAuthRequest,
-        System::DidgateSession,
-        System::DidgateBearerHit,
-        System::DidgateBearerMiss,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            System::Direct => "upstream direct",
-            System::NginxProxy => "nginx, plain reverse proxy",
-            System::NginxAuthRequest => "nginx + auth_request (session check)",
-            System::DidgateSession => "didgate, browser session cookie",
-            System::DidgateBearerHit => "didgate, VP-JWT bearer, credential cache hit",
-            System::DidgateBearerMiss => "didgate, VP-JWT bearer, credential cache miss",
-        }
-    }
-
-    fn bearer(self) -> Option<Cache> {
-        match self {
-            System::DidgateBearerHit => Some(Cache::Hit),
-            System::DidgateBearerMiss => Some(Cache::Miss),
-            _ => None,
-        }
-    }
-}
-
-/// One wrk run's numbers (latencies in µs).
-#[derive(Debug, Clone, Default)]
-pub struct Run {
-    pub rps: f64,
-    pub requests: u64,
-    pub errors: u64,
-    pub p50: f64,
-    pub p99: f64,
-    pub p999: f64,
-    /// CPU time the measured system's own processes spent per request, in
-    /// µs (the upstream's share is not counted for the proxies). Steadier
-    /// than req/s on a noisy machine: it does not depend on who else got
-    /// the core.
-    pub cpu_us: f64,
-}
 
 /// A child process, stopped (SIGTERM, then SIGKILL) when dropped.
 struct Proc {

@@ -13,8 +13,10 @@ use clap::{Parser, Subcommand};
 mod cost;
 mod harness;
 mod login;
+mod options;
 mod report;
 mod servers;
+mod systems;
 mod tokens;
 
 #[derive(Parser)]
@@ -27,7 +29,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the whole harness: every system, warm-up, repetitions, half load, soak.
-    Run(harness::Opts),
+    Run(options::Opts),
     /// The fast upstream: answers every request with a small fixed body.
     Upstream {
         #[arg(long)]

@@ -7,7 +7,8 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use crate::harness::{Opts, Run, System};
+use crate::options::Opts;
+use crate::systems::{Run, System};
 
 pub const HEALTH: &str = "/.didgate/health";
 const BEGIN: &str =
@@ -337,7 +338,7 @@ pub fn markdown(r: &Report) -> String {
          exponential think time of {} ms mean per connection, {} connections direct and {} through didgate, sized \
          by short calibration runs to reach the target; medians of {} runs):\n",
         h.target_rps,
-        crate::harness::PACE_MS,
+        crate::options::PACE_MS,
         h.direct_connections,
         h.didgate_connections,
         o.reps
@@ -367,7 +368,7 @@ pub fn markdown(r: &Report) -> String {
             let first = k.samples.first().map(|x| x.1).unwrap_or(0);
             let last = k.samples.last().map(|x| x.1).unwrap_or(0);
             let max = k.samples.iter().map(|x| x.1).max().unwrap_or(0);
-            let segments = if o.paced == crate::harness::Paced::Bearer {
+            let segments = if o.paced == crate::options::Paced::Bearer {
                 "; in segments of up to 60 s, each with presentations made just before it, \
                  the first few seconds of every minute"
             } else {
@@ -443,7 +444,7 @@ fn targets(s: &mut String, r: &Report) {
         s,
         "| signed requests ≥ 0.7× sessions | RFC 9421 not built | — |"
     );
-    if r.opts.paced == crate::harness::Paced::Session {
+    if r.opts.paced == crate::options::Paced::Session {
         let h = &r.half;
         let (p50, p99) = (h.didgate.p50 - h.direct.p50, h.didgate.p99 - h.direct.p99);
         let _ = writeln!(

@@ -1,13 +1,27 @@
-//! The ERC-1056 registry's events, decoded from raw logs.
+//! The registries' events, decoded from raw logs: the ERC-1056 registry's
+//! ([`RegistryEvent`]) and the status registry's `StatusChanged`
+//! ([`StatusChange`]; its calls and revoked set are in [`super::status`]).
 
 use alloy_primitives::{Address, Bytes, B256, U256};
 use alloy_sol_types::{sol, SolEvent};
 use serde::{Deserialize, Serialize};
 
+use super::chain::ChainLog;
+
 sol! {
     event DIDOwnerChanged(address indexed identity, address owner, uint256 previousChange);
     event DIDDelegateChanged(address indexed identity, bytes32 delegateType, address delegate, uint256 validTo, uint256 previousChange);
     event DIDAttributeChanged(address indexed identity, bytes32 name, bytes value, uint256 validTo, uint256 previousChange);
+}
+
+sol! {
+    event StatusChanged(
+        address indexed issuer,
+        bytes32 indexed listId,
+        uint256 index,
+        bool revoked,
+        uint256 previousChange
+    );
 }
 
 /// The topics a registry log can start with (for `eth_getLogs` filters).
@@ -104,6 +118,34 @@ pub fn string_to_bytes32(s: &str) -> Option<B256> {
     let mut b = [0u8; 32];
     b[..s.len()].copy_from_slice(s.as_bytes());
     Some(B256::from(b))
+}
+
+/// One `StatusChanged` event as indexed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusChange {
+    pub issuer: Address,
+    pub list_id: B256,
+    pub index: U256,
+    pub revoked: bool,
+    pub block_number: u64,
+    pub log_index: u64,
+    pub tx_hash: B256,
+}
+
+impl StatusChange {
+    /// Decode a status registry log; `None` for any other log.
+    pub fn from_log(log: &ChainLog) -> Option<Self> {
+        let e = StatusChanged::decode_raw_log(log.topics.iter().copied(), &log.data).ok()?;
+        Some(Self {
+            issuer: e.issuer,
+            list_id: e.listId,
+            index: e.index,
+            revoked: e.revoked,
+            block_number: log.block_number,
+            log_index: log.log_index,
+            tx_hash: log.tx_hash,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -229,5 +271,51 @@ mod tests {
             }
             let _ = decode_log(&topics, &data);
         }
+
+        #[test]
+        fn arbitrary_status_logs_never_panic(
+            known in proptest::prelude::any::<bool>(),
+            topics in proptest::collection::vec(proptest::prelude::any::<[u8; 32]>(), 0..5),
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+        ) {
+            let mut t: Vec<B256> = topics.into_iter().map(B256::from).collect();
+            if known {
+                t.insert(0, StatusChanged::SIGNATURE_HASH);
+            }
+            let _ = StatusChange::from_log(&ChainLog {
+                block_number: u64::MAX,
+                block_hash: B256::ZERO,
+                log_index: u64::MAX,
+                tx_hash: B256::ZERO,
+                topics: t,
+                data: data.into(),
+            });
+        }
+    }
+
+    #[test]
+    fn event_round_trip() {
+        let issuer = Address::repeat_byte(7);
+        let e = StatusChanged {
+            issuer,
+            listId: string_to_bytes32("hr").unwrap(),
+            index: U256::from(42),
+            revoked: true,
+            previousChange: U256::from(3),
+        };
+        let log = e.encode_log_data();
+        let c = StatusChange::from_log(&ChainLog {
+            block_number: 9,
+            block_hash: B256::ZERO,
+            log_index: 1,
+            tx_hash: B256::ZERO,
+            topics: log.topics().to_vec(),
+            data: log.data.clone(),
+        })
+        .unwrap();
+        assert_eq!(
+            (c.issuer, c.index, c.revoked),
+            (issuer, U256::from(42), true)
+        );
     }
 }

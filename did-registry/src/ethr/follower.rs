@@ -20,10 +20,10 @@ use std::time::Duration;
 use alloy_primitives::{Address, B256};
 
 use super::chain::{Chain, ChainError, RpcChain};
-use super::events::{decode_log, RegistryEvent};
+use super::events::{decode_log, RegistryEvent, StatusChange};
 use super::index::{Cursor, FollowerReport, IndexError, IndexedBlock};
 use super::resolver::{unix_ms, EthrNetwork};
-use super::status::{StatusChange, StatusLists};
+use super::status::StatusLists;
 
 /// One block's logs as fetched: the block hash the logs name, each registry
 /// event with its transaction hash, and the status changes.

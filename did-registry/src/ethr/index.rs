@@ -12,8 +12,7 @@ use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 use sqlx::Row;
 
-use super::events::{EventKind, RegistryEvent};
-use super::status::StatusChange;
+use super::events::{EventKind, RegistryEvent, StatusChange};
 
 /// Where the index lives.
 #[derive(Clone, Debug)]

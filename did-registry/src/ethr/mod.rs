@@ -2,7 +2,7 @@
 //! ERC-1056 registry contract on an EVM chain.
 //!
 //! - [`EthrDid`] parses identifiers (address and public-key forms).
-//! - [`events`] decodes the registry's logs.
+//! - [`events`] decodes the registries' logs (ERC-1056 and status registry).
 //! - [`ChainFollower`] follows a chain over JSON-RPC and writes every registry
 //!   event into the [`EventIndex`] (the gateway's SQLite or PostgreSQL); a
 //!   gateway's followers also record how far they have applied it

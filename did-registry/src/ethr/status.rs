@@ -1,6 +1,7 @@
 //! Credential status on chain: the `StatusRegistry` contract (a Bitstring
-//! Status List per issuer and list name), its calls and its `StatusChanged`
-//! events, and the revoked set the request path checks.
+//! Status List per issuer and list name), its calls, and the revoked set the
+//! request path checks. Its `StatusChanged` events are decoded in
+//! [`super::events`] ([`StatusChange`], re-exported here).
 //!
 //! A credential's `credentialStatus` names a list as a DID URL of its issuer,
 //! `did:ethr:<network>:<issuer address>/status/<list name>`, and an index in
@@ -17,9 +18,10 @@ use std::sync::{Arc, RwLock};
 
 pub use alloy_primitives::U256;
 use alloy_primitives::{Address, Bytes, B256};
-use alloy_sol_types::{sol, SolCall, SolEvent};
+use alloy_sol_types::{sol, SolCall};
 
-use super::chain::ChainLog;
+pub use super::events::{StatusChange, StatusChanged};
+
 use super::did::{hex_chain_id, EthrDid};
 use super::index::IndexError;
 use super::registry::{creation_code, STATUS_ARTIFACT};
@@ -29,13 +31,6 @@ sol! {
     function setStatus(address issuer, bytes32 listId, uint256 index, bool revoked);
     function isRevoked(address issuer, bytes32 listId, uint256 index) view returns (bool);
     function canUpdate(address issuer, address actor) view returns (bool);
-    event StatusChanged(
-        address indexed issuer,
-        bytes32 indexed listId,
-        uint256 index,
-        bool revoked,
-        uint256 previousChange
-    );
 }
 
 /// Gas for one `setStatus` (a first write to a storage word costs ~45k).
@@ -253,34 +248,6 @@ impl StatusError {
 #[async_trait::async_trait]
 pub trait StatusChecker: Send + Sync {
     async fn check(&self, entry: &StatusEntry) -> Result<(), StatusError>;
-}
-
-/// One `StatusChanged` event as indexed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusChange {
-    pub issuer: Address,
-    pub list_id: B256,
-    pub index: U256,
-    pub revoked: bool,
-    pub block_number: u64,
-    pub log_index: u64,
-    pub tx_hash: B256,
-}
-
-impl StatusChange {
-    /// Decode a status registry log; `None` for any other log.
-    pub fn from_log(log: &ChainLog) -> Option<Self> {
-        let e = StatusChanged::decode_raw_log(log.topics.iter().copied(), &log.data).ok()?;
-        Some(Self {
-            issuer: e.issuer,
-            list_id: e.listId,
-            index: e.index,
-            revoked: e.revoked,
-            block_number: log.block_number,
-            log_index: log.log_index,
-            tx_hash: log.tx_hash,
-        })
-    }
 }
 
 type Key = (Address, B256, U256);
@@ -525,26 +492,6 @@ mod tests {
         }
 
         #[test]
-        fn arbitrary_status_logs_never_panic(
-            known in proptest::prelude::any::<bool>(),
-            topics in proptest::collection::vec(proptest::prelude::any::<[u8; 32]>(), 0..5),
-            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
-        ) {
-            let mut t: Vec<B256> = topics.into_iter().map(B256::from).collect();
-            if known {
-                t.insert(0, StatusChanged::SIGNATURE_HASH);
-            }
-            let _ = StatusChange::from_log(&ChainLog {
-                block_number: u64::MAX,
-                block_hash: B256::ZERO,
-                log_index: u64::MAX,
-                tx_hash: B256::ZERO,
-                topics: t,
-                data: data.into(),
-            });
-        }
-
-        #[test]
         fn entries_round_trip(name in "[A-Za-z0-9_-]{1,32}", index in proptest::prelude::any::<u64>(), hex in "[0-9a-f]{40}") {
             let did = format!("did:ethr:dev:0x{hex}");
             let list = list_url(&did, &name);
@@ -554,31 +501,5 @@ mod tests {
             let entries = StatusEntry::from_json(&did, &StatusEntry::to_json(&list, U256::from(index))).unwrap();
             proptest::prop_assert_eq!(entries, vec![StatusEntry { issuer: did, list, index: U256::from(index) }]);
         }
-    }
-
-    #[test]
-    fn event_round_trip() {
-        let issuer = Address::repeat_byte(7);
-        let e = StatusChanged {
-            issuer,
-            listId: list_id("hr").unwrap(),
-            index: U256::from(42),
-            revoked: true,
-            previousChange: U256::from(3),
-        };
-        let log = e.encode_log_data();
-        let c = StatusChange::from_log(&ChainLog {
-            block_number: 9,
-            block_hash: B256::ZERO,
-            log_index: 1,
-            tx_hash: B256::ZERO,
-            topics: log.topics().to_vec(),
-            data: log.data.clone(),
-        })
-        .unwrap();
-        assert_eq!(
-            (c.issuer, c.index, c.revoked),
-            (issuer, U256::from(42), true)
-        );
     }
 }

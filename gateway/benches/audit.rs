@@ -17,7 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use didgate::audit::{AuditLog, AuditWriter, DecisionRecord, Effect};
+use didgate::audit::{AuditLog, AuditWriter};
+use didgate::decision::{DecisionRecord, Effect};
 use didgate::store::Store;
 
 /// The default `database.audit_queue`.

@@ -18,7 +18,7 @@ use credentials::{
 };
 use criterion::{criterion_group, criterion_main, Criterion};
 use did_registry::{DidResolver, MethodResolver};
-use didgate::authn::Principal;
+use didgate::principal::Principal;
 use didgate::session::{NewSession, SessionSettings, Sessions};
 use didgate::store::Store;
 use http::{header, HeaderMap, HeaderValue};

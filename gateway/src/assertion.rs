@@ -16,7 +16,7 @@ use credentials::{jws, KeyType, SigningKey};
 use http::HeaderValue;
 use serde_json::{json, Map, Value};
 
-use crate::authn::Principal;
+use crate::principal::Principal;
 
 /// Header carrying the assertion to the upstream. Clients can't set it:
 /// every incoming `x-didgate-*` header is removed first.
@@ -192,7 +192,7 @@ impl AssertionCache {
                 return Some(hit.header.clone());
             }
         }
-        let id = crate::audit::new_id();
+        let id = crate::decision::new_id();
         let token = signer.sign(&AssertionInput {
             subject: &principal.did,
             audience,

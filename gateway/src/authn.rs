@@ -10,62 +10,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use credentials::{CredentialError, VerifiedCredential, VerifiedPresentation, Verifier};
+use credentials::{VerifiedPresentation, Verifier};
 use http::{header, HeaderMap, StatusCode};
 use moka::sync::Cache;
 
-use crate::refusal::Refusal;
+use crate::principal::Principal;
+use crate::refusal::{credential_refusal, Refusal};
 use crate::session::{Session, Sessions};
-
-/// Who is asking, as verified: from one presentation, or from the login
-/// behind a session (shared by all of that session's requests).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Principal {
-    pub did: String,
-    pub issuers: Vec<String>,
-    /// The types the credentials count for (each credential's stated types
-    /// that its issuer is trusted for; one credential per type).
-    pub credential_types: Vec<String>,
-    /// Per credential type, the claims of the credential that counts for it.
-    /// Claims of different credentials are never merged: policies read
-    /// `principal.claims.<Type>.<claim>`.
-    pub claims: policy::ClaimsByType,
-}
-
-impl Principal {
-    /// From verified credentials whose `types` are the types they count for
-    /// (the verifier refuses a presentation with two credentials of one type).
-    pub fn from_credentials(holder: String, credentials: Vec<VerifiedCredential>) -> Self {
-        let mut issuers: Vec<String> = Vec::with_capacity(credentials.len());
-        let mut types: Vec<String> = Vec::new();
-        let mut claims = policy::ClaimsByType::new();
-        for vc in credentials {
-            let subject = Arc::new(vc.claims);
-            for t in vc.types {
-                if t == "VerifiableCredential" || types.contains(&t) {
-                    continue;
-                }
-                claims.insert(
-                    t.clone(),
-                    policy::TypedClaims {
-                        issuer: vc.issuer.clone(),
-                        claims: subject.clone(),
-                    },
-                );
-                types.push(t);
-            }
-            if !issuers.contains(&vc.issuer) {
-                issuers.push(vc.issuer);
-            }
-        }
-        Principal {
-            did: holder,
-            issuers,
-            credential_types: types,
-            claims,
-        }
-    }
-}
 
 /// An authenticated request: who, and how.
 #[derive(Debug, Clone)]
@@ -92,43 +43,6 @@ impl Identity {
     pub fn did(&self) -> &str {
         &self.principal.did
     }
-}
-
-/// The refusal for a credential that did not verify: 401 with its reason, or
-/// 503 when our side cannot check it right now (never a pass). What went
-/// wrong while fetching or reading a status list, or talking to a chain, is
-/// logged, never sent to the client: the client learns the reason code only.
-pub fn credential_refusal(e: &CredentialError) -> Refusal {
-    let code = e.reason_code();
-    let status = match code {
-        "chain_unavailable" | "status_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::UNAUTHORIZED,
-    };
-    let message = match e {
-        CredentialError::Status(s) => {
-            tracing::warn!(reason = code, error = %s, "credential status check failed");
-            status_message(code)
-        }
-        _ => e.to_string(),
-    };
-    Refusal::new(status, code, message)
-}
-
-/// What a client is told about a credential status failure.
-fn status_message(code: &str) -> String {
-    match code {
-        "credential_revoked" => "the credential has been revoked by its issuer",
-        "status_unavailable" | "chain_unavailable" => {
-            "the credential's revocation status cannot be checked right now; try again shortly"
-        }
-        "status_list_not_allowed" => {
-            "the credential's status list is not at an address its issuer is allowed to publish at"
-        }
-        "status_list_mismatch" => "the credential's status list belongs to another issuer",
-        "status_entry_invalid" => "the credential's status entry is invalid",
-        _ => "the credential's revocation status cannot be checked",
-    }
-    .to_owned()
 }
 
 /// Remembers presentation ids until their expiry (bounded; see config).

@@ -19,8 +19,8 @@ use did_registry::ethr::{
 };
 use serde_json::json;
 
-use crate::cli::load_identity;
 use crate::config::Config;
+use crate::identity::load_identity;
 use crate::store::Store;
 
 /// The secp256k1 secret of a key file (did:ethr keys are Ethereum keys).
@@ -41,18 +41,6 @@ pub fn ethereum_secret(key: &SigningKey, path: &Path) -> Result<k256::SecretKey>
         .with_context(|| format!("{}: the private key is not base64url", path.display()))?;
     k256::SecretKey::from_slice(&bytes)
         .with_context(|| format!("{}: not a secp256k1 private key", path.display()))
-}
-
-/// A `did:ethr` for a new secp256k1 key on a network.
-pub fn ethr_did_for(key: &SigningKey, network: &str) -> Result<String> {
-    let jwk = serde_json::to_string(&key.public_key().to_jwk())?;
-    let pk = k256::PublicKey::from_jwk_str(&jwk).context("not a secp256k1 key")?;
-    let address = did_registry::ethr::address_of(&pk).to_checksum(None);
-    Ok(if network == "mainnet" {
-        format!("did:ethr:{address}")
-    } else {
-        format!("did:ethr:{network}:{address}")
-    })
 }
 
 /// An address given as a DID (`did:ethr:…`) or as `0x…`.

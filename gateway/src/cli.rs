@@ -6,12 +6,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use credentials::{CredentialRequest, Format, KeyType, PresentationRequest, SigningKey};
+use credentials::{Format, KeyType};
 use serde_json::{Map, Value};
 
-use crate::assertion::{read_key_file, write_key_file};
+use crate::assertion::read_key_file;
 use crate::chain_commands;
 use crate::config::Config;
+use crate::demo::DemoArgs;
+use crate::identity::{create_did, create_ethr_did, issue_vc, present_vp, unix_now, DidMethod};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -133,19 +135,6 @@ pub enum RiskCommand {
 pub enum EvalSize {
     Small,
     Full,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct DemoArgs {
-    /// Where the demo keeps its keys, credentials, config and database.
-    #[arg(long, default_value = "didgate-demo")]
-    pub dir: PathBuf,
-    /// HTTP port of the gateway (0 = pick a free one).
-    #[arg(long, default_value_t = 8080)]
-    pub port: u16,
-    /// HTTPS port of the gateway (0 = pick a free one).
-    #[arg(long, default_value_t = 8443)]
-    pub tls_port: u16,
 }
 
 #[derive(Subcommand, Debug)]
@@ -425,14 +414,6 @@ pub enum PolicyCommand {
         /// The test cases file.
         cases: PathBuf,
     },
-}
-
-#[derive(ValueEnum, Debug, Clone, Copy)]
-pub enum DidMethod {
-    Key,
-    Jwk,
-    /// On-chain (ERC-1056); the key is secp256k1.
-    Ethr,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -754,17 +735,6 @@ async fn did_write(cmd: DidCommand) -> Result<()> {
     chain_commands::write(&tx.config, &tx.key, tx.did.as_deref(), change).await
 }
 
-/// A did:ethr for a new secp256k1 key; the key file's kid is `did#controller`.
-pub fn create_ethr_did(network: &str, out: &Path) -> Result<(String, SigningKey)> {
-    if network.is_empty() || network.contains(['#', '?', '/']) {
-        bail!("--network {network:?} is not a network name or hex chain id");
-    }
-    let key = SigningKey::generate(KeyType::Secp256k1);
-    let did = chain_commands::ethr_did_for(&key, network)?;
-    write_key_file(out, &key, Some(&format!("{did}#controller")))?;
-    Ok((did, key))
-}
-
 async fn serve(path: &Path) -> Result<()> {
     let config = Config::load(path)?;
     let running = crate::server::start(&config).await?;
@@ -774,33 +744,10 @@ async fn serve(path: &Path) -> Result<()> {
     if let Some(a) = running.https_addr {
         eprintln!("didgate listening on https://{a}");
     }
-    shutdown_signal().await;
+    crate::server::shutdown_signal().await;
     eprintln!("shutting down: draining connections and flushing the decision log");
     running.shutdown().await;
     Ok(())
-}
-
-/// Wait for Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 fn check(path: &Path) -> Result<()> {
@@ -969,103 +916,6 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
-/// Create a key and its DID; the key file's `kid` is the DID URL of the key.
-pub fn create_did(
-    method: DidMethod,
-    key_type: KeyType,
-    out: &Path,
-) -> Result<(String, SigningKey)> {
-    let key = SigningKey::generate(key_type);
-    let public = key.public_key();
-    let did = match method {
-        DidMethod::Key => did_registry::did_key(&public),
-        DidMethod::Jwk => did_registry::did_jwk(&public),
-        DidMethod::Ethr => bail!("did:ethr keys are made by create_ethr_did"),
-    };
-    let kid = did_registry::default_key_id(&did)?;
-    write_key_file(out, &key, Some(&kid))?;
-    Ok((did, key))
-}
-
-/// Load a key file and the DID and key id it belongs to.
-pub fn load_identity(path: &Path) -> Result<(SigningKey, String, String)> {
-    let (key, kid) = read_key_file(path)?;
-    let kid = kid.with_context(|| {
-        format!(
-            "{} has no \"kid\" naming its DID; create keys with `didgate did create`",
-            path.display()
-        )
-    })?;
-    let did = kid.split('#').next().unwrap_or_default().to_owned();
-    if !did.starts_with("did:") {
-        bail!("{}: kid {kid:?} is not a DID URL", path.display());
-    }
-    Ok((key, did, kid))
-}
-
-pub fn issue_vc(
-    issuer_key: &Path,
-    subject: &str,
-    types: &[String],
-    claims: Map<String, Value>,
-    valid_for: i64,
-    format: Format,
-) -> Result<String> {
-    let identity = load_identity(issuer_key)?;
-    issue_vc_as(&identity, subject, types, claims, valid_for, format, None)
-}
-
-/// Issue as a loaded identity (key, DID, kid), with an optional `credentialStatus`.
-pub fn issue_vc_as(
-    (key, issuer, kid): &(SigningKey, String, String),
-    subject: &str,
-    types: &[String],
-    claims: Map<String, Value>,
-    valid_for: i64,
-    format: Format,
-    status: Option<&Value>,
-) -> Result<String> {
-    if !subject.starts_with("did:") {
-        bail!("--subject {subject:?} is not a DID");
-    }
-    let req = CredentialRequest {
-        issuer: issuer.clone(),
-        subject: subject.to_owned(),
-        types: types.to_vec(),
-        claims,
-        valid_for_secs: Some(valid_for),
-        id: Some(format!("urn:uuid:{}", uuid::Uuid::new_v4())),
-        format,
-    };
-    Ok(credentials::issue_with_status(
-        key,
-        kid,
-        &req,
-        status,
-        unix_now(),
-    )?)
-}
-
-pub fn present_vp(
-    holder_key: &Path,
-    vcs: Vec<String>,
-    audience: &str,
-    nonce: Option<String>,
-    valid_for: i64,
-    format: Format,
-) -> Result<String> {
-    let (key, holder, kid) = load_identity(holder_key)?;
-    let req = PresentationRequest {
-        holder,
-        audience: audience.to_owned(),
-        nonce,
-        valid_for_secs: valid_for,
-        credentials: vcs,
-        format,
-    };
-    Ok(credentials::present(&key, &kid, &req, unix_now())?)
-}
-
 fn read_token(v: &str) -> Result<String> {
     let p = Path::new(v);
     if v.matches('.').count() == 2 && !p.exists() {
@@ -1097,13 +947,6 @@ fn parse_claims(pairs: &[String], json: Option<&str>) -> Result<Map<String, Valu
         claims.insert(k.to_owned(), value);
     }
     Ok(claims)
-}
-
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -13,8 +13,8 @@ use credentials::{Format, KeyType};
 use serde_json::{json, Map, Value};
 
 use crate::assertion::{read_key_file, write_key_file, AssertionSigner};
-use crate::cli::{create_did, create_ethr_did, issue_vc, DemoArgs, DidMethod};
 use crate::config::Config;
+use crate::identity::{create_did, create_ethr_did, issue_vc, DidMethod};
 use crate::sample_app::SampleApp;
 
 const SCHEMA: &str = include_str!("../../deploy/policies/didgate.cedarschema");
@@ -39,6 +39,20 @@ pub struct DemoSetup {
 
 /// The network name of the demo's embedded chain (`did:ethr:demo:0x…`).
 pub const DEMO_NETWORK: &str = "demo";
+
+/// `didgate demo`'s options.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Where the demo keeps its keys, credentials, config and database.
+    #[arg(long, default_value = "didgate-demo")]
+    pub dir: PathBuf,
+    /// HTTP port of the gateway (0 = pick a free one).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// HTTPS port of the gateway (0 = pick a free one).
+    #[arg(long, default_value_t = 8443)]
+    pub tls_port: u16,
+}
 
 pub async fn run(args: DemoArgs) -> Result<()> {
     let http_port = pick_port(args.port)?;
@@ -76,7 +90,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         anyhow::anyhow!("{e}{hint}")
     })?;
     print_walkthrough(&setup, app.addr);
-    crate::cli::shutdown_signal().await;
+    crate::server::shutdown_signal().await;
     eprintln!("stopping the demo: draining connections and flushing the decision log");
     running.shutdown().await;
     app.stop();
@@ -149,7 +163,7 @@ pub fn prepare(dir: &Path, http_port: u16, tls_port: u16, app: SocketAddr) -> Re
             DidMethod::Ethr => "did:ethr:",
         };
         if path.exists() {
-            if let Ok((_, did, _)) = crate::cli::load_identity(&path) {
+            if let Ok((_, did, _)) = crate::identity::load_identity(&path) {
                 if did.starts_with(prefix) {
                     return Ok(did);
                 }

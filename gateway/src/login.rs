@@ -35,13 +35,16 @@ use hyper::body::Incoming;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use crate::audit::{DecisionRecord, Effect};
-use crate::authn::Principal;
+use crate::audit::AuditLog;
+use crate::authn::Authenticator;
 use crate::body::{full, GatewayBody};
+use crate::conn::ConnInfo;
+use crate::decision::{DecisionRecord, Effect};
+use crate::geoip::GeoIp;
 use crate::openid4vp::{AuthorizationRequest, AuthorizationResponse};
-use crate::path::{ConnInfo, Gateway};
+use crate::principal::Principal;
 use crate::refusal::{html_escape, Refusal};
-use crate::session::{decode_secret, hex, new_secret, secret_hash, set_cookie, NewSession};
+use crate::session::{decode_secret, new_secret, secret_hash, set_cookie, NewSession};
 use crate::store::{LoginKey, LoginRow};
 
 pub const PREFIX: &str = "/.didgate/";
@@ -216,10 +219,22 @@ struct LoginState {
     return_to: String,
 }
 
+/// What the login endpoints work with, lent by the request path for one
+/// request: the login's own keys and settings, and the gateway's
+/// authenticator, decision log, risk engine and GeoIP.
+pub struct LoginCx<'a> {
+    pub login: Option<&'a Login>,
+    pub authn: &'a Authenticator,
+    pub audit: &'a AuditLog,
+    pub risk: Option<&'a risk::Engine>,
+    pub geoip: Option<&'a GeoIp>,
+    pub instance: &'a std::sync::Arc<str>,
+}
+
 /// Answer a request under `/.didgate/` (other than the JWKS and health).
 /// Every refusal is audited, here or where it was made.
 pub async fn handle(
-    gw: &Gateway,
+    cx: &LoginCx<'_>,
     req: Request<Incoming>,
     conn: &ConnInfo,
     client_ip: IpAddr,
@@ -227,13 +242,13 @@ pub async fn handle(
 ) -> Response<GatewayBody> {
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
-    let result = match &gw.login {
+    let result = match &cx.login {
         None => Err(Refusal::new(
             StatusCode::NOT_FOUND,
             "no_route",
             "browser login is not enabled on this gateway ([sessions] enabled = false)",
         )),
-        Some(login) => endpoint(gw, login, req, conn, client_ip, now_ms).await,
+        Some(login) => endpoint(cx, login, req, conn, client_ip, now_ms).await,
     };
     match result {
         Ok(resp) => resp,
@@ -244,12 +259,12 @@ pub async fn handle(
             let id = match refusal.decision_id.clone() {
                 Some(id) => id,
                 None => {
-                    let mut record = login_record(gw, &path, client_ip, now_ms);
+                    let mut record = login_record(cx, &path, client_ip, now_ms);
                     record.method = method.as_str().to_owned();
                     record.status = Some(refusal.status.as_u16());
                     record.reason = refusal.code;
                     let id = record.id.clone();
-                    if let Err(unlogged) = audit(gw, record).await {
+                    if let Err(unlogged) = audit(cx, record).await {
                         return unlogged.into_response(accept.as_ref(), &id);
                     }
                     id
@@ -262,7 +277,7 @@ pub async fn handle(
 
 /// The endpoint `req` names.
 async fn endpoint(
-    gw: &Gateway,
+    cx: &LoginCx<'_>,
     login: &Login,
     req: Request<Incoming>,
     conn: &ConnInfo,
@@ -272,12 +287,12 @@ async fn endpoint(
     let path = req.uri().path().to_owned();
     match (req.method().clone(), path.as_str()) {
         (Method::GET, LOGIN) => start(login, &req, now_ms),
-        (Method::POST, RESPONSE) => wallet_response(gw, login, req, client_ip, now_ms).await,
-        (Method::GET, STATUS) => status(gw, login, &req, now_ms).await,
-        (Method::GET, COMPLETE) => complete(gw, login, &req, conn, client_ip, now_ms).await,
-        (Method::POST, LOGOUT) => logout(gw, &req, client_ip, now_ms).await,
+        (Method::POST, RESPONSE) => wallet_response(cx, login, req, client_ip, now_ms).await,
+        (Method::GET, STATUS) => status(cx, login, &req, now_ms).await,
+        (Method::GET, COMPLETE) => complete(cx, login, &req, conn, client_ip, now_ms).await,
+        (Method::POST, LOGOUT) => logout(cx, &req, client_ip, now_ms).await,
         (Method::GET, LOGOUT) => Ok(logout_page()),
-        (Method::GET, WHOAMI) => whoami(gw, &req, now_ms).await,
+        (Method::GET, WHOAMI) => whoami(cx, &req, now_ms).await,
         (_, LOGIN | RESPONSE | STATUS | COMPLETE | LOGOUT | WHOAMI) => Err(Refusal::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
@@ -349,7 +364,7 @@ fn store_error(e: crate::store::StoreError) -> Refusal {
 fn browser_hash(login: &Login, headers: &HeaderMap) -> Result<Option<String>, Refusal> {
     Ok(crate::session::cookie(headers, &login.cookie_name)?
         .and_then(|text| login.open_browser_cookie(text))
-        .map(|s| hex(&secret_hash(&s))))
+        .map(|s| hex::encode(secret_hash(&s))))
 }
 
 fn start(
@@ -417,13 +432,13 @@ fn wallet_error(
 }
 
 async fn wallet_response(
-    gw: &Gateway,
+    cx: &LoginCx<'_>,
     login: &Login,
     req: Request<Incoming>,
     client_ip: IpAddr,
     now_ms: i64,
 ) -> Result<Response<GatewayBody>, Refusal> {
-    let store = sessions_of(gw)?.store().clone();
+    let store = sessions_of(cx)?.store().clone();
     let form = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -505,7 +520,7 @@ async fn wallet_response(
     // What is recorded of this login once the wallet has answered.
     let mut row = LoginRow {
         state: state.clone(),
-        browser_hash: hex(&opened.browser_hash),
+        browser_hash: hex::encode(opened.browser_hash),
         return_to: opened.return_to.clone(),
         step_up: i64::from(opened.step_up),
         created_ms: now_ms,
@@ -523,7 +538,7 @@ async fn wallet_response(
             "this login was answered already",
         )
     };
-    let mut record = login_record(gw, RESPONSE, client_ip, now_ms);
+    let mut record = login_record(cx, RESPONSE, client_ip, now_ms);
     record.auth_method = Some("openid4vp");
     let token = match answer {
         AuthorizationResponse::Error { error, .. } => {
@@ -534,14 +549,14 @@ async fn wallet_response(
             }
             record.reason = "login_declined";
             record.status = Some(200);
-            audit(gw, record).await?;
+            audit(cx, record).await?;
             return Ok(json_response(StatusCode::OK, &json!({})));
         }
         AuthorizationResponse::Presentation { vp_token, .. } => vp_token,
     };
     let client_id = login.client_id();
     let nonce = login.nonce(&state);
-    let verified = gw
+    let verified = cx
         .authn
         .verifier()
         .verify_login(
@@ -556,9 +571,9 @@ async fn wallet_response(
     let (vp, binding) = match verified {
         Ok(v) => v,
         Err(e) => {
-            let refusal = crate::authn::credential_refusal(&e);
+            let refusal = crate::refusal::credential_refusal(&e);
             if refusal.status == StatusCode::UNAUTHORIZED {
-                if let Some(engine) = &gw.risk {
+                if let Some(engine) = &cx.risk {
                     engine.observe_failed_authentication(client_ip, now_ms);
                 }
             }
@@ -568,7 +583,7 @@ async fn wallet_response(
             }
             record.status = Some(refusal.status.as_u16());
             record.reason = refusal.code;
-            audit(gw, record).await?;
+            audit(cx, record).await?;
             let error = if refusal.status == StatusCode::SERVICE_UNAVAILABLE {
                 "temporarily_unavailable"
             } else {
@@ -593,7 +608,7 @@ async fn wallet_response(
         }
         record.status = Some(401);
         record.reason = "credential_not_requested";
-        audit(gw, record).await?;
+        audit(cx, record).await?;
         return Ok(wallet_error(
             StatusCode::UNAUTHORIZED,
             "invalid_request",
@@ -609,7 +624,7 @@ async fn wallet_response(
     })
     .to_string();
     row.status = "presented".into();
-    row.code_hash = Some(hex(&secret_hash(&code_secret)));
+    row.code_hash = Some(hex::encode(secret_hash(&code_secret)));
     row.result = Some(result);
     if !store.record_login_answer(&row).await.map_err(store_error)? {
         return Ok(answered());
@@ -618,7 +633,7 @@ async fn wallet_response(
     fill_principal(&mut record, &principal);
     record.effect = Effect::Allow;
     record.reason = "login_presented";
-    audit(gw, record).await?;
+    audit(cx, record).await?;
     let redirect = format!("{}?response_code={code}", login.complete_uri);
     Ok(json_response(
         StatusCode::OK,
@@ -627,17 +642,17 @@ async fn wallet_response(
 }
 
 async fn status(
-    gw: &Gateway,
+    cx: &LoginCx<'_>,
     login: &Login,
     req: &Request<Incoming>,
     now_ms: i64,
 ) -> Result<Response<GatewayBody>, Refusal> {
-    let store = sessions_of(gw)?.store();
+    let store = sessions_of(cx)?.store();
     let state = query_param(req, "state").unwrap_or_default();
     let browser = browser_hash(login, req.headers())?;
     let opened = login
         .open(&state)
-        .filter(|o| Some(hex(&o.browser_hash)) == browser);
+        .filter(|o| Some(hex::encode(o.browser_hash)) == browser);
     let Some(opened) = opened else {
         return Ok(json_response(
             StatusCode::NOT_FOUND,
@@ -660,14 +675,14 @@ async fn status(
 }
 
 async fn complete(
-    gw: &Gateway,
+    cx: &LoginCx<'_>,
     login: &Login,
     req: &Request<Incoming>,
     conn: &ConnInfo,
     client_ip: IpAddr,
     now_ms: i64,
 ) -> Result<Response<GatewayBody>, Refusal> {
-    let sessions = sessions_of(gw)?;
+    let sessions = sessions_of(cx)?;
     let store = sessions.store();
     let Some(browser) = browser_hash(login, req.headers())? else {
         return Err(Refusal::new(
@@ -681,7 +696,7 @@ async fn complete(
     let code_hash = code
         .as_deref()
         .and_then(decode_secret)
-        .map(|c| hex(&secret_hash(&c)));
+        .map(|c| hex::encode(secret_hash(&c)));
     let key = match (&code_hash, &state) {
         (Some(h), _) => LoginKey::Code(h),
         (None, Some(s)) => LoginKey::State(s),
@@ -711,7 +726,7 @@ async fn complete(
             "this login is not ready, was started in another browser, was used already, or has expired",
         ));
     };
-    let mut record = login_record(gw, COMPLETE, client_ip, now_ms);
+    let mut record = login_record(cx, COMPLETE, client_ip, now_ms);
     record.auth_method = Some("openid4vp");
     let result: Value = row
         .result
@@ -729,7 +744,7 @@ async fn complete(
         })
         .unwrap_or_default();
     // Verified again now: nothing revoked between the wallet's answer and this.
-    let rebound = gw
+    let rebound = cx
         .authn
         .verifier()
         .rebind(&holder, &holder_key, &tokens, now_ms / 1000)
@@ -737,18 +752,18 @@ async fn complete(
     let (vcs, binding) = match rebound {
         Ok(v) => v,
         Err(e) => {
-            let refusal = crate::authn::credential_refusal(&e);
+            let refusal = crate::refusal::credential_refusal(&e);
             record.subject = Some(holder);
             record.status = Some(refusal.status.as_u16());
             record.reason = refusal.code;
             let mut refusal = refusal;
             refusal.decision_id = Some(record.id.clone());
-            audit(gw, record).await?;
+            audit(cx, record).await?;
             return Err(refusal);
         }
     };
     let old_holder = sessions
-        .authenticate(gw.authn.verifier(), req.headers(), now_ms)
+        .authenticate(cx.authn.verifier(), req.headers(), now_ms)
         .await
         .ok()
         .flatten()
@@ -762,10 +777,10 @@ async fn complete(
     // A step-up: the browser's current session asked for this login, and the
     // same holder answered it.
     let stepped_up = row.step_up == 1 && old_holder.as_deref() == Some(session.holder());
-    observe_login(gw, req, conn, client_ip, now_ms, &session, stepped_up);
+    observe_login(cx, req, conn, client_ip, now_ms, &session, stepped_up);
     record.effect = Effect::Allow;
     record.reason = "session_opened";
-    audit(gw, record).await?;
+    audit(cx, record).await?;
     tracing::info!(subject = %session.holder(), session = %session.public_id, "session opened");
     let max_age = (session.expires_ms - now_ms) / 1000;
     // The login cookie stays until it expires: other tabs of this browser
@@ -779,7 +794,7 @@ async fn complete(
 /// The login teaches the risk engine this browser's network and device; a
 /// login the holder's own session asked for (a step-up) confirms them.
 fn observe_login(
-    gw: &Gateway,
+    cx: &LoginCx<'_>,
     req: &Request<Incoming>,
     conn: &ConnInfo,
     client_ip: IpAddr,
@@ -787,8 +802,9 @@ fn observe_login(
     session: &crate::session::Session,
     stepped_up: bool,
 ) {
-    let Some(engine) = &gw.risk else { return };
-    let mut event = gw.risk_event(
+    let Some(engine) = &cx.risk else { return };
+    let mut event = crate::signals::risk_event(
+        cx.geoip,
         req,
         conn,
         client_ip,
@@ -808,20 +824,20 @@ fn observe_login(
 }
 
 async fn logout(
-    gw: &Gateway,
+    cx: &LoginCx<'_>,
     req: &Request<Incoming>,
     client_ip: IpAddr,
     now_ms: i64,
 ) -> Result<Response<GatewayBody>, Refusal> {
-    let sessions = sessions_of(gw)?;
-    crate::path::refuse_cross_site(req)?;
+    let sessions = sessions_of(cx)?;
+    crate::browser::refuse_cross_site(req)?;
     let text = crate::session::cookie(req.headers(), &sessions.settings().cookie_name)?;
-    let mut record = login_record(gw, LOGOUT, client_ip, now_ms);
+    let mut record = login_record(cx, LOGOUT, client_ip, now_ms);
     record.auth_method = Some("session");
     let ended = match text {
         Some(t) => {
             if let Ok(Some(s)) = sessions
-                .authenticate(gw.authn.verifier(), req.headers(), now_ms)
+                .authenticate(cx.authn.verifier(), req.headers(), now_ms)
                 .await
             {
                 fill_principal(&mut record, &s.principal);
@@ -836,7 +852,7 @@ async fn logout(
     } else {
         "no_session"
     };
-    audit(gw, record).await?;
+    audit(cx, record).await?;
     let wants_html = req
         .headers()
         .get(header::ACCEPT)
@@ -865,13 +881,13 @@ async fn logout(
 }
 
 async fn whoami(
-    gw: &Gateway,
+    cx: &LoginCx<'_>,
     req: &Request<Incoming>,
     now_ms: i64,
 ) -> Result<Response<GatewayBody>, Refusal> {
-    let sessions = sessions_of(gw)?;
+    let sessions = sessions_of(cx)?;
     let session = sessions
-        .authenticate(gw.authn.verifier(), req.headers(), now_ms)
+        .authenticate(cx.authn.verifier(), req.headers(), now_ms)
         .await?
         .ok_or_else(|| {
             Refusal::unauthenticated("credential_missing", "this browser has no session")
@@ -889,17 +905,19 @@ async fn whoami(
 }
 
 /// The gateway's sessions (login endpoints exist only when they are on).
-fn sessions_of(gw: &Gateway) -> Result<&std::sync::Arc<crate::session::Sessions>, Refusal> {
-    gw.authn
+fn sessions_of<'a>(
+    cx: &LoginCx<'a>,
+) -> Result<&'a std::sync::Arc<crate::session::Sessions>, Refusal> {
+    cx.authn
         .sessions()
         .ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, "no_route", "sessions are disabled"))
 }
 
-fn login_record(gw: &Gateway, path: &str, client_ip: IpAddr, now_ms: i64) -> DecisionRecord {
+fn login_record(cx: &LoginCx<'_>, path: &str, client_ip: IpAddr, now_ms: i64) -> DecisionRecord {
     DecisionRecord {
-        id: crate::audit::new_id(),
+        id: crate::decision::new_id(),
         ts_ms: now_ms,
-        gateway: gw.instance.clone(),
+        gateway: cx.instance.clone(),
         route: None,
         method: if path == COMPLETE { "GET" } else { "POST" }.to_owned(),
         host: String::new(),
@@ -925,8 +943,8 @@ fn fill_principal(record: &mut DecisionRecord, p: &Principal) {
 }
 
 /// Logins are decisions too: audited, and refused when the log cannot take them.
-async fn audit(gw: &Gateway, record: DecisionRecord) -> Result<(), Refusal> {
-    gw.audit.record(record).await.map_err(|_| {
+async fn audit(cx: &LoginCx<'_>, record: DecisionRecord) -> Result<(), Refusal> {
+    cx.audit.record(record).await.map_err(|_| {
         Refusal::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "audit_unavailable",

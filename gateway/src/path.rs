@@ -10,7 +10,7 @@
 //! (pure computation for did:key/did:jwk) and the upstream call itself; the
 //! audit append is a non-blocking queue push.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
@@ -19,11 +19,14 @@ use policy::{DecisionRequest, PolicyEngine, RiskContext};
 use risk::RiskAssessment;
 
 use crate::assertion::{AssertionCache, AssertionSigner, ASSERTION_HEADER};
-use crate::audit::{AuditLog, DecisionRecord, Effect};
+use crate::audit::AuditLog;
 use crate::authn::{Authenticator, Identity, StepUpChallenges};
 use crate::body::{full, GatewayBody};
+use crate::browser::{is_navigation, refuse_cross_site};
 use crate::config::Cidr;
 use crate::conformance::{check_host, Target};
+use crate::conn::ConnInfo;
+use crate::decision::{DecisionRecord, Effect};
 use crate::geoip::GeoIp;
 use crate::login::Login;
 use crate::normalize::{FormAction, ParamAction, Pass};
@@ -35,15 +38,6 @@ use crate::route::{request_host, Route, Router};
 /// Reserved paths the gateway answers itself on every host.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub const HEALTH_PATH: &str = "/.didgate/health";
-
-/// Facts about the connection a request arrived on.
-#[derive(Debug, Clone)]
-pub struct ConnInfo {
-    pub peer: SocketAddr,
-    pub tls: bool,
-    /// JA4 fingerprint of the TLS ClientHello (HTTPS connections only).
-    pub tls_fp: Option<Arc<str>>,
-}
 
 /// Everything the request path needs, built once at start-up.
 pub struct Gateway {
@@ -102,13 +96,25 @@ struct Lease {
 }
 
 impl Gateway {
+    /// What the login endpoints work with: the gateway's parts, not the gateway.
+    fn login_cx(&self) -> crate::login::LoginCx<'_> {
+        crate::login::LoginCx {
+            login: self.login.as_ref(),
+            authn: &self.authn,
+            audit: &self.audit,
+            risk: self.risk.as_deref(),
+            geoip: self.geoip.as_ref(),
+            instance: &self.instance,
+        }
+    }
+
     /// Decide one request and, if allowed, forward it.
     pub async fn handle(
         self: &Arc<Self>,
         mut req: Request<Incoming>,
         conn: ConnInfo,
     ) -> Response<GatewayBody> {
-        let decision_id = crate::audit::new_id();
+        let decision_id = crate::decision::new_id();
         let now_ms = unix_ms();
         let now = now_ms / 1000;
 
@@ -133,7 +139,7 @@ impl Gateway {
         if let (Ok(t), Ok(())) = (&target, &conformance) {
             if t.decoded(&req).starts_with(crate::login::PREFIX) {
                 let ip = client_ip.as_ref().copied().unwrap_or(peer_ip);
-                return crate::login::handle(self, req, &conn, ip, now_ms).await;
+                return crate::login::handle(&self.login_cx(), req, &conn, ip, now_ms).await;
             }
         }
         let host = request_host(&req).into_owned();
@@ -344,34 +350,6 @@ impl Gateway {
         })
     }
 
-    /// The risk engine's view of `req` by `subject`: where it comes from
-    /// (address, GeoIP), with what (user agent, TLS fingerprint), what it
-    /// asks for (method, path).
-    pub(crate) fn risk_event<'a>(
-        &'a self,
-        req: &'a Request<Incoming>,
-        conn: &'a ConnInfo,
-        client_ip: IpAddr,
-        subject: &'a str,
-        kind: risk::Kind,
-        now_ms: i64,
-    ) -> risk::Event<'a> {
-        let mut e = risk::Event::new(now_ms, subject, kind, client_ip);
-        if let Some(geo) = self.geoip.as_ref().map(|g| g.lookup(client_ip)) {
-            e.asn = geo.asn;
-            e.country = geo.country;
-            e.location = geo.location;
-        }
-        e.user_agent = req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok());
-        e.tls_fp = conn.tls_fp.as_deref();
-        e.method = Some(req.method().as_str());
-        e.path = Some(req.uri().path());
-        e
-    }
-
     /// The client's address: the TCP peer, or — when the peer is a trusted
     /// proxy — the nearest untrusted address in `X-Forwarded-For`.
     fn client_ip(&self, req: &Request<Incoming>, peer: IpAddr) -> Result<IpAddr, Refusal> {
@@ -458,7 +436,8 @@ impl Gateway {
         }
 
         // 3. Risk: this identity's history, this request, this source.
-        let mut event = self.risk_event(
+        let mut event = crate::signals::risk_event(
+            self.geoip.as_ref(),
             req,
             conn,
             client_ip,
@@ -559,7 +538,7 @@ impl Gateway {
             tracing::info!(subject = %principal.did, route = %lease.route, path = %lease.path,
                 reason = refusal.code, "open exchange no longer allowed; closing it");
             let record = DecisionRecord {
-                id: crate::audit::new_id(),
+                id: crate::decision::new_id(),
                 ts_ms: now_ms,
                 gateway: self.instance.clone(),
                 route: Some(lease.route.clone()),
@@ -603,7 +582,7 @@ impl Gateway {
                     .verifier()
                     .recheck_presentation(token.trim(), now_ms / 1000)
                     .await
-                    .map_err(|e| crate::authn::credential_refusal(&e))?;
+                    .map_err(|e| crate::refusal::credential_refusal(&e))?;
             }
             _ => {
                 return Err(Refusal::unauthenticated(
@@ -674,53 +653,6 @@ impl Gateway {
 
 fn is_safe_method(m: &Method) -> bool {
     matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
-}
-
-/// A top-level page load by a browser (what a login redirect can answer).
-fn is_navigation(req: &Request<Incoming>) -> bool {
-    (req.method() == Method::GET || req.method() == Method::HEAD)
-        && !req.headers().contains_key(header::AUTHORIZATION)
-        && req
-            .headers()
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(crate::refusal::prefers_html)
-}
-
-/// Refuse a request a browser sent on behalf of another site (CSRF): by
-/// `Sec-Fetch-Site` when the browser sends it, else by `Origin`. Requests
-/// without either (not from a browser's cross-site context) pass.
-pub(crate) fn refuse_cross_site(req: &Request<Incoming>) -> Result<(), Refusal> {
-    let headers = req.headers();
-    let refuse = || {
-        Refusal::forbidden(
-            "cross_site_request",
-            "a request from another site cannot change anything with this browser's session",
-        )
-    };
-    if let Some(site) = headers.get("sec-fetch-site") {
-        return match site.as_bytes() {
-            b"same-origin" | b"none" => Ok(()),
-            _ => Err(refuse()),
-        };
-    }
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        // The authority as the client wrote it, port included (HTTP/2: in the URI).
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| req.uri().authority().map(|a| a.as_str()))
-            .unwrap_or("");
-        let origin = origin.to_str().unwrap_or("null");
-        let origin_host = origin
-            .strip_prefix("https://")
-            .or_else(|| origin.strip_prefix("http://"))
-            .unwrap_or("");
-        if origin_host.is_empty() || !origin_host.eq_ignore_ascii_case(host) {
-            return Err(refuse());
-        }
-    }
-    Ok(())
 }
 
 fn is_standard_method(m: &Method) -> bool {

@@ -4,6 +4,7 @@
 //! Never a stack trace.
 
 use bytes::Bytes;
+use credentials::CredentialError;
 use http::{header, HeaderValue, Response, StatusCode};
 
 use crate::body::{full, GatewayBody};
@@ -139,6 +140,43 @@ pub(crate) fn html_escape(s: &str) -> String {
         }
     }
     out
+}
+
+/// The refusal for a credential that did not verify: 401 with its reason, or
+/// 503 when our side cannot check it right now (never a pass). What went
+/// wrong while fetching or reading a status list, or talking to a chain, is
+/// logged, never sent to the client: the client learns the reason code only.
+pub fn credential_refusal(e: &CredentialError) -> Refusal {
+    let code = e.reason_code();
+    let status = match code {
+        "chain_unavailable" | "status_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::UNAUTHORIZED,
+    };
+    let message = match e {
+        CredentialError::Status(s) => {
+            tracing::warn!(reason = code, error = %s, "credential status check failed");
+            status_message(code)
+        }
+        _ => e.to_string(),
+    };
+    Refusal::new(status, code, message)
+}
+
+/// What a client is told about a credential status failure.
+fn status_message(code: &str) -> String {
+    match code {
+        "credential_revoked" => "the credential has been revoked by its issuer",
+        "status_unavailable" | "chain_unavailable" => {
+            "the credential's revocation status cannot be checked right now; try again shortly"
+        }
+        "status_list_not_allowed" => {
+            "the credential's status list is not at an address its issuer is allowed to publish at"
+        }
+        "status_list_mismatch" => "the credential's status list belongs to another issuer",
+        "status_entry_invalid" => "the credential's status entry is invalid",
+        _ => "the credential's revocation status cannot be checked",
+    }
+    .to_owned()
 }
 
 #[cfg(test)]

@@ -33,11 +33,12 @@ use crate::audit::{AuditLog, AuditWriter};
 use crate::authn::Authenticator;
 use crate::body::Held;
 use crate::config::Config;
+use crate::conn::ConnInfo;
 use crate::ja4;
 use crate::limits::{
     Activity, ConnTimeouts, ConnectionLimiter, ConnectionSlot, Expiry, InFlight, Limits, Next,
 };
-use crate::path::{ConnInfo, Gateway};
+use crate::path::Gateway;
 use crate::proxy::Proxy;
 use crate::route::Router;
 use crate::store::Store;
@@ -707,6 +708,29 @@ async fn watch_policies(
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "policy reload task failed"),
         }
+    }
+}
+
+/// Wait for Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

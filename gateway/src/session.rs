@@ -28,7 +28,7 @@ use http::{header, HeaderMap, HeaderValue, StatusCode};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use crate::authn::Principal;
+use crate::principal::Principal;
 use crate::refusal::Refusal;
 use crate::store::{SessionRow, Store, StoreError};
 
@@ -101,15 +101,6 @@ pub struct Sessions {
 /// Hash of a secret: the key of the cache and of the table.
 pub fn secret_hash(secret: &[u8]) -> [u8; 32] {
     Sha256::digest(secret).into()
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 /// A fresh random secret and its base64url form (43 characters).
@@ -237,7 +228,7 @@ impl Sessions {
             ));
         }
         if let Err(e) = verifier.recheck(&session.binding, now_ms / 1000).await {
-            let refusal = crate::authn::credential_refusal(&e);
+            let refusal = crate::refusal::credential_refusal(&e);
             if refusal.status == StatusCode::UNAUTHORIZED {
                 // A revoked credential or key never comes back: end it here.
                 tracing::info!(session = %session.public_id, subject = %session.holder(),
@@ -290,7 +281,7 @@ impl Sessions {
         verifier
             .recheck(&session.binding, now_ms / 1000)
             .await
-            .map_err(|e| crate::authn::credential_refusal(&e))
+            .map_err(|e| crate::refusal::credential_refusal(&e))
     }
 
     /// Idle here, but maybe not on another gateway: the newest last use any
@@ -329,7 +320,7 @@ impl Sessions {
         verifier: &Verifier,
         now_ms: i64,
     ) -> Result<Arc<Session>, Refusal> {
-        let id_hash = hex(&key);
+        let id_hash = hex::encode(key);
         let row = self
             .store
             .load_session(&id_hash)
@@ -361,7 +352,7 @@ impl Sessions {
                 now_ms / 1000,
             )
             .await
-            .map_err(|e| crate::authn::credential_refusal(&e))?;
+            .map_err(|e| crate::refusal::credential_refusal(&e))?;
         let principal = Principal::from_credentials(row.subject.clone(), vcs);
         Ok(Arc::new(Session {
             public_id: public_id(&id_hash),
@@ -390,7 +381,7 @@ impl Sessions {
     ) -> Result<(Arc<Session>, String), StoreError> {
         let (secret, text) = new_secret();
         let key = secret_hash(&secret);
-        let id_hash = hex(&key);
+        let id_hash = hex::encode(key);
         let mut expires_ms = now_ms + self.settings.lifetime_ms;
         if let Some(exp) = new.binding.expires_at() {
             expires_ms = expires_ms.min(exp.saturating_mul(1000));
@@ -433,7 +424,7 @@ impl Sessions {
             s.ended.store(true, Ordering::Relaxed);
         }
         self.cache.invalidate(&key).await;
-        self.store.revoke_session(&hex(&key), now_ms).await
+        self.store.revoke_session(&hex::encode(key), now_ms).await
     }
 
     /// `Set-Cookie` for a new session.
@@ -517,13 +508,8 @@ fn public_id(id_hash: &str) -> Arc<str> {
 }
 
 fn parse_hex32(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 || !s.is_ascii() {
-        return None;
-    }
     let mut out = [0u8; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
+    hex::decode_to_slice(s, &mut out).ok()?;
     Some(out)
 }
 
@@ -622,7 +608,7 @@ mod tests {
     #[test]
     fn hex_round_trip() {
         let h = secret_hash(b"x");
-        assert_eq!(parse_hex32(&hex(&h)), Some(h));
+        assert_eq!(parse_hex32(&hex::encode(h)), Some(h));
         assert_eq!(parse_hex32("zz"), None);
     }
 }

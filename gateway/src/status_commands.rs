@@ -16,8 +16,8 @@ use did_registry::ethr::{Address, Chain, EthrDid, StatusEntry};
 use serde_json::{Map, Value};
 
 use crate::chain_commands::ethereum_secret;
-use crate::cli::load_identity;
 use crate::config::Config;
+use crate::identity::load_identity;
 use crate::store::Store;
 
 /// Parse `--status-index`: a decimal uint256.
@@ -55,7 +55,7 @@ pub fn issue_with_status(
     status::list_id(list).map_err(|e| anyhow::anyhow!("--status-list: {e}"))?;
     let index = parse_index(index)?;
     let entry = StatusEntry::to_json(&status::list_url(issuer, list), index);
-    crate::cli::issue_vc_as(
+    crate::identity::issue_vc_as(
         &identity,
         subject,
         types,

@@ -10,7 +10,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row};
 
-use crate::audit::DecisionRecord;
+use crate::decision::DecisionRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -272,7 +272,7 @@ impl Store {
     /// every gateway on this database.
     pub async fn risk_hash_key(&self) -> Result<[u8; 16], StoreError> {
         let fresh: [u8; 16] = rand::random();
-        let fresh = hex16(&fresh);
+        let fresh = hex::encode(fresh);
         let stored: String = match self {
             Store::Sqlite(pool) => {
                 sqlx::query("INSERT INTO risk_settings (name, value) VALUES ('hash_key', ?) ON CONFLICT (name) DO NOTHING")
@@ -506,19 +506,9 @@ fn fixed_chunks<T>(batch: &[T]) -> Vec<&[T]> {
     out
 }
 
-fn hex16(b: &[u8; 16]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 fn parse_hex16(s: &str) -> Option<[u8; 16]> {
-    let s = s.trim();
-    if s.len() != 32 || !s.is_ascii() {
-        return None;
-    }
     let mut out = [0u8; 16];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
-    }
+    hex::decode_to_slice(s.trim(), &mut out).ok()?;
     Some(out)
 }
 
@@ -842,7 +832,7 @@ impl Store {
     /// the first one that asks for it.
     pub async fn shared_key(&self, name: &str) -> Result<[u8; 32], StoreError> {
         let fresh: [u8; 32] = rand::random();
-        let fresh = crate::session::hex(&fresh);
+        let fresh = hex::encode(fresh);
         const INSERT: &str =
             "INSERT INTO gateway_keys (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
         const SELECT: &str = "SELECT value FROM gateway_keys WHERE name = $1";
@@ -855,14 +845,7 @@ impl Store {
             sqlx::query_scalar(SELECT).bind(name).fetch_one(pool).await
         })?;
         let mut key = [0u8; 32];
-        let ok = stored.len() == 64
-            && key.iter_mut().enumerate().all(|(i, b)| {
-                stored
-                    .get(2 * i..2 * i + 2)
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .map(|v| *b = v)
-                    .is_some()
-            });
+        let ok = hex::decode_to_slice(&stored, &mut key).is_ok();
         if !ok {
             return Err(StoreError::Query(sqlx::Error::Decode(
                 format!("gateway_keys.{name} is not 64 hex digits").into(),

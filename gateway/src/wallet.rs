@@ -39,7 +39,7 @@ pub async fn login(
             description: Some("the holder declined".into()),
         }
     } else {
-        let vp = crate::cli::present_vp(
+        let vp = crate::identity::present_vp(
             holder_key,
             vcs,
             &req.client_id,

@@ -41,7 +41,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use didgate::audit::{AuditLog, DecisionRecord, Effect};
+use didgate::audit::AuditLog;
+use didgate::decision::{DecisionRecord, Effect};
 use didgate::store::Store;
 use http::StatusCode;
 use support::*;
@@ -206,7 +207,7 @@ async fn a_login_refused_for_the_store_is_audited() {
 
 fn record(path: &str) -> DecisionRecord {
     DecisionRecord {
-        id: didgate::audit::new_id(),
+        id: didgate::decision::new_id(),
         ts_ms: 1_700_000_000_000,
         gateway: Arc::from("gw-1"),
         route: Some(Arc::from("demo")),

@@ -7,7 +7,8 @@ mod support;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use didgate::audit::{AuditLog, DecisionRecord, Effect};
+use didgate::audit::AuditLog;
+use didgate::decision::{DecisionRecord, Effect};
 use didgate::store::Store;
 use http::{Method, StatusCode};
 use support::*;

@@ -28,7 +28,7 @@ use serde_json::json;
 /// Which part of the request path to run.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum Part {
-    /// Path normalisation of a path that needs it (`didgate::normalize`).
+    /// Path normalisation of a path that needs it (`didgate::request::normalize`).
     Normalize,
     /// One Cedar decision over the demo policies (claims, context, entities).
     Policy,
@@ -55,10 +55,10 @@ fn normalize(n: u64) -> Result<()> {
         "/api/v1//builds/1042",
         "/caf%c3%a9/menu",
     ];
-    let pass = didgate::normalize::Pass::FIRST;
+    let pass = didgate::request::normalize::Pass::FIRST;
     for i in 0..n {
         let p = paths[(i % 4) as usize];
-        black_box(didgate::normalize::normalize(black_box(p), pass).ok());
+        black_box(didgate::request::normalize::normalize(black_box(p), pass).ok());
     }
     Ok(())
 }

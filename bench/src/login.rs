@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use credentials::{present, Format, PresentationRequest};
-use didgate::openid4vp::{AuthorizationRequest, AuthorizationResponse};
+use didgate::login::openid4vp::{AuthorizationRequest, AuthorizationResponse};
 
 use crate::tokens::Population;
 

@@ -27,7 +27,7 @@ use did_registry::ethr::events::{
 };
 use did_registry::ethr::status::{list_id, StatusChanged};
 use did_registry::ethr::StatusEntry;
-use didgate::openid4vp::{AuthorizationRequest, AuthorizationResponse};
+use didgate::login::openid4vp::{AuthorizationRequest, AuthorizationResponse};
 use didgate_fuzz::{
     holder_dids, issuer_dids, issuer_key, key, key_id, verifier, Signers, AUDIENCE, LOGIN_AUDIENCE,
     LOGIN_NONCE, NOW, STATUS_LIST,
@@ -571,7 +571,7 @@ fn client_hellos(s: &Seeds) {
         let mut out = Vec::new();
         conn.write_tls(&mut out).expect("a ClientHello");
         assert!(
-            didgate::ja4::ja4(&out).is_some(),
+            didgate::signals::ja4::ja4(&out).is_some(),
             "rustls' ClientHello fingerprints"
         );
         s.write("ja4_client_hello", &format!("records-{name}"), &out);

@@ -1,4 +1,4 @@
-//! JA4 TLS fingerprints (`didgate::ja4`): the ClientHello bytes any client
+//! JA4 TLS fingerprints (`didgate::signals::ja4`): the ClientHello bytes any client
 //! sends first on an HTTPS connection, parsed by hand before rustls has
 //! decided anything (not in the original list of targets: a binary parser
 //! of the least trusted bytes the gateway reads).
@@ -10,7 +10,7 @@
 //! fingerprint wrapped in one handshake record, or split over two.
 #![no_main]
 
-use didgate::ja4::{ja4, ja4_from_handshake, Ja4};
+use didgate::signals::ja4::{ja4, ja4_from_handshake, Ja4};
 use libfuzzer_sys::fuzz_target;
 
 fn well_formed(f: &Ja4) {

@@ -1,4 +1,4 @@
-//! OpenID4VP messages from outside (`didgate::openid4vp`, `didgate::login`):
+//! OpenID4VP messages from outside (`didgate::login::openid4vp`, `didgate::login`):
 //! - the wallet's form-encoded answer POSTed to `/.didgate/login/response`
 //!   (`AuthorizationResponse::from_form`);
 //! - the `openid4vp://` request a wallet (`didgate wallet login`) reads from
@@ -16,8 +16,8 @@
 #![no_main]
 
 use didgate::login::{safe_return_to, PREFIX};
-use didgate::normalize::{normalize, Pass};
-use didgate::openid4vp::{AuthorizationRequest, AuthorizationResponse};
+use didgate::request::normalize::{normalize, Pass};
+use didgate::login::openid4vp::{AuthorizationRequest, AuthorizationResponse};
 use libfuzzer_sys::fuzz_target;
 
 fn response(data: &[u8]) {

@@ -1,4 +1,4 @@
-//! Request-target path normalisation (`didgate::normalize`): what routing,
+//! Request-target path normalisation (`didgate::request::normalize`): what routing,
 //! policies, the risk engine and the decision log see, and what the
 //! upstream receives.
 //!
@@ -13,7 +13,7 @@
 //! - both forms start with `/`, and `decoded` holds no ASCII control.
 #![no_main]
 
-use didgate::normalize::{encode, normalize, Pass};
+use didgate::request::normalize::{encode, normalize, Pass};
 use libfuzzer_sys::fuzz_target;
 
 fn canonical(b: u8) -> bool {

@@ -1,4 +1,4 @@
-//! `didgate risk score`'s JSONL reader (`didgate::risk_commands::score_stream`
+//! `didgate risk score`'s JSONL reader (`didgate::cli::risk_commands::score_stream`
 //! over `risk::EventRecord` lines): each line parsed, validated
 //! (`EventRecord::as_event`) and scored by a fresh engine that learns from
 //! the lines before it.
@@ -9,7 +9,7 @@
 //! summary's counts agree with the input.
 #![no_main]
 
-use didgate::risk_commands::score_stream;
+use didgate::cli::risk_commands::score_stream;
 use libfuzzer_sys::fuzz_target;
 use risk::RiskConfig;
 use serde_json::Value;

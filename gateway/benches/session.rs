@@ -18,8 +18,8 @@ use credentials::{
 };
 use criterion::{criterion_group, criterion_main, Criterion};
 use did_registry::{DidResolver, MethodResolver};
-use didgate::principal::Principal;
-use didgate::session::{NewSession, SessionSettings, Sessions};
+use didgate::request::principal::Principal;
+use didgate::request::session::{NewSession, SessionSettings, Sessions};
 use didgate::store::Store;
 use http::{header, HeaderMap, HeaderValue};
 

@@ -93,7 +93,7 @@ async fn answer(req: Request<Incoming>, keys: &[PublicKey]) -> Response<Full<Byt
         .collect();
     let identity = parts
         .headers
-        .get(crate::assertion::ASSERTION_HEADER)
+        .get(crate::request::assertion::ASSERTION_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(|token| describe_assertion(token, keys));
     let out = json!({

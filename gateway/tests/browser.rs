@@ -196,7 +196,7 @@ async fn a_real_browser_logs_in_with_the_wallet_and_out_again() {
     // Alice's wallet: her key file (as `didgate did create` writes it) and
     // her credential.
     let key_file = dir.join("alice.jwk");
-    didgate::assertion::write_key_file(&key_file, &alice.key, Some(&alice.kid)).unwrap();
+    didgate::request::assertion::write_key_file(&key_file, &alice.key, Some(&alice.kid)).unwrap();
     let vc_file = dir.join("alice.vc.jwt");
     std::fs::write(&vc_file, employee_vc(&issuer, &alice)).unwrap();
 

@@ -228,7 +228,7 @@ async fn http1_header_past_max_header_bytes_gets_431() {
 // TLS
 
 fn tls_client(roots: &rustls::RootCertStore) -> tokio_rustls::TlsConnector {
-    didgate::tls::install_crypto_provider();
+    didgate::server::tls::install_crypto_provider();
     let cfg = rustls::ClientConfig::builder()
         .with_root_certificates(roots.clone())
         .with_no_client_auth();

@@ -364,9 +364,10 @@ async fn revocation_on_a_node() {
 async fn revocation_on_the_embedded_chain() {
     let issuer = ethr_who(ISSUER_SECRET);
     let h = Harness::start(None, &chain_toml(&issuer, "embedded = true")).await;
-    let opened = didgate::chains::open_chain("dev", &h.config.chains["dev"], &h.gw().store, true)
-        .await
-        .unwrap();
+    let opened =
+        didgate::server::chains::open_chain("dev", &h.config.chains["dev"], &h.gw().store, true)
+            .await
+            .unwrap();
     revoke_and_restore(
         &h,
         opened.chain,
@@ -481,7 +482,8 @@ async fn vc_issue_and_revoke_commands_on_the_embedded_chain() {
 
     // Refused before anything is sent.
     let alice_key = h.dir.join("alice.jwk");
-    didgate::assertion::write_key_file(&alice_key, &h.alice.key, Some(&h.alice.kid)).unwrap();
+    didgate::request::assertion::write_key_file(&alice_key, &h.alice.key, Some(&h.alice.kid))
+        .unwrap();
     run_err(
         &[
             "vc",
@@ -646,9 +648,10 @@ async fn vc_issue_and_revoke_commands_on_the_embedded_chain() {
 async fn a_cached_credential_is_refused_once_its_issuer_key_changes() {
     let issuer = ethr_who(ISSUER_SECRET);
     let h = Harness::start(None, &chain_toml(&issuer, "embedded = true")).await;
-    let opened = didgate::chains::open_chain("dev", &h.config.chains["dev"], &h.gw().store, false)
-        .await
-        .unwrap();
+    let opened =
+        didgate::server::chains::open_chain("dev", &h.config.chains["dev"], &h.gw().store, false)
+            .await
+            .unwrap();
     let vc = vc_with(&issuer, &h.alice.did, None, Format::JwtVc11);
     // Verified once, then served from the cache.
     for _ in 0..3 {

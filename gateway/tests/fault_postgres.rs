@@ -88,7 +88,7 @@ async fn postgres_restarted_under_load_loses_no_decision() {
         tokio::spawn(async move { get_with_cookie(&twin_url, LOAD, &cookie).await })
     };
     let vc = h.employee_vc(&h.alice, "engineer", "eng");
-    let answer = didgate::openid4vp::AuthorizationResponse::Presentation {
+    let answer = didgate::login::openid4vp::AuthorizationResponse::Presentation {
         state: login.state.clone(),
         vp_token: h.login_vp(&h.alice, vec![vc], &login),
     };
@@ -184,7 +184,7 @@ async fn a_login_refused_for_the_store_is_audited() {
     let page = browser_get(&h.url, &mut browser, "/.didgate/login", &[]).await;
     let login = request_on_page(&page);
     let vc = h.employee_vc(&h.alice, "engineer", "eng");
-    let answer = didgate::openid4vp::AuthorizationResponse::Presentation {
+    let answer = didgate::login::openid4vp::AuthorizationResponse::Presentation {
         state: login.state.clone(),
         vp_token: h.login_vp(&h.alice, vec![vc], &login),
     };

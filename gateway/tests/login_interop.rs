@@ -9,7 +9,7 @@
 mod support;
 
 use base64::Engine as _;
-use didgate::openid4vp::{AuthorizationRequest, AuthorizationResponse};
+use didgate::login::openid4vp::{AuthorizationRequest, AuthorizationResponse};
 use http::{Method, StatusCode};
 use serde_json::Value;
 use support::*;

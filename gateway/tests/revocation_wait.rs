@@ -47,7 +47,7 @@ fn anvil_who(secret_hex: &str) -> Who {
 
 fn key_file(dir: &Path, who: &Who) -> String {
     let path = dir.join(format!("{}.jwk", uuid::Uuid::new_v4()));
-    didgate::assertion::write_key_file(&path, &who.key, Some(&who.kid)).unwrap();
+    didgate::request::assertion::write_key_file(&path, &who.key, Some(&who.kid)).unwrap();
     path.to_str().unwrap().to_owned()
 }
 

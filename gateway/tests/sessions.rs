@@ -6,7 +6,7 @@
 mod support;
 
 use bytes::Bytes;
-use didgate::openid4vp::AuthorizationResponse;
+use didgate::login::openid4vp::AuthorizationResponse;
 use http::{Method, StatusCode};
 use serde_json::json;
 use support::*;
@@ -27,7 +27,7 @@ async fn with_jar(
 }
 
 /// A login page in `jar`'s browser, and the request it shows.
-async fn login_page(h: &Harness, jar: &mut Jar) -> didgate::openid4vp::AuthorizationRequest {
+async fn login_page(h: &Harness, jar: &mut Jar) -> didgate::login::openid4vp::AuthorizationRequest {
     let page = browser_get(&h.url, jar, "/.didgate/login?return_to=/eng/docs", &[]).await;
     assert_eq!(page.status, StatusCode::OK);
     request_on_page(&page)
@@ -345,7 +345,7 @@ async fn sessions_that_must_be_refused() {
     let secret = jar.get("__Host-didgate").unwrap().to_owned();
 
     // A cookie the gateway never issued, a malformed one, two of them.
-    let (_, unknown) = didgate::session::new_secret();
+    let (_, unknown) = didgate::request::session::new_secret();
     for (cookie, code) in [
         (format!("__Host-didgate={unknown}"), "session_unknown"),
         ("__Host-didgate=short".to_owned(), "session_invalid"),

@@ -201,7 +201,7 @@ forward_claims = ["role", "department"]
         dir: &std::path::Path,
     ) -> (RunningGateway, u16, rustls::RootCertStore) {
         let (cert, key) = (dir.join("c.pem"), dir.join("k.pem"));
-        didgate::tls::write_self_signed(&cert, &key, &["localhost"]).unwrap();
+        didgate::server::tls::write_self_signed(&cert, &key, &["localhost"]).unwrap();
         let mut cfg = self.config.clone();
         cfg.server.listen = None;
         cfg.server.listen_tls = Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
@@ -548,7 +548,7 @@ pub async fn browser_get(base: &str, jar: &mut Jar, path: &str, extra: &[(&str, 
 }
 
 /// The `openid4vp://` request shown on a login page.
-pub fn request_on_page(page: &Resp) -> didgate::openid4vp::AuthorizationRequest {
+pub fn request_on_page(page: &Resp) -> didgate::login::openid4vp::AuthorizationRequest {
     let html = String::from_utf8_lossy(&page.body);
     let start = html
         .find("id=\"request-url\">")
@@ -556,7 +556,7 @@ pub fn request_on_page(page: &Resp) -> didgate::openid4vp::AuthorizationRequest 
         + 17;
     let end = start + html[start..].find("</code>").unwrap();
     let url = html[start..end].replace("&amp;", "&");
-    didgate::openid4vp::AuthorizationRequest::from_url(&url).unwrap()
+    didgate::login::openid4vp::AuthorizationRequest::from_url(&url).unwrap()
 }
 
 impl Harness {
@@ -566,7 +566,7 @@ impl Harness {
         &self,
         who: &Who,
         vcs: Vec<String>,
-        req: &didgate::openid4vp::AuthorizationRequest,
+        req: &didgate::login::openid4vp::AuthorizationRequest,
     ) -> String {
         credentials::present(
             &who.key,
@@ -612,7 +612,7 @@ impl Harness {
         assert_eq!(page.status, StatusCode::OK);
         let req = request_on_page(&page);
         let vp = self.login_vp(who, vcs, &req);
-        let answer = didgate::openid4vp::AuthorizationResponse::Presentation {
+        let answer = didgate::login::openid4vp::AuthorizationResponse::Presentation {
             state: req.state.clone(),
             vp_token: vp,
         };
@@ -657,7 +657,10 @@ impl Resp {
     pub fn decision_id(&self) -> Option<String> {
         let v: Value = serde_json::from_slice(&self.body).ok()?;
         v.get("decision_id")
-            .or_else(|| v.get("headers")?.get(didgate::assertion::DECISION_HEADER))
+            .or_else(|| {
+                v.get("headers")?
+                    .get(didgate::request::assertion::DECISION_HEADER)
+            })
             .and_then(Value::as_str)
             .map(str::to_owned)
     }

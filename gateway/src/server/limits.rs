@@ -1,10 +1,10 @@
 //! Connection limits: the `[server.limits]` table (timeouts, caps, HTTP/2
 //! settings) with its defaults and validation, the connection counter that
 //! enforces the global and per-address caps, and the per-connection activity
-//! record from which `server.rs` decides when a connection has waited too long.
+//! record from which `server/mod.rs` decides when a connection has waited too long.
 //!
 //! Owns: what a client may hold open and for how long. Does not own: the
-//! hyper builder and the accept loop that apply it (`server.rs`), or the
+//! hyper builder and the accept loop that apply it (`server/mod.rs`), or the
 //! request-body timeout's body wrapper (`body.rs`).
 
 use std::collections::hash_map::{Entry, RandomState};
@@ -78,7 +78,7 @@ impl Default for Limits {
     }
 }
 
-/// A `[server.limits]` key out of range; `config.rs` adds the file's path.
+/// A `[server.limits]` key out of range; `config/mod.rs` adds the file's path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{key}` {problem}; fix: {fix}")]
 pub struct LimitError {

@@ -16,7 +16,7 @@ use credentials::{jws, KeyType, SigningKey};
 use http::HeaderValue;
 use serde_json::{json, Map, Value};
 
-use crate::principal::Principal;
+use crate::request::principal::Principal;
 
 /// Header carrying the assertion to the upstream. Clients can't set it:
 /// every incoming `x-didgate-*` header is removed first.

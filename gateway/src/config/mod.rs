@@ -82,7 +82,7 @@ pub struct ServerConfig {
     pub recheck_interval_secs: u64,
     /// `[server.limits]`: connection timeouts and caps (see limits.rs).
     #[serde(default)]
-    pub limits: crate::limits::Limits,
+    pub limits: crate::server::limits::Limits,
 }
 
 /// `[risk]`: the behavioral risk engine (see risk/ and ARCHITECTURE.md).
@@ -241,9 +241,9 @@ impl Config {
 
     /// Session settings as the gateway uses them; cookies are `Secure` (and
     /// `__Host-` prefixed) when the public URL is https://.
-    pub fn session_settings(&self) -> crate::session::SessionSettings {
+    pub fn session_settings(&self) -> crate::request::session::SessionSettings {
         let secure = self.server.public_url.starts_with("https://");
-        crate::session::SessionSettings {
+        crate::request::session::SessionSettings {
             cookie_name: if secure {
                 "__Host-didgate".into()
             } else {
@@ -580,14 +580,14 @@ pub struct RouteConfig {
     /// `%2F`/`%5C` in a path: "reject" (default, 400 `path_encoded_slash`)
     /// or "keep" (decided on and forwarded still encoded).
     #[serde(default)]
-    pub encoded_slashes: crate::normalize::FormAction,
+    pub encoded_slashes: crate::request::normalize::FormAction,
     /// A raw `\` in a path: "reject" (default, 400 `path_backslash`) or "keep".
     #[serde(default)]
-    pub backslashes: crate::normalize::FormAction,
+    pub backslashes: crate::request::normalize::FormAction,
     /// `;` path parameters: "reject" (default, 400 `path_parameter`), "keep",
     /// or "strip" (removed from each segment before deciding and forwarding).
     #[serde(default)]
-    pub path_parameters: crate::normalize::ParamAction,
+    pub path_parameters: crate::request::normalize::ParamAction,
     /// Merge empty path segments (`//` → `/`) before deciding and forwarding
     /// (default true).
     #[serde(default = "default_true")]
@@ -612,8 +612,8 @@ pub enum MethodOverride {
 
 impl RouteConfig {
     /// The route's path normalisation settings.
-    pub fn path_options(&self) -> crate::normalize::PathOptions {
-        crate::normalize::PathOptions {
+    pub fn path_options(&self) -> crate::request::normalize::PathOptions {
+        crate::request::normalize::PathOptions {
             encoded_slashes: self.encoded_slashes,
             backslashes: self.backslashes,
             path_parameters: self.path_parameters,
@@ -1136,8 +1136,8 @@ impl Config {
             }
             // Requests are matched in their normalised form, so a prefix
             // that is not normalised could never match.
-            let pass = crate::normalize::Pass::of(&r.path_options());
-            match crate::normalize::normalize(&r.path_prefix, pass) {
+            let pass = crate::request::normalize::Pass::of(&r.path_options());
+            match crate::request::normalize::normalize(&r.path_prefix, pass) {
                 Ok(n) if n.decoded == r.path_prefix.as_str() => {}
                 Ok(n) => {
                     return Err(invalid(

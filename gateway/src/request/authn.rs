@@ -14,9 +14,9 @@ use credentials::{VerifiedPresentation, Verifier};
 use http::{header, HeaderMap, StatusCode};
 use moka::sync::Cache;
 
-use crate::principal::Principal;
-use crate::refusal::{credential_refusal, Refusal};
-use crate::session::{Session, Sessions};
+use crate::request::principal::Principal;
+use crate::request::refusal::{credential_refusal, Refusal};
+use crate::request::session::{Session, Sessions};
 
 /// An authenticated request: who, and how.
 #[derive(Debug, Clone)]

@@ -2,13 +2,16 @@
 //! (address, GeoIP), with what (user agent, TLS fingerprint) and what it asks
 //! for (method, path).
 
+pub mod geoip;
+pub mod ja4;
+
 use std::net::IpAddr;
 
 use http::{header, Request};
 use hyper::body::Incoming;
 
-use crate::conn::ConnInfo;
-use crate::geoip::GeoIp;
+use crate::request::conn::ConnInfo;
+use crate::signals::geoip::GeoIp;
 
 /// The risk engine's view of `req` by `subject`: where it comes from
 /// (address, GeoIP), with what (user agent, TLS fingerprint), what it

@@ -2,6 +2,13 @@
 //! and the identity tools a user needs (DIDs, credentials, presentations,
 //! policy tests, the decision log).
 
+pub mod chain_commands;
+pub mod demo;
+pub mod identity;
+pub mod risk_commands;
+pub mod status_commands;
+pub mod wallet;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -9,11 +16,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use credentials::{Format, KeyType};
 use serde_json::{Map, Value};
 
-use crate::assertion::read_key_file;
-use crate::chain_commands;
+use crate::cli::demo::DemoArgs;
+use crate::cli::identity::{
+    create_did, create_ethr_did, issue_vc, present_vp, unix_now, DidMethod,
+};
 use crate::config::Config;
-use crate::demo::DemoArgs;
-use crate::identity::{create_did, create_ethr_did, issue_vc, present_vp, unix_now, DidMethod};
+use crate::request::assertion::read_key_file;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -454,7 +462,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve { config } => serve(&config).await,
         Command::Check { config } => check(&config),
-        Command::Demo(args) => crate::demo::run(args).await,
+        Command::Demo(args) => crate::cli::demo::run(args).await,
         Command::Did(DidCommand::Create {
             method,
             key_type,
@@ -497,7 +505,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }) => {
             let claims = parse_claims(&claims, claims_json.as_deref())?;
             let token = match (status_list, status_index) {
-                (Some(list), Some(index)) => crate::status_commands::issue_with_status(
+                (Some(list), Some(index)) => crate::cli::status_commands::issue_with_status(
                     &issuer_key,
                     &subject,
                     &types,
@@ -532,7 +540,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             status_index,
             undo,
         }) => {
-            use crate::status_commands::{revoke, Target};
+            use crate::cli::status_commands::{revoke, Target};
             let target = match (credential, status_list, status_index) {
                 (Some(c), _, _) => Target::Credential(c),
                 (None, Some(list), Some(index)) => Target::Index { list, index },
@@ -571,7 +579,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .iter()
                 .map(|v| read_token(v))
                 .collect::<Result<Vec<_>>>()?;
-            let answer = crate::wallet::login(
+            let answer = crate::cli::wallet::login(
                 &holder_key,
                 vcs,
                 &request,
@@ -595,7 +603,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Decisions { config, limit } => decisions(&config, limit).await,
         Command::Sessions(cmd) => sessions(cmd).await,
         Command::Risk(RiskCommand::Score { input, output }) => {
-            crate::risk_commands::score(&input, &output)
+            crate::cli::risk_commands::score(&input, &output)
         }
         Command::Risk(RiskCommand::Eval {
             size,
@@ -609,7 +617,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             };
             // Scoring is CPU work; keep it off the async workers.
             tokio::task::spawn_blocking(move || {
-                crate::risk_commands::eval(size, seed, &out, events.as_ref())
+                crate::cli::risk_commands::eval(size, seed, &out, events.as_ref())
             })
             .await
             .context("the evaluation panicked")?
@@ -761,13 +769,13 @@ fn check(path: &Path) -> Result<()> {
     let engine = policy::PolicyEngine::load(&config.resolve(&config.policy.schema), &files)
         .context("policies do not load")?;
     if let Some(tls) = &config.server.tls {
-        crate::tls::server_config(&config.resolve(&tls.cert), &config.resolve(&tls.key))?;
+        crate::server::tls::server_config(&config.resolve(&tls.cert), &config.resolve(&tls.key))?;
     }
     let key = config.resolve(&config.identity.key_file);
     if key.exists() {
         read_key_file(&key)?;
     }
-    crate::route::Router::new(&config.routes)?;
+    crate::request::route::Router::new(&config.routes)?;
     println!(
         "{}: OK ({} routes, {} policies, {} trusted issuer entries, database {})",
         path.display(),

@@ -12,14 +12,14 @@ use anyhow::{Context, Result};
 use credentials::{Format, KeyType};
 use serde_json::{json, Map, Value};
 
-use crate::assertion::{read_key_file, write_key_file, AssertionSigner};
+use crate::cli::identity::{create_did, create_ethr_did, issue_vc, DidMethod};
 use crate::config::Config;
-use crate::identity::{create_did, create_ethr_did, issue_vc, DidMethod};
+use crate::request::assertion::{read_key_file, write_key_file, AssertionSigner};
 use crate::sample_app::SampleApp;
 
-const SCHEMA: &str = include_str!("../../deploy/policies/didgate.cedarschema");
-const POLICIES: &str = include_str!("../../deploy/policies/demo.cedar");
-const POLICY_TESTS: &str = include_str!("../../deploy/policies/demo-tests.toml");
+const SCHEMA: &str = include_str!("../../../deploy/policies/didgate.cedarschema");
+const POLICIES: &str = include_str!("../../../deploy/policies/demo.cedar");
+const POLICY_TESTS: &str = include_str!("../../../deploy/policies/demo-tests.toml");
 
 /// The files and identities the demo set up.
 pub struct DemoSetup {
@@ -163,7 +163,7 @@ pub fn prepare(dir: &Path, http_port: u16, tls_port: u16, app: SocketAddr) -> Re
             DidMethod::Ethr => "did:ethr:",
         };
         if path.exists() {
-            if let Ok((_, did, _)) = crate::identity::load_identity(&path) {
+            if let Ok((_, did, _)) = crate::cli::identity::load_identity(&path) {
                 if did.starts_with(prefix) {
                     return Ok(did);
                 }
@@ -253,7 +253,7 @@ pub fn prepare(dir: &Path, http_port: u16, tls_port: u16, app: SocketAddr) -> Re
 
     let (cert, key) = (dir.join("tls-cert.pem"), dir.join("tls-key.pem"));
     if !cert.exists() || !key.exists() {
-        crate::tls::write_self_signed(&cert, &key, &["localhost", "127.0.0.1"])?;
+        crate::server::tls::write_self_signed(&cert, &key, &["localhost", "127.0.0.1"])?;
     }
 
     let public_url = format!("http://127.0.0.1:{http_port}");

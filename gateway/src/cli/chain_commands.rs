@@ -5,7 +5,7 @@
 //! owner's key; every gateway following that chain honours it from the
 //! block it lands in, and the command returns once every running gateway
 //! on the same database has applied that block (or says until when one
-//! may still serve the older document: [`crate::chains::report_applied`]).
+//! may still serve the older document: [`crate::server::chains::report_applied`]).
 
 use std::io::Write;
 use std::path::Path;
@@ -19,8 +19,8 @@ use did_registry::ethr::{
 };
 use serde_json::json;
 
+use crate::cli::identity::load_identity;
 use crate::config::Config;
-use crate::identity::load_identity;
 use crate::store::Store;
 
 /// The secp256k1 secret of a key file (did:ethr keys are Ethereum keys).
@@ -54,22 +54,23 @@ pub fn parse_account(s: &str) -> Result<Address> {
         .with_context(|| format!("{s:?} is neither a did:ethr nor a 0x… address"))
 }
 
-/// The config's chain a did:ethr names, opened (see [`crate::chains::open_chain`]).
+/// The config's chain a did:ethr names, opened (see [`crate::server::chains::open_chain`]).
 pub(crate) async fn chain_for(
     config: &Config,
     store: &Store,
     did: &EthrDid,
     with_status: bool,
-) -> Result<(String, crate::chains::OpenedChain)> {
-    let name = crate::chains::chain_name_for(config, did).with_context(|| {
+) -> Result<(String, crate::server::chains::OpenedChain)> {
+    let name = crate::server::chains::chain_name_for(config, did).with_context(|| {
         format!(
             "{} is on network {:?}, which the config has no [chains.{}] for",
             did.did, did.network, did.network
         )
     })?;
-    let opened = crate::chains::open_chain(&name, &config.chains[&name], store, with_status)
-        .await
-        .with_context(|| format!("cannot open chain {name}"))?;
+    let opened =
+        crate::server::chains::open_chain(&name, &config.chains[&name], store, with_status)
+            .await
+            .with_context(|| format!("cannot open chain {name}"))?;
     Ok((name, opened))
 }
 
@@ -217,7 +218,8 @@ pub async fn write(
         "{}: {change} in block {} on {name} (tx {})",
         did.did, receipt.block_number, receipt.tx_hash
     );
-    crate::chains::report_applied(&store, &name, receipt.block_number, chain.as_ref()).await;
+    crate::server::chains::report_applied(&store, &name, receipt.block_number, chain.as_ref())
+        .await;
     store.close().await;
     Ok(())
 }
@@ -263,15 +265,16 @@ pub async fn resolve(
         (None, None) => AsOf::Latest,
     };
     let store = Store::connect(&config.database_url()).await?;
-    let name = crate::chains::chain_name_for(&config, &parsed).with_context(|| {
+    let name = crate::server::chains::chain_name_for(&config, &parsed).with_context(|| {
         format!(
             "{did} is on network {:?}, which the config has no [chains.{}] for",
             parsed.network, parsed.network
         )
     })?;
-    let (net, follower, _) = crate::chains::follower_for(&name, &config.chains[&name], &store)
-        .await
-        .with_context(|| format!("cannot open chain {name}"))?;
+    let (net, follower, _) =
+        crate::server::chains::follower_for(&name, &config.chains[&name], &store)
+            .await
+            .with_context(|| format!("cannot open chain {name}"))?;
     sync_with_progress(follower).await?;
     let resolver = EthrResolver::new(vec![net.clone()]);
     let r = resolver.resolve_version(did, as_of).await?;
@@ -314,7 +317,7 @@ async fn sync_with_progress(follower: ChainFollower) -> Result<()> {
 
 /// `chain deploy`: deploy the ERC-1056 registry to a node; print its address.
 pub async fn deploy(rpc: &str, key_path: &Path) -> Result<()> {
-    let (key, _) = crate::assertion::read_key_file(key_path)?;
+    let (key, _) = crate::request::assertion::read_key_file(key_path)?;
     let secret = ethereum_secret(&key, key_path)?;
     let chain = RpcChain::new(rpc)?;
     let chain_id = chain
@@ -358,7 +361,8 @@ pub async fn status(config_path: &Path) -> Result<()> {
         "network", "chain id", "head", "indexed", "lag"
     );
     for (name, cfg) in &config.chains {
-        let (net, follower, _) = match crate::chains::follower_for(name, cfg, &store).await {
+        let (net, follower, _) = match crate::server::chains::follower_for(name, cfg, &store).await
+        {
             Ok(f) => f,
             Err(e) => {
                 println!("{name:<12} unavailable: {e}");

@@ -8,8 +8,8 @@ use http::header::{self, HeaderName};
 use http::{HeaderValue, Method, Request, StatusCode, Version};
 
 use crate::config::MethodOverride;
-use crate::normalize::{normalize, Forms, Pass, PathError};
-use crate::refusal::Refusal;
+use crate::request::normalize::{normalize, Forms, Pass, PathError};
+use crate::request::refusal::Refusal;
 
 /// The headers some frameworks read as "the real method" of a POST.
 pub const METHOD_OVERRIDE_HEADERS: [HeaderName; 3] = [

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use credentials::Format;
 use serde_json::Value;
 
-use crate::openid4vp::{AuthorizationRequest, AuthorizationResponse};
+use crate::login::openid4vp::{AuthorizationRequest, AuthorizationResponse};
 
 /// What the verifier answered.
 #[derive(Debug)]
@@ -39,7 +39,7 @@ pub async fn login(
             description: Some("the holder declined".into()),
         }
     } else {
-        let vp = crate::identity::present_vp(
+        let vp = crate::cli::identity::present_vp(
             holder_key,
             vcs,
             &req.client_id,
@@ -52,7 +52,7 @@ pub async fn login(
             vp_token: vp,
         }
     };
-    crate::tls::install_crypto_provider();
+    crate::server::tls::install_crypto_provider();
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
         .redirect(reqwest::redirect::Policy::none())

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use http::Uri;
 
 use crate::config::{MethodOverride, RouteConfig};
-use crate::normalize::PathOptions;
+use crate::request::normalize::PathOptions;
 
 #[derive(Debug)]
 pub struct Route {
@@ -65,7 +65,7 @@ impl Router {
                         .as_deref()
                         .filter(|h| *h != "*")
                         .map(|h| h.trim_end_matches('.').to_ascii_lowercase()),
-                    prefix_encoded: crate::normalize::encode(&prefix),
+                    prefix_encoded: crate::request::normalize::encode(&prefix),
                     prefix,
                     upstream: Upstream {
                         scheme,

@@ -14,10 +14,10 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
-use crate::body::{self, GatewayBody};
-use crate::recheck::{Recheck, Watched};
-use crate::refusal::Refusal;
-use crate::route::Route;
+use crate::request::body::{self, GatewayBody};
+use crate::request::recheck::{Recheck, Watched};
+use crate::request::refusal::Refusal;
+use crate::request::route::Route;
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
@@ -120,7 +120,7 @@ impl Proxy {
         if let Some((name, value)) = fwd.assertion {
             headers.insert(name, value);
         }
-        headers.insert(crate::assertion::DECISION_HEADER, fwd.decision_id);
+        headers.insert(crate::request::assertion::DECISION_HEADER, fwd.decision_id);
 
         let upstream_req = Request::from_parts(parts, body::timed(body, self.request_body_timeout));
         let sent = tokio::time::timeout(self.response_timeout, self.client.request(upstream_req))
@@ -185,7 +185,7 @@ impl Proxy {
                                     tracing::debug!(error = %e, "upgraded connection closed with an error");
                                 }
                             }
-                            code = crate::recheck::refused(recheck) => {
+                            code = crate::request::recheck::refused(recheck) => {
                                 tracing::info!(reason = code, "upgraded connection closed: no longer allowed");
                             }
                         }

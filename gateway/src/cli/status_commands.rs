@@ -4,7 +4,7 @@
 //! delegate's). Every gateway following the chain refuses the credential
 //! from the block the revocation lands in; `vc revoke` returns once every
 //! running gateway on the same database has applied that block (or says
-//! until when one may not: [`crate::chains::report_applied`]).
+//! until when one may not: [`crate::server::chains::report_applied`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,9 +15,9 @@ use did_registry::ethr::status::{self, ListUrl, U256};
 use did_registry::ethr::{Address, Chain, EthrDid, StatusEntry};
 use serde_json::{Map, Value};
 
-use crate::chain_commands::ethereum_secret;
+use crate::cli::chain_commands::ethereum_secret;
+use crate::cli::identity::load_identity;
 use crate::config::Config;
-use crate::identity::load_identity;
 use crate::store::Store;
 
 /// Parse `--status-index`: a decimal uint256.
@@ -55,7 +55,7 @@ pub fn issue_with_status(
     status::list_id(list).map_err(|e| anyhow::anyhow!("--status-list: {e}"))?;
     let index = parse_index(index)?;
     let entry = StatusEntry::to_json(&status::list_url(issuer, list), index);
-    crate::identity::issue_vc_as(
+    crate::cli::identity::issue_vc_as(
         &identity,
         subject,
         types,
@@ -155,7 +155,8 @@ pub async fn revoke(
         receipt.block_number,
         receipt.tx_hash
     );
-    crate::chains::report_applied(&store, &name, receipt.block_number, chain.as_ref()).await;
+    crate::server::chains::report_applied(&store, &name, receipt.block_number, chain.as_ref())
+        .await;
     store.close().await;
     Ok(())
 }
@@ -198,7 +199,7 @@ async fn status_chain_for(
     store: &Store,
     did: &EthrDid,
 ) -> Result<(String, Arc<dyn Chain>, Address)> {
-    let (name, opened) = crate::chain_commands::chain_for(config, store, did, true).await?;
+    let (name, opened) = crate::cli::chain_commands::chain_for(config, store, did, true).await?;
     let status_registry = opened.status_registry.with_context(|| {
         format!("[chains.{name}] has no status_registry; set the StatusRegistry contract's address")
     })?;

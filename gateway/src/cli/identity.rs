@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use credentials::{CredentialRequest, Format, KeyType, PresentationRequest, SigningKey};
 use serde_json::{Map, Value};
 
-use crate::assertion::{read_key_file, write_key_file};
+use crate::request::assertion::{read_key_file, write_key_file};
 
 /// Load a key file and the DID and key id it belongs to.
 pub fn load_identity(path: &Path) -> Result<(SigningKey, String, String)> {

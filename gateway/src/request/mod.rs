@@ -10,6 +10,20 @@
 //! (pure computation for did:key/did:jwk) and the upstream call itself; the
 //! audit append is a non-blocking queue push.
 
+pub mod assertion;
+pub mod authn;
+pub mod body;
+pub mod browser;
+pub mod conformance;
+pub mod conn;
+pub mod normalize;
+pub mod principal;
+pub mod proxy;
+pub mod recheck;
+pub mod refusal;
+pub mod route;
+pub mod session;
+
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -18,22 +32,22 @@ use hyper::body::Incoming;
 use policy::{DecisionRequest, PolicyEngine, RiskContext};
 use risk::RiskAssessment;
 
-use crate::assertion::{AssertionCache, AssertionSigner, ASSERTION_HEADER};
 use crate::audit::AuditLog;
-use crate::authn::{Authenticator, Identity, StepUpChallenges};
-use crate::body::{full, GatewayBody};
-use crate::browser::{is_navigation, refuse_cross_site};
 use crate::config::Cidr;
-use crate::conformance::{check_host, Target};
-use crate::conn::ConnInfo;
 use crate::decision::{DecisionRecord, Effect};
-use crate::geoip::GeoIp;
 use crate::login::Login;
-use crate::normalize::{FormAction, ParamAction, Pass};
-use crate::proxy::{Forward, Proxy};
-use crate::recheck::Recheck;
-use crate::refusal::Refusal;
-use crate::route::{request_host, Route, Router};
+use crate::request::assertion::{AssertionCache, AssertionSigner, ASSERTION_HEADER};
+use crate::request::authn::{Authenticator, Identity, StepUpChallenges};
+use crate::request::body::{full, GatewayBody};
+use crate::request::browser::{is_navigation, refuse_cross_site};
+use crate::request::conformance::{check_host, Target};
+use crate::request::conn::ConnInfo;
+use crate::request::normalize::{FormAction, ParamAction, Pass};
+use crate::request::proxy::{Forward, Proxy};
+use crate::request::recheck::Recheck;
+use crate::request::refusal::Refusal;
+use crate::request::route::{request_host, Route, Router};
+use crate::signals::geoip::GeoIp;
 
 /// Reserved paths the gateway answers itself on every host.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -219,7 +233,7 @@ impl Gateway {
         // 6. Proxy, with a signed identity assertion (reused while fresh).
         let assertion = self.assertions.get_or_sign(
             &self.signer,
-            &crate::assertion::Allowed {
+            &crate::request::assertion::Allowed {
                 principal: &allowed.identity.principal,
                 audience: &allowed.route.name,
                 forward_claims: &allowed.route.forward_claims,
@@ -341,8 +355,8 @@ impl Gateway {
                 "the path holds a ';' parameter, which some servers drop before reading the path",
             )));
         }
-        let method =
-            crate::conformance::decided_method(req, route.method_override).map_err(fail)?;
+        let method = crate::request::conformance::decided_method(req, route.method_override)
+            .map_err(fail)?;
         Ok(Routed {
             route,
             path: target.decoded(req).to_owned(),
@@ -582,7 +596,7 @@ impl Gateway {
                     .verifier()
                     .recheck_presentation(token.trim(), now_ms / 1000)
                     .await
-                    .map_err(|e| crate::refusal::credential_refusal(&e))?;
+                    .map_err(|e| crate::request::refusal::credential_refusal(&e))?;
             }
             _ => {
                 return Err(Refusal::unauthenticated(

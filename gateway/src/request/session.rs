@@ -1,4 +1,4 @@
-//! Browser sessions. After a wallet login (`login.rs`) the browser holds a
+//! Browser sessions. After a wallet login (`login/mod.rs`) the browser holds a
 //! random 256-bit secret in a cookie; every request that carries it is the
 //! logged-in holder, re-checked without I/O on a warm cache:
 //!
@@ -28,8 +28,8 @@ use http::{header, HeaderMap, HeaderValue, StatusCode};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use crate::principal::Principal;
-use crate::refusal::Refusal;
+use crate::request::principal::Principal;
+use crate::request::refusal::Refusal;
 use crate::store::{SessionRow, Store, StoreError};
 
 /// Length of a session secret (and of a login cookie's).
@@ -228,7 +228,7 @@ impl Sessions {
             ));
         }
         if let Err(e) = verifier.recheck(&session.binding, now_ms / 1000).await {
-            let refusal = crate::refusal::credential_refusal(&e);
+            let refusal = crate::request::refusal::credential_refusal(&e);
             if refusal.status == StatusCode::UNAUTHORIZED {
                 // A revoked credential or key never comes back: end it here.
                 tracing::info!(session = %session.public_id, subject = %session.holder(),
@@ -281,7 +281,7 @@ impl Sessions {
         verifier
             .recheck(&session.binding, now_ms / 1000)
             .await
-            .map_err(|e| crate::refusal::credential_refusal(&e))
+            .map_err(|e| crate::request::refusal::credential_refusal(&e))
     }
 
     /// Idle here, but maybe not on another gateway: the newest last use any
@@ -352,7 +352,7 @@ impl Sessions {
                 now_ms / 1000,
             )
             .await
-            .map_err(|e| crate::refusal::credential_refusal(&e))?;
+            .map_err(|e| crate::request::refusal::credential_refusal(&e))?;
         let principal = Principal::from_credentials(row.subject.clone(), vcs);
         Ok(Arc::new(Session {
             public_id: public_id(&id_hash),

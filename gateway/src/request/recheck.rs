@@ -21,8 +21,8 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
-use crate::body::{BoxError, GatewayBody};
-use crate::refusal::Refusal;
+use crate::request::body::{BoxError, GatewayBody};
+use crate::request::refusal::Refusal;
 
 /// One re-decision of an allowed exchange: `Ok` while it would still be allowed.
 pub type CheckFuture = Pin<Box<dyn Future<Output = Result<(), Refusal>> + Send>>;
@@ -172,7 +172,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_body_that_ends_at_once_is_never_checked() {
         let calls = Arc::new(AtomicUsize::new(0));
-        let body = Watched::new(crate::body::full("done"), recheck(0, calls.clone()));
+        let body = Watched::new(
+            crate::request::body::full("done"),
+            recheck(0, calls.clone()),
+        );
         let bytes = body.collect().await.unwrap().to_bytes();
         assert_eq!(&bytes[..], b"done");
         assert_eq!(calls.load(Ordering::SeqCst), 0);

@@ -5,7 +5,7 @@
 use http::{header, Method, Request};
 use hyper::body::Incoming;
 
-use crate::refusal::Refusal;
+use crate::request::refusal::Refusal;
 
 /// A top-level page load by a browser (what a login redirect can answer).
 pub(crate) fn is_navigation(req: &Request<Incoming>) -> bool {
@@ -15,7 +15,7 @@ pub(crate) fn is_navigation(req: &Request<Incoming>) -> bool {
             .headers()
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(crate::refusal::prefers_html)
+            .is_some_and(crate::request::refusal::prefers_html)
 }
 
 /// Refuse a request a browser sent on behalf of another site (CSRF): by

@@ -4,6 +4,11 @@
 //! idle and request-body timeouts; hyper's HTTP/2 limits), poll policy files
 //! for changes, and on shutdown drain connections and flush the decision log.
 
+pub mod chains;
+pub mod limits;
+pub mod risk_sync;
+pub mod tls;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -28,19 +33,19 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::assertion::AssertionSigner;
 use crate::audit::{AuditLog, AuditWriter};
-use crate::authn::Authenticator;
-use crate::body::Held;
 use crate::config::Config;
-use crate::conn::ConnInfo;
-use crate::ja4;
-use crate::limits::{
+use crate::request::assertion::AssertionSigner;
+use crate::request::authn::Authenticator;
+use crate::request::body::Held;
+use crate::request::conn::ConnInfo;
+use crate::request::proxy::Proxy;
+use crate::request::route::Router;
+use crate::request::Gateway;
+use crate::server::limits::{
     Activity, ConnTimeouts, ConnectionLimiter, ConnectionSlot, Expiry, InFlight, Limits, Next,
 };
-use crate::path::Gateway;
-use crate::proxy::Proxy;
-use crate::route::Router;
+use crate::signals::ja4;
 use crate::store::Store;
 
 #[derive(Debug, thiserror::Error)]
@@ -50,11 +55,11 @@ pub enum StartError {
     #[error("policies: {0}")]
     Policy(#[from] policy::PolicyError),
     #[error("gateway key: {0}")]
-    Key(#[from] crate::assertion::KeyFileError),
+    Key(#[from] crate::request::assertion::KeyFileError),
     #[error("TLS: {0}")]
-    Tls(#[from] crate::tls::TlsError),
+    Tls(#[from] crate::server::tls::TlsError),
     #[error("routes: {0}")]
-    Route(#[from] crate::route::RouteError),
+    Route(#[from] crate::request::route::RouteError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -70,7 +75,7 @@ pub enum StartError {
     #[error("credential status: {0}")]
     Status(String),
     #[error("GeoIP: {0}")]
-    GeoIp(#[from] crate::geoip::GeoIpError),
+    GeoIp(#[from] crate::signals::geoip::GeoIpError),
 }
 
 /// A gateway that is serving; `shutdown` stops it cleanly.
@@ -89,7 +94,7 @@ pub struct RunningGateway {
 
 /// Build everything from `config` and start serving.
 pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
-    crate::tls::install_crypto_provider();
+    crate::server::tls::install_crypto_provider();
     let store = Store::connect(&config.database_url()).await?;
     let policy_files: Vec<_> = config
         .policy
@@ -111,11 +116,11 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
     let mut vcfg = VerifierConfig::new(config.credentials.audiences.clone(), trusted);
     vcfg.clock_skew_secs = config.credentials.clock_skew_secs;
     vcfg.max_presentation_lifetime_secs = config.credentials.max_presentation_lifetime_secs;
-    let crate::chains::Followed {
+    let crate::server::chains::Followed {
         resolver: ethr,
         status,
         followers,
-    } = crate::chains::follow(config, &store, Duration::from_secs(10))
+    } = crate::server::chains::follow(config, &store, Duration::from_secs(10))
         .await
         .map_err(|(name, source)| StartError::Chain { name, source })?;
     let resolver: Arc<dyn DidResolver> = Arc::new(MethodResolver::new(ethr.clone()));
@@ -141,7 +146,7 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
     );
     let instance: Arc<str> = Arc::from(config.server.instance.as_str());
     let sessions = config.sessions.enabled.then(|| {
-        Arc::new(crate::session::Sessions::new(
+        Arc::new(crate::request::session::Sessions::new(
             config.session_settings(),
             store.clone(),
             instance.clone(),
@@ -167,12 +172,12 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
     )?;
     let (audit, audit_writer) =
         AuditLog::spawn(store.dedicated().await?, config.database.audit_queue);
-    let risk = crate::risk_sync::open(&config.risk, &store)
+    let risk = crate::server::risk_sync::open(&config.risk, &store)
         .await?
         .map(Arc::new);
     let geoip = match (&config.risk.geoip_city_db, &config.risk.geoip_asn_db) {
         (None, None) => None,
-        (city, asn) => Some(crate::geoip::GeoIp::open(
+        (city, asn) => Some(crate::signals::geoip::GeoIp::open(
             city.as_ref().map(|p| config.resolve(p)).as_deref(),
             asn.as_ref().map(|p| config.resolve(p)).as_deref(),
         )?),
@@ -189,13 +194,13 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         policy: policy.clone(),
         audit,
         signer,
-        assertions: crate::assertion::AssertionCache::new(100_000),
+        assertions: crate::request::assertion::AssertionCache::new(100_000),
         proxy: Proxy::new(config.server.limits.request_body_timeout())
             .map_err(StartError::Client)?,
         risk: risk.clone(),
         geoip,
         trusted_proxies: config.server.trusted_proxies(),
-        challenges: crate::authn::StepUpChallenges::new(100_000),
+        challenges: crate::request::authn::StepUpChallenges::new(100_000),
         login,
         recheck_every: Duration::from_secs(config.server.recheck_interval_secs),
     });
@@ -219,8 +224,10 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         )));
     }
     if let (Some(addr), Some(tls)) = (config.server.listen_tls, &config.server.tls) {
-        let tls_cfg =
-            crate::tls::server_config(&config.resolve(&tls.cert), &config.resolve(&tls.key))?;
+        let tls_cfg = crate::server::tls::server_config(
+            &config.resolve(&tls.cert),
+            &config.resolve(&tls.key),
+        )?;
         let l = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
@@ -237,7 +244,7 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         tasks.push(tokio::spawn(f.run(shutdown_rx.clone())));
     }
     if let Some(engine) = risk {
-        tasks.push(tokio::spawn(crate::risk_sync::run(
+        tasks.push(tokio::spawn(crate::server::risk_sync::run(
             engine,
             store.clone(),
             Arc::from(config.server.instance.as_str()),
@@ -246,7 +253,7 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         )));
     }
     if let Some(sessions) = sessions {
-        tasks.push(tokio::spawn(crate::session::run(
+        tasks.push(tokio::spawn(crate::request::session::run(
             sessions,
             shutdown_rx.clone(),
         )));
@@ -333,7 +340,10 @@ fn http_builder(l: &Limits) -> auto::Builder<TokioExecutor> {
     b.http1()
         .header_read_timeout(None)
         // The read buffer bounds the request line and headers (then 431).
-        .max_buf_size((l.max_header_bytes.max(crate::limits::MIN_HEADER_BYTES)) as usize);
+        .max_buf_size(
+            (l.max_header_bytes
+                .max(crate::server::limits::MIN_HEADER_BYTES)) as usize,
+        );
     b.http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(l.h2_max_concurrent_streams)
@@ -741,12 +751,13 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn tls_configs() -> (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>) {
-        crate::tls::install_crypto_provider();
+        crate::server::tls::install_crypto_provider();
         let dir = std::env::temp_dir().join(format!("didgate-ja4-{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let (cert, key) = (dir.join("c.pem"), dir.join("k.pem"));
-        crate::tls::write_self_signed(&cert, &key, &["localhost", "127.0.0.1"]).expect("cert");
-        let server = crate::tls::server_config(&cert, &key).expect("server config");
+        crate::server::tls::write_self_signed(&cert, &key, &["localhost", "127.0.0.1"])
+            .expect("cert");
+        let server = crate::server::tls::server_config(&cert, &key).expect("server config");
         let mut roots = rustls::RootCertStore::empty();
         let pem = std::fs::read(&cert).expect("cert pem");
         for c in rustls_pemfile::certs(&mut pem.as_slice()) {

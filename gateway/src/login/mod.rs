@@ -24,6 +24,8 @@
 //! `client_id` as audience and carry its nonce. Every answer and every
 //! session opened or closed is in the decision log.
 
+pub mod openid4vp;
+
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -36,15 +38,15 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::audit::AuditLog;
-use crate::authn::Authenticator;
-use crate::body::{full, GatewayBody};
-use crate::conn::ConnInfo;
 use crate::decision::{DecisionRecord, Effect};
-use crate::geoip::GeoIp;
-use crate::openid4vp::{AuthorizationRequest, AuthorizationResponse};
-use crate::principal::Principal;
-use crate::refusal::{html_escape, Refusal};
-use crate::session::{decode_secret, new_secret, secret_hash, set_cookie, NewSession};
+use crate::login::openid4vp::{AuthorizationRequest, AuthorizationResponse};
+use crate::request::authn::Authenticator;
+use crate::request::body::{full, GatewayBody};
+use crate::request::conn::ConnInfo;
+use crate::request::principal::Principal;
+use crate::request::refusal::{html_escape, Refusal};
+use crate::request::session::{decode_secret, new_secret, secret_hash, set_cookie, NewSession};
+use crate::signals::geoip::GeoIp;
 use crate::store::{LoginKey, LoginRow};
 
 pub const PREFIX: &str = "/.didgate/";
@@ -347,8 +349,11 @@ fn is_gateway_endpoint(path_and_query: &str) -> bool {
         return true;
     };
     there.host_str() != Some("gateway.invalid")
-        || crate::normalize::normalize(there.path(), crate::normalize::Pass::FIRST)
-            .map_or(true, |n| n.decoded.starts_with(PREFIX))
+        || crate::request::normalize::normalize(
+            there.path(),
+            crate::request::normalize::Pass::FIRST,
+        )
+        .map_or(true, |n| n.decoded.starts_with(PREFIX))
 }
 
 fn store_error(e: crate::store::StoreError) -> Refusal {
@@ -362,9 +367,11 @@ fn store_error(e: crate::store::StoreError) -> Refusal {
 
 /// The browser's login cookie's hash, if it sends one this gateway issued.
 fn browser_hash(login: &Login, headers: &HeaderMap) -> Result<Option<String>, Refusal> {
-    Ok(crate::session::cookie(headers, &login.cookie_name)?
-        .and_then(|text| login.open_browser_cookie(text))
-        .map(|s| hex::encode(secret_hash(&s))))
+    Ok(
+        crate::request::session::cookie(headers, &login.cookie_name)?
+            .and_then(|text| login.open_browser_cookie(text))
+            .map(|s| hex::encode(secret_hash(&s))),
+    )
 }
 
 fn start(
@@ -380,7 +387,7 @@ fn start(
     // Tabs of one browser share its login cookie; a new browser gets one.
     // Only a cookie this gateway issued is kept: a value the client chose
     // (or had planted in it) is replaced, never adopted.
-    let sent = crate::session::cookie(req.headers(), &login.cookie_name)?
+    let sent = crate::request::session::cookie(req.headers(), &login.cookie_name)?
         .and_then(|text| login.open_browser_cookie(text));
     let (cookie, browser_hash) = match sent {
         Some(secret) => (None, secret_hash(&secret)),
@@ -458,10 +465,11 @@ async fn wallet_response(
         ));
     }
     let collected =
-        crate::body::read_limited(req.into_body(), MAX_RESPONSE_BYTES, login.body_timeout).await;
+        crate::request::body::read_limited(req.into_body(), MAX_RESPONSE_BYTES, login.body_timeout)
+            .await;
     let body = match collected {
         Ok(b) => b,
-        Err(crate::body::ReadError::TimedOut) => {
+        Err(crate::request::body::ReadError::TimedOut) => {
             return Ok(wallet_error(
                 StatusCode::REQUEST_TIMEOUT,
                 "invalid_request",
@@ -469,7 +477,7 @@ async fn wallet_response(
                 "the response stopped arriving before it was complete",
             ))
         }
-        Err(crate::body::ReadError::TooLarge) => {
+        Err(crate::request::body::ReadError::TooLarge) => {
             return Ok(wallet_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "invalid_request",
@@ -477,7 +485,7 @@ async fn wallet_response(
                 "the response is larger than 256 KiB",
             ))
         }
-        Err(crate::body::ReadError::Broken) => {
+        Err(crate::request::body::ReadError::Broken) => {
             return Ok(wallet_error(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
@@ -571,7 +579,7 @@ async fn wallet_response(
     let (vp, binding) = match verified {
         Ok(v) => v,
         Err(e) => {
-            let refusal = crate::refusal::credential_refusal(&e);
+            let refusal = crate::request::refusal::credential_refusal(&e);
             if refusal.status == StatusCode::UNAUTHORIZED {
                 if let Some(engine) = &cx.risk {
                     engine.observe_failed_authentication(client_ip, now_ms);
@@ -752,7 +760,7 @@ async fn complete(
     let (vcs, binding) = match rebound {
         Ok(v) => v,
         Err(e) => {
-            let refusal = crate::refusal::credential_refusal(&e);
+            let refusal = crate::request::refusal::credential_refusal(&e);
             record.subject = Some(holder);
             record.status = Some(refusal.status.as_u16());
             record.reason = refusal.code;
@@ -799,7 +807,7 @@ fn observe_login(
     conn: &ConnInfo,
     client_ip: IpAddr,
     now_ms: i64,
-    session: &crate::session::Session,
+    session: &crate::request::session::Session,
     stepped_up: bool,
 ) {
     let Some(engine) = &cx.risk else { return };
@@ -830,8 +838,8 @@ async fn logout(
     now_ms: i64,
 ) -> Result<Response<GatewayBody>, Refusal> {
     let sessions = sessions_of(cx)?;
-    crate::browser::refuse_cross_site(req)?;
-    let text = crate::session::cookie(req.headers(), &sessions.settings().cookie_name)?;
+    crate::request::browser::refuse_cross_site(req)?;
+    let text = crate::request::session::cookie(req.headers(), &sessions.settings().cookie_name)?;
     let mut record = login_record(cx, LOGOUT, client_ip, now_ms);
     record.auth_method = Some("session");
     let ended = match text {
@@ -907,7 +915,7 @@ async fn whoami(
 /// The gateway's sessions (login endpoints exist only when they are on).
 fn sessions_of<'a>(
     cx: &LoginCx<'a>,
-) -> Result<&'a std::sync::Arc<crate::session::Sessions>, Refusal> {
+) -> Result<&'a std::sync::Arc<crate::request::session::Sessions>, Refusal> {
     cx.authn
         .sessions()
         .ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, "no_route", "sessions are disabled"))

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use credentials::CredentialError;
 use http::{header, HeaderValue, Response, StatusCode};
 
-use crate::body::{full, GatewayBody};
+use crate::request::body::{full, GatewayBody};
 
 /// Why a request was not forwarded.
 #[derive(Debug, Clone)]

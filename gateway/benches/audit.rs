@@ -3,7 +3,7 @@
 //! SQLite database in a temporary folder (as `server.rs` builds it: one
 //! writer, queue of `database.audit_queue` = 65,536). Behind it, how many
 //! records per second the writer gets into the database: through the queue
-//! and writer, and `Store::insert_decisions` alone (one transaction per
+//! and writer, and `audit::DecisionDb::insert` alone (one transaction per
 //! batch of 1,024, the writer's largest).
 //!
 //!   cargo bench -p didgate --bench audit
@@ -16,9 +16,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use audit::{AuditLog, AuditWriter, DecisionRecord, Effect};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use didgate::audit::{AuditLog, AuditWriter};
-use didgate::decision::{DecisionRecord, Effect};
 use didgate::store::Store;
 
 /// The default `database.audit_queue`.
@@ -118,7 +117,7 @@ impl Log {
         let store = rt.block_on(store(&dir, "audit.db"));
         let (log, writer) = {
             let _rt = rt.enter();
-            AuditLog::spawn(store.clone(), QUEUE)
+            AuditLog::spawn(store.decisions(), QUEUE)
         };
         Log {
             rt,
@@ -144,7 +143,7 @@ impl Log {
         rt.block_on(async {
             writer.finish().await;
             assert_eq!(
-                store.count_decisions().await.unwrap(),
+                store.decisions().count().await.unwrap(),
                 i64::try_from(pushed).unwrap()
             );
             store.close().await;
@@ -250,7 +249,7 @@ fn write_throughput(c: &mut Criterion) {
             || records(&template, BATCH),
             |batch| {
                 let store = &insert;
-                async move { store.insert_decisions(&batch).await.unwrap() }
+                async move { store.decisions().insert(&batch).await.unwrap() }
             },
             BatchSize::PerIteration,
         )
@@ -267,7 +266,7 @@ fn write_throughput(c: &mut Criterion) {
                 let store = &varied;
                 async move {
                     for batch in &batches {
-                        store.insert_decisions(batch).await.unwrap();
+                        store.decisions().insert(batch).await.unwrap();
                     }
                 }
             },

@@ -7,11 +7,9 @@
 //! (`did-registry`), Cedar evaluation (`policy`) or risk scoring (`risk`) —
 //! it calls them, in one place each.
 
-pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod decision;
 pub mod login;
 pub mod request;
 pub mod sample_app;

@@ -156,13 +156,10 @@ async fn browser_login(base: &str, holder_key: PathBuf, vc_file: PathBuf) -> Val
 }
 
 /// Wait (up to 5 s) until the decision log has `n` rows with `reason`.
-async fn decisions_with(
-    gw: &RunningGateway,
-    want: &[(&str, usize)],
-) -> Vec<didgate::store::StoredDecision> {
+async fn decisions_with(gw: &RunningGateway, want: &[(&str, usize)]) -> Vec<audit::StoredDecision> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let rows = gw.store.recent_decisions(1000).await.unwrap();
+        let rows = gw.store.decisions().recent(1000).await.unwrap();
         let count = |r: &str| rows.iter().filter(|d| d.reason == r).count();
         if want.iter().all(|(r, n)| count(r) >= *n) {
             return rows;

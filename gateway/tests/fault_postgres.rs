@@ -41,8 +41,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use didgate::audit::AuditLog;
-use didgate::decision::{DecisionRecord, Effect};
+use audit::{AuditLog, DecisionRecord, Effect};
 use didgate::store::Store;
 use http::StatusCode;
 use support::*;
@@ -195,7 +194,7 @@ async fn a_login_refused_for_the_store_is_audited() {
     tokio::task::block_in_place(|| pg.start_again()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let rows = h.gw().store.recent_decisions(1000).await;
+        let rows = h.gw().store.decisions().recent(1000).await;
         if rows.is_ok_and(|rows| rows.iter().any(|d| d.id == id)) {
             break;
         }
@@ -207,7 +206,7 @@ async fn a_login_refused_for_the_store_is_audited() {
 
 fn record(path: &str) -> DecisionRecord {
     DecisionRecord {
-        id: didgate::decision::new_id(),
+        id: audit::new_id(didgate::clock::unix_ms()),
         ts_ms: 1_700_000_000_000,
         gateway: Arc::from("gw-1"),
         route: Some(Arc::from("demo")),
@@ -242,10 +241,11 @@ async fn a_batch_committed_before_its_acknowledgement_was_lost_is_not_retried_fo
         .unwrap();
     let committed = record("/committed");
     store
-        .insert_decisions(std::slice::from_ref(&committed))
+        .decisions()
+        .insert(std::slice::from_ref(&committed))
         .await
         .unwrap();
-    let (log, writer) = AuditLog::spawn(store.clone(), 16);
+    let (log, writer) = AuditLog::spawn(store.decisions(), 16);
     log.record(committed).await.unwrap();
     // After the writer took the first batch (it lingers 20 ms for more).
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -253,7 +253,8 @@ async fn a_batch_committed_before_its_acknowledgement_was_lost_is_not_retried_fo
     log.record(next.clone()).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !store
-        .recent_decisions(10)
+        .decisions()
+        .recent(10)
         .await
         .unwrap()
         .iter()
@@ -266,7 +267,7 @@ async fn a_batch_committed_before_its_acknowledgement_was_lost_is_not_retried_fo
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(store.count_decisions().await.unwrap(), 2, "each row once");
+    assert_eq!(store.decisions().count().await.unwrap(), 2, "each row once");
     drop(log);
     writer.finish().await;
 }

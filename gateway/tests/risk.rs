@@ -401,7 +401,7 @@ async fn a_new_tls_client_fingerprint_is_a_new_device() {
     let store = &gw.store;
     let mut rows = Vec::new();
     for _ in 0..200 {
-        rows = store.recent_decisions(20).await.unwrap();
+        rows = store.decisions().recent(20).await.unwrap();
         if rows.len() >= 9 {
             break;
         }

@@ -7,8 +7,7 @@ mod support;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use didgate::audit::AuditLog;
-use didgate::decision::{DecisionRecord, Effect};
+use audit::{AuditLog, DecisionRecord, Effect};
 use didgate::store::Store;
 use http::{Method, StatusCode};
 use support::*;
@@ -62,12 +61,12 @@ fn record(i: usize) -> DecisionRecord {
 }
 
 async fn storage_contract(store: Store) {
-    assert_eq!(store.count_decisions().await.unwrap(), 0);
+    assert_eq!(store.decisions().count().await.unwrap(), 0);
     // Larger than one insert chunk, to cover chunking inside one transaction.
     let batch: Vec<_> = (0..1203).map(record).collect();
-    store.insert_decisions(&batch).await.unwrap();
-    assert_eq!(store.count_decisions().await.unwrap(), 1203);
-    let recent = store.recent_decisions(3).await.unwrap();
+    store.decisions().insert(&batch).await.unwrap();
+    assert_eq!(store.decisions().count().await.unwrap(), 1203);
+    let recent = store.decisions().recent(3).await.unwrap();
     assert_eq!(recent.len(), 3);
     let newest = &batch[1202];
     assert_eq!(recent[0].id, newest.id);
@@ -88,19 +87,19 @@ async fn storage_contract(store: Store) {
     // connection is fine afterwards.
     let mut bad: Vec<_> = (0..100).map(record).collect();
     bad[99].id = bad[0].id.clone();
-    assert!(store.insert_decisions(&bad).await.is_err());
-    assert_eq!(store.count_decisions().await.unwrap(), 1203);
-    store.insert_decisions(&bad[..99]).await.unwrap();
-    assert_eq!(store.count_decisions().await.unwrap(), 1302);
+    assert!(store.decisions().insert(&bad).await.is_err());
+    assert_eq!(store.decisions().count().await.unwrap(), 1203);
+    store.decisions().insert(&bad[..99]).await.unwrap();
+    assert_eq!(store.decisions().count().await.unwrap(), 1302);
 
     // The audit writer drains everything queued before it finishes.
-    let (log, writer) = AuditLog::spawn(store.clone(), 4096);
+    let (log, writer) = AuditLog::spawn(store.decisions(), 4096);
     for i in 0..500 {
         log.record(record(10_000 + i)).await.unwrap();
     }
     drop(log);
     writer.finish().await;
-    assert_eq!(store.count_decisions().await.unwrap(), 1802);
+    assert_eq!(store.decisions().count().await.unwrap(), 1802);
 
     // Risk: one hash key per database, however often it is asked for.
     let key = store.risk_hash_key().await.unwrap();
@@ -169,13 +168,13 @@ async fn full_queue_waits_for_a_healthy_writer_and_refuses_for_a_failing_one() {
     let one = store.dedicated().await.unwrap();
     let mut bad: Vec<_> = (0..70).map(record).collect();
     bad[69].id = bad[0].id.clone();
-    assert!(one.insert_decisions(&bad).await.is_err());
-    one.insert_decisions(&bad[..69]).await.unwrap();
-    assert_eq!(store.count_decisions().await.unwrap(), 69);
+    assert!(one.decisions().insert(&bad).await.is_err());
+    one.decisions().insert(&bad[..69]).await.unwrap();
+    assert_eq!(store.decisions().count().await.unwrap(), 69);
     one.close().await;
 
     // Room for one decision: every other one finds the queue full.
-    let (log, writer) = AuditLog::spawn(store.clone(), 1);
+    let (log, writer) = AuditLog::spawn(store.decisions(), 1);
     for i in 0..300 {
         log.record(record(i)).await.unwrap();
     }
@@ -194,11 +193,11 @@ async fn full_queue_waits_for_a_healthy_writer_and_refuses_for_a_failing_one() {
     );
     drop(log);
     writer.finish().await;
-    assert_eq!(store.count_decisions().await.unwrap(), 369);
+    assert_eq!(store.decisions().count().await.unwrap(), 369);
 
     // The database goes away: the writer's batch fails and is retried.
     store.close().await;
-    let (log, _writer) = AuditLog::spawn(store.clone(), 1);
+    let (log, _writer) = AuditLog::spawn(store.decisions(), 1);
     log.record(record(1_000)).await.unwrap();
     let stats = log.stats();
     for _ in 0..500 {
@@ -268,5 +267,5 @@ async fn gateway_records_decisions_in_postgres() {
     h.stop().await;
     // Another gateway on the same database sees the same log.
     let other = Store::connect(&url).await.unwrap();
-    assert_eq!(other.count_decisions().await.unwrap(), 2);
+    assert_eq!(other.decisions().count().await.unwrap(), 2);
 }

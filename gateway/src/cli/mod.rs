@@ -812,7 +812,8 @@ async fn decisions(config: &Path, limit: i64) -> Result<()> {
     let config = Config::load(config)?;
     let store = crate::store::Store::connect(&config.database_url()).await?;
     for d in store
-        .recent_decisions(limit.clamp(1, 10_000))
+        .decisions()
+        .recent(limit.clamp(1, 10_000))
         .await?
         .into_iter()
         .rev()

@@ -37,8 +37,6 @@ use hyper::body::Incoming;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use crate::audit::AuditLog;
-use crate::decision::{DecisionRecord, Effect};
 use crate::login::openid4vp::{AuthorizationRequest, AuthorizationResponse};
 use crate::request::authn::Authenticator;
 use crate::request::body::{full, GatewayBody};
@@ -48,6 +46,7 @@ use crate::request::refusal::{html_escape, Refusal};
 use crate::request::session::{decode_secret, new_secret, secret_hash, set_cookie, NewSession};
 use crate::signals::geoip::GeoIp;
 use crate::store::{LoginKey, LoginRow};
+use audit::{AuditLog, DecisionRecord, Effect};
 
 pub const PREFIX: &str = "/.didgate/";
 const LOGIN: &str = "/.didgate/login";
@@ -923,7 +922,7 @@ fn sessions_of<'a>(
 
 fn login_record(cx: &LoginCx<'_>, path: &str, client_ip: IpAddr, now_ms: i64) -> DecisionRecord {
     DecisionRecord {
-        id: crate::decision::new_id(),
+        id: audit::new_id(now_ms),
         ts_ms: now_ms,
         gateway: cx.instance.clone(),
         route: None,

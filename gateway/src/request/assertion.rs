@@ -192,7 +192,7 @@ impl AssertionCache {
                 return Some(hit.header.clone());
             }
         }
-        let id = crate::decision::new_id();
+        let id = audit::new_id(crate::clock::unix_ms());
         let token = signer.sign(&AssertionInput {
             subject: &principal.did,
             audience,

@@ -32,9 +32,7 @@ use hyper::body::Incoming;
 use policy::{DecisionRequest, PolicyEngine, RiskContext};
 use risk::RiskAssessment;
 
-use crate::audit::AuditLog;
 use crate::config::Cidr;
-use crate::decision::{DecisionRecord, Effect};
 use crate::login::Login;
 use crate::request::assertion::{AssertionCache, AssertionSigner, ASSERTION_HEADER};
 use crate::request::authn::{Authenticator, Identity, StepUpChallenges};
@@ -48,6 +46,7 @@ use crate::request::recheck::Recheck;
 use crate::request::refusal::Refusal;
 use crate::request::route::{request_host, Route, Router};
 use crate::signals::geoip::GeoIp;
+use audit::{AuditLog, DecisionRecord, Effect};
 
 /// Reserved paths the gateway answers itself on every host.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -128,8 +127,8 @@ impl Gateway {
         mut req: Request<Incoming>,
         conn: ConnInfo,
     ) -> Response<GatewayBody> {
-        let decision_id = crate::decision::new_id();
         let now_ms = unix_ms();
+        let decision_id = audit::new_id(now_ms);
         let now = now_ms / 1000;
 
         // 0. The target, normalised once: everything after this sees the
@@ -552,7 +551,7 @@ impl Gateway {
             tracing::info!(subject = %principal.did, route = %lease.route, path = %lease.path,
                 reason = refusal.code, "open exchange no longer allowed; closing it");
             let record = DecisionRecord {
-                id: crate::decision::new_id(),
+                id: audit::new_id(now_ms),
                 ts_ms: now_ms,
                 gateway: self.instance.clone(),
                 route: Some(lease.route.clone()),

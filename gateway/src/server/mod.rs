@@ -33,7 +33,6 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::audit::{AuditLog, AuditWriter};
 use crate::config::Config;
 use crate::request::assertion::AssertionSigner;
 use crate::request::authn::Authenticator;
@@ -47,6 +46,7 @@ use crate::server::limits::{
 };
 use crate::signals::ja4;
 use crate::store::Store;
+use audit::{AuditLog, AuditWriter};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -170,8 +170,10 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         &config.server.public_url,
         config.identity.assertion_ttl_secs,
     )?;
-    let (audit, audit_writer) =
-        AuditLog::spawn(store.dedicated().await?, config.database.audit_queue);
+    let (audit, audit_writer) = AuditLog::spawn(
+        store.dedicated().await?.decisions(),
+        config.database.audit_queue,
+    );
     let risk = crate::server::risk_sync::open(&config.risk, &store)
         .await?
         .map(Arc::new);

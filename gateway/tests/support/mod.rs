@@ -331,24 +331,24 @@ forward_claims = ["role", "department"]
     }
 
     /// Wait until the decision log holds at least `n` rows; return them newest first.
-    pub async fn decisions(&self, n: i64) -> Vec<didgate::store::StoredDecision> {
+    pub async fn decisions(&self, n: i64) -> Vec<audit::StoredDecision> {
         let store = &self.gw().store;
         for _ in 0..200 {
-            if store.count_decisions().await.unwrap() >= n {
+            if store.decisions().count().await.unwrap() >= n {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
-        store.recent_decisions(1000).await.unwrap()
+        store.decisions().recent(1000).await.unwrap()
     }
 
     /// Wait (up to 5 s) until the decision log holds a decision with each
     /// of `reasons`; return the log, newest first.
-    pub async fn decisions_with(&self, reasons: &[&str]) -> Vec<didgate::store::StoredDecision> {
+    pub async fn decisions_with(&self, reasons: &[&str]) -> Vec<audit::StoredDecision> {
         let store = &self.gw().store;
         let mut rows = Vec::new();
         for _ in 0..200 {
-            rows = store.recent_decisions(10_000).await.unwrap();
+            rows = store.decisions().recent(10_000).await.unwrap();
             if reasons.iter().all(|r| rows.iter().any(|d| d.reason == *r)) {
                 return rows;
             }
@@ -751,7 +751,7 @@ pub async fn assert_each_answer_logged_once(
     }
     let deadline = std::time::Instant::now() + within;
     let rows = loop {
-        let rows = store.recent_decisions(1_000_000).await;
+        let rows = store.decisions().recent(1_000_000).await;
         if let Ok(rows) = rows {
             let have: HashSet<&str> = rows.iter().map(|r| r.id.as_str()).collect();
             let missing = expected

@@ -1,6 +1,5 @@
 //! One decision of the gateway, as the decision log records it: the record
-//! and its id. A leaf: the log (`audit.rs`), the store's SQL (`store.rs`)
-//! and the request path all take it from here.
+//! and its id.
 
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
@@ -54,14 +53,15 @@ pub struct DecisionRecord {
 /// same millisecond and 62 random bits from the thread's CSPRNG.
 /// `Uuid::now_v7` asks the kernel for randomness (a `getrandom` system call)
 /// on every id, which showed on the request path.
-pub fn new_id() -> String {
+///
+/// `now_ms` is the caller's clock (the gateway's never-backwards wall
+/// clock); ids stay ordered even if it stalls.
+pub fn new_id(now_ms: i64) -> String {
     use std::sync::atomic::AtomicU64;
     // Milliseconds << 12 | a 12-bit counter within the millisecond.
     static LAST: AtomicU64 = AtomicU64::new(0);
     // UUIDv7 holds 48 bits of milliseconds (until the year 10889).
-    let now = u64::try_from(crate::clock::unix_ms())
-        .unwrap_or(0)
-        .min((1 << 48) - 1);
+    let now = u64::try_from(now_ms).unwrap_or(0).min((1 << 48) - 1);
     let mut prev = LAST.load(Ordering::Relaxed);
     let stamp = loop {
         let next = if now > prev >> 12 {
@@ -89,7 +89,9 @@ mod tests {
 
     #[test]
     fn ids_are_uuid_v7_in_the_order_they_were_made() {
-        let ids: Vec<String> = (0..10_000).map(|_| new_id()).collect();
+        let ids: Vec<String> = (0..10_000)
+            .map(|i| new_id(1_700_000_000_000 + i / 100))
+            .collect();
         for id in &ids {
             let u = uuid::Uuid::parse_str(id).unwrap();
             assert_eq!(u.get_version_num(), 7, "{id}");

@@ -1,6 +1,7 @@
-//! The decision log: every decision (forwarded or refused) is queued in memory
-//! (without waiting while the queue has room), and one writer task appends batches to the
-//! database in transactions. A failed write is retried, never dropped.
+//! The queue and its writer: every decision (forwarded or refused) is queued
+//! in memory (without waiting while the queue has room), and one writer task
+//! appends batches to the database in transactions. A failed write is
+//! retried, never dropped.
 //!
 //! When the queue is full there are two cases. While the writer's writes
 //! succeed, the gateway is taking requests faster than the database takes
@@ -18,8 +19,8 @@ use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::task::JoinHandle;
 
-use crate::decision::DecisionRecord;
-use crate::store::Store;
+use crate::record::DecisionRecord;
+use crate::sql::DecisionDb;
 
 /// The queue is full: the database has been unreachable for a while.
 #[derive(Debug, thiserror::Error)]
@@ -60,10 +61,12 @@ const FULL_WAIT: Duration = Duration::from_secs(2);
 const LINGER: Duration = Duration::from_millis(20);
 
 impl AuditLog {
-    pub fn spawn(store: Store, capacity: usize) -> (AuditLog, AuditWriter) {
+    /// Start the writer on `db` (a connection of its own, ideally: see the
+    /// gateway's `Store::dedicated`) with a queue of `capacity` decisions.
+    pub fn spawn(db: DecisionDb, capacity: usize) -> (AuditLog, AuditWriter) {
         let (tx, rx) = mpsc::channel(capacity);
         let stats = Arc::new(AuditStats::default());
-        let handle = tokio::spawn(writer(store, rx, stats.clone()));
+        let handle = tokio::spawn(writer(db, rx, stats.clone()));
         (AuditLog { tx, stats }, AuditWriter { handle })
     }
 
@@ -112,7 +115,7 @@ impl AuditWriter {
     }
 }
 
-async fn writer(store: Store, mut rx: mpsc::Receiver<DecisionRecord>, stats: Arc<AuditStats>) {
+async fn writer(db: DecisionDb, mut rx: mpsc::Receiver<DecisionRecord>, stats: Arc<AuditStats>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
         batch.push(first);
@@ -134,7 +137,7 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<DecisionRecord>, stats: Arc
         }
         let mut backoff = Duration::from_millis(50);
         loop {
-            match store.insert_decisions(&batch).await {
+            match db.insert(&batch).await {
                 Ok(()) => {
                     stats
                         .written
@@ -147,8 +150,8 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<DecisionRecord>, stats: Arc
                 // the retry finds its ids taken. A batch is one
                 // transaction, so all its rows are there; written.
                 Err(e)
-                    if e.is_unique_violation()
-                        && store.holds_decisions(&batch).await.unwrap_or(false) =>
+                    if crate::sql::is_unique_violation(&e)
+                        && db.holds(&batch).await.unwrap_or(false) =>
                 {
                     tracing::warn!(rows = batch.len(), "decision log: a batch whose commit was not acknowledged is in the log; not written again");
                     stats

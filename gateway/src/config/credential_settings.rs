@@ -4,6 +4,9 @@
 
 use serde::Deserialize;
 
+use super::validation::Validation;
+
+/// `[credentials]`: what a presentation must be to be accepted.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialsConfig {
@@ -59,6 +62,7 @@ fn default_status_list_ttl() -> u64 {
     300
 }
 
+/// `[[credentials.trusted_issuers]]`: the issuers trusted for one credential type.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrustedIssuerConfig {
@@ -91,4 +95,89 @@ impl CredentialsConfig {
         }
         out
     }
+
+    /// Checks `[credentials]` and each `[[credentials.trusted_issuers]]`.
+    pub(super) fn validate(&self, v: &mut Validation) {
+        if !(0..=600).contains(&self.clock_skew_secs) {
+            v.invalid(
+                "credentials.clock_skew_secs",
+                "must be between 0 and 600",
+                "use 60",
+            );
+        }
+        if self.max_presentation_lifetime_secs <= 0 || self.max_presentation_lifetime_secs > 86_400
+        {
+            v.invalid(
+                "credentials.max_presentation_lifetime_secs",
+                "must be between 1 and 86400",
+                "use 900 (15 minutes)",
+            );
+        }
+        if self.replay_cache_capacity < 1024 {
+            v.invalid(
+                "credentials.replay_cache_capacity",
+                "is below 1024",
+                "remove it to use the default of 1000000",
+            );
+        }
+        if self.status_list_ttl_secs == 0 || self.status_list_ttl_secs > 86_400 {
+            v.invalid(
+                "credentials.status_list_ttl_secs",
+                "must be between 1 and 86400",
+                "use 300 (a revocation is seen within 5 minutes)",
+            );
+        }
+        if self.trusted_issuers.is_empty() {
+            v.invalid(
+                "credentials.trusted_issuers",
+                "is empty, so no credential would ever be accepted",
+                "add [[credentials.trusted_issuers]] with credential_type and issuers = [\"did:…\"]",
+            );
+        }
+        for (i, t) in self.trusted_issuers.iter().enumerate() {
+            t.validate(i, v);
+        }
+    }
+}
+
+impl TrustedIssuerConfig {
+    /// Checks entry `i` of `[[credentials.trusted_issuers]]`.
+    fn validate(&self, i: usize, v: &mut Validation) {
+        if self.credential_type.trim().is_empty() {
+            v.invalid(
+                format!("credentials.trusted_issuers[{i}].credential_type"),
+                "is empty",
+                "name a credential type such as \"EmployeeCredential\"",
+            );
+        }
+        for (j, d) in self.issuers.iter().enumerate() {
+            if !d.starts_with("did:") || d.split(':').count() < 3 {
+                v.invalid(
+                    format!("credentials.trusted_issuers[{i}].issuers[{j}]"),
+                    format!("is {d:?}, not a DID"),
+                    "use the issuer's DID, e.g. \"did:key:z6Mk…\"",
+                );
+            }
+        }
+        for (j, u) in self.status_list_urls.iter().enumerate() {
+            if !is_status_list_prefix(u) {
+                v.invalid(
+                    format!("credentials.trusted_issuers[{i}].status_list_urls[{j}]"),
+                    format!("is {u:?}, not an https:// URL prefix"),
+                    "use the folder the issuer publishes its lists in, e.g. \"https://hr.example.com/status/\" (http:// only for localhost)",
+                );
+            }
+        }
+    }
+}
+
+/// An https:// URL with a host and no user or query (http:// on loopback).
+fn is_status_list_prefix(u: &str) -> bool {
+    url::Url::parse(u).ok().is_some_and(|u| {
+        let loopback = matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+        u.host_str().is_some_and(|h| !h.is_empty())
+            && u.username().is_empty()
+            && u.query().is_none()
+            && (u.scheme() == "https" || (u.scheme() == "http" && loopback))
+    })
 }

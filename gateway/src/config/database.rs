@@ -2,6 +2,9 @@
 
 use serde::Deserialize;
 
+use super::validation::Validation;
+
+/// `[database]`: where decisions, sessions and profiles are kept.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
@@ -22,6 +25,37 @@ impl Default for DatabaseConfig {
         Self {
             url: default_db(),
             audit_queue: default_audit_queue(),
+        }
+    }
+}
+
+impl DatabaseConfig {
+    /// Checks `[database]`: a URL the gateway can open, a sane queue.
+    pub(super) fn validate(&self, v: &mut Validation) {
+        let db = &self.url;
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
+            v.invalid(
+                "database.url",
+                "is neither a sqlite: nor a postgres:// URL",
+                "use \"sqlite://didgate.db\" or \"postgres://user@host/db\"",
+            );
+        }
+        if self.audit_queue > 16 << 20 {
+            v.invalid(
+                "database.audit_queue",
+                "is above 16777216",
+                "use the default 65536",
+            );
+        }
+        if self.audit_queue < 16 {
+            v.invalid(
+                "database.audit_queue",
+                "is below 16",
+                "use the default 65536",
+            );
         }
     }
 }

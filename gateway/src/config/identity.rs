@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::validation::Validation;
+
+/// `[identity]`: how the gateway signs what it tells upstreams.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityConfig {
@@ -22,6 +25,19 @@ impl Default for IdentityConfig {
         Self {
             key_file: default_gateway_key(),
             assertion_ttl_secs: default_assertion_ttl(),
+        }
+    }
+}
+
+impl IdentityConfig {
+    /// Checks `[identity]`: assertions live briefly.
+    pub(super) fn validate(&self, v: &mut Validation) {
+        if self.assertion_ttl_secs <= 0 || self.assertion_ttl_secs > 3600 {
+            v.invalid(
+                "identity.assertion_ttl_secs",
+                "must be between 1 and 3600",
+                "use a short lifetime such as 60",
+            );
         }
     }
 }

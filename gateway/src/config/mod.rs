@@ -1,5 +1,10 @@
 //! The gateway's one TOML config file: typed, validated at load, with errors
 //! that name the key and the fix. `didgate check -c FILE` runs the same code.
+//!
+//! This file holds `Config`, `ConfigError`, loading (file, environment
+//! overrides, defaults that depend on other keys) and the validation that
+//! runs every section's checks and reports all their problems together.
+//! Each section's keys, defaults and checks are in its own file.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +21,7 @@ mod risk_settings;
 mod routes;
 mod server;
 mod sessions;
+mod validation;
 
 pub use chains::ChainConfig;
 pub use credential_settings::{CredentialsConfig, TrustedIssuerConfig};
@@ -26,6 +32,9 @@ pub use risk_settings::RiskSettings;
 pub use routes::{MethodOverride, RouteConfig};
 pub use server::{Cidr, ServerConfig, TlsConfig};
 pub use sessions::SessionsConfig;
+pub use validation::Problem;
+
+use validation::Validation;
 
 /// A config problem, phrased for the person editing the file.
 #[derive(Debug, thiserror::Error)]
@@ -37,15 +46,25 @@ pub enum ConfigError {
     },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
-    #[error("{path}: `{key}` {problem}; fix: {fix}")]
+    /// Every problem validation found (at least one), one per line, each as
+    /// ``path: `key` problem; fix: fix``.
+    #[error("{}", problem_lines(.path, .problems))]
     Invalid {
         path: PathBuf,
-        key: String,
-        problem: String,
-        fix: String,
+        problems: Vec<Problem>,
     },
 }
 
+/// Each problem on its own line, prefixed by the file like every other error.
+fn problem_lines(path: &Path, problems: &[Problem]) -> String {
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|p| format!("{}: {p}", path.display()))
+        .collect();
+    lines.join("\n")
+}
+
+/// The whole config file, as loaded and validated.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -158,11 +177,7 @@ impl Config {
 
     /// Resolve a path from the config against the config file's folder.
     pub fn resolve(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() {
-            p.to_owned()
-        } else {
-            self.base_dir.join(p)
-        }
+        validation::resolve(&self.base_dir, p)
     }
 
     /// The database URL with a relative SQLite path resolved against the config folder.
@@ -183,475 +198,30 @@ impl Config {
         url.clone()
     }
 
+    /// Every section's checks, all run: one error lists every problem.
     fn validate(&self, path: &Path) -> Result<(), ConfigError> {
-        let invalid = |key: &str, problem: &str, fix: &str| ConfigError::Invalid {
-            path: path.to_owned(),
-            key: key.to_owned(),
-            problem: problem.to_owned(),
-            fix: fix.to_owned(),
-        };
-        let s = &self.server;
-        if s.listen.is_none() && s.listen_tls.is_none() {
-            return Err(invalid(
-                "server.listen",
-                "is missing and so is server.listen_tls",
-                "set server.listen = \"127.0.0.1:8080\" and/or server.listen_tls with [server.tls]",
-            ));
+        let mut v = Validation::new(&self.base_dir);
+        self.server.validate(&mut v);
+        self.risk.validate(&mut v);
+        self.sessions
+            .validate(&self.credentials.trusted_issuers, &mut v);
+        self.identity.validate(&mut v);
+        self.credentials.validate(&mut v);
+        self.policy.validate(&mut v);
+        self.database.validate(&mut v);
+        for (name, chain) in &self.chains {
+            chain.validate(name, &mut v);
         }
-        if s.listen_tls.is_some() && s.tls.is_none() {
-            return Err(invalid(
-                "server.tls",
-                "is missing but server.listen_tls is set",
-                "add [server.tls] with cert = \"cert.pem\" and key = \"key.pem\"",
-            ));
+        routes::validate_routes(&self.routes, &mut v);
+        let problems = v.finish();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                problems,
+            })
         }
-        if let Some(tls) = &s.tls {
-            for (key, p) in [("server.tls.cert", &tls.cert), ("server.tls.key", &tls.key)] {
-                if !self.resolve(p).is_file() {
-                    return Err(invalid(
-                        key,
-                        &format!("names {} which does not exist", self.resolve(p).display()),
-                        "point it at a PEM file (didgate demo generates a dev certificate)",
-                    ));
-                }
-            }
-        }
-        if !(s.public_url.starts_with("https://") || s.public_url.starts_with("http://")) {
-            return Err(invalid(
-                "server.public_url",
-                &format!("is {:?}, not an http(s) URL", s.public_url),
-                "set it to the URL clients use to reach this gateway, e.g. \"https://gw.example.com\"",
-            ));
-        }
-        for (i, c) in s.trusted_proxies.iter().enumerate() {
-            if Cidr::parse(c).is_none() {
-                return Err(invalid(
-                    &format!("server.trusted_proxies[{i}]"),
-                    &format!("is {c:?}, not an address block"),
-                    "write CIDR blocks such as \"10.0.0.0/8\" or \"2001:db8::/32\"",
-                ));
-            }
-        }
-        s.limits
-            .validate()
-            .map_err(|e| invalid(&e.key, &e.problem, &e.fix))?;
-        let r = &self.risk;
-        if !(r.half_life_days.is_finite() && (0.1..=3650.0).contains(&r.half_life_days)) {
-            return Err(invalid(
-                "risk.half_life_days",
-                "must be between 0.1 and 3650",
-                "use 14 (familiarity halves in two weeks)",
-            ));
-        }
-        if !(r.learn_below.is_finite() && (0.0..=1.0).contains(&r.learn_below)) {
-            return Err(invalid(
-                "risk.learn_below",
-                "must be between 0 and 1",
-                "use 0.5 (the start of the example policies' step-up band)",
-            ));
-        }
-        for (i, p) in r.sensitive_paths.iter().flatten().enumerate() {
-            if !p.starts_with('/') || p.len() < 2 {
-                return Err(invalid(
-                    &format!("risk.sensitive_paths[{i}]"),
-                    &format!("is {p:?}, not a path prefix"),
-                    "write prefixes such as \"/admin\" (a bare \"/\" would make every path sensitive)",
-                ));
-            }
-        }
-        if !(100..=600_000).contains(&r.flush_interval_ms) {
-            return Err(invalid(
-                "risk.flush_interval_ms",
-                "must be between 100 and 600000",
-                "use 5000",
-            ));
-        }
-        for (key, p) in [
-            ("risk.geoip_city_db", &r.geoip_city_db),
-            ("risk.geoip_asn_db", &r.geoip_asn_db),
-        ] {
-            if let Some(p) = p {
-                if !self.resolve(p).is_file() {
-                    return Err(invalid(
-                        key,
-                        &format!("names {} which does not exist", self.resolve(p).display()),
-                        "point it at a MaxMind-format .mmdb file (GeoLite2 or DB-IP), or remove it",
-                    ));
-                }
-            }
-        }
-        let se = &self.sessions;
-        if !(1..=30 * 86_400).contains(&se.lifetime_secs) {
-            return Err(invalid(
-                "sessions.lifetime_secs",
-                "must be between 1 and 2592000 (30 days)",
-                "use 28800 (a working day)",
-            ));
-        }
-        if !(1..=se.lifetime_secs).contains(&se.idle_timeout_secs) {
-            return Err(invalid(
-                "sessions.idle_timeout_secs",
-                "must be between 1 and sessions.lifetime_secs",
-                "use 1800 (30 minutes)",
-            ));
-        }
-        if !(30..=3600).contains(&se.login_timeout_secs) {
-            return Err(invalid(
-                "sessions.login_timeout_secs",
-                "must be between 30 and 3600",
-                "use 300 (5 minutes to answer the QR code)",
-            ));
-        }
-        if !(100..=60_000).contains(&se.sync_interval_ms) {
-            return Err(invalid(
-                "sessions.sync_interval_ms",
-                "must be between 100 and 60000",
-                "use 1000 (a logout reaches every gateway within a second)",
-            ));
-        }
-        if se.cache_capacity < 100 {
-            return Err(invalid(
-                "sessions.cache_capacity",
-                "is below 100",
-                "remove it to use the default of 100000",
-            ));
-        }
-        for (i, t) in se.credential_types.iter().enumerate() {
-            if !self
-                .credentials
-                .trusted_issuers
-                .iter()
-                .any(|ti| &ti.credential_type == t)
-            {
-                return Err(invalid(
-                    &format!("sessions.credential_types[{i}]"),
-                    &format!("is {t:?}, which no credentials.trusted_issuers entry trusts, so no login could succeed"),
-                    "name a credential_type of [[credentials.trusted_issuers]], or remove the key to ask for all of them",
-                ));
-            }
-        }
-        if self.identity.assertion_ttl_secs <= 0 || self.identity.assertion_ttl_secs > 3600 {
-            return Err(invalid(
-                "identity.assertion_ttl_secs",
-                "must be between 1 and 3600",
-                "use a short lifetime such as 60",
-            ));
-        }
-        let c = &self.credentials;
-        if !(0..=600).contains(&c.clock_skew_secs) {
-            return Err(invalid(
-                "credentials.clock_skew_secs",
-                "must be between 0 and 600",
-                "use 60",
-            ));
-        }
-        if c.max_presentation_lifetime_secs <= 0 || c.max_presentation_lifetime_secs > 86_400 {
-            return Err(invalid(
-                "credentials.max_presentation_lifetime_secs",
-                "must be between 1 and 86400",
-                "use 900 (15 minutes)",
-            ));
-        }
-        if c.replay_cache_capacity < 1024 {
-            return Err(invalid(
-                "credentials.replay_cache_capacity",
-                "is below 1024",
-                "remove it to use the default of 1000000",
-            ));
-        }
-        if c.status_list_ttl_secs == 0 || c.status_list_ttl_secs > 86_400 {
-            return Err(invalid(
-                "credentials.status_list_ttl_secs",
-                "must be between 1 and 86400",
-                "use 300 (a revocation is seen within 5 minutes)",
-            ));
-        }
-        if c.trusted_issuers.is_empty() {
-            return Err(invalid(
-                "credentials.trusted_issuers",
-                "is empty, so no credential would ever be accepted",
-                "add [[credentials.trusted_issuers]] with credential_type and issuers = [\"did:…\"]",
-            ));
-        }
-        for (i, t) in c.trusted_issuers.iter().enumerate() {
-            if t.credential_type.trim().is_empty() {
-                return Err(invalid(
-                    &format!("credentials.trusted_issuers[{i}].credential_type"),
-                    "is empty",
-                    "name a credential type such as \"EmployeeCredential\"",
-                ));
-            }
-            for (j, d) in t.issuers.iter().enumerate() {
-                if !d.starts_with("did:") || d.split(':').count() < 3 {
-                    return Err(invalid(
-                        &format!("credentials.trusted_issuers[{i}].issuers[{j}]"),
-                        &format!("is {d:?}, not a DID"),
-                        "use the issuer's DID, e.g. \"did:key:z6Mk…\"",
-                    ));
-                }
-            }
-            for (j, u) in t.status_list_urls.iter().enumerate() {
-                let ok = url::Url::parse(u).ok().is_some_and(|u| {
-                    let loopback =
-                        matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-                    u.host_str().is_some_and(|h| !h.is_empty())
-                        && u.username().is_empty()
-                        && u.query().is_none()
-                        && (u.scheme() == "https" || (u.scheme() == "http" && loopback))
-                });
-                if !ok {
-                    return Err(invalid(
-                        &format!("credentials.trusted_issuers[{i}].status_list_urls[{j}]"),
-                        &format!("is {u:?}, not an https:// URL prefix"),
-                        "use the folder the issuer publishes its lists in, e.g. \"https://hr.example.com/status/\" (http:// only for localhost)",
-                    ));
-                }
-            }
-        }
-        if !self.policy.schema.as_os_str().is_empty()
-            && !self.resolve(&self.policy.schema).is_file()
-        {
-            return Err(invalid(
-                "policy.schema",
-                &format!(
-                    "names {} which does not exist",
-                    self.resolve(&self.policy.schema).display()
-                ),
-                "point it at a Cedar schema file (see deploy/policies/didgate.cedarschema)",
-            ));
-        }
-        if self.policy.policies.is_empty() {
-            return Err(invalid(
-                "policy.policies",
-                "is empty",
-                "list policy files or folders of *.cedar files",
-            ));
-        }
-        for (i, p) in self.policy.policies.iter().enumerate() {
-            if !self.resolve(p).exists() {
-                return Err(invalid(
-                    &format!("policy.policies[{i}]"),
-                    &format!("names {} which does not exist", self.resolve(p).display()),
-                    "point it at a .cedar file or a folder of them",
-                ));
-            }
-        }
-        let db = &self.database.url;
-        if !(db.starts_with("sqlite:")
-            || db.starts_with("postgres://")
-            || db.starts_with("postgresql://"))
-        {
-            return Err(invalid(
-                "database.url",
-                "is neither a sqlite: nor a postgres:// URL",
-                "use \"sqlite://didgate.db\" or \"postgres://user@host/db\"",
-            ));
-        }
-        for (name, c) in &self.chains {
-            let key = |k: &str| format!("chains.{name}.{k}");
-            if name.is_empty()
-                || !name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            {
-                return Err(invalid(
-                    &format!("chains.{name}"),
-                    "is not a usable network name",
-                    "use the name DIDs carry, e.g. [chains.sepolia] for did:ethr:sepolia:0x…",
-                ));
-            }
-            match (&c.rpc_url, c.embedded) {
-                (Some(_), true) => {
-                    return Err(invalid(
-                        &key("rpc_url"),
-                        "is set on an embedded chain",
-                        "remove rpc_url, or set embedded = false to follow that node",
-                    ))
-                }
-                (None, false) => {
-                    return Err(invalid(
-                        &key("rpc_url"),
-                        "is missing",
-                        "set rpc_url = \"http://127.0.0.1:8545\" (a node), or embedded = true",
-                    ))
-                }
-                (Some(url), false)
-                    if !["http://", "https://", "ws://", "wss://"]
-                        .iter()
-                        .any(|scheme| url.starts_with(scheme)) =>
-                {
-                    return Err(invalid(
-                        &key("rpc_url"),
-                        &format!("is {url:?}, not an http(s):// or ws(s):// JSON-RPC URL"),
-                        "set it to the node's endpoint, e.g. \"http://127.0.0.1:8545\" or \"wss://…\" (new heads pushed)",
-                    ))
-                }
-                _ => {}
-            }
-            match &c.registry {
-                Some(r) if r.parse::<did_registry::ethr::Address>().is_err() || r.len() != 42 => {
-                    return Err(invalid(
-                        &key("registry"),
-                        &format!("is {r:?}, not a contract address"),
-                        "use the 0x… address `didgate chain deploy` printed (or the public registry's)",
-                    ))
-                }
-                None if !c.embedded => {
-                    return Err(invalid(
-                        &key("registry"),
-                        "is missing",
-                        "deploy one with `didgate chain deploy --rpc URL --key FILE` and set its address",
-                    ))
-                }
-                _ => {}
-            }
-            if let Some(r) = &c.status_registry {
-                if r.parse::<did_registry::ethr::Address>().is_err() || r.len() != 42 {
-                    return Err(invalid(
-                        &key("status_registry"),
-                        &format!("is {r:?}, not a contract address"),
-                        "use the 0x… address of the StatusRegistry deployed for this chain's registry",
-                    ));
-                }
-            }
-            if !(10..=60_000).contains(&c.poll_interval_ms) {
-                return Err(invalid(
-                    &key("poll_interval_ms"),
-                    "must be between 10 and 60000",
-                    "use 1000",
-                ));
-            }
-            if !(1..=86_400).contains(&c.max_staleness_secs)
-                || c.max_staleness_secs.saturating_mul(1000) <= c.poll_interval_ms
-            {
-                return Err(invalid(
-                    &key("max_staleness_secs"),
-                    "must be longer than the poll interval, and at most 86400",
-                    "use 60",
-                ));
-            }
-            if c.confirmations > 1_000 {
-                return Err(invalid(
-                    &key("confirmations"),
-                    "is above 1000",
-                    "use a few blocks (2 on Ethereum mainnet after the merge; 0 on a permissioned chain with instant finality)",
-                ));
-            }
-            if c.chain_id.is_some_and(|id| i64::try_from(id).is_err()) {
-                return Err(invalid(
-                    &key("chain_id"),
-                    "is larger than 9223372036854775807",
-                    "use the chain's real id (eth_chainId)",
-                ));
-            }
-            if i64::try_from(c.start_block).is_err() {
-                return Err(invalid(
-                    &key("start_block"),
-                    "is larger than 9223372036854775807",
-                    "use the registry's deployment block",
-                ));
-            }
-            if !(1..=100_000).contains(&c.max_block_range) {
-                return Err(invalid(
-                    &key("max_block_range"),
-                    "must be between 1 and 100000",
-                    "use 2000",
-                ));
-            }
-        }
-        if self.database.audit_queue > 16 << 20 {
-            return Err(invalid(
-                "database.audit_queue",
-                "is above 16777216",
-                "use the default 65536",
-            ));
-        }
-        if self.database.audit_queue < 16 {
-            return Err(invalid(
-                "database.audit_queue",
-                "is below 16",
-                "use the default 65536",
-            ));
-        }
-        if !(1..=3600).contains(&self.server.recheck_interval_secs) {
-            return Err(invalid(
-                "server.recheck_interval_secs",
-                "must be between 1 and 3600",
-                "use 10 (an open websocket or stream ends within 10 s of a revocation or policy change)",
-            ));
-        }
-        if self.routes.is_empty() {
-            return Err(invalid(
-                "route",
-                "has no entries, so every request would be refused",
-                "add [[route]] with name, path_prefix and upstream",
-            ));
-        }
-        let mut names = std::collections::HashSet::new();
-        for (i, r) in self.routes.iter().enumerate() {
-            let key = |k: &str| format!("route[{i}].{k}");
-            if r.name.is_empty()
-                || !r
-                    .name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
-                return Err(invalid(
-                    &key("name"),
-                    &format!("is {:?}", r.name),
-                    "use letters, digits, '-' or '_' (it names the Cedar App entity)",
-                ));
-            }
-            if !names.insert(r.name.as_str()) {
-                return Err(invalid(
-                    &key("name"),
-                    &format!("{:?} is used twice", r.name),
-                    "give each route a unique name",
-                ));
-            }
-            if !r.path_prefix.starts_with('/') {
-                return Err(invalid(
-                    &key("path_prefix"),
-                    &format!("is {:?}", r.path_prefix),
-                    "start it with '/'",
-                ));
-            }
-            // Requests are matched in their normalised form, so a prefix
-            // that is not normalised could never match.
-            let pass = crate::request::normalize::Pass::of(&r.path_options());
-            match crate::request::normalize::normalize(&r.path_prefix, pass) {
-                Ok(n) if n.decoded == r.path_prefix.as_str() => {}
-                Ok(n) => {
-                    return Err(invalid(
-                        &key("path_prefix"),
-                        &format!(
-                            "is {:?}, which requests normalise to {:?}",
-                            r.path_prefix, n.decoded
-                        ),
-                        &format!("write it as {:?}", n.decoded),
-                    ))
-                }
-                Err(e) => {
-                    return Err(invalid(
-                        &key("path_prefix"),
-                        &format!("is {:?}: {e}", r.path_prefix),
-                        "write a plain path such as \"/app\"",
-                    ))
-                }
-            }
-            match r.upstream.parse::<http::Uri>() {
-                Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => {
-                }
-                _ => {
-                    return Err(invalid(
-                        &key("upstream"),
-                        &format!("is {:?}, not an http(s) URL", r.upstream),
-                        "use e.g. \"http://127.0.0.1:9000\"",
-                    ))
-                }
-            }
-        }
-        Ok(())
     }
 }
 
@@ -727,6 +297,39 @@ upstream = "http://127.0.0.1:9"
         ] {
             assert_eq!(Cidr::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn independent_mistakes_are_all_reported_each_as_alone() {
+        let d = tmp();
+        let parse_err = |text: &str| Config::parse(text, Path::new("t.toml"), &d).unwrap_err();
+        let bad_url = base(&d).replace("\"http://gw.test\"", "\"gw.test\"");
+        let bad_upstream = base(&d).replace("http://127.0.0.1:9", "ftp://x");
+        let both = bad_url.replace("http://127.0.0.1:9", "ftp://x");
+        let ConfigError::Invalid { problems, .. } = parse_err(&both) else {
+            panic!("not a validation error");
+        };
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["server.public_url", "route[0].upstream"]);
+        // Each line is word for word what that mistake alone reports.
+        let alone = format!("{}\n{}", parse_err(&bad_url), parse_err(&bad_upstream));
+        assert_eq!(parse_err(&both).to_string(), alone);
+        assert!(alone
+            .lines()
+            .all(|l| l.starts_with("t.toml: `") && l.contains("; fix: ")));
+    }
+
+    #[test]
+    fn a_key_is_reported_once_though_later_checks_need_it() {
+        let d = tmp();
+        let text = base(&d).replace("name = \"app\"", "name = \"app\"\npath_prefix = \"app\"");
+        let err = Config::parse(&text, Path::new("t.toml"), &d)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "t.toml: `route[0].path_prefix` is \"app\"; fix: start it with '/'"
+        );
     }
 
     #[test]

@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::validation::Validation;
+
+/// `[policy]`: where the Cedar policies are.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
@@ -15,6 +18,36 @@ pub struct PolicyConfig {
     /// How often policy files are checked for changes (0 = never).
     #[serde(default = "default_reload")]
     pub reload_interval_secs: u64,
+}
+
+impl PolicyConfig {
+    /// Checks `[policy]`: the schema and every policy path exist.
+    pub(super) fn validate(&self, v: &mut Validation) {
+        if !self.schema.as_os_str().is_empty() {
+            v.file_must_exist(
+                "policy.schema",
+                &self.schema,
+                "point it at a Cedar schema file (see deploy/policies/didgate.cedarschema)",
+            );
+        }
+        if self.policies.is_empty() {
+            v.invalid(
+                "policy.policies",
+                "is empty",
+                "list policy files or folders of *.cedar files",
+            );
+        }
+        for (i, p) in self.policies.iter().enumerate() {
+            let full = v.resolve(p);
+            if !full.exists() {
+                v.invalid(
+                    format!("policy.policies[{i}]"),
+                    format!("names {} which does not exist", full.display()),
+                    "point it at a .cedar file or a folder of them",
+                );
+            }
+        }
+    }
 }
 
 fn default_reload() -> u64 {

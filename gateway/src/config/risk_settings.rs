@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::validation::Validation;
+
 /// `[risk]`: the behavioral risk engine (see risk/ and ARCHITECTURE.md).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,6 +64,52 @@ impl RiskSettings {
                 .unwrap_or(defaults.sensitive_paths),
             hash_key,
             max_sources: defaults.max_sources,
+        }
+    }
+
+    /// Checks `[risk]`: each tuning value in its range, the paths and files it names.
+    pub(super) fn validate(&self, v: &mut Validation) {
+        if !(self.half_life_days.is_finite() && (0.1..=3650.0).contains(&self.half_life_days)) {
+            v.invalid(
+                "risk.half_life_days",
+                "must be between 0.1 and 3650",
+                "use 14 (familiarity halves in two weeks)",
+            );
+        }
+        if !(self.learn_below.is_finite() && (0.0..=1.0).contains(&self.learn_below)) {
+            v.invalid(
+                "risk.learn_below",
+                "must be between 0 and 1",
+                "use 0.5 (the start of the example policies' step-up band)",
+            );
+        }
+        for (i, p) in self.sensitive_paths.iter().flatten().enumerate() {
+            if !p.starts_with('/') || p.len() < 2 {
+                v.invalid(
+                    format!("risk.sensitive_paths[{i}]"),
+                    format!("is {p:?}, not a path prefix"),
+                    "write prefixes such as \"/admin\" (a bare \"/\" would make every path sensitive)",
+                );
+            }
+        }
+        if !(100..=600_000).contains(&self.flush_interval_ms) {
+            v.invalid(
+                "risk.flush_interval_ms",
+                "must be between 100 and 600000",
+                "use 5000",
+            );
+        }
+        for (key, p) in [
+            ("risk.geoip_city_db", &self.geoip_city_db),
+            ("risk.geoip_asn_db", &self.geoip_asn_db),
+        ] {
+            if let Some(p) = p {
+                v.file_must_exist(
+                    key,
+                    p,
+                    "point it at a MaxMind-format .mmdb file (GeoLite2 or DB-IP), or remove it",
+                );
+            }
         }
     }
 }

@@ -1,8 +1,13 @@
 //! `[[route]]`: which host and path prefix go to which upstream, and each
 //! route's path and method-override rules.
 
+use std::collections::HashSet;
+
 use serde::Deserialize;
 
+use super::validation::Validation;
+
+/// `[[route]]`: one app behind the gateway.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
@@ -64,6 +69,81 @@ impl RouteConfig {
             merge_slashes: self.merge_slashes,
         }
     }
+
+    /// Checks `route[i]`; `names` holds the names of the routes before it.
+    fn validate<'a>(&'a self, i: usize, names: &mut HashSet<&'a str>, v: &mut Validation) {
+        let key = |k: &str| format!("route[{i}].{k}");
+        if !is_app_name(&self.name) {
+            v.invalid(
+                key("name"),
+                format!("is {:?}", self.name),
+                "use letters, digits, '-' or '_' (it names the Cedar App entity)",
+            );
+        } else if !names.insert(self.name.as_str()) {
+            v.invalid(
+                key("name"),
+                format!("{:?} is used twice", self.name),
+                "give each route a unique name",
+            );
+        }
+        self.validate_path_prefix(&key("path_prefix"), v);
+        match self.upstream.parse::<http::Uri>() {
+            Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => {}
+            _ => v.invalid(
+                key("upstream"),
+                format!("is {:?}, not an http(s) URL", self.upstream),
+                "use e.g. \"http://127.0.0.1:9000\"",
+            ),
+        }
+    }
+
+    /// The prefix is an absolute path, written as requests normalise to.
+    fn validate_path_prefix(&self, key: &str, v: &mut Validation) {
+        let prefix = &self.path_prefix;
+        if !prefix.starts_with('/') {
+            v.invalid(key, format!("is {prefix:?}"), "start it with '/'");
+            return;
+        }
+        // Requests are matched in their normalised form, so a prefix
+        // that is not normalised could never match.
+        let pass = crate::request::normalize::Pass::of(&self.path_options());
+        match crate::request::normalize::normalize(prefix, pass) {
+            Ok(n) if n.decoded == prefix.as_str() => {}
+            Ok(n) => v.invalid(
+                key,
+                format!("is {prefix:?}, which requests normalise to {:?}", n.decoded),
+                format!("write it as {:?}", n.decoded),
+            ),
+            Err(e) => v.invalid(
+                key,
+                format!("is {prefix:?}: {e}"),
+                "write a plain path such as \"/app\"",
+            ),
+        }
+    }
+}
+
+/// Checks the `[[route]]` list: at least one route, each valid, names unique.
+pub(super) fn validate_routes(routes: &[RouteConfig], v: &mut Validation) {
+    if routes.is_empty() {
+        v.invalid(
+            "route",
+            "has no entries, so every request would be refused",
+            "add [[route]] with name, path_prefix and upstream",
+        );
+    }
+    let mut names = HashSet::new();
+    for (i, r) in routes.iter().enumerate() {
+        r.validate(i, &mut names, v);
+    }
+}
+
+/// A route name can name a Cedar entity: letters, digits, '-', '_'.
+fn is_app_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn default_prefix() -> String {

@@ -6,6 +6,9 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::validation::Validation;
+
+/// `[server]`: where the gateway listens and how it names itself.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
@@ -35,6 +38,91 @@ pub struct ServerConfig {
     #[serde(default)]
     pub limits: crate::server::limits::Limits,
 }
+
+/// `[server.tls]`: the certificate chain and private key, PEM files.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl ServerConfig {
+    /// `trusted_proxies` parsed (validated at load).
+    pub fn trusted_proxies(&self) -> Vec<Cidr> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|c| Cidr::parse(c))
+            .collect()
+    }
+
+    /// Checks `[server]`, `[server.tls]` and `[server.limits]`.
+    pub(super) fn validate(&self, v: &mut Validation) {
+        self.validate_listeners(v);
+        if !(self.public_url.starts_with("https://") || self.public_url.starts_with("http://")) {
+            v.invalid(
+                "server.public_url",
+                format!("is {:?}, not an http(s) URL", self.public_url),
+                "set it to the URL clients use to reach this gateway, e.g. \"https://gw.example.com\"",
+            );
+        }
+        for (i, c) in self.trusted_proxies.iter().enumerate() {
+            if Cidr::parse(c).is_none() {
+                v.invalid(
+                    format!("server.trusted_proxies[{i}]"),
+                    format!("is {c:?}, not an address block"),
+                    "write CIDR blocks such as \"10.0.0.0/8\" or \"2001:db8::/32\"",
+                );
+            }
+        }
+        if let Err(e) = self.limits.validate() {
+            v.invalid(e.key, e.problem, e.fix);
+        }
+        if !(1..=3600).contains(&self.recheck_interval_secs) {
+            v.invalid(
+                "server.recheck_interval_secs",
+                "must be between 1 and 3600",
+                "use 10 (an open websocket or stream ends within 10 s of a revocation or policy change)",
+            );
+        }
+    }
+
+    /// At least one listener; TLS files for the HTTPS one.
+    fn validate_listeners(&self, v: &mut Validation) {
+        if self.listen.is_none() && self.listen_tls.is_none() {
+            v.invalid(
+                "server.listen",
+                "is missing and so is server.listen_tls",
+                "set server.listen = \"127.0.0.1:8080\" and/or server.listen_tls with [server.tls]",
+            );
+        }
+        if self.listen_tls.is_some() && self.tls.is_none() {
+            v.invalid(
+                "server.tls",
+                "is missing but server.listen_tls is set",
+                "add [server.tls] with cert = \"cert.pem\" and key = \"key.pem\"",
+            );
+        }
+        if let Some(tls) = &self.tls {
+            for (key, p) in [("server.tls.cert", &tls.cert), ("server.tls.key", &tls.key)] {
+                v.file_must_exist(
+                    key,
+                    p,
+                    "point it at a PEM file (didgate demo generates a dev certificate)",
+                );
+            }
+        }
+    }
+}
+
+fn default_recheck_interval() -> u64 {
+    10
+}
+
+fn default_instance() -> String {
+    "didgate".to_owned()
+}
+
 /// An address block such as `10.0.0.0/8` or `2001:db8::/32` (a bare address
 /// is a /32 or /128).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +132,7 @@ pub struct Cidr {
 }
 
 impl Cidr {
+    /// `s` as a block, or `None` when it is not one.
     pub fn parse(s: &str) -> Option<Self> {
         let (a, l) = match s.trim().split_once('/') {
             Some((a, l)) => (a, Some(l)),
@@ -58,6 +147,7 @@ impl Cidr {
         Some(Self { addr, len })
     }
 
+    /// Whether `ip` is in the block (an IPv4 block holds no IPv6 address).
     pub fn contains(&self, ip: std::net::IpAddr) -> bool {
         use std::net::IpAddr;
         match (self.addr, ip) {
@@ -72,28 +162,4 @@ impl Cidr {
             _ => false,
         }
     }
-}
-
-impl ServerConfig {
-    /// `trusted_proxies` parsed (validated at load).
-    pub fn trusted_proxies(&self) -> Vec<Cidr> {
-        self.trusted_proxies
-            .iter()
-            .filter_map(|c| Cidr::parse(c))
-            .collect()
-    }
-}
-
-fn default_recheck_interval() -> u64 {
-    10
-}
-
-fn default_instance() -> String {
-    "didgate".to_owned()
-}
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsConfig {
-    pub cert: PathBuf,
-    pub key: PathBuf,
 }

@@ -2,6 +2,7 @@
 # The cargo-fuzz targets in fuzz/ (fuzz/README.md says what each checks).
 #
 #   bash scripts/fuzz.sh --ci              build every target, run each for 20 s (CI)
+#   bash scripts/fuzz.sh --build           only build (CI starts it early, in the background)
 #   bash scripts/fuzz.sh --long SECONDS    run each for SECONDS, print executions and coverage
 #   bash scripts/fuzz.sh --tmin TARGET FILE   minimise a crash input (writes FILE.min)
 #   bash scripts/fuzz.sh --sync-lock       rebuild fuzz/Cargo.lock from the main Cargo.lock
@@ -46,7 +47,7 @@ die() {
 }
 
 usage() {
-    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -173,6 +174,11 @@ tmin() {
 }
 
 case ${1:-} in
+--build)
+    ensure_tools
+    check_lock
+    build
+    ;;
 --ci)
     start=$SECONDS
     ensure_tools

@@ -125,7 +125,7 @@ pub async fn seed_history(config: &Config, alice: &str) -> Result<()> {
                     std::net::IpAddr::V4(Ipv4Addr::LOCALHOST),
                 );
                 ev.user_agent = Some("curl/8.0.0");
-                ev.auth_method = Some("vp_jwt");
+                ev.auth_method = Some(crate::request::authn::AuthMethod::VpJwt.as_str());
                 ev.method = Some("GET");
                 ev.path = Some(paths[k as usize % paths.len()]);
                 ev.status = Some(200);

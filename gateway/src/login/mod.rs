@@ -38,7 +38,7 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::login::openid4vp::{AuthorizationRequest, AuthorizationResponse};
-use crate::request::authn::Authenticator;
+use crate::request::authn::{AuthMethod, Authenticator};
 use crate::request::body::{full, GatewayBody};
 use crate::request::conn::ConnInfo;
 use crate::request::principal::Principal;
@@ -546,7 +546,7 @@ async fn wallet_response(
         )
     };
     let mut record = login_record(cx, RESPONSE, client_ip, now_ms);
-    record.auth_method = Some("openid4vp");
+    record.auth_method = Some(AuthMethod::OpenId4Vp.as_str());
     let token = match answer {
         AuthorizationResponse::Error { error, .. } => {
             row.status = "declined".into();
@@ -734,7 +734,7 @@ async fn complete(
         ));
     };
     let mut record = login_record(cx, COMPLETE, client_ip, now_ms);
-    record.auth_method = Some("openid4vp");
+    record.auth_method = Some(AuthMethod::OpenId4Vp.as_str());
     let result: Value = row
         .result
         .as_deref()
@@ -820,7 +820,7 @@ fn observe_login(
         now_ms,
     );
     event.session_id = Some(&session.public_id);
-    event.auth_method = Some("openid4vp");
+    event.auth_method = Some(AuthMethod::OpenId4Vp.as_str());
     let keys = engine.event_keys(&event);
     if stepped_up {
         engine.confirm_keyed(&event, &keys);
@@ -840,7 +840,7 @@ async fn logout(
     crate::request::browser::refuse_cross_site(req)?;
     let text = crate::request::session::cookie(req.headers(), &sessions.settings().cookie_name)?;
     let mut record = login_record(cx, LOGOUT, client_ip, now_ms);
-    record.auth_method = Some("session");
+    record.auth_method = Some(AuthMethod::Session.as_str());
     let ended = match text {
         Some(t) => {
             if let Ok(Some(s)) = sessions

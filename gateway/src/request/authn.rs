@@ -18,12 +18,35 @@ use crate::request::principal::Principal;
 use crate::request::refusal::{credential_refusal, Refusal};
 use crate::request::session::{Session, Sessions};
 
+/// How a request (or a login) proved who it is. Its `as_str` is what
+/// policies (`context.auth_method`), the identity assertion, the risk
+/// engine and the decision log see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthMethod {
+    /// A bearer verifiable presentation (`Authorization: Bearer <VP-JWT>`).
+    VpJwt,
+    /// A browser session opened by a wallet login.
+    Session,
+    /// A wallet login itself (OpenID4VP), as the login endpoints record it.
+    OpenId4Vp,
+}
+
+impl AuthMethod {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::VpJwt => "vp_jwt",
+            AuthMethod::Session => "session",
+            AuthMethod::OpenId4Vp => "openid4vp",
+        }
+    }
+}
+
 /// An authenticated request: who, and how.
 #[derive(Debug, Clone)]
 pub struct Identity {
     pub principal: Arc<Principal>,
-    /// `vp_jwt` (a bearer presentation) or `session` (a browser session).
-    pub auth_method: &'static str,
+    /// A bearer presentation or a browser session.
+    pub auth_method: AuthMethod,
     /// The presentation's nonce (a step-up challenge it may answer).
     pub nonce: Option<String>,
     /// The browser session the request came with.
@@ -34,7 +57,7 @@ impl Identity {
     fn from_presentation(vp: VerifiedPresentation) -> Self {
         Identity {
             principal: Arc::new(Principal::from_credentials(vp.holder, vp.credentials)),
-            auth_method: "vp_jwt",
+            auth_method: AuthMethod::VpJwt,
             nonce: vp.nonce,
             session: None,
         }
@@ -234,7 +257,7 @@ impl Authenticator {
                 {
                     return Ok(Identity {
                         principal: session.principal.clone(),
-                        auth_method: "session",
+                        auth_method: AuthMethod::Session,
                         nonce: None,
                         session: Some(session),
                     });

@@ -236,7 +236,7 @@ impl Gateway {
                 principal: &allowed.identity.principal,
                 audience: &allowed.route.name,
                 forward_claims: &allowed.route.forward_claims,
-                auth_method: allowed.identity.auth_method,
+                auth_method: allowed.identity.auth_method.as_str(),
                 risk_score: allowed.risk.score,
                 now,
             },
@@ -437,7 +437,7 @@ impl Gateway {
         };
         let principal = identity.principal.clone();
         record.subject = Some(principal.did.clone());
-        record.auth_method = Some(identity.auth_method);
+        record.auth_method = Some(identity.auth_method.as_str());
         record
             .credential_types
             .clone_from(&principal.credential_types);
@@ -461,7 +461,7 @@ impl Gateway {
         event.method = Some(method.as_str());
         event.path = Some(&path);
         event.session_id = identity.session.as_ref().map(|s| &*s.public_id);
-        event.auth_method = Some(identity.auth_method);
+        event.auth_method = Some(identity.auth_method.as_str());
         // Hashed once for confirm, assess and observe.
         let keys = self.risk.as_ref().map(|engine| engine.event_keys(&event));
         let risk = match (&self.risk, &keys) {
@@ -560,7 +560,7 @@ impl Gateway {
                 path: lease.path.clone(),
                 client_ip: lease.client_ip,
                 subject: Some(principal.did.clone()),
-                auth_method: Some(lease.identity.auth_method),
+                auth_method: Some(lease.identity.auth_method.as_str()),
                 credential_types: principal.credential_types.clone(),
                 issuers: principal.issuers.clone(),
                 effect: Effect::Deny,
@@ -652,7 +652,7 @@ impl Gateway {
             app: q.app,
             host: q.host,
             path: q.path,
-            auth_method: q.identity.auth_method,
+            auth_method: q.identity.auth_method.as_str(),
             client_ip: q.client_ip,
             now_unix: now,
             risk: RiskContext {

@@ -13,7 +13,7 @@ use super::validation::Validation;
 pub struct RiskSettings {
     /// Score every request (default true). When false every request is
     /// assessed as neutral: score 0, no factors, cold start.
-    #[serde(default = "default_true")]
+    #[serde(default = "super::validation::default_true")]
     pub enabled: bool,
     /// Familiarity halves after this many days without being seen.
     #[serde(default = "default_half_life")]
@@ -112,10 +112,6 @@ impl RiskSettings {
             }
         }
     }
-}
-
-fn default_true() -> bool {
-    true
 }
 fn default_half_life() -> f64 {
     14.0

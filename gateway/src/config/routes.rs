@@ -39,7 +39,7 @@ pub struct RouteConfig {
     pub path_parameters: crate::request::normalize::ParamAction,
     /// Merge empty path segments (`//` → `/`) before deciding and forwarding
     /// (default true).
-    #[serde(default = "default_true")]
+    #[serde(default = "super::validation::default_true")]
     pub merge_slashes: bool,
     /// `X-HTTP-Method-Override`, its cousins and the query's `_method`:
     /// "strip" (default: removed, the request is decided and forwarded as
@@ -148,8 +148,4 @@ fn is_app_name(name: &str) -> bool {
 
 fn default_prefix() -> String {
     "/".to_owned()
-}
-
-fn default_true() -> bool {
-    true
 }

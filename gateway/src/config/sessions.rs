@@ -11,7 +11,7 @@ use super::validation::Validation;
 #[serde(deny_unknown_fields)]
 pub struct SessionsConfig {
     /// Serve the login endpoints under `/.didgate/` and accept session cookies (default true).
-    #[serde(default = "default_true")]
+    #[serde(default = "super::validation::default_true")]
     pub enabled: bool,
     /// A session ends this long after the login at the latest (and never
     /// after the earliest expiry of the credentials it was opened with).
@@ -126,8 +126,4 @@ fn default_session_cache() -> u64 {
 }
 fn default_session_sync() -> u64 {
     1_000
-}
-
-fn default_true() -> bool {
-    true
 }

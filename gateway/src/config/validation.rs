@@ -1,6 +1,7 @@
 //! What validating the config found wrong. Every section adds its problems to
 //! one `Validation`, each naming the key and the fix, so a file with several
-//! mistakes is reported whole rather than one mistake per run.
+//! mistakes is reported whole rather than one mistake per run. Also the
+//! one serde default the sections share (`default_true`).
 
 use std::path::{Path, PathBuf};
 
@@ -71,4 +72,9 @@ pub(super) fn resolve(base_dir: &Path, p: &Path) -> PathBuf {
     } else {
         base_dir.join(p)
     }
+}
+
+/// The serde default of the keys that are on unless turned off.
+pub(super) fn default_true() -> bool {
+    true
 }

@@ -75,7 +75,7 @@ impl ServerConfig {
                 );
             }
         }
-        if let Err(e) = self.limits.validate() {
+        for e in self.limits.validate() {
             v.invalid(e.key, e.problem, e.fix);
         }
         if !(1..=3600).contains(&self.recheck_interval_secs) {

@@ -90,10 +90,16 @@ pub struct LimitError {
 /// hyper refuses an HTTP/1.1 read buffer below this (it panics).
 pub const MIN_HEADER_BYTES: u32 = 8192;
 
+/// The most `max_connections` may be.
+const MAX_CONNECTIONS: u32 = 1_000_000;
+
 impl Limits {
     /// Every key within its range: zero, or a value large enough to switch
-    /// the protection off, is refused naming the key.
-    pub fn validate(&self) -> Result<(), LimitError> {
+    /// the protection off, is refused naming the key. Every key out of range
+    /// is reported, in the order of the table (empty: all valid), as the
+    /// config's other sections report theirs (`config/validation.rs`).
+    #[must_use]
+    pub fn validate(&self) -> Vec<LimitError> {
         let d = Limits::default();
         let (l, min_hdr) = (self, u64::from(MIN_HEADER_BYTES));
         // key, value, allowed, default, why the default
@@ -105,15 +111,16 @@ impl Limits {
             ("request_body_timeout_secs", l.request_body_timeout_secs, 1..=3600, d.request_body_timeout_secs, "seconds without a body byte"),
             ("h2_keep_alive_interval_secs", l.h2_keep_alive_interval_secs, 1..=3600, d.h2_keep_alive_interval_secs, "a ping after this long without a request"),
             ("h2_keep_alive_timeout_secs", l.h2_keep_alive_timeout_secs, 1..=300, d.h2_keep_alive_timeout_secs, "time for the peer to answer a ping"),
-            ("max_connections", l.max_connections.into(), 1..=1_000_000, d.max_connections.into(), "each costs a file descriptor and buffers"),
+            ("max_connections", l.max_connections.into(), 1..=MAX_CONNECTIONS.into(), d.max_connections.into(), "each costs a file descriptor and buffers"),
             ("h2_max_concurrent_streams", l.h2_max_concurrent_streams.into(), 1..=1000, d.h2_max_concurrent_streams.into(), "RFC 9113 suggests at least 100"),
             ("h2_max_pending_accept_reset_streams", l.h2_max_pending_accept_reset_streams.into(), 1..=1000, d.h2_max_pending_accept_reset_streams.into(), "the h2 crate's rapid-reset default"),
             ("h2_max_local_error_reset_streams", l.h2_max_local_error_reset_streams.into(), 1..=100_000, d.h2_max_local_error_reset_streams.into(), "hyper's default"),
             ("max_header_bytes", l.max_header_bytes.into(), min_hdr..=1 << 20, d.max_header_bytes.into(), "room for a large presentation in Authorization"),
         ];
+        let mut problems = Vec::new();
         for (key, value, allowed, default, why) in ranges {
             if !allowed.contains(&value) {
-                return Err(LimitError {
+                problems.push(LimitError {
                     key: format!("server.limits.{key}"),
                     problem: format!(
                         "is {value}, not between {} and {}",
@@ -124,8 +131,15 @@ impl Limits {
                 });
             }
         }
-        if !(1..=self.max_connections).contains(&self.max_connections_per_ip) {
-            return Err(LimitError {
+        // Held to `max_connections` only when that is valid itself: one
+        // mistake, one problem.
+        let per_ip_cap = if (1..=MAX_CONNECTIONS).contains(&self.max_connections) {
+            self.max_connections
+        } else {
+            MAX_CONNECTIONS
+        };
+        if !(1..=per_ip_cap).contains(&self.max_connections_per_ip) {
+            problems.push(LimitError {
                 key: "server.limits.max_connections_per_ip".into(),
                 problem: format!(
                     "is {}, not between 1 and server.limits.max_connections ({})",
@@ -138,7 +152,7 @@ impl Limits {
                 ),
             });
         }
-        Ok(())
+        problems
     }
 
     pub fn header_read_timeout(&self) -> Duration {
@@ -529,7 +543,7 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_documented_values() {
         let d = Limits::default();
-        assert_eq!(d.validate(), Ok(()));
+        assert_eq!(d.validate(), Vec::new());
         assert_eq!(d.header_read_timeout_secs, 10);
         assert_eq!(d.max_header_bytes, 65536);
         let parsed: Limits = toml::from_str("").unwrap();
@@ -583,10 +597,38 @@ mod tests {
             ),
         ];
         for (key, l) in cases {
-            let e = l.validate().unwrap_err();
+            let problems = l.validate();
+            let [e] = problems.as_slice() else {
+                panic!("one problem for {key}, got {problems:?}")
+            };
             assert_eq!(e.key, key);
             assert!(e.fix.contains("default"), "{e}");
         }
+    }
+
+    #[test]
+    fn every_bad_limit_is_reported_at_once() {
+        let l = Limits {
+            idle_timeout_secs: 0,
+            max_header_bytes: 100,
+            max_connections_per_ip: 0,
+            ..Limits::default()
+        };
+        let problems = l.validate();
+        let keys: Vec<&str> = problems.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "server.limits.idle_timeout_secs",
+                "server.limits.max_header_bytes",
+                "server.limits.max_connections_per_ip",
+            ]
+        );
+        assert_eq!(
+            problems[0].to_string(),
+            "`server.limits.idle_timeout_secs` is 0, not between 1 and 3600; \
+             fix: remove it to use the default of 75 (above a load balancer's 60-s idle timeout)"
+        );
     }
 
     #[test]

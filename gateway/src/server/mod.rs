@@ -20,7 +20,7 @@ use std::time::Duration;
 use credentials::{
     HttpStatusChecker, StatusDispatcher, StatusListConfig, TrustedIssuers, Verifier, VerifierConfig,
 };
-use did_registry::ethr::{EthrResolver, StatusChecker};
+use did_registry::ethr::{ChainFollower, EthrResolver, EthrStatusChecker, StatusChecker};
 use did_registry::{DidResolver, MethodResolver};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -28,22 +28,26 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use policy::PolicyEngine;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::config::Config;
+use crate::login::Login;
 use crate::request::assertion::AssertionSigner;
 use crate::request::authn::Authenticator;
 use crate::request::body::Held;
 use crate::request::conn::ConnInfo;
 use crate::request::proxy::Proxy;
 use crate::request::route::Router;
+use crate::request::session::Sessions;
 use crate::request::Gateway;
+use crate::server::chains::Followed;
 use crate::server::limits::{
     Activity, ConnTimeouts, ConnectionLimiter, ConnectionSlot, Expiry, InFlight, Limits, Next,
 };
+use crate::signals::geoip::GeoIp;
 use crate::signals::ja4;
 use crate::store::Store;
 use audit::{AuditLog, AuditWriter};
@@ -96,177 +100,27 @@ pub struct RunningGateway {
 pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
     crate::server::tls::install_crypto_provider();
     let store = Store::connect(&config.database_url()).await?;
-    let policy_files: Vec<_> = config
-        .policy
-        .policies
-        .iter()
-        .map(|p| config.resolve(p))
-        .collect();
-    let policy = Arc::new(PolicyEngine::load(
-        &config.resolve(&config.policy.schema),
-        &policy_files,
-    )?);
-
-    let mut trusted = TrustedIssuers::new();
-    for t in &config.credentials.trusted_issuers {
-        for did in &t.issuers {
-            trusted.trust(&t.credential_type, did);
-        }
-    }
-    let mut vcfg = VerifierConfig::new(config.credentials.audiences.clone(), trusted);
-    vcfg.clock_skew_secs = config.credentials.clock_skew_secs;
-    vcfg.max_presentation_lifetime_secs = config.credentials.max_presentation_lifetime_secs;
-    let crate::server::chains::Followed {
+    let policy = Arc::new(load_policies(config)?);
+    let Followed {
         resolver: ethr,
         status,
         followers,
-    } = crate::server::chains::follow(config, &store, Duration::from_secs(10))
-        .await
-        .map_err(|(name, source)| StartError::Chain { name, source })?;
-    let resolver: Arc<dyn DidResolver> = Arc::new(MethodResolver::new(ethr.clone()));
-    // Credential status: on-chain lists (when chains are configured) and
-    // HTTP-published lists, verified like any credential.
-    let http_status = HttpStatusChecker::new(
-        Verifier::new(vcfg.clone(), resolver.clone()),
-        StatusListConfig {
-            ttl: Duration::from_secs(config.credentials.status_list_ttl_secs),
-            allowed_urls: config.credentials.status_list_urls(),
-            ..StatusListConfig::default()
-        },
-    )
-    .map_err(|e| StartError::Status(e.to_string()))?;
-    let status = StatusDispatcher::new(
-        status.map(|s| s as Arc<dyn StatusChecker>),
-        Arc::new(http_status),
-    );
-    let verifier = Arc::new(
-        Verifier::new(vcfg, resolver)
-            .with_status_checker(Arc::new(status))
-            .with_credential_cache(config.credentials.verified_credential_cache),
-    );
-    let instance: Arc<str> = Arc::from(config.server.instance.as_str());
-    let sessions = config.sessions.enabled.then(|| {
-        Arc::new(crate::request::session::Sessions::new(
-            config.session_settings(),
-            store.clone(),
-            instance.clone(),
-        ))
-    });
-    let login = if config.sessions.enabled {
-        Some(crate::login::Login::new(
-            &config.server.public_url,
-            config.login_credential_types(),
-            Duration::from_secs(config.sessions.login_timeout_secs),
-            config.session_settings().secure,
-            store.shared_key("login_state").await?,
-            config.server.limits.request_body_timeout(),
-        ))
-    } else {
-        None
-    };
-
-    let signer = AssertionSigner::load_or_create(
-        &config.resolve(&config.identity.key_file),
-        &config.server.public_url,
-        config.identity.assertion_ttl_secs,
-    )?;
-    let (audit, audit_writer) = AuditLog::spawn(
-        store.dedicated().await?.decisions(),
-        config.database.audit_queue,
-    );
-    let risk = crate::server::risk_sync::open(&config.risk, &store)
-        .await?
-        .map(Arc::new);
-    let geoip = match (&config.risk.geoip_city_db, &config.risk.geoip_asn_db) {
-        (None, None) => None,
-        (city, asn) => Some(crate::signals::geoip::GeoIp::open(
-            city.as_ref().map(|p| config.resolve(p)).as_deref(),
-            asn.as_ref().map(|p| config.resolve(p)).as_deref(),
-        )?),
-    };
-    let gateway = Arc::new(Gateway {
-        instance,
-        router: Router::new(&config.routes)?,
-        authn: Authenticator::new(
-            verifier,
-            config.credentials.replay_cache_capacity,
-            config.credentials.clock_skew_secs,
-            sessions.clone(),
-        ),
-        policy: policy.clone(),
-        audit,
-        signer,
-        assertions: crate::request::assertion::AssertionCache::new(100_000),
-        proxy: Proxy::new(config.server.limits.request_body_timeout())
-            .map_err(StartError::Client)?,
-        risk: risk.clone(),
-        geoip,
-        trusted_proxies: config.server.trusted_proxies(),
-        challenges: crate::request::authn::StepUpChallenges::new(100_000),
-        login,
-        recheck_every: Duration::from_secs(config.server.recheck_interval_secs),
-    });
-
+    } = follow_chains(config, &store).await?;
+    let verifier = build_verifier(config, ethr.clone(), status)?;
+    let (gateway, audit_writer) = build_gateway(config, &store, verifier, policy.clone()).await?;
     let (shutdown, shutdown_rx) = watch::channel(false);
-    // One set of caps over both listeners; trusted proxies come with `gateway`.
-    let listening = Arc::new(Listening::new(gateway.clone(), &config.server.limits));
-    let mut tasks = Vec::new();
-    let mut http_addr = None;
-    let mut https_addr = None;
-    if let Some(addr) = config.server.listen {
-        let l = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Bind { addr, source })?;
-        http_addr = l.local_addr().ok();
-        tasks.push(tokio::spawn(serve(
-            l,
-            None,
-            listening.clone(),
-            shutdown_rx.clone(),
-        )));
-    }
-    if let (Some(addr), Some(tls)) = (config.server.listen_tls, &config.server.tls) {
-        let tls_cfg = crate::server::tls::server_config(
-            &config.resolve(&tls.cert),
-            &config.resolve(&tls.key),
-        )?;
-        let l = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Bind { addr, source })?;
-        https_addr = l.local_addr().ok();
-        let acceptor = tokio_rustls::TlsAcceptor::from(tls_cfg);
-        tasks.push(tokio::spawn(serve(
-            l,
-            Some(acceptor),
-            listening.clone(),
-            shutdown_rx.clone(),
-        )));
-    }
-    for f in followers {
-        tasks.push(tokio::spawn(f.run(shutdown_rx.clone())));
-    }
-    if let Some(engine) = risk {
-        tasks.push(tokio::spawn(crate::server::risk_sync::run(
-            engine,
-            store.clone(),
-            Arc::from(config.server.instance.as_str()),
-            Duration::from_millis(config.risk.flush_interval_ms),
-            shutdown_rx.clone(),
-        )));
-    }
-    if let Some(sessions) = sessions {
-        tasks.push(tokio::spawn(crate::request::session::run(
-            sessions,
-            shutdown_rx.clone(),
-        )));
-    }
-    if config.policy.reload_interval_secs > 0 {
-        tasks.push(tokio::spawn(watch_policies(
-            policy.clone(),
-            Duration::from_secs(config.policy.reload_interval_secs),
-            shutdown_rx.clone(),
-        )));
-    }
+    let Listeners {
+        http_addr,
+        https_addr,
+        mut tasks,
+    } = bind_listeners(config, &gateway, &shutdown_rx).await?;
+    tasks.extend(spawn_background(
+        config,
+        &store,
+        &gateway,
+        followers,
+        &shutdown_rx,
+    ));
     tracing::info!(http = ?http_addr, https = ?https_addr, db = store.backend(),
         policies = policy.policy_count(), routes = config.routes.len(), "didgate is serving");
     Ok(RunningGateway {
@@ -280,6 +134,246 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         audit_writer,
         gateway,
     })
+}
+
+/// The policy engine over `[policy]`'s schema and policy files.
+fn load_policies(config: &Config) -> Result<PolicyEngine, StartError> {
+    let policy_files: Vec<_> = config
+        .policy
+        .policies
+        .iter()
+        .map(|p| config.resolve(p))
+        .collect();
+    PolicyEngine::load(&config.resolve(&config.policy.schema), &policy_files)
+        .map_err(StartError::Policy)
+}
+
+/// did:ethr over the configured chains: the resolver, the status registries
+/// and a follower per chain, each synced once first.
+async fn follow_chains(config: &Config, store: &Store) -> Result<Followed, StartError> {
+    crate::server::chains::follow(config, store, Duration::from_secs(10))
+        .await
+        .map_err(|(name, source)| StartError::Chain { name, source })
+}
+
+/// The credential verifier: `[credentials]`' trusted issuers and audiences,
+/// DIDs resolved over the chains, status checked on chain and over HTTP.
+fn build_verifier(
+    config: &Config,
+    ethr: Option<Arc<EthrResolver>>,
+    chain_status: Option<Arc<EthrStatusChecker>>,
+) -> Result<Arc<Verifier>, StartError> {
+    let mut trusted = TrustedIssuers::new();
+    for t in &config.credentials.trusted_issuers {
+        for did in &t.issuers {
+            trusted.trust(&t.credential_type, did);
+        }
+    }
+    let mut vcfg = VerifierConfig::new(config.credentials.audiences.clone(), trusted);
+    vcfg.clock_skew_secs = config.credentials.clock_skew_secs;
+    vcfg.max_presentation_lifetime_secs = config.credentials.max_presentation_lifetime_secs;
+    let resolver: Arc<dyn DidResolver> = Arc::new(MethodResolver::new(ethr));
+    // Credential status: on-chain lists (when chains are configured) and
+    // HTTP-published lists, verified like any credential.
+    let http_status = HttpStatusChecker::new(
+        Verifier::new(vcfg.clone(), resolver.clone()),
+        StatusListConfig {
+            ttl: Duration::from_secs(config.credentials.status_list_ttl_secs),
+            allowed_urls: config.credentials.status_list_urls(),
+            ..StatusListConfig::default()
+        },
+    )
+    .map_err(|e| StartError::Status(e.to_string()))?;
+    let status = StatusDispatcher::new(
+        chain_status.map(|s| s as Arc<dyn StatusChecker>),
+        Arc::new(http_status),
+    );
+    Ok(Arc::new(
+        Verifier::new(vcfg, resolver)
+            .with_status_checker(Arc::new(status))
+            .with_credential_cache(config.credentials.verified_credential_cache),
+    ))
+}
+
+/// The request path: the `Gateway` every request goes through, with its
+/// sessions, signing key, decision log (whose writer shutdown flushes), risk
+/// engine and GeoIP databases.
+async fn build_gateway(
+    config: &Config,
+    store: &Store,
+    verifier: Arc<Verifier>,
+    policy: Arc<PolicyEngine>,
+) -> Result<(Arc<Gateway>, AuditWriter), StartError> {
+    let instance: Arc<str> = Arc::from(config.server.instance.as_str());
+    let (sessions, login) = open_sessions(config, store, &instance).await?;
+    let signer = AssertionSigner::load_or_create(
+        &config.resolve(&config.identity.key_file),
+        &config.server.public_url,
+        config.identity.assertion_ttl_secs,
+    )?;
+    let (audit, audit_writer) = AuditLog::spawn(
+        store.dedicated().await?.decisions(),
+        config.database.audit_queue,
+    );
+    let risk = crate::server::risk_sync::open(&config.risk, store)
+        .await?
+        .map(Arc::new);
+    let geoip = open_geoip(config)?;
+    let gateway = Arc::new(Gateway {
+        instance,
+        router: Router::new(&config.routes)?,
+        authn: Authenticator::new(
+            verifier,
+            config.credentials.replay_cache_capacity,
+            config.credentials.clock_skew_secs,
+            sessions,
+        ),
+        policy,
+        audit,
+        signer,
+        assertions: crate::request::assertion::AssertionCache::new(100_000),
+        proxy: Proxy::new(config.server.limits.request_body_timeout())
+            .map_err(StartError::Client)?,
+        risk,
+        geoip,
+        trusted_proxies: config.server.trusted_proxies(),
+        challenges: crate::request::authn::StepUpChallenges::new(100_000),
+        login,
+        recheck_every: Duration::from_secs(config.server.recheck_interval_secs),
+    });
+    Ok((gateway, audit_writer))
+}
+
+/// Browser sessions and the login (OpenID4VP) that opens them; both `None`
+/// when `[sessions] enabled = false`.
+async fn open_sessions(
+    config: &Config,
+    store: &Store,
+    instance: &Arc<str>,
+) -> Result<(Option<Arc<Sessions>>, Option<Login>), StartError> {
+    if !config.sessions.enabled {
+        return Ok((None, None));
+    }
+    let sessions = Arc::new(Sessions::new(
+        config.session_settings(),
+        store.clone(),
+        instance.clone(),
+    ));
+    let login = Login::new(
+        &config.server.public_url,
+        config.login_credential_types(),
+        Duration::from_secs(config.sessions.login_timeout_secs),
+        config.session_settings().secure,
+        store.shared_key("login_state").await?,
+        config.server.limits.request_body_timeout(),
+    );
+    Ok((Some(sessions), Some(login)))
+}
+
+/// The GeoIP city and ASN databases, when `[risk]` names either.
+fn open_geoip(config: &Config) -> Result<Option<GeoIp>, StartError> {
+    let (city, asn) = (&config.risk.geoip_city_db, &config.risk.geoip_asn_db);
+    if city.is_none() && asn.is_none() {
+        return Ok(None);
+    }
+    let geoip = GeoIp::open(
+        city.as_ref().map(|p| config.resolve(p)).as_deref(),
+        asn.as_ref().map(|p| config.resolve(p)).as_deref(),
+    )?;
+    Ok(Some(geoip))
+}
+
+/// The listeners `start` bound and their accept loops.
+struct Listeners {
+    http_addr: Option<SocketAddr>,
+    https_addr: Option<SocketAddr>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Bind the HTTP and HTTPS listeners `[server]` names and spawn an accept
+/// loop on each; both share one set of connection caps.
+async fn bind_listeners(
+    config: &Config,
+    gateway: &Arc<Gateway>,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<Listeners, StartError> {
+    // One set of caps over both listeners; trusted proxies come with `gateway`.
+    let listening = Arc::new(Listening::new(gateway.clone(), &config.server.limits));
+    let mut bound = Listeners {
+        http_addr: None,
+        https_addr: None,
+        tasks: Vec::new(),
+    };
+    if let Some(addr) = config.server.listen {
+        let (local, task) = listen(addr, None, &listening, shutdown).await?;
+        bound.http_addr = local;
+        bound.tasks.push(task);
+    }
+    if let (Some(addr), Some(tls)) = (config.server.listen_tls, &config.server.tls) {
+        let tls_cfg = crate::server::tls::server_config(
+            &config.resolve(&tls.cert),
+            &config.resolve(&tls.key),
+        )?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls_cfg);
+        let (local, task) = listen(addr, Some(acceptor), &listening, shutdown).await?;
+        bound.https_addr = local;
+        bound.tasks.push(task);
+    }
+    Ok(bound)
+}
+
+/// Bind `addr` and spawn its accept loop (TLS when `tls` is set); returns
+/// the address bound, a port 0 resolved.
+async fn listen(
+    addr: SocketAddr,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    listening: &Arc<Listening>,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<(Option<SocketAddr>, JoinHandle<()>), StartError> {
+    let l = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let local = l.local_addr().ok();
+    let task = tokio::spawn(serve(l, tls, listening.clone(), shutdown.clone()));
+    Ok((local, task))
+}
+
+/// The jobs beside the listeners, each until shutdown: the chain followers,
+/// the risk profiles' sync, the sessions' sync and the policy files' poll.
+fn spawn_background(
+    config: &Config,
+    store: &Store,
+    gateway: &Gateway,
+    followers: Vec<ChainFollower>,
+    shutdown: &watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    for f in followers {
+        tasks.push(tokio::spawn(f.run(shutdown.clone())));
+    }
+    if let Some(engine) = gateway.risk.clone() {
+        tasks.push(tokio::spawn(crate::server::risk_sync::run(
+            engine,
+            store.clone(),
+            Arc::from(config.server.instance.as_str()),
+            Duration::from_millis(config.risk.flush_interval_ms),
+            shutdown.clone(),
+        )));
+    }
+    if let Some(sessions) = gateway.authn.sessions().cloned() {
+        tasks.push(tokio::spawn(crate::request::session::run(
+            sessions,
+            shutdown.clone(),
+        )));
+    }
+    if config.policy.reload_interval_secs > 0 {
+        tasks.push(tokio::spawn(watch_policies(
+            gateway.policy.clone(),
+            Duration::from_secs(config.policy.reload_interval_secs),
+            shutdown.clone(),
+        )));
+    }
+    tasks
 }
 
 impl RunningGateway {
@@ -357,6 +451,8 @@ fn http_builder(l: &Limits) -> auto::Builder<TokioExecutor> {
     b
 }
 
+/// One listener's accept loop: admit each connection past the caps and
+/// serve it on its own task; at shutdown, stop accepting and drain them.
 async fn serve(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -377,25 +473,10 @@ async fn serve(
             },
             _ = shutdown.changed() => break,
         };
-        let ip = peer.ip().to_canonical();
-        let exempt = listening
-            .gateway
-            .trusted_proxies
-            .iter()
-            .any(|c| c.contains(ip));
         // Past a cap the connection is closed at once, before a byte is read.
-        let Ok(slot) = listening.limiter.try_acquire(ip, exempt) else {
+        let Some((io, activity)) = admit(&listening, stream, peer) else {
             continue;
         };
-        let _ = stream.set_nodelay(true);
-        let activity = Activity::new();
-        let io = Tapped::new(
-            stream,
-            Connection {
-                activity: activity.clone(),
-                _slot: slot,
-            },
-        );
         // Held by the task: `graceful.shutdown()` waits for every one to drop.
         let drained = graceful.watcher();
         let stop = stop_signal(shutdown.clone());
@@ -414,32 +495,7 @@ async fn serve(
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
                     let _drained = drained;
-                    let mut tls_stream = match tokio::time::timeout(
-                        listening.tls_handshake,
-                        acceptor.accept(Tapped::new(io, HelloRecorder::new())),
-                    )
-                    .await
-                    {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            tracing::debug!(error = %e, %peer, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
-                    };
-                    activity.handshake_done();
-                    // Fingerprinted once per connection; requests share the Arc.
-                    let tls_fp = tls_stream.get_mut().0.hook.finish();
-                    let conn = ConnInfo {
-                        peer,
-                        tls: true,
-                        tls_fp,
-                    };
-                    let io = TokioIo::new(tls_stream);
-                    serve_connection(&listening, io, conn, activity, stop).await;
+                    serve_tls_connection(&listening, &acceptor, io, peer, activity, stop).await;
                 })
             }
         };
@@ -451,6 +507,71 @@ async fn serve(
     {
         tracing::warn!("connections still open after 10 s; closing them");
     }
+}
+
+/// Count a new connection in the caps (a trusted proxy is exempt from the
+/// per-address one) and give it an activity record its reads update;
+/// `None`: refused.
+fn admit(
+    listening: &Listening,
+    stream: TcpStream,
+    peer: SocketAddr,
+) -> Option<(Tapped<TcpStream, Connection>, Arc<Activity>)> {
+    let ip = peer.ip().to_canonical();
+    let exempt = listening
+        .gateway
+        .trusted_proxies
+        .iter()
+        .any(|c| c.contains(ip));
+    let slot = listening.limiter.try_acquire(ip, exempt).ok()?;
+    let _ = stream.set_nodelay(true);
+    let activity = Activity::new();
+    let io = Tapped::new(
+        stream,
+        Connection {
+            activity: activity.clone(),
+            _slot: slot,
+        },
+    );
+    Some((io, activity))
+}
+
+/// The TLS handshake (within `tls_handshake_timeout_secs`) and the client's
+/// JA4 fingerprint, then HTTP over the TLS stream.
+async fn serve_tls_connection(
+    listening: &Listening,
+    acceptor: &tokio_rustls::TlsAcceptor,
+    io: Tapped<TcpStream, Connection>,
+    peer: SocketAddr,
+    activity: Arc<Activity>,
+    stop: impl Future<Output = ()>,
+) {
+    let mut tls_stream = match tokio::time::timeout(
+        listening.tls_handshake,
+        acceptor.accept(Tapped::new(io, HelloRecorder::new())),
+    )
+    .await
+    {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, %peer, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    activity.handshake_done();
+    // Fingerprinted once per connection; requests share the Arc.
+    let tls_fp = tls_stream.get_mut().0.hook.finish();
+    let conn = ConnInfo {
+        peer,
+        tls: true,
+        tls_fp,
+    };
+    let io = TokioIo::new(tls_stream);
+    serve_connection(listening, io, conn, activity, stop).await;
 }
 
 /// Resolves when the gateway shuts down (or is gone).

@@ -133,39 +133,124 @@ impl std::fmt::Display for RegistryChange {
     }
 }
 
-/// Send one registry change, signed by the owner's key file, for `identity`
-/// (default: the key file's own DID). Prints the transaction and its block.
-pub async fn write(
-    config_path: &Path,
-    key_path: &Path,
-    identity: Option<&str>,
-    change: RegistryChange,
+/// Who signs a registry write, and where it goes: the config naming the
+/// DID's chain, the owner's key file, and the DID (default: the key file's).
+#[derive(Debug, Clone, Copy)]
+pub struct Tx<'a> {
+    pub config: &'a Path,
+    pub key: &'a Path,
+    pub did: Option<&'a str>,
+}
+
+/// `did add-key`: add the public key of the key file `public_key` (`purpose`: veriKey, sigAuth or enc).
+pub async fn add_key(tx: &Tx<'_>, public_key: &Path, purpose: &str, valid_for: u64) -> Result<()> {
+    let (name, value) = key_attribute(public_key, purpose)?;
+    let change = RegistryChange::AddKey {
+        name,
+        value,
+        valid_for,
+    };
+    write(tx, change).await
+}
+
+/// `did revoke-key`: revoke a public key added with `did add-key`.
+pub async fn revoke_key(tx: &Tx<'_>, public_key: &Path, purpose: &str) -> Result<()> {
+    let (name, value) = key_attribute(public_key, purpose)?;
+    write(tx, RegistryChange::RevokeKey { name, value }).await
+}
+
+/// `did add-delegate`: let `delegate` (a did:ethr or a 0x address) sign as `kind`.
+pub async fn add_delegate(tx: &Tx<'_>, delegate: &str, kind: &str, valid_for: u64) -> Result<()> {
+    let delegate = parse_account(delegate)?;
+    let kind = kind.to_owned();
+    let change = RegistryChange::AddDelegate {
+        kind,
+        delegate,
+        valid_for,
+    };
+    write(tx, change).await
+}
+
+/// `did revoke-delegate`: revoke a delegate added with `did add-delegate`.
+pub async fn revoke_delegate(tx: &Tx<'_>, delegate: &str, kind: &str) -> Result<()> {
+    let delegate = parse_account(delegate)?;
+    let kind = kind.to_owned();
+    write(tx, RegistryChange::RevokeDelegate { kind, delegate }).await
+}
+
+/// `did set-service`: publish a `service_type` endpoint (a did/svc attribute).
+pub async fn set_service(
+    tx: &Tx<'_>,
+    service_type: &str,
+    endpoint: String,
+    valid_for: u64,
 ) -> Result<()> {
-    let config = Config::load(config_path)?;
-    let (key, key_did, _) = load_identity(key_path)?;
-    let secret = ethereum_secret(&key, key_path)?;
-    let did = EthrDid::parse(identity.unwrap_or(&key_did))?;
+    if service_type.is_empty()
+        || !service_type
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        bail!(
+            "--type {service_type:?}: a service type is letters, digits and _ (e.g. LinkedDomains)"
+        );
+    }
+    let name = format!("did/svc/{service_type}");
+    let change = RegistryChange::SetService {
+        name,
+        endpoint,
+        valid_for,
+    };
+    write(tx, change).await
+}
+
+/// `did change-owner`: hand the DID to `new_owner` (a did:ethr or a 0x address).
+pub async fn change_owner(tx: &Tx<'_>, new_owner: &str) -> Result<()> {
+    let new_owner = parse_account(new_owner)?;
+    write(tx, RegistryChange::ChangeOwner { new_owner }).await
+}
+
+/// `did deactivate`: make the owner 0x0 for good (only when `yes` confirms it).
+pub async fn deactivate(tx: &Tx<'_>, yes: bool) -> Result<()> {
+    if !yes {
+        bail!("deactivation is permanent: the DID can never sign again. Add --yes to confirm");
+    }
+    let change = RegistryChange::ChangeOwner {
+        new_owner: Address::ZERO,
+    };
+    write(tx, change).await
+}
+
+/// The registry attribute (`did/pub/ALGO/PURPOSE/hex`, value) of a key file's public key.
+fn key_attribute(path: &Path, purpose: &str) -> Result<(String, Vec<u8>)> {
+    let (key, _) = crate::request::assertion::read_key_file(path)?;
+    let (algo, value) = match key.public_key() {
+        did_registry::PublicKey::Ed25519(k) => ("Ed25519", k.as_bytes().to_vec()),
+        did_registry::PublicKey::Secp256k1(k) => {
+            ("Secp256k1", k.to_encoded_point(true).as_bytes().to_vec())
+        }
+        did_registry::PublicKey::P256(_) => {
+            bail!(
+                "did:ethr keys are Ed25519 or secp256k1; {} is P-256",
+                path.display()
+            )
+        }
+    };
+    Ok((format!("did/pub/{algo}/{purpose}/hex"), value))
+}
+
+/// Send one registry change, signed by the owner's key file, for the DID
+/// `tx` names. Prints the transaction and its block.
+pub async fn write(tx: &Tx<'_>, change: RegistryChange) -> Result<()> {
+    let config = Config::load(tx.config)?;
+    let (key, key_did, _) = load_identity(tx.key)?;
+    let secret = ethereum_secret(&key, tx.key)?;
+    let did = EthrDid::parse(tx.did.unwrap_or(&key_did))?;
     let store = Store::connect(&config.database_url()).await?;
     let (name, opened) = chain_for(&config, &store, &did, false).await?;
     let (chain, registry_addr) = (opened.chain, opened.registry);
 
-    // The registry would revert with "bad_actor": say why before spending gas.
     let signer = did_registry::ethr::address_of(&secret.public_key());
-    let owner = chain
-        .call(registry_addr, registry::identity_owner(did.address))
-        .await
-        .ok()
-        .and_then(|r| registry::decode_owner(&r));
-    if let Some(owner) = owner {
-        if owner != signer {
-            bail!(
-                "{} is owned by {}, not by the key in {} ({signer}); sign with the owner's key",
-                did.did,
-                owner.to_checksum(None),
-                key_path.display()
-            );
-        }
-    }
+    check_owner(chain.as_ref(), registry_addr, &did, signer, tx.key).await?;
     let id = did.address;
     let data = match &change {
         RegistryChange::AddKey {
@@ -221,6 +306,33 @@ pub async fn write(
     crate::server::chains::report_applied(&store, &name, receipt.block_number, chain.as_ref())
         .await;
     store.close().await;
+    Ok(())
+}
+
+/// The registry would revert a write not signed by the DID's owner with
+/// "bad_actor": say why before spending gas (an unreadable owner is let through).
+async fn check_owner(
+    chain: &dyn Chain,
+    registry_addr: Address,
+    did: &EthrDid,
+    signer: Address,
+    key_path: &Path,
+) -> Result<()> {
+    let owner = chain
+        .call(registry_addr, registry::identity_owner(did.address))
+        .await
+        .ok()
+        .and_then(|r| registry::decode_owner(&r));
+    if let Some(owner) = owner {
+        if owner != signer {
+            bail!(
+                "{} is owned by {}, not by the key in {} ({signer}); sign with the owner's key",
+                did.did,
+                owner.to_checksum(None),
+                key_path.display()
+            );
+        }
+    }
     Ok(())
 }
 

@@ -54,6 +54,7 @@ pub struct DemoArgs {
     pub tls_port: u16,
 }
 
+/// `didgate demo`: set everything up, run the gateway, print what to try, stop on Ctrl-C.
 pub async fn run(args: DemoArgs) -> Result<()> {
     let http_port = pick_port(args.port)?;
     let tls_port = pick_port(args.tls_port)?;
@@ -153,98 +154,123 @@ fn pick_port(port: u16) -> Result<u16> {
 /// Write keys, credentials, policies, certificate and config into `dir`.
 /// Keys are kept across runs; credentials and config are rewritten.
 pub fn prepare(dir: &Path, http_port: u16, tls_port: u16, app: SocketAddr) -> Result<DemoSetup> {
-    // Keys are kept across runs (the chain in didgate.db remembers them too),
-    // unless a key file is of another method than the demo now uses.
-    let ident = |name: &str, method: DidMethod, kt: KeyType| -> Result<String> {
-        let path = dir.join(format!("{name}.jwk"));
-        let prefix = match method {
-            DidMethod::Key => "did:key:",
-            DidMethod::Jwk => "did:jwk:",
-            DidMethod::Ethr => "did:ethr:",
-        };
-        if path.exists() {
-            if let Ok((_, did, _)) = crate::cli::identity::load_identity(&path) {
-                if did.starts_with(prefix) {
-                    return Ok(did);
-                }
-            }
-        }
-        Ok(match method {
-            DidMethod::Ethr => create_ethr_did(DEMO_NETWORK, &path)?.0,
-            _ => create_did(method, kt, &path)?.0,
-        })
-    };
-    let hr = ident("hr-issuer", DidMethod::Ethr, KeyType::Secp256k1)?;
-    let platform = ident("platform-issuer", DidMethod::Jwk, KeyType::P256)?;
-    let alice = ident("alice", DidMethod::Ethr, KeyType::Secp256k1)?;
-    let carol = ident("carol", DidMethod::Ethr, KeyType::Secp256k1)?;
-    let billing = ident("billing-service", DidMethod::Jwk, KeyType::P256)?;
+    let hr = demo_identity(dir, "hr-issuer", DidMethod::Ethr, KeyType::Secp256k1)?;
+    let platform = demo_identity(dir, "platform-issuer", DidMethod::Jwk, KeyType::P256)?;
+    let alice = demo_identity(dir, "alice", DidMethod::Ethr, KeyType::Secp256k1)?;
+    let carol = demo_identity(dir, "carol", DidMethod::Ethr, KeyType::Secp256k1)?;
+    let billing = demo_identity(dir, "billing-service", DidMethod::Jwk, KeyType::P256)?;
     // Dave is new on every run: the walkthrough deactivates his DID on chain.
     let dave = create_ethr_did(DEMO_NETWORK, &dir.join("dave.jwk"))?.0;
+    write_credentials(dir, &alice, &carol, &dave, &billing)?;
+    write_policies_and_certificate(dir)?;
 
-    let claims = |v: Value| -> Map<String, Value> {
-        match v {
+    let setup = DemoSetup {
+        dir: dir.to_owned(),
+        config_path: dir.join("didgate.toml"),
+        public_url: format!("http://127.0.0.1:{http_port}"),
+        https_url: format!("https://127.0.0.1:{tls_port}"),
+        http_port,
+        tls_port,
+        hr_issuer: hr,
+        platform_issuer: platform,
+        alice,
+        carol,
+        dave,
+        billing,
+    };
+    std::fs::write(&setup.config_path, config_toml(&setup, app))?;
+    Ok(setup)
+}
+
+/// The DID of `dir/NAME.jwk`. Keys are kept across runs (the chain in
+/// didgate.db remembers them too), unless a key file is of another method
+/// than the demo now uses.
+fn demo_identity(dir: &Path, name: &str, method: DidMethod, kt: KeyType) -> Result<String> {
+    let path = dir.join(format!("{name}.jwk"));
+    let prefix = match method {
+        DidMethod::Key => "did:key:",
+        DidMethod::Jwk => "did:jwk:",
+        DidMethod::Ethr => "did:ethr:",
+    };
+    if path.exists() {
+        if let Ok((_, did, _)) = crate::cli::identity::load_identity(&path) {
+            if did.starts_with(prefix) {
+                return Ok(did);
+            }
+        }
+    }
+    Ok(match method {
+        DidMethod::Ethr => create_ethr_did(DEMO_NETWORK, &path)?.0,
+        _ => create_did(method, kt, &path)?.0,
+    })
+}
+
+/// Issue the demo's credentials (valid for a year) into `dir/*.vc.jwt`.
+fn write_credentials(
+    dir: &Path,
+    alice: &str,
+    carol: &str,
+    dave: &str,
+    billing: &str,
+) -> Result<()> {
+    let employee = "EmployeeCredential";
+    let credentials = [
+        (
+            "alice-employee.vc.jwt",
+            "hr-issuer.jwk",
+            alice,
+            employee,
+            json!({"name": "Alice Example", "role": "engineer", "department": "eng", "employee_id": "E-1001"}),
+            Format::JwtVc11,
+        ),
+        (
+            "carol-employee.vc.jwt",
+            "hr-issuer.jwk",
+            carol,
+            employee,
+            json!({"name": "Carol Admin", "role": "admin", "department": "it", "employee_id": "E-0007"}),
+            Format::VcJwt20,
+        ),
+        (
+            "dave-employee.vc.jwt",
+            "hr-issuer.jwk",
+            dave,
+            employee,
+            json!({"name": "Dave Contractor", "role": "engineer", "department": "eng", "employee_id": "C-0042"}),
+            Format::JwtVc11,
+        ),
+        (
+            "billing-service.vc.jwt",
+            "platform-issuer.jwk",
+            billing,
+            "ServiceCredential",
+            json!({"service": "billing"}),
+            Format::JwtVc11,
+        ),
+    ];
+    let year = 365 * 24 * 3600;
+    for (file, issuer_key, subject, credential_type, claims, format) in credentials {
+        let claims = match claims {
             Value::Object(m) => m,
             _ => Map::new(),
-        }
-    };
-    let year = 365 * 24 * 3600;
-    let write = |name: &str, token: String| -> Result<()> {
-        let p = dir.join(name);
+        };
+        let token = issue_vc(
+            &dir.join(issuer_key),
+            subject,
+            &[credential_type.into()],
+            claims,
+            year,
+            format,
+        )?;
+        let p = dir.join(file);
         std::fs::write(&p, format!("{token}\n"))
-            .with_context(|| format!("cannot write {}", p.display()))
-    };
-    write(
-        "alice-employee.vc.jwt",
-        issue_vc(
-            &dir.join("hr-issuer.jwk"),
-            &alice,
-            &["EmployeeCredential".into()],
-            claims(
-                json!({"name": "Alice Example", "role": "engineer", "department": "eng", "employee_id": "E-1001"}),
-            ),
-            year,
-            Format::JwtVc11,
-        )?,
-    )?;
-    write(
-        "carol-employee.vc.jwt",
-        issue_vc(
-            &dir.join("hr-issuer.jwk"),
-            &carol,
-            &["EmployeeCredential".into()],
-            claims(
-                json!({"name": "Carol Admin", "role": "admin", "department": "it", "employee_id": "E-0007"}),
-            ),
-            year,
-            Format::VcJwt20,
-        )?,
-    )?;
-    write(
-        "dave-employee.vc.jwt",
-        issue_vc(
-            &dir.join("hr-issuer.jwk"),
-            &dave,
-            &["EmployeeCredential".into()],
-            claims(
-                json!({"name": "Dave Contractor", "role": "engineer", "department": "eng", "employee_id": "C-0042"}),
-            ),
-            year,
-            Format::JwtVc11,
-        )?,
-    )?;
-    write(
-        "billing-service.vc.jwt",
-        issue_vc(
-            &dir.join("platform-issuer.jwk"),
-            &billing,
-            &["ServiceCredential".into()],
-            claims(json!({"service": "billing"})),
-            year,
-            Format::JwtVc11,
-        )?,
-    )?;
+            .with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    Ok(())
+}
 
+/// Write the policies, their tests, and (once) a self-signed certificate.
+fn write_policies_and_certificate(dir: &Path) -> Result<()> {
     let pol = dir.join("policies");
     std::fs::create_dir_all(&pol)?;
     std::fs::write(pol.join("didgate.cedarschema"), SCHEMA)?;
@@ -255,39 +281,11 @@ pub fn prepare(dir: &Path, http_port: u16, tls_port: u16, app: SocketAddr) -> Re
     if !cert.exists() || !key.exists() {
         crate::server::tls::write_self_signed(&cert, &key, &["localhost", "127.0.0.1"])?;
     }
+    Ok(())
+}
 
-    let public_url = format!("http://127.0.0.1:{http_port}");
-    let https_url = format!("https://127.0.0.1:{tls_port}");
-    let toml = format!(
-        r#"# didgate demo configuration (written by `didgate demo`; safe to edit and run with `didgate serve -c {cfg}`)
-[server]
-listen = "127.0.0.1:{http_port}"
-listen_tls = "127.0.0.1:{tls_port}"
-public_url = "{public_url}"
-instance = "demo"
-# The walkthrough plays other networks with X-Forwarded-For from curl on this
-# machine; in production list only your load balancers here.
-trusted_proxies = ["127.0.0.1/32", "::1/128"]
-
-[server.tls]
-cert = "tls-cert.pem"
-key = "tls-key.pem"
-
-[identity]
-key_file = "gateway-key.jwk"
-
-[credentials]
-audiences = ["{public_url}", "{https_url}", "http://localhost:{http_port}", "https://localhost:{tls_port}"]
-
-[[credentials.trusted_issuers]]
-credential_type = "EmployeeCredential"
-issuers = ["{hr}"]
-
-[[credentials.trusted_issuers]]
-credential_type = "ServiceCredential"
-issuers = ["{platform}"]
-
-[policy]
+/// The sections of the demo config that depend on neither ports nor identities.
+const CONFIG_FIXED_SECTIONS: &str = r#"[policy]
 schema = "policies/didgate.cedarschema"
 policies = ["policies"]
 
@@ -316,45 +314,66 @@ lifetime_secs = 28800
 embedded = true
 poll_interval_ms = 200
 
-[[route]]
+"#;
+
+/// The demo's didgate.toml.
+fn config_toml(s: &DemoSetup, app: SocketAddr) -> String {
+    let (http_port, tls_port) = (s.http_port, s.tls_port);
+    let (public_url, https_url) = (&s.public_url, &s.https_url);
+    let (hr, platform) = (&s.hr_issuer, &s.platform_issuer);
+    format!(
+        r#"# didgate demo configuration (written by `didgate demo`; safe to edit and run with `didgate serve -c {cfg}`)
+[server]
+listen = "127.0.0.1:{http_port}"
+listen_tls = "127.0.0.1:{tls_port}"
+public_url = "{public_url}"
+instance = "demo"
+# The walkthrough plays other networks with X-Forwarded-For from curl on this
+# machine; in production list only your load balancers here.
+trusted_proxies = ["127.0.0.1/32", "::1/128"]
+
+[server.tls]
+cert = "tls-cert.pem"
+key = "tls-key.pem"
+
+[identity]
+key_file = "gateway-key.jwk"
+
+[credentials]
+audiences = ["{public_url}", "{https_url}", "http://localhost:{http_port}", "https://localhost:{tls_port}"]
+
+[[credentials.trusted_issuers]]
+credential_type = "EmployeeCredential"
+issuers = ["{hr}"]
+
+[[credentials.trusted_issuers]]
+credential_type = "ServiceCredential"
+issuers = ["{platform}"]
+
+{CONFIG_FIXED_SECTIONS}[[route]]
 name = "demo"
 path_prefix = "/"
 upstream = "http://{app}"
 "#,
-        cfg = dir.join("didgate.toml").display(),
-    );
-    let config_path = dir.join("didgate.toml");
-    std::fs::write(&config_path, toml)?;
-    Ok(DemoSetup {
-        dir: dir.to_owned(),
-        config_path,
-        public_url,
-        https_url,
-        http_port,
-        tls_port,
-        hr_issuer: hr,
-        platform_issuer: platform,
-        alice,
-        carol,
-        dave,
-        billing,
-    })
+        cfg = s.dir.join("didgate.toml").display(),
+    )
 }
 
+/// Print where everything is and the commands to try.
 fn print_walkthrough(s: &DemoSetup, app: SocketAddr) {
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "didgate".to_owned());
+    print_overview(s, app);
+    print_steps(s, &exe);
+    print_then(s, &exe);
+}
+
+/// The walkthrough's start: the gateway, the sample app, the identities.
+fn print_overview(s: &DemoSetup, app: SocketAddr) {
     let d = s.dir.display();
     let url = &s.public_url;
-    let vp = |who: &str, vc: &str| {
-        format!("$({exe} wallet present --holder-key {d}/{who}.jwk --vc {d}/{vc} --audience {url})")
-    };
-    let billing_vp_https = format!(
-        "$({exe} wallet present --holder-key {d}/billing-service.jwk --vc {d}/billing-service.vc.jwt --audience {})",
-        s.https_url
-    );
-    println!(
+    print!(
         r#"
 didgate demo is running
   gateway:     {url}   and   {https}  (self-signed certificate: curl -k)
@@ -374,7 +393,31 @@ Each request carries a fresh verifiable presentation (single use, 2 minutes),
 made by the holder's wallet: `didgate wallet present`.
 
 Try these (in another terminal):
+"#,
+        https = s.https_url,
+        hr = s.hr_issuer,
+        platform = s.platform_issuer,
+        alice = s.alice,
+        carol = s.carol,
+        dave = s.dave,
+        billing = s.billing,
+    );
+}
 
+/// The walkthrough's numbered steps: requests allowed, denied, refused,
+/// revoked on chain, stepped up by risk, and a browser login.
+fn print_steps(s: &DemoSetup, exe: &str) {
+    let d = s.dir.display();
+    let url = &s.public_url;
+    let vp = |who: &str, vc: &str| {
+        format!("$({exe} wallet present --holder-key {d}/{who}.jwk --vc {d}/{vc} --audience {url})")
+    };
+    let billing_vp_https = format!(
+        "$({exe} wallet present --holder-key {d}/billing-service.jwk --vc {d}/billing-service.vc.jwt --audience {})",
+        s.https_url
+    );
+    print!(
+        r#"
 1. ALLOWED - alice, an engineer, reads /eng/docs (the app shows who the gateway says she is):
    curl -s {url}/eng/docs -H "Authorization: Bearer {alice_vp}"
 
@@ -418,7 +461,22 @@ Try these (in another terminal):
    Log out at {url}/.didgate/logout. Without a browser, curl and a cookie jar play one:
    J=$(mktemp); R=$(curl -s -c $J -b $J {url}/.didgate/login | sed -n 's/.*id="request-url">\([^<]*\)<.*/\1/p' | sed 's/&amp;/\&/g'); N=$({exe} wallet login --holder-key {d}/carol.jwk --vc {d}/carol-employee.vc.jwt "$R"); curl -s -c $J -b $J -o /dev/null "$N"; curl -s -b $J {url}/whoami
    {exe} sessions list -c {cfg}                  # live sessions; `sessions revoke` ends them on every gateway
+"#,
+        https = s.https_url,
+        dave_vp = vp("dave", "dave-employee.vc.jwt"),
+        alice_vp = vp("alice", "alice-employee.vc.jwt"),
+        carol_vp = vp("carol", "carol-employee.vc.jwt"),
+        cfg = s.config_path.display(),
+        firefox =
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0",
+    );
+}
 
+/// The walkthrough's end: the other commands worth knowing, and how to stop.
+fn print_then(s: &DemoSetup, exe: &str) {
+    let d = s.dir.display();
+    println!(
+        r#"
 Then:
    {exe} did resolve -c {cfg} {alice}   # alice's DID document, from the chain
    {exe} chain status -c {cfg}                   # the chain's head and how far it is indexed
@@ -428,18 +486,7 @@ Then:
 
 Press Ctrl-C to stop.
 "#,
-        https = s.https_url,
-        hr = s.hr_issuer,
-        platform = s.platform_issuer,
         alice = s.alice,
-        carol = s.carol,
-        dave = s.dave,
-        billing = s.billing,
-        dave_vp = vp("dave", "dave-employee.vc.jwt"),
-        alice_vp = vp("alice", "alice-employee.vc.jwt"),
-        carol_vp = vp("carol", "carol-employee.vc.jwt"),
         cfg = s.config_path.display(),
-        firefox =
-            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0",
     );
 }

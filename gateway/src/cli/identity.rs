@@ -1,7 +1,8 @@
 //! The identity helpers the CLI's commands share: a key file as the DID
 //! and key id it belongs to, and credentials and presentations issued with
-//! it. Used by `cli`, `demo`, `wallet`, `chain_commands` and
-//! `status_commands`; it depends on none of them.
+//! it; and `didgate did create`, which is only these helpers. Used by `cli`,
+//! `demo`, `wallet`, `chain_commands`, `status_commands` and
+//! `session_commands`; it depends on none of them.
 
 use std::path::Path;
 
@@ -104,6 +105,17 @@ pub enum DidMethod {
     Jwk,
     /// On-chain (ERC-1056); the key is secp256k1.
     Ethr,
+}
+
+/// `did create`: write a new key to `out`, print its DID.
+pub fn create(method: DidMethod, key_type: KeyType, network: &str, out: &Path) -> Result<()> {
+    let (did, _) = match method {
+        DidMethod::Ethr => create_ethr_did(network, out)?,
+        _ => create_did(method, key_type, out)?,
+    };
+    println!("{did}");
+    eprintln!("private key written to {}", out.display());
+    Ok(())
 }
 
 /// Create a key and its DID; the key file's `kid` is the DID URL of the key.

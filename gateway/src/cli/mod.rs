@@ -1,27 +1,33 @@
-//! The `didgate` command line: run the gateway, check a config, run the demo,
-//! and the identity tools a user needs (DIDs, credentials, presentations,
-//! policy tests, the decision log).
+//! The `didgate` command line: its clap types, and `run`, which hands each
+//! command to the function that does it. The work is in one file per group
+//! of commands: `serve`, `check`, `demo`, `identity` (`did create` and the
+//! helpers the others share), `chain_commands` (`did resolve`, the did:ethr
+//! registry writes, `chain …`), `status_commands` (`vc …`), `wallet`,
+//! `policy_commands`, `risk_commands`, `session_commands` and `decisions`.
+//! None of them imports this file.
 
 pub mod chain_commands;
+pub mod check;
+pub mod decisions;
 pub mod demo;
 pub mod identity;
+pub mod policy_commands;
 pub mod risk_commands;
+pub mod serve;
+pub mod session_commands;
 pub mod status_commands;
 pub mod wallet;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use credentials::{Format, KeyType};
-use serde_json::{Map, Value};
 
+use crate::cli::chain_commands::Tx;
 use crate::cli::demo::DemoArgs;
-use crate::cli::identity::{
-    create_did, create_ethr_did, issue_vc, present_vp, unix_now, DidMethod,
-};
-use crate::config::Config;
-use crate::request::assertion::read_key_file;
+use crate::cli::identity::DidMethod;
+use crate::cli::status_commands::Target;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -143,6 +149,15 @@ pub enum RiskCommand {
 pub enum EvalSize {
     Small,
     Full,
+}
+
+impl From<EvalSize> for risk::eval::Size {
+    fn from(s: EvalSize) -> Self {
+        match s {
+            EvalSize::Small => risk::eval::Size::Small,
+            EvalSize::Full => risk::eval::Size::Full,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -271,6 +286,17 @@ pub enum KeyPurpose {
     Enc,
 }
 
+impl KeyPurpose {
+    /// The purpose as the registry's attribute names spell it.
+    fn as_str(self) -> &'static str {
+        match self {
+            KeyPurpose::VeriKey => "veriKey",
+            KeyPurpose::SigAuth => "sigAuth",
+            KeyPurpose::Enc => "enc",
+        }
+    }
+}
+
 #[derive(ValueEnum, Debug, Clone, Copy)]
 pub enum DelegateKind {
     VeriKey,
@@ -282,6 +308,17 @@ impl DelegateKind {
         match self {
             DelegateKind::VeriKey => "veriKey",
             DelegateKind::SigAuth => "sigAuth",
+        }
+    }
+}
+
+impl TxArgs {
+    /// The write's signer and target, for [`chain_commands`].
+    fn tx(&self) -> Tx<'_> {
+        Tx {
+            config: &self.config,
+            key: &self.key,
+            did: self.did.as_deref(),
         }
     }
 }
@@ -458,40 +495,80 @@ impl From<KeyKind> for KeyType {
     }
 }
 
+/// Run one command line: each command is one call to the function doing it.
 pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Serve { config } => serve(&config).await,
-        Command::Check { config } => check(&config),
-        Command::Demo(args) => crate::cli::demo::run(args).await,
-        Command::Did(DidCommand::Create {
+        Command::Serve { config } => serve::serve(&config).await,
+        Command::Check { config } => check::check(&config),
+        Command::Demo(args) => demo::run(args).await,
+        Command::Did(cmd) => run_did(cmd).await,
+        Command::Vc(cmd) => run_vc(cmd).await,
+        Command::Wallet(cmd) => run_wallet(cmd).await,
+        Command::Policy(PolicyCommand::Test { config, cases }) => {
+            policy_commands::test(&config, &cases)
+        }
+        Command::Chain(cmd) => run_chain(cmd).await,
+        Command::Risk(cmd) => run_risk(cmd).await,
+        Command::Sessions(cmd) => run_sessions(cmd).await,
+        Command::Decisions { config, limit } => decisions::print(&config, limit).await,
+    }
+}
+
+/// `didgate did …`: create and resolve DIDs, and the did:ethr registry writes.
+async fn run_did(cmd: DidCommand) -> Result<()> {
+    match cmd {
+        DidCommand::Create {
             method,
             key_type,
             network,
             out,
-        }) => {
-            let (did, _) = match method {
-                DidMethod::Ethr => create_ethr_did(&network, &out)?,
-                _ => create_did(method, key_type.into(), &out)?,
-            };
-            println!("{did}");
-            eprintln!("private key written to {}", out.display());
-            Ok(())
-        }
-        Command::Did(DidCommand::Resolve {
+        } => identity::create(method, key_type.into(), &network, &out),
+        DidCommand::Resolve {
             did,
             config,
             version_id,
             version_time,
-        }) => {
+        } => {
             chain_commands::resolve(&did, config.as_deref(), version_id, version_time.as_deref())
                 .await
         }
-        Command::Did(cmd) => did_write(cmd).await,
-        Command::Chain(ChainCommand::Deploy { rpc, key }) => {
-            chain_commands::deploy(&rpc, &key).await
+        DidCommand::AddKey {
+            tx,
+            public_key,
+            purpose,
+            valid_for,
+        } => chain_commands::add_key(&tx.tx(), &public_key, purpose.as_str(), valid_for).await,
+        DidCommand::RevokeKey {
+            tx,
+            public_key,
+            purpose,
+        } => chain_commands::revoke_key(&tx.tx(), &public_key, purpose.as_str()).await,
+        DidCommand::AddDelegate {
+            tx,
+            delegate,
+            kind,
+            valid_for,
+        } => chain_commands::add_delegate(&tx.tx(), &delegate, kind.as_str(), valid_for).await,
+        DidCommand::RevokeDelegate { tx, delegate, kind } => {
+            chain_commands::revoke_delegate(&tx.tx(), &delegate, kind.as_str()).await
         }
-        Command::Chain(ChainCommand::Status { config }) => chain_commands::status(&config).await,
-        Command::Vc(VcCommand::Issue {
+        DidCommand::SetService {
+            tx,
+            service_type,
+            endpoint,
+            valid_for,
+        } => chain_commands::set_service(&tx.tx(), &service_type, endpoint, valid_for).await,
+        DidCommand::ChangeOwner { tx, new_owner } => {
+            chain_commands::change_owner(&tx.tx(), &new_owner).await
+        }
+        DidCommand::Deactivate { tx, yes } => chain_commands::deactivate(&tx.tx(), yes).await,
+    }
+}
+
+/// `didgate vc …`: issue a credential, revoke (or restore) one on chain.
+async fn run_vc(cmd: VcCommand) -> Result<()> {
+    match cmd {
+        VcCommand::Issue {
             issuer_key,
             subject,
             types,
@@ -502,36 +579,18 @@ pub async fn run(cli: Cli) -> Result<()> {
             out,
             status_list,
             status_index,
-        }) => {
-            let claims = parse_claims(&claims, claims_json.as_deref())?;
-            let token = match (status_list, status_index) {
-                (Some(list), Some(index)) => crate::cli::status_commands::issue_with_status(
-                    &issuer_key,
-                    &subject,
-                    &types,
-                    claims,
-                    valid_for,
-                    format.into(),
-                    &list,
-                    &index,
-                )?,
-                _ => issue_vc(
-                    &issuer_key,
-                    &subject,
-                    &types,
-                    claims,
-                    valid_for,
-                    format.into(),
-                )?,
-            };
-            if let Some(out) = out {
-                std::fs::write(&out, format!("{token}\n"))
-                    .with_context(|| format!("cannot write {}", out.display()))?;
-            }
-            println!("{token}");
-            Ok(())
-        }
-        Command::Vc(VcCommand::Revoke {
+        } => status_commands::issue(
+            &issuer_key,
+            &subject,
+            &types,
+            &claims,
+            claims_json.as_deref(),
+            valid_for,
+            format.into(),
+            status_list.zip(status_index),
+            out.as_deref(),
+        ),
+        VcCommand::Revoke {
             config,
             issuer_key,
             issuer,
@@ -539,34 +598,32 @@ pub async fn run(cli: Cli) -> Result<()> {
             status_list,
             status_index,
             undo,
-        }) => {
-            use crate::cli::status_commands::{revoke, Target};
-            let target = match (credential, status_list, status_index) {
-                (Some(c), _, _) => Target::Credential(c),
-                (None, Some(list), Some(index)) => Target::Index { list, index },
-                _ => bail!("give --credential, or --status-list with --status-index"),
-            };
-            revoke(&config, &issuer_key, issuer.as_deref(), target, undo).await
+        } => {
+            let target = Target::from_flags(credential, status_list, status_index)?;
+            status_commands::revoke(&config, &issuer_key, issuer.as_deref(), target, undo).await
         }
-        Command::Wallet(WalletCommand::Present {
+    }
+}
+
+/// `didgate wallet …`: the holder's presentations and browser logins.
+async fn run_wallet(cmd: WalletCommand) -> Result<()> {
+    match cmd {
+        WalletCommand::Present {
             holder_key,
             vcs,
             audience,
             nonce,
             valid_for,
             format,
-        }) => {
-            let vcs = vcs
-                .iter()
-                .map(|v| read_token(v))
-                .collect::<Result<Vec<_>>>()?;
-            println!(
-                "{}",
-                present_vp(&holder_key, vcs, &audience, nonce, valid_for, format.into())?
-            );
-            Ok(())
-        }
-        Command::Wallet(WalletCommand::Login {
+        } => wallet::present(
+            &holder_key,
+            &vcs,
+            &audience,
+            nonce,
+            valid_for,
+            format.into(),
+        ),
+        WalletCommand::Login {
             holder_key,
             vcs,
             request,
@@ -574,412 +631,64 @@ pub async fn run(cli: Cli) -> Result<()> {
             valid_for,
             format,
             insecure,
-        }) => {
-            let vcs = vcs
-                .iter()
-                .map(|v| read_token(v))
-                .collect::<Result<Vec<_>>>()?;
-            let answer = crate::cli::wallet::login(
+        } => {
+            let format = format.into();
+            wallet::login(
                 &holder_key,
-                vcs,
+                &vcs,
                 &request,
                 decline,
                 valid_for,
-                format.into(),
+                format,
                 insecure,
             )
-            .await?;
-            match (decline, answer.redirect_uri) {
-                (true, _) => eprintln!("declined; the login page says so"),
-                (false, Some(next)) => {
-                    eprintln!("presented; the login page continues by itself (same device: open the link below in that browser)");
-                    println!("{next}");
-                }
-                (false, None) => eprintln!("presented"),
-            }
-            Ok(())
+            .await
         }
-        Command::Policy(PolicyCommand::Test { config, cases }) => policy_test(&config, &cases),
-        Command::Decisions { config, limit } => decisions(&config, limit).await,
-        Command::Sessions(cmd) => sessions(cmd).await,
-        Command::Risk(RiskCommand::Score { input, output }) => {
-            crate::cli::risk_commands::score(&input, &output)
-        }
-        Command::Risk(RiskCommand::Eval {
+    }
+}
+
+/// `didgate chain …`: deploy the DID registry, show how far each chain is followed.
+async fn run_chain(cmd: ChainCommand) -> Result<()> {
+    match cmd {
+        ChainCommand::Deploy { rpc, key } => chain_commands::deploy(&rpc, &key).await,
+        ChainCommand::Status { config } => chain_commands::status(&config).await,
+    }
+}
+
+/// `didgate risk …`: the risk engine offline.
+async fn run_risk(cmd: RiskCommand) -> Result<()> {
+    match cmd {
+        RiskCommand::Score { input, output } => risk_commands::score(&input, &output),
+        RiskCommand::Eval {
             size,
             seed,
             out,
             events,
-        }) => {
-            let size = match size {
-                EvalSize::Small => risk::eval::Size::Small,
-                EvalSize::Full => risk::eval::Size::Full,
-            };
-            // Scoring is CPU work; keep it off the async workers.
-            tokio::task::spawn_blocking(move || {
-                crate::cli::risk_commands::eval(size, seed, &out, events.as_ref())
-            })
-            .await
-            .context("the evaluation panicked")?
-        }
+        } => risk_commands::eval_blocking(size.into(), seed, out, events).await,
     }
 }
 
-/// The registry writes of `didgate did …`.
-async fn did_write(cmd: DidCommand) -> Result<()> {
-    use chain_commands::RegistryChange as C;
-    let attr_name = |path: &Path, purpose: KeyPurpose| -> Result<(String, Vec<u8>)> {
-        let (key, _) = read_key_file(path)?;
-        let (algo, value) = match key.public_key() {
-            did_registry::PublicKey::Ed25519(k) => ("Ed25519", k.as_bytes().to_vec()),
-            did_registry::PublicKey::Secp256k1(k) => {
-                ("Secp256k1", k.to_encoded_point(true).as_bytes().to_vec())
-            }
-            did_registry::PublicKey::P256(_) => {
-                bail!(
-                    "did:ethr keys are Ed25519 or secp256k1; {} is P-256",
-                    path.display()
-                )
-            }
-        };
-        let purpose = match purpose {
-            KeyPurpose::VeriKey => "veriKey",
-            KeyPurpose::SigAuth => "sigAuth",
-            KeyPurpose::Enc => "enc",
-        };
-        Ok((format!("did/pub/{algo}/{purpose}/hex"), value))
-    };
-    let (tx, change) = match cmd {
-        DidCommand::AddKey {
-            tx,
-            public_key,
-            purpose,
-            valid_for,
-        } => {
-            let (name, value) = attr_name(&public_key, purpose)?;
-            (
-                tx,
-                C::AddKey {
-                    name,
-                    value,
-                    valid_for,
-                },
-            )
-        }
-        DidCommand::RevokeKey {
-            tx,
-            public_key,
-            purpose,
-        } => {
-            let (name, value) = attr_name(&public_key, purpose)?;
-            (tx, C::RevokeKey { name, value })
-        }
-        DidCommand::AddDelegate {
-            tx,
-            delegate,
-            kind,
-            valid_for,
-        } => {
-            let delegate = chain_commands::parse_account(&delegate)?;
-            let kind = kind.as_str().to_owned();
-            (
-                tx,
-                C::AddDelegate {
-                    kind,
-                    delegate,
-                    valid_for,
-                },
-            )
-        }
-        DidCommand::RevokeDelegate { tx, delegate, kind } => {
-            let delegate = chain_commands::parse_account(&delegate)?;
-            let kind = kind.as_str().to_owned();
-            (tx, C::RevokeDelegate { kind, delegate })
-        }
-        DidCommand::SetService {
-            tx,
-            service_type,
-            endpoint,
-            valid_for,
-        } => {
-            if service_type.is_empty()
-                || !service_type
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            {
-                bail!("--type {service_type:?}: a service type is letters, digits and _ (e.g. LinkedDomains)");
-            }
-            let name = format!("did/svc/{service_type}");
-            (
-                tx,
-                C::SetService {
-                    name,
-                    endpoint,
-                    valid_for,
-                },
-            )
-        }
-        DidCommand::ChangeOwner { tx, new_owner } => {
-            let new_owner = chain_commands::parse_account(&new_owner)?;
-            (tx, C::ChangeOwner { new_owner })
-        }
-        DidCommand::Deactivate { tx, yes } => {
-            if !yes {
-                bail!(
-                    "deactivation is permanent: the DID can never sign again. Add --yes to confirm"
-                );
-            }
-            (
-                tx,
-                C::ChangeOwner {
-                    new_owner: did_registry::ethr::Address::ZERO,
-                },
-            )
-        }
-        DidCommand::Create { .. } | DidCommand::Resolve { .. } => {
-            bail!("internal: not a registry write")
-        }
-    };
-    chain_commands::write(&tx.config, &tx.key, tx.did.as_deref(), change).await
-}
-
-async fn serve(path: &Path) -> Result<()> {
-    let config = Config::load(path)?;
-    let running = crate::server::start(&config).await?;
-    if let Some(a) = running.http_addr {
-        eprintln!("didgate listening on http://{a}");
-    }
-    if let Some(a) = running.https_addr {
-        eprintln!("didgate listening on https://{a}");
-    }
-    crate::server::shutdown_signal().await;
-    eprintln!("shutting down: draining connections and flushing the decision log");
-    running.shutdown().await;
-    Ok(())
-}
-
-fn check(path: &Path) -> Result<()> {
-    let config = Config::load(path)?;
-    let files: Vec<_> = config
-        .policy
-        .policies
-        .iter()
-        .map(|p| config.resolve(p))
-        .collect();
-    let engine = policy::PolicyEngine::load(&config.resolve(&config.policy.schema), &files)
-        .context("policies do not load")?;
-    if let Some(tls) = &config.server.tls {
-        crate::server::tls::server_config(&config.resolve(&tls.cert), &config.resolve(&tls.key))?;
-    }
-    let key = config.resolve(&config.identity.key_file);
-    if key.exists() {
-        read_key_file(&key)?;
-    }
-    crate::request::route::Router::new(&config.routes)?;
-    println!(
-        "{}: OK ({} routes, {} policies, {} trusted issuer entries, database {})",
-        path.display(),
-        config.routes.len(),
-        engine.policy_count(),
-        config.credentials.trusted_issuers.len(),
-        config.database.url.split(['?', '@']).next().unwrap_or("")
-    );
-    Ok(())
-}
-
-fn policy_test(config: &Path, cases: &Path) -> Result<()> {
-    let config = Config::load(config)?;
-    let files: Vec<_> = config
-        .policy
-        .policies
-        .iter()
-        .map(|p| config.resolve(p))
-        .collect();
-    let engine = policy::PolicyEngine::load(&config.resolve(&config.policy.schema), &files)?;
-    let report = policy::run_tests(&engine, cases)?;
-    print!("{report}");
-    if report.failures > 0 {
-        bail!(
-            "{} of {} policy test cases failed",
-            report.failures,
-            report.cases.len()
-        );
-    }
-    Ok(())
-}
-
-async fn decisions(config: &Path, limit: i64) -> Result<()> {
-    let config = Config::load(config)?;
-    let store = crate::store::Store::connect(&config.database_url()).await?;
-    for d in store
-        .decisions()
-        .recent(limit.clamp(1, 10_000))
-        .await?
-        .into_iter()
-        .rev()
-    {
-        println!(
-            "{} {:<7} {:<6} {:<24} {:<22} risk {:.2}{} {} {}",
-            d.id,
-            d.effect,
-            d.method,
-            d.path,
-            d.reason,
-            d.risk_score,
-            if d.risk_factors.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", d.risk_factors.join(", "))
-            },
-            d.subject.as_deref().unwrap_or("-"),
-            if d.policies.is_empty() {
-                String::new()
-            } else {
-                format!("[{}]", d.policies.join(", "))
-            }
-        );
-    }
-    store.close().await;
-    Ok(())
-}
-
-async fn sessions(cmd: SessionsCommand) -> Result<()> {
-    let now = unix_now() * 1000;
+/// `didgate sessions …`: list browser sessions, end them on every gateway.
+async fn run_sessions(cmd: SessionsCommand) -> Result<()> {
     match cmd {
         SessionsCommand::List {
             config,
             subject,
             all,
             limit,
-        } => {
-            let config = Config::load(&config)?;
-            let store = crate::store::Store::connect(&config.database_url()).await?;
-            let rows = store
-                .list_sessions(subject.as_deref(), all, now, limit.clamp(1, 10_000))
-                .await?;
-            if rows.is_empty() {
-                eprintln!("no sessions");
-            }
-            for r in rows {
-                let state = match r.revoked_ms {
-                    Some(_) => "revoked",
-                    None if r.expires_ms <= now => "expired",
-                    None => "live",
-                };
-                println!(
-                    "{} {:<7} {} opened {} last used {} ends {} on {}",
-                    r.id_hash.get(..16).unwrap_or(&r.id_hash),
-                    state,
-                    r.subject,
-                    rfc3339(r.created_ms),
-                    rfc3339(r.last_seen_ms),
-                    rfc3339(r.expires_ms),
-                    r.gateway,
-                );
-            }
-            store.close().await;
-        }
+        } => session_commands::list(&config, subject.as_deref(), all, limit).await,
         SessionsCommand::Revoke {
             config,
             subject,
             id,
-        } => {
-            let config = Config::load(&config)?;
-            let store = crate::store::Store::connect(&config.database_url()).await?;
-            let n = match (subject, id) {
-                (Some(s), _) => store.revoke_sessions_of(&s, now).await?,
-                (None, Some(id)) => {
-                    let id = id.to_ascii_lowercase();
-                    if !(16..=64).contains(&id.len()) || !id.bytes().all(|b| b.is_ascii_hexdigit())
-                    {
-                        bail!("--id {id}: give the 16 hex digits `didgate sessions list` shows");
-                    }
-                    let live = store.list_sessions(None, false, now, 100_000).await?;
-                    let matches: Vec<_> =
-                        live.iter().filter(|r| r.id_hash.starts_with(&id)).collect();
-                    match matches.as_slice() {
-                        [one] => u64::from(store.revoke_session(&one.id_hash, now).await?),
-                        [] => bail!("no live session has id {id}"),
-                        _ => bail!("--id {id} names several sessions; give more digits"),
-                    }
-                }
-                (None, None) => bail!("give --subject DID or --id ID"),
-            };
-            store.close().await;
-            println!(
-                "{n} session(s) revoked; every gateway drops them within {} ms",
-                config.sessions.sync_interval_ms
-            );
-        }
+        } => session_commands::revoke(&config, subject, id).await,
     }
-    Ok(())
-}
-
-fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| ms.to_string())
-}
-
-fn read_token(v: &str) -> Result<String> {
-    let p = Path::new(v);
-    if v.matches('.').count() == 2 && !p.exists() {
-        return Ok(v.to_owned());
-    }
-    Ok(std::fs::read_to_string(p)
-        .with_context(|| format!("--vc {v}: not a file and not a JWT"))?
-        .trim()
-        .to_owned())
-}
-
-fn parse_claims(pairs: &[String], json: Option<&str>) -> Result<Map<String, Value>> {
-    let mut claims = match json {
-        Some(j) => match serde_json::from_str::<Value>(j).context("--claims-json is not JSON")? {
-            Value::Object(m) => m,
-            _ => bail!("--claims-json must be a JSON object"),
-        },
-        None => Map::new(),
-    };
-    for p in pairs {
-        let (k, v) = p
-            .split_once('=')
-            .with_context(|| format!("--claim {p:?}: write it as name=value"))?;
-        if k.is_empty() || k == "id" {
-            bail!("--claim {p:?}: the name must be non-empty and not \"id\"");
-        }
-        let value =
-            serde_json::from_str::<Value>(v).unwrap_or_else(|_| Value::String(v.to_owned()));
-        claims.insert(k.to_owned(), value);
-    }
-    Ok(claims)
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    #[test]
-    fn claims_parse_json_values_and_strings() {
-        let c = parse_claims(
-            &[
-                "role=admin".into(),
-                "level=3".into(),
-                "groups=[\"a\"]".into(),
-            ],
-            None,
-        )
-        .unwrap();
-        assert_eq!(c["role"], "admin");
-        assert_eq!(c["level"], 3);
-        assert_eq!(c["groups"][0], "a");
-        assert!(parse_claims(&["novalue".into()], None).is_err());
-        assert!(parse_claims(&["id=x".into()], None).is_err());
-    }
 
     #[test]
     fn cli_parses() {

@@ -182,6 +182,18 @@ pub fn score(input: &Path, output: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `didgate risk eval` on a blocking thread (scoring is CPU work, kept off the async workers).
+pub async fn eval_blocking(
+    size: Size,
+    seed: u64,
+    out: PathBuf,
+    events: Option<PathBuf>,
+) -> Result<()> {
+    tokio::task::spawn_blocking(move || eval(size, seed, &out, events.as_ref()))
+        .await
+        .context("the evaluation panicked")?
+}
+
 /// `didgate risk eval`: generate labelled traffic, score it with the engine
 /// and the Freeman et al. baseline, write the report and ROC plots.
 pub fn eval(size: Size, seed: u64, out: &Path, events: Option<&PathBuf>) -> Result<()> {

@@ -1,10 +1,11 @@
-//! Credential status tools: `vc issue --status-list NAME --status-index N`
-//! (a credential with an on-chain `credentialStatus` entry) and `vc revoke`
-//! (`setStatus` on the issuer's list, signed by the issuer's owner key or a
-//! delegate's). Every gateway following the chain refuses the credential
-//! from the block the revocation lands in; `vc revoke` returns once every
-//! running gateway on the same database has applied that block (or says
-//! until when one may not: [`crate::server::chains::report_applied`]).
+//! The credential tools: `vc issue` (with `--status-list NAME
+//! --status-index N`, a credential with an on-chain `credentialStatus`
+//! entry) and `vc revoke` (`setStatus` on the issuer's list, signed by the
+//! issuer's owner key or a delegate's). Every gateway following the chain
+//! refuses the credential from the block the revocation lands in; `vc
+//! revoke` returns once every running gateway on the same database has
+//! applied that block (or says until when one may not:
+//! [`crate::server::chains::report_applied`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,9 +17,61 @@ use did_registry::ethr::{Address, Chain, EthrDid, StatusEntry};
 use serde_json::{Map, Value};
 
 use crate::cli::chain_commands::ethereum_secret;
-use crate::cli::identity::load_identity;
+use crate::cli::identity::{issue_vc, issue_vc_as, load_identity};
 use crate::config::Config;
 use crate::store::Store;
+
+/// `vc issue`: issue a credential (with a status entry when `status` names a
+/// list and index), print it, and write it to `out` too.
+#[allow(clippy::too_many_arguments)]
+pub fn issue(
+    issuer_key: &Path,
+    subject: &str,
+    types: &[String],
+    claims: &[String],
+    claims_json: Option<&str>,
+    valid_for: i64,
+    format: Format,
+    status: Option<(String, String)>,
+    out: Option<&Path>,
+) -> Result<()> {
+    let claims = parse_claims(claims, claims_json)?;
+    let token = match status {
+        Some((list, index)) => issue_with_status(
+            issuer_key, subject, types, claims, valid_for, format, &list, &index,
+        )?,
+        None => issue_vc(issuer_key, subject, types, claims, valid_for, format)?,
+    };
+    if let Some(out) = out {
+        std::fs::write(out, format!("{token}\n"))
+            .with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    println!("{token}");
+    Ok(())
+}
+
+/// The claims of `--claim name=value` (repeatable) merged into `--claims-json`.
+fn parse_claims(pairs: &[String], json: Option<&str>) -> Result<Map<String, Value>> {
+    let mut claims = match json {
+        Some(j) => match serde_json::from_str::<Value>(j).context("--claims-json is not JSON")? {
+            Value::Object(m) => m,
+            _ => bail!("--claims-json must be a JSON object"),
+        },
+        None => Map::new(),
+    };
+    for p in pairs {
+        let (k, v) = p
+            .split_once('=')
+            .with_context(|| format!("--claim {p:?}: write it as name=value"))?;
+        if k.is_empty() || k == "id" {
+            bail!("--claim {p:?}: the name must be non-empty and not \"id\"");
+        }
+        let value =
+            serde_json::from_str::<Value>(v).unwrap_or_else(|_| Value::String(v.to_owned()));
+        claims.insert(k.to_owned(), value);
+    }
+    Ok(claims)
+}
 
 /// Parse `--status-index`: a decimal uint256.
 pub fn parse_index(s: &str) -> Result<U256> {
@@ -55,7 +108,7 @@ pub fn issue_with_status(
     status::list_id(list).map_err(|e| anyhow::anyhow!("--status-list: {e}"))?;
     let index = parse_index(index)?;
     let entry = StatusEntry::to_json(&status::list_url(issuer, list), index);
-    crate::cli::identity::issue_vc_as(
+    issue_vc_as(
         &identity,
         subject,
         types,
@@ -75,7 +128,22 @@ pub enum Target {
     Index { list: String, index: String },
 }
 
-/// Set (`undo` = false) or clear a credential's bit on its issuer's list.
+impl Target {
+    /// The target `--credential`, or `--status-list` with `--status-index`, name.
+    pub fn from_flags(
+        credential: Option<String>,
+        status_list: Option<String>,
+        status_index: Option<String>,
+    ) -> Result<Target> {
+        Ok(match (credential, status_list, status_index) {
+            (Some(c), _, _) => Target::Credential(c),
+            (None, Some(list), Some(index)) => Target::Index { list, index },
+            _ => bail!("give --credential, or --status-list with --status-index"),
+        })
+    }
+}
+
+/// `vc revoke`: set (`undo` = false) or clear a credential's bit on its issuer's list.
 pub async fn revoke(
     config_path: &Path,
     key_path: &Path,
@@ -87,44 +155,7 @@ pub async fn revoke(
     let (key, key_did, _) = load_identity(key_path)?;
     let secret = ethereum_secret(&key, key_path)?;
     let signer = did_registry::ethr::address_of(&secret.public_key());
-
-    let (issuer, list, index) = match target {
-        Target::Index { list, index } => {
-            let issuer = EthrDid::parse(issuer.unwrap_or(&key_did))
-                .context("--issuer must be a did:ethr")?;
-            status::list_id(&list).map_err(|e| anyhow::anyhow!("--status-list: {e}"))?;
-            let url = ListUrl::parse(&status::list_url(&issuer.did, &list))?;
-            (issuer, url, parse_index(&index)?)
-        }
-        Target::Credential(c) => {
-            let (vc_issuer, entry) = status_of(&c)?;
-            let vc_issuer = EthrDid::parse(&vc_issuer).with_context(|| {
-                format!("the credential's issuer {vc_issuer} is not a did:ethr")
-            })?;
-            if let Some(i) = issuer {
-                if EthrDid::parse(i)?.address != vc_issuer.address {
-                    bail!(
-                        "--issuer {i} did not issue this credential ({})",
-                        vc_issuer.did
-                    );
-                }
-            }
-            let url = ListUrl::parse(&entry.list).with_context(|| {
-                format!(
-                    "the credential's status list {} is not an on-chain list",
-                    entry.list
-                )
-            })?;
-            if url.did.address != vc_issuer.address {
-                bail!(
-                    "the credential's status list {} is not its issuer's ({})",
-                    entry.list,
-                    vc_issuer.did
-                );
-            }
-            (vc_issuer, url, entry.index)
-        }
-    };
+    let (issuer, list, index) = bit_of(target, issuer, &key_did)?;
 
     let store = Store::connect(&config.database_url()).await?;
     let (name, chain, status_registry) = status_chain_for(&config, &store, &issuer).await?;
@@ -159,6 +190,48 @@ pub async fn revoke(
         .await;
     store.close().await;
     Ok(())
+}
+
+/// The list and index a revocation changes, and the issuer whose list it is
+/// (`issuer`, default the key's DID `key_did`, or the credential's issuer).
+fn bit_of(target: Target, issuer: Option<&str>, key_did: &str) -> Result<(EthrDid, ListUrl, U256)> {
+    Ok(match target {
+        Target::Index { list, index } => {
+            let issuer =
+                EthrDid::parse(issuer.unwrap_or(key_did)).context("--issuer must be a did:ethr")?;
+            status::list_id(&list).map_err(|e| anyhow::anyhow!("--status-list: {e}"))?;
+            let url = ListUrl::parse(&status::list_url(&issuer.did, &list))?;
+            (issuer, url, parse_index(&index)?)
+        }
+        Target::Credential(c) => {
+            let (vc_issuer, entry) = status_of(&c)?;
+            let vc_issuer = EthrDid::parse(&vc_issuer).with_context(|| {
+                format!("the credential's issuer {vc_issuer} is not a did:ethr")
+            })?;
+            if let Some(i) = issuer {
+                if EthrDid::parse(i)?.address != vc_issuer.address {
+                    bail!(
+                        "--issuer {i} did not issue this credential ({})",
+                        vc_issuer.did
+                    );
+                }
+            }
+            let url = ListUrl::parse(&entry.list).with_context(|| {
+                format!(
+                    "the credential's status list {} is not an on-chain list",
+                    entry.list
+                )
+            })?;
+            if url.did.address != vc_issuer.address {
+                bail!(
+                    "the credential's status list {} is not its issuer's ({})",
+                    entry.list,
+                    vc_issuer.did
+                );
+            }
+            (vc_issuer, url, entry.index)
+        }
+    })
 }
 
 /// The issuer and (single) status entry of a credential, read without
@@ -204,4 +277,28 @@ async fn status_chain_for(
         format!("[chains.{name}] has no status_registry; set the StatusRegistry contract's address")
     })?;
     Ok((name, opened.chain, status_registry))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn claims_parse_json_values_and_strings() {
+        let c = parse_claims(
+            &[
+                "role=admin".into(),
+                "level=3".into(),
+                "groups=[\"a\"]".into(),
+            ],
+            None,
+        )
+        .unwrap();
+        assert_eq!(c["role"], "admin");
+        assert_eq!(c["level"], 3);
+        assert_eq!(c["groups"][0], "a");
+        assert!(parse_claims(&["novalue".into()], None).is_err());
+        assert!(parse_claims(&["id=x".into()], None).is_err());
+    }
 }

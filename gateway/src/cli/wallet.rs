@@ -1,7 +1,8 @@
-//! The holder's side of a browser login, for `didgate wallet login`: read
-//! the OpenID4VP request a login page shows, present the credentials to
-//! that verifier (audience = its `client_id`, nonce = its `nonce`), and POST
-//! the answer to its response URI.
+//! The holder's wallet: `didgate wallet present` (a VP-JWT for one
+//! request) and `didgate wallet login`, the holder's side of a browser
+//! login: read the OpenID4VP request a login page shows, present the
+//! credentials to that verifier (audience = its `client_id`, nonce = its
+//! `nonce`), and POST the answer to its response URI.
 
 use std::path::Path;
 
@@ -9,7 +10,69 @@ use anyhow::{bail, Context, Result};
 use credentials::Format;
 use serde_json::Value;
 
+use crate::cli::identity::present_vp;
 use crate::login::openid4vp::{AuthorizationRequest, AuthorizationResponse};
+
+/// `wallet present`: print a VP-JWT of `vcs` (files or tokens) for `audience`.
+pub fn present(
+    holder_key: &Path,
+    vcs: &[String],
+    audience: &str,
+    nonce: Option<String>,
+    valid_for: i64,
+    format: Format,
+) -> Result<()> {
+    let vcs = read_tokens(vcs)?;
+    println!(
+        "{}",
+        present_vp(holder_key, vcs, audience, nonce, valid_for, format)?
+    );
+    Ok(())
+}
+
+/// `wallet login`: answer a login page's request (or decline it) and say
+/// where the browser goes next.
+pub async fn login(
+    holder_key: &Path,
+    vcs: &[String],
+    request: &str,
+    decline: bool,
+    valid_for: i64,
+    format: Format,
+    insecure: bool,
+) -> Result<()> {
+    let vcs = read_tokens(vcs)?;
+    let reply = answer(
+        holder_key, vcs, request, decline, valid_for, format, insecure,
+    )
+    .await?;
+    match (decline, reply.redirect_uri) {
+        (true, _) => eprintln!("declined; the login page says so"),
+        (false, Some(next)) => {
+            eprintln!("presented; the login page continues by itself (same device: open the link below in that browser)");
+            println!("{next}");
+        }
+        (false, None) => eprintln!("presented"),
+    }
+    Ok(())
+}
+
+/// Each `--vc`: a file holding a VC-JWT, or the token itself.
+fn read_tokens(vcs: &[String]) -> Result<Vec<String>> {
+    vcs.iter().map(|v| read_token(v)).collect()
+}
+
+/// One `--vc`: the token itself when it looks like a JWT and is no file.
+fn read_token(v: &str) -> Result<String> {
+    let p = Path::new(v);
+    if v.matches('.').count() == 2 && !p.exists() {
+        return Ok(v.to_owned());
+    }
+    Ok(std::fs::read_to_string(p)
+        .with_context(|| format!("--vc {v}: not a file and not a JWT"))?
+        .trim()
+        .to_owned())
+}
 
 /// What the verifier answered.
 #[derive(Debug)]
@@ -21,7 +84,7 @@ pub struct LoginAnswer {
 
 /// Answer `request` (an `openid4vp://` URL) with a presentation of `vcs`
 /// signed by the key in `holder_key`, or decline it.
-pub async fn login(
+pub async fn answer(
     holder_key: &Path,
     vcs: Vec<String>,
     request: &str,
@@ -39,7 +102,7 @@ pub async fn login(
             description: Some("the holder declined".into()),
         }
     } else {
-        let vp = crate::cli::identity::present_vp(
+        let vp = present_vp(
             holder_key,
             vcs,
             &req.client_id,

@@ -1,0 +1,30 @@
+//! `didgate policy test`: evaluate the sample requests of a test file
+//! against the config's Cedar policies and print each decision.
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+
+use crate::config::Config;
+
+/// `didgate policy test -c FILE CASES`: run the cases; fail if any case fails.
+pub fn test(config: &Path, cases: &Path) -> Result<()> {
+    let config = Config::load(config)?;
+    let files: Vec<_> = config
+        .policy
+        .policies
+        .iter()
+        .map(|p| config.resolve(p))
+        .collect();
+    let engine = policy::PolicyEngine::load(&config.resolve(&config.policy.schema), &files)?;
+    let report = policy::run_tests(&engine, cases)?;
+    print!("{report}");
+    if report.failures > 0 {
+        bail!(
+            "{} of {} policy test cases failed",
+            report.failures,
+            report.cases.len()
+        );
+    }
+    Ok(())
+}

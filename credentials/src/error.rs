@@ -76,6 +76,16 @@ impl CredentialError {
         }
     }
 
+    /// Whether our side cannot check the credential right now (a chain or a
+    /// status list cannot be reached): a 503 to retry, never a pass.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            CredentialError::Resolve { source, .. } => source.is_unavailable(),
+            CredentialError::Status(e) => e.is_unavailable(),
+            _ => false,
+        }
+    }
+
     pub(crate) fn malformed(reason: impl Into<String>) -> Self {
         CredentialError::Malformed {
             reason: reason.into(),

@@ -67,6 +67,17 @@ impl ResolveError {
             ResolveError::Deactivated { .. } => "did_deactivated",
         }
     }
+
+    /// Whether the failure is on the resolver's side (the chain or its index
+    /// cannot answer right now), not the DID's: retry, never a pass.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            ResolveError::ChainUnavailable { .. }
+                | ResolveError::Index(_)
+                | ResolveError::BlockUnavailable { .. }
+        )
+    }
 }
 
 /// Resolves a DID to its document.

@@ -47,6 +47,20 @@ fn close_failed<DB: sqlx::Database, T, E>(
     }
 }
 
+/// Run the same statement on whichever pool the store has: the SQL is
+/// written once, with `$1`… placeholders. PostgreSQL binds `$N` to the N-th
+/// argument; so does sqlx's SQLite driver (it reads the number from each
+/// parameter's name, `sqlx-sqlite` `arguments.rs`), whatever the order the
+/// parameters appear in, and a `$N` used twice is one parameter.
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match $store {
+            Store::Sqlite($pool) => $body,
+            Store::Postgres($pool) => $body,
+        }
+    };
+}
+
 /// A connection pool to one of the supported backends.
 #[derive(Clone, Debug)]
 pub enum Store {
@@ -165,26 +179,13 @@ impl Store {
     pub async fn risk_hash_key(&self) -> Result<[u8; 16], StoreError> {
         let fresh: [u8; 16] = rand::random();
         let fresh = hex::encode(fresh);
-        let stored: String = match self {
-            Store::Sqlite(pool) => {
-                sqlx::query("INSERT INTO risk_settings (name, value) VALUES ('hash_key', ?) ON CONFLICT (name) DO NOTHING")
-                    .bind(&fresh)
-                    .execute(pool)
-                    .await?;
-                sqlx::query_scalar("SELECT value FROM risk_settings WHERE name = 'hash_key'")
-                    .fetch_one(pool)
-                    .await?
-            }
-            Store::Postgres(pool) => {
-                sqlx::query("INSERT INTO risk_settings (name, value) VALUES ('hash_key', $1) ON CONFLICT (name) DO NOTHING")
-                    .bind(&fresh)
-                    .execute(pool)
-                    .await?;
-                sqlx::query_scalar("SELECT value FROM risk_settings WHERE name = 'hash_key'")
-                    .fetch_one(pool)
-                    .await?
-            }
-        };
+        const INSERT: &str = "INSERT INTO risk_settings (name, value) VALUES ('hash_key', $1) \
+             ON CONFLICT (name) DO NOTHING";
+        const SELECT: &str = "SELECT value FROM risk_settings WHERE name = 'hash_key'";
+        let stored: String = on_pool!(self, |pool| {
+            sqlx::query(INSERT).bind(&fresh).execute(pool).await?;
+            sqlx::query_scalar(SELECT).fetch_one(pool).await
+        })?;
         parse_hex16(&stored).ok_or_else(|| {
             StoreError::Query(sqlx::Error::Decode(
                 "risk_settings.hash_key is not 32 hex digits".into(),
@@ -203,19 +204,18 @@ impl Store {
         if rows.is_empty() {
             return Ok(());
         }
-        const UPSERT_SQLITE: &str = "INSERT INTO risk_profiles (subject, updated_ms, gateway, profile) \
-             VALUES (?, ?, ?, ?) ON CONFLICT (subject) DO UPDATE SET \
-             updated_ms = excluded.updated_ms, gateway = excluded.gateway, profile = excluded.profile";
-        const UPSERT_PG: &str = "INSERT INTO risk_profiles (subject, updated_ms, gateway, profile) \
+        const UPSERT: &str = "INSERT INTO risk_profiles (subject, updated_ms, gateway, profile) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (subject) DO UPDATE SET \
              updated_ms = excluded.updated_ms, gateway = excluded.gateway, profile = excluded.profile";
+        // The same statement; each backend ends a failed transaction its own
+        // way (see `close_failed`).
         match self {
             Store::Sqlite(pool) => {
                 let mut conn = pool.acquire().await?;
                 let written: Result<(), sqlx::Error> = async {
                     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
                     for (subject, _, json) in rows {
-                        sqlx::query(UPSERT_SQLITE)
+                        sqlx::query(UPSERT)
                             .bind(subject)
                             .bind(now_ms)
                             .bind(gateway)
@@ -232,7 +232,7 @@ impl Store {
             Store::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 for (subject, _, json) in rows {
-                    sqlx::query(UPSERT_PG)
+                    sqlx::query(UPSERT)
                         .bind(subject)
                         .bind(now_ms)
                         .bind(gateway)
@@ -255,30 +255,14 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<(String, i64, String)>, StoreError> {
         let exclude = exclude_gateway.unwrap_or("");
-        let rows = match self {
-            Store::Sqlite(pool) => {
-                sqlx::query_as::<_, (String, i64, String)>(
-                    "SELECT subject, updated_ms, profile FROM risk_profiles \
-                     WHERE updated_ms >= ? AND gateway <> ? ORDER BY updated_ms DESC LIMIT ?",
-                )
-                .bind(since_ms)
-                .bind(exclude)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?
-            }
-            Store::Postgres(pool) => {
-                sqlx::query_as::<_, (String, i64, String)>(
-                    "SELECT subject, updated_ms, profile FROM risk_profiles \
-                     WHERE updated_ms >= $1 AND gateway <> $2 ORDER BY updated_ms DESC LIMIT $3",
-                )
-                .bind(since_ms)
-                .bind(exclude)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?
-            }
-        };
+        const Q: &str = "SELECT subject, updated_ms, profile FROM risk_profiles \
+             WHERE updated_ms >= $1 AND gateway <> $2 ORDER BY updated_ms DESC LIMIT $3";
+        let rows: Vec<(String, i64, String)> = on_pool!(self, |pool| sqlx::query_as(Q)
+            .bind(since_ms)
+            .bind(exclude)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?;
         Ok(rows)
     }
 
@@ -328,18 +312,6 @@ fn parse_hex16(s: &str) -> Option<[u8; 16]> {
     Some(out)
 }
 
-/// Run the same statement on whichever pool the store has: the SQL is
-/// written once, with `$1`… placeholders (SQLite numbers `$N` parameters in
-/// order of appearance, so they must first appear in order).
-macro_rules! on_pool {
-    ($store:expr, |$pool:ident| $body:expr) => {
-        match $store {
-            Store::Sqlite($pool) => $body,
-            Store::Postgres($pool) => $body,
-        }
-    };
-}
-
 /// A browser session as stored (`sessions` table).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionRow {
@@ -377,7 +349,7 @@ pub struct SessionSummary {
 }
 
 /// An OpenID4VP login a wallet has answered (`login_requests` table).
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LoginRow {
     pub state: String,
     pub browser_hash: String,
@@ -386,10 +358,91 @@ pub struct LoginRow {
     pub step_up: i64,
     pub created_ms: i64,
     pub expires_ms: i64,
-    pub status: String,
+    pub status: LoginStatus,
     pub code_hash: Option<String>,
     pub result: Option<String>,
     pub last_error: Option<String>,
+}
+
+/// Where a login a wallet has answered stands (`login_requests.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginStatus {
+    /// No answer accepted yet: the presentations so far were refused.
+    Pending,
+    /// A presentation was accepted: the browser may finish the login, once.
+    Presented,
+    /// The wallet declined (or failed).
+    Declined,
+    /// The browser finished the login: a session was opened.
+    Done,
+}
+
+impl LoginStatus {
+    /// The value in the `status` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginStatus::Pending => "pending",
+            LoginStatus::Presented => "presented",
+            LoginStatus::Declined => "declined",
+            LoginStatus::Done => "done",
+        }
+    }
+
+    /// A `status` column's value; `None` for anything else.
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            LoginStatus::Pending,
+            LoginStatus::Presented,
+            LoginStatus::Declined,
+            LoginStatus::Done,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+/// A `login_requests` row as read, its status still text.
+#[derive(sqlx::FromRow)]
+struct RawLoginRow {
+    state: String,
+    browser_hash: String,
+    return_to: String,
+    step_up: i64,
+    created_ms: i64,
+    expires_ms: i64,
+    status: String,
+    code_hash: Option<String>,
+    result: Option<String>,
+    last_error: Option<String>,
+}
+
+impl TryFrom<RawLoginRow> for LoginRow {
+    type Error = StoreError;
+
+    /// A row whose status is none of [`LoginStatus`]'s is an error.
+    fn try_from(r: RawLoginRow) -> Result<Self, StoreError> {
+        let status = LoginStatus::parse(&r.status).ok_or_else(|| {
+            StoreError::Query(sqlx::Error::Decode(
+                format!(
+                    "login_requests.status {:?} is not pending, presented, declined or done",
+                    r.status
+                )
+                .into(),
+            ))
+        })?;
+        Ok(LoginRow {
+            state: r.state,
+            browser_hash: r.browser_hash,
+            return_to: r.return_to,
+            step_up: r.step_up,
+            created_ms: r.created_ms,
+            expires_ms: r.expires_ms,
+            status,
+            code_hash: r.code_hash,
+            result: r.result,
+            last_error: r.last_error,
+        })
+    }
 }
 
 const SESSION_COLUMNS: &str =
@@ -556,7 +609,7 @@ impl Store {
              ON CONFLICT (state) DO UPDATE SET status = excluded.status, \
              code_hash = excluded.code_hash, result = excluded.result, \
              last_error = excluded.last_error \
-             WHERE login_requests.status = 'pending'"
+             WHERE login_requests.status = $11"
         );
         Ok(on_pool!(self, |pool| sqlx::query(&q)
             .bind(&row.state)
@@ -565,10 +618,11 @@ impl Store {
             .bind(row.step_up)
             .bind(row.created_ms)
             .bind(row.expires_ms)
-            .bind(&row.status)
+            .bind(row.status.as_str())
             .bind(&row.code_hash)
             .bind(&row.result)
             .bind(&row.last_error)
+            .bind(LoginStatus::Pending.as_str())
             .execute(pool)
             .await
             .map(|r| r.rows_affected() > 0))?)
@@ -582,10 +636,11 @@ impl Store {
     pub async fn load_login_by(&self, by: LoginKey<'_>) -> Result<Option<LoginRow>, StoreError> {
         let (column, value) = by.column();
         let q = format!("SELECT {LOGIN_COLUMNS} FROM login_requests WHERE {column} = $1");
-        Ok(on_pool!(self, |pool| sqlx::query_as::<_, LoginRow>(&q)
+        let raw = on_pool!(self, |pool| sqlx::query_as::<_, RawLoginRow>(&q)
             .bind(value)
             .fetch_optional(pool)
-            .await)?)
+            .await)?;
+        raw.map(LoginRow::try_from).transpose()
     }
 
     /// A 32-byte secret shared by every gateway on this database, created by
@@ -625,16 +680,19 @@ impl Store {
     ) -> Result<Option<LoginRow>, StoreError> {
         let (column, value) = by.column();
         let q = format!(
-            "UPDATE login_requests SET status = 'done' \
-             WHERE {column} = $1 AND browser_hash = $2 AND status = 'presented' AND expires_ms > $3 \
+            "UPDATE login_requests SET status = $1 \
+             WHERE {column} = $2 AND browser_hash = $3 AND status = $4 AND expires_ms > $5 \
              RETURNING {LOGIN_COLUMNS}"
         );
-        Ok(on_pool!(self, |pool| sqlx::query_as::<_, LoginRow>(&q)
+        let raw = on_pool!(self, |pool| sqlx::query_as::<_, RawLoginRow>(&q)
+            .bind(LoginStatus::Done.as_str())
             .bind(value)
             .bind(browser_hash)
+            .bind(LoginStatus::Presented.as_str())
             .bind(now_ms)
             .fetch_optional(pool)
-            .await)?)
+            .await)?;
+        raw.map(LoginRow::try_from).transpose()
     }
 }
 
@@ -658,7 +716,76 @@ impl<'a> LoginKey<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Store, WRITER_THREAD};
+    use super::{LoginKey, LoginRow, LoginStatus, Store, WRITER_THREAD};
+
+    #[test]
+    fn login_statuses_read_back_as_written() {
+        for s in [
+            LoginStatus::Pending,
+            LoginStatus::Presented,
+            LoginStatus::Declined,
+            LoginStatus::Done,
+        ] {
+            assert_eq!(LoginStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(LoginStatus::parse("Pending"), None);
+        assert_eq!(LoginStatus::parse(""), None);
+    }
+
+    /// A login is answered once and completed once; a row with a status the
+    /// gateway does not know is a store error (the login is refused as
+    /// unavailable), never a panic.
+    #[tokio::test]
+    async fn login_rows_keep_their_status_and_an_unknown_one_is_an_error() {
+        let dir = std::env::temp_dir().join(format!("didgate-status-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_default();
+        let store = Store::connect(&format!("sqlite://{}", dir.join("s.db").display()))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let row = LoginRow {
+            state: "s1".into(),
+            browser_hash: "b".into(),
+            return_to: "/".into(),
+            step_up: 0,
+            created_ms: 1,
+            expires_ms: i64::MAX,
+            status: LoginStatus::Presented,
+            code_hash: Some("c".into()),
+            result: None,
+            last_error: None,
+        };
+        assert!(store.record_login_answer(&row).await.unwrap_or(false));
+        assert_eq!(
+            store.load_login("s1").await.ok().flatten(),
+            Some(row.clone())
+        );
+        assert!(
+            !store.record_login_answer(&row).await.unwrap_or(true),
+            "answered once"
+        );
+        let done = store.login_complete(LoginKey::Code("c"), "b", 2).await;
+        let done = done.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(done.map(|r| r.status), Some(LoginStatus::Done));
+        let again = store.login_complete(LoginKey::State("s1"), "b", 2).await;
+        assert!(again.is_ok_and(|r| r.is_none()), "completed once");
+        let Store::Sqlite(pool) = &store else {
+            panic!("sqlite")
+        };
+        sqlx::query("UPDATE login_requests SET status = 'finished' WHERE state = 's1'")
+            .execute(pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let read = store.load_login("s1").await;
+        assert!(
+            read.as_ref()
+                .is_err_and(|e| e.to_string().contains("finished")),
+            "{read:?}"
+        );
+        let read = store.load_login_by(LoginKey::Code("c")).await;
+        assert!(read.is_err(), "{read:?}");
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     /// The nice value of this process's threads named `prefix…`.
     #[cfg(target_os = "linux")]

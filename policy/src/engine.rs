@@ -62,14 +62,41 @@ pub enum Effect {
     StepUp,
 }
 
+/// Why a decision came out as it did. Its wire form (`as_str`) goes into
+/// refusals and the decision log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecisionReason {
+    /// A permit applied and no forbid did.
+    Allowed,
+    /// No permit applied, or a forbid did.
+    PolicyDenied,
+    /// Denied only by `@step_up` policies.
+    StepUpRequired,
+    /// The HTTP method has no Cedar action.
+    MethodNotAllowed,
+    /// The request could not be evaluated, or a forbid failed to evaluate.
+    PolicyError,
+}
+
+impl DecisionReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecisionReason::Allowed => "allowed",
+            DecisionReason::PolicyDenied => "policy_denied",
+            DecisionReason::StepUpRequired => "step_up_required",
+            DecisionReason::MethodNotAllowed => "method_not_allowed",
+            DecisionReason::PolicyError => "policy_error",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Decision {
     pub effect: Effect,
     /// Ids of the policies that decided (the permits that allowed, or the forbids that denied).
     pub determining_policies: Vec<String>,
     pub errors: Vec<String>,
-    /// `allowed`, `policy_denied`, `step_up_required`, `method_not_allowed` or `policy_error`.
-    pub reason_code: &'static str,
+    pub reason: DecisionReason,
 }
 
 /// What a reload did.
@@ -301,21 +328,21 @@ impl PolicyEngine {
     /// Decide one request. Never panics; any evaluation problem denies.
     pub fn decide(&self, r: &DecisionRequest<'_>) -> Decision {
         let loaded = self.current.load();
-        let deny = |code: &'static str, err: String| Decision {
+        let deny = |reason: DecisionReason, err: String| Decision {
             effect: Effect::Deny,
             determining_policies: Vec::new(),
             errors: vec![err],
-            reason_code: code,
+            reason,
         };
         let Some((&method, action)) = loaded.actions.get_key_value(r.action) else {
             return deny(
-                "method_not_allowed",
+                DecisionReason::MethodNotAllowed,
                 format!("no Cedar action for method {:?}", r.action),
             );
         };
         let request = match self.build_request(&loaded, method, action, r) {
             Ok(x) => x,
-            Err(e) => return deny("policy_error", e),
+            Err(e) => return deny(DecisionReason::PolicyError, e),
         };
         let (req, entities) = request;
         let policies = loaded.by_app.get(r.app).unwrap_or(&loaded.unscoped);
@@ -344,7 +371,7 @@ impl PolicyEngine {
                 effect: Effect::Deny,
                 determining_policies: failed_forbids,
                 errors,
-                reason_code: "policy_error",
+                reason: DecisionReason::PolicyError,
             };
         }
         match resp.decision() {
@@ -352,7 +379,7 @@ impl PolicyEngine {
                 effect: Effect::Allow,
                 determining_policies: determining,
                 errors,
-                reason_code: "allowed",
+                reason: DecisionReason::Allowed,
             },
             cedar_policy::Decision::Deny => {
                 let step_up =
@@ -365,10 +392,10 @@ impl PolicyEngine {
                     },
                     determining_policies: determining,
                     errors,
-                    reason_code: if step_up {
-                        "step_up_required"
+                    reason: if step_up {
+                        DecisionReason::StepUpRequired
                     } else {
-                        "policy_denied"
+                        DecisionReason::PolicyDenied
                     },
                 }
             }

@@ -19,7 +19,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use engine::{Decision, DecisionRequest, Effect, PolicyEngine, ReloadOutcome, RiskContext};
+pub use engine::{
+    Decision, DecisionReason, DecisionRequest, Effect, PolicyEngine, ReloadOutcome, RiskContext,
+};
 pub use testfile::{run_tests, TestCaseResult, TestReport};
 
 /// The claims of one verified credential, under a type it counts for.

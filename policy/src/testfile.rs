@@ -195,7 +195,7 @@ pub fn run_tests(engine: &PolicyEngine, test_file: &Path) -> Result<TestReport, 
         cases.push(TestCaseResult {
             name: c.name.clone(),
             effect: d.effect,
-            reason_code: d.reason_code,
+            reason_code: d.reason.as_str(),
             determining_policies: d.determining_policies,
             expected,
             passed,

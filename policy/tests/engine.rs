@@ -93,7 +93,7 @@ fn allow_names_the_permit() {
         0.0,
     );
     assert_eq!(d.effect, Effect::Allow);
-    assert_eq!(d.reason_code, "allowed");
+    assert_eq!(d.reason.as_str(), "allowed");
     assert_eq!(
         d.determining_policies,
         vec!["engineers-read-eng".to_owned()]
@@ -112,7 +112,7 @@ fn default_deny_when_nothing_permits() {
         0.0,
     );
     assert_eq!(d.effect, Effect::Deny);
-    assert_eq!(d.reason_code, "policy_denied");
+    assert_eq!(d.reason.as_str(), "policy_denied");
     assert!(d.determining_policies.is_empty());
 }
 
@@ -143,14 +143,14 @@ fn step_up_band() {
         0.6,
     );
     assert_eq!(d.effect, Effect::StepUp);
-    assert_eq!(d.reason_code, "step_up_required");
+    assert_eq!(d.reason.as_str(), "step_up_required");
 }
 
 #[test]
 fn unknown_method_denied_not_panicking() {
     let e = demo();
     let d = ask(&e, &Map::new(), &[], "BREW", "/", 0.0);
-    assert_eq!(d.reason_code, "method_not_allowed");
+    assert_eq!(d.reason.as_str(), "method_not_allowed");
 }
 
 #[test]
@@ -341,7 +341,10 @@ fn per_app_policies_decide_as_the_whole_set_would() {
     );
     // An app no policy names: only the unscoped ones; nothing permits.
     assert_eq!(ask_app(&e, "z", None, "staff").effect, Effect::Deny);
-    assert_eq!(ask_app(&e, "z", None, "staff").reason_code, "policy_denied");
+    assert_eq!(
+        ask_app(&e, "z", None, "staff").reason.as_str(),
+        "policy_denied"
+    );
 }
 
 /// A keyed principal's entities are reused, never across principals, apps
@@ -576,10 +579,13 @@ fn a_forbid_that_cannot_be_evaluated_denies() {
         )
     };
     assert_eq!(ask_level(1).effect, Effect::Allow);
-    assert_eq!(ask_level(10).reason_code, "policy_denied");
+    assert_eq!(ask_level(10).reason.as_str(), "policy_denied");
     // level + 1 overflows: the forbid errs, and the request is denied for it.
     let d = ask_level(i64::MAX);
-    assert_eq!((d.effect, d.reason_code), (Effect::Deny, "policy_error"));
+    assert_eq!(
+        (d.effect, d.reason.as_str()),
+        (Effect::Deny, "policy_error")
+    );
     assert_eq!(d.determining_policies, vec!["senior-only".to_owned()]);
     assert!(!d.errors.is_empty());
     // A permit that errs (level * 2 overflows) is only not a permit: the

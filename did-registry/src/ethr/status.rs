@@ -239,6 +239,15 @@ impl StatusError {
             StatusError::NotAllowed { .. } => "status_list_not_allowed",
         }
     }
+
+    /// Whether the status cannot be checked right now (the chain is stale or
+    /// the list cannot be fetched): retry, never a pass.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StatusError::Unavailable { .. } | StatusError::ListUnavailable { .. }
+        )
+    }
 }
 
 /// Checks a credential status entry; called by the verifier for every entry

@@ -5,7 +5,8 @@
 //! (`vp_token`, `state`, or `error`).
 //!
 //! Both sides are here: the gateway builds requests and reads answers
-//! (`login/mod.rs`); `didgate wallet login` reads requests and builds answers.
+//! (`login/start.rs`, `login/wallet.rs`); `didgate wallet login` reads
+//! requests and builds answers.
 
 use serde_json::{json, Value};
 use url::Url;

@@ -11,10 +11,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use credentials::{VerifiedPresentation, Verifier};
-use http::{header, HeaderMap, StatusCode};
+use http::{header, HeaderMap};
 use moka::sync::Cache;
 
 use crate::request::principal::Principal;
+use crate::request::reason::Reason;
 use crate::request::refusal::{credential_refusal, Refusal};
 use crate::request::session::{Session, Sessions};
 
@@ -150,12 +151,9 @@ impl ReplayCache {
     /// Ids remembered now. Expired ids count until they are dropped: a shard
     /// drops its own on its next insert, and a full cache sweeps every shard
     /// before it refuses.
+    #[cfg(test)]
     pub fn len(&self) -> u64 {
         self.live.load(Ordering::Relaxed)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Record a use, or say why not.
@@ -281,16 +279,15 @@ impl Authenticator {
         match replay {
             Ok(()) => {}
             Err(ReplayError::Replayed) => {
-                return Err(Refusal::unauthenticated(
-                    "replayed_presentation",
+                return Err(Refusal::new(
+                    Reason::ReplayedPresentation,
                     "this presentation was already used; present a fresh one for every request",
                 ))
             }
             Err(ReplayError::Full) => {
                 tracing::error!("replay cache full; raise credentials.replay_cache_capacity");
                 return Err(Refusal::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "replay_cache_full",
+                    Reason::ReplayCacheFull,
                     "the gateway cannot remember more presentations right now; try again shortly",
                 ));
             }
@@ -302,8 +299,8 @@ impl Authenticator {
 fn bearer(headers: &HeaderMap, sessions: bool) -> Result<&str, Refusal> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let value = values.next().ok_or_else(|| {
-        Refusal::unauthenticated(
-            "credential_missing",
+        Refusal::new(
+            Reason::CredentialMissing,
             if sessions {
                 "log in with your wallet, or present a verifiable presentation: Authorization: Bearer <VP-JWT>"
             } else {
@@ -313,25 +310,27 @@ fn bearer(headers: &HeaderMap, sessions: bool) -> Result<&str, Refusal> {
     })?;
     if values.next().is_some() {
         return Err(Refusal::new(
-            StatusCode::BAD_REQUEST,
-            "ambiguous_credentials",
+            Reason::AmbiguousCredentials,
             "send exactly one Authorization header",
         ));
     }
     let value = value.to_str().map_err(|_| {
-        Refusal::unauthenticated("malformed_token", "the Authorization header is not ASCII")
+        Refusal::new(
+            Reason::MalformedToken,
+            "the Authorization header is not ASCII",
+        )
     })?;
     let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(Refusal::unauthenticated(
-            "unsupported_auth_scheme",
+        return Err(Refusal::new(
+            Reason::UnsupportedAuthScheme,
             "only the Bearer scheme with a VP-JWT is accepted",
         ));
     }
     let token = token.trim();
     if token.is_empty() {
-        return Err(Refusal::unauthenticated(
-            "malformed_token",
+        return Err(Refusal::new(
+            Reason::MalformedToken,
             "the bearer token is empty",
         ));
     }
@@ -381,9 +380,6 @@ impl StepUpChallenges {
             .is_some_and(|h| h.as_ref() == holder)
     }
 }
-
-/// Shared, immutable authenticator handle.
-pub type SharedAuthenticator = Arc<Authenticator>;
 
 #[cfg(test)]
 mod tests {
@@ -536,14 +532,14 @@ mod tests {
     #[test]
     fn bearer_parsing() {
         let mut h = HeaderMap::new();
-        assert_eq!(bearer(&h, false).unwrap_err().code, "credential_missing");
+        assert_eq!(bearer(&h, false).unwrap_err().code(), "credential_missing");
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
         assert_eq!(
-            bearer(&h, false).unwrap_err().code,
+            bearer(&h, false).unwrap_err().code(),
             "unsupported_auth_scheme"
         );
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
-        assert_eq!(bearer(&h, false).unwrap_err().code, "malformed_token");
+        assert_eq!(bearer(&h, false).unwrap_err().code(), "malformed_token");
         h.insert(
             header::AUTHORIZATION,
             HeaderValue::from_static("bearer a.b.c"),
@@ -553,6 +549,9 @@ mod tests {
             header::AUTHORIZATION,
             HeaderValue::from_static("Bearer x.y.z"),
         );
-        assert_eq!(bearer(&h, false).unwrap_err().code, "ambiguous_credentials");
+        assert_eq!(
+            bearer(&h, false).unwrap_err().code(),
+            "ambiguous_credentials"
+        );
     }
 }

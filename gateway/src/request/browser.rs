@@ -5,6 +5,7 @@
 use http::{header, Method, Request};
 use hyper::body::Incoming;
 
+use crate::request::reason::Reason;
 use crate::request::refusal::Refusal;
 
 /// A top-level page load by a browser (what a login redirect can answer).
@@ -24,8 +25,8 @@ pub(crate) fn is_navigation(req: &Request<Incoming>) -> bool {
 pub(crate) fn refuse_cross_site(req: &Request<Incoming>) -> Result<(), Refusal> {
     let headers = req.headers();
     let refuse = || {
-        Refusal::forbidden(
-            "cross_site_request",
+        Refusal::new(
+            Reason::CrossSiteRequest,
             "a request from another site cannot change anything with this browser's session",
         )
     };

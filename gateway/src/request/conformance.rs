@@ -5,10 +5,11 @@
 use std::borrow::Cow;
 
 use http::header::{self, HeaderName};
-use http::{HeaderValue, Method, Request, StatusCode, Version};
+use http::{HeaderValue, Method, Request, Version};
 
 use crate::config::MethodOverride;
 use crate::request::normalize::{normalize, Forms, Pass, PathError};
+use crate::request::reason::Reason;
 use crate::request::refusal::Refusal;
 
 /// The headers some frameworks read as "the real method" of a POST.
@@ -77,7 +78,7 @@ impl Target {
 }
 
 fn bad_path(e: PathError) -> Refusal {
-    Refusal::new(StatusCode::BAD_REQUEST, "bad_path", e.to_string())
+    Refusal::new(Reason::BadPath, e.to_string())
 }
 
 /// Replace the URI's path, keeping its query (and, for absolute-form or
@@ -95,7 +96,7 @@ fn set_path<B>(req: &mut Request<B>, path: &str) -> Result<(), Refusal> {
 }
 
 fn host_invalid(message: &'static str) -> Refusal {
-    Refusal::new(StatusCode::BAD_REQUEST, "host_invalid", message)
+    Refusal::new(Reason::HostInvalid, message)
 }
 
 /// Exactly one well-formed host: HTTP/1.1 needs one `Host` header (RFC 9112
@@ -145,7 +146,7 @@ fn is_authority(v: &HeaderValue) -> bool {
 }
 
 fn override_invalid(message: &'static str) -> Refusal {
-    Refusal::new(StatusCode::BAD_REQUEST, "method_override_invalid", message)
+    Refusal::new(Reason::MethodOverrideInvalid, message)
 }
 
 /// The query parameter some frameworks (Laravel/Symfony, Express's
@@ -274,15 +275,13 @@ fn strip_method_params<B>(req: &mut Request<B>) -> Result<(), Refusal> {
     let mut parts = req.uri().clone().into_parts();
     parts.path_and_query = Some(pq.parse().map_err(|_| {
         Refusal::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request_target",
+            Reason::BadRequestTarget,
             "the request target cannot be rebuilt",
         )
     })?);
     *req.uri_mut() = http::Uri::from_parts(parts).map_err(|_| {
         Refusal::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request_target",
+            Reason::BadRequestTarget,
             "the request target cannot be rebuilt",
         )
     })?;
@@ -303,7 +302,7 @@ mod tests {
     }
 
     fn code(r: Result<(), Refusal>) -> &'static str {
-        r.err().map_or("ok", |r| r.code)
+        r.err().map_or("ok", |r| r.code())
     }
 
     #[test]
@@ -403,7 +402,7 @@ mod tests {
         assert_eq!(
             decided_method(&mut r, MethodOverride::Decide)
                 .unwrap_err()
-                .code,
+                .code(),
             "method_override_invalid"
         );
         let mut r = post(&[("x-http-method", "delete")]);
@@ -476,7 +475,7 @@ mod tests {
         assert_eq!(
             decided_method(&mut r, MethodOverride::Decide)
                 .unwrap_err()
-                .code,
+                .code(),
             "method_override_invalid"
         );
         for uri in [
@@ -521,6 +520,6 @@ mod tests {
         let t = Target::normalize(&mut r).unwrap();
         assert!(t.raw.is_none() && t.decoded.is_none());
         let mut r = Request::builder().uri("/a%00").body(()).unwrap();
-        assert_eq!(Target::normalize(&mut r).unwrap_err().code, "bad_path");
+        assert_eq!(Target::normalize(&mut r).unwrap_err().code(), "bad_path");
     }
 }

@@ -11,17 +11,18 @@
 //! audit append is a non-blocking queue push.
 
 pub mod assertion;
-pub mod authn;
-pub mod body;
-pub mod browser;
-pub mod conformance;
-pub mod conn;
+pub(crate) mod authn;
+pub(crate) mod body;
+pub(crate) mod browser;
+pub(crate) mod conformance;
+pub(crate) mod conn;
 pub mod normalize;
 pub mod principal;
-pub mod proxy;
-pub mod recheck;
-pub mod refusal;
-pub mod route;
+pub(crate) mod proxy;
+pub(crate) mod reason;
+pub(crate) mod recheck;
+pub(crate) mod refusal;
+pub(crate) mod route;
 pub mod session;
 
 use std::net::IpAddr;
@@ -42,6 +43,7 @@ use crate::request::conformance::{check_host, Target};
 use crate::request::conn::ConnInfo;
 use crate::request::normalize::{FormAction, ParamAction, Pass};
 use crate::request::proxy::{Forward, Proxy};
+use crate::request::reason::Reason;
 use crate::request::recheck::Recheck;
 use crate::request::refusal::Refusal;
 use crate::request::route::{request_host, Route, Router};
@@ -49,11 +51,11 @@ use crate::signals::geoip::GeoIp;
 use audit::{AuditLog, DecisionRecord, Effect};
 
 /// Reserved paths the gateway answers itself on every host.
-pub const JWKS_PATH: &str = "/.well-known/jwks.json";
-pub const HEALTH_PATH: &str = "/.didgate/health";
+pub(crate) const JWKS_PATH: &str = "/.well-known/jwks.json";
+pub(crate) const HEALTH_PATH: &str = "/.didgate/health";
 
 /// Everything the request path needs, built once at start-up.
-pub struct Gateway {
+pub(crate) struct Gateway {
     pub(crate) instance: Arc<str>,
     pub(crate) router: Router,
     pub(crate) authn: Authenticator,
@@ -88,6 +90,8 @@ struct Routed<'a> {
 /// What an allowed request carries forward to the proxy step.
 struct Allowed<'a> {
     route: &'a Route,
+    host: &'a str,
+    client_ip: IpAddr,
     identity: Identity,
     risk: RiskAssessment,
     path: String,
@@ -121,7 +125,7 @@ impl Gateway {
         }
     }
 
-    /// Decide one request and, if allowed, forward it.
+    /// Decide one request and, if allowed, forward it: steps 0 to 6, in order.
     pub async fn handle(
         self: &Arc<Self>,
         mut req: Request<Incoming>,
@@ -129,23 +133,13 @@ impl Gateway {
     ) -> Response<GatewayBody> {
         let now_ms = unix_ms();
         let decision_id = audit::new_id(now_ms);
-        let now = now_ms / 1000;
 
         // 0. The target, normalised once: everything after this sees the
         // canonical path (`req.uri()`), and the decoded form (`target`).
         let target = Target::normalize(&mut req);
-
-        // The gateway's own endpoints.
-        if let Ok(t) = &target {
-            match t.decoded(&req) {
-                JWKS_PATH => {
-                    return json_response(self.signer.jwks().to_owned(), "public, max-age=300")
-                }
-                HEALTH_PATH => return json_response(r#"{"status":"ok"}"#.to_owned(), "no-store"),
-                _ => {}
-            }
+        if let Some(resp) = self.own_endpoint(&req, &target) {
+            return resp;
         }
-
         let peer_ip = canonical_ip(conn.peer.ip());
         let client_ip = self.client_ip(&req, peer_ip);
         let conformance = check_host(&req);
@@ -156,30 +150,10 @@ impl Gateway {
             }
         }
         let host = request_host(&req).into_owned();
-        let mut record = DecisionRecord {
-            id: decision_id.clone(),
-            ts_ms: now_ms,
-            gateway: self.instance.clone(),
-            route: None,
-            method: req.method().as_str().to_owned(),
-            host: host.clone(),
-            path: match &target {
-                Ok(t) => t.decoded(&req).to_owned(),
-                Err(_) => req.uri().path().chars().take(MAX_LOGGED_PATH).collect(),
-            },
-            client_ip: client_ip.as_ref().copied().unwrap_or(peer_ip),
-            subject: None,
-            auth_method: None,
-            credential_types: Vec::new(),
-            issuers: Vec::new(),
-            effect: Effect::Deny,
-            status: None,
-            reason: "allowed",
-            policies: Vec::new(),
-            risk_score: 0.0,
-            risk_factors: Vec::new(),
-        };
+        let logged_ip = client_ip.as_ref().copied().unwrap_or(peer_ip);
+        let mut record = self.new_record(&decision_id, now_ms, &req, &host, &target, logged_ip);
 
+        // 1–4. Route, authenticate, assess the risk, decide.
         let outcome = match (client_ip, target, conformance) {
             (Ok(ip), Ok(target), Ok(())) => match self.route(&mut req, &host, target) {
                 Ok(routed) => {
@@ -196,40 +170,119 @@ impl Gateway {
             },
             (Err(refusal), _, _) | (_, Err(refusal), _) | (_, _, Err(refusal)) => Err(refusal),
         };
-        let client_ip = record.client_ip;
 
         // 5. Audit — before anything is forwarded, and for every refusal.
         let accept = req.headers().get(header::ACCEPT).cloned();
         let allowed = match outcome {
-            Ok(allowed) => {
-                record.effect = Effect::Allow;
-                allowed
-            }
+            Ok(allowed) => allowed,
             Err(refusal) => {
-                record.status = Some(refusal.status.as_u16());
-                record.reason = refusal.code;
-                tracing::info!(decision = %decision_id, status = refusal.status.as_u16(),
-                    reason = refusal.code, path = %record.path, subject = ?record.subject, "refused");
-                if self.audit.record(record).await.is_err() {
-                    return audit_unavailable(accept.as_ref(), &decision_id);
-                }
-                // A browser that needs to (re-)authenticate goes to the login
-                // page instead of a bare 401; API clients get the 401.
-                if self.login.is_some()
-                    && refusal.status == StatusCode::UNAUTHORIZED
-                    && is_navigation(&req)
-                {
-                    let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
-                    return crate::login::login_redirect(pq, refusal.code == "step_up_required");
-                }
-                return refusal.into_response(accept.as_ref(), &decision_id);
+                return self
+                    .refuse(&req, record, refusal, accept.as_ref(), &decision_id)
+                    .await
             }
         };
+        record.effect = Effect::Allow;
         if self.audit.record(record).await.is_err() {
             return audit_unavailable(accept.as_ref(), &decision_id);
         }
 
-        // 6. Proxy, with a signed identity assertion (reused while fresh).
+        // 6. Proxy.
+        self.forward(req, &conn, allowed, &decision_id, accept.as_ref(), now_ms)
+            .await
+    }
+
+    /// The gateway's own endpoints (JWKS, health), answered on every host.
+    fn own_endpoint(
+        &self,
+        req: &Request<Incoming>,
+        target: &Result<Target, Refusal>,
+    ) -> Option<Response<GatewayBody>> {
+        match target.as_ref().ok()?.decoded(req) {
+            JWKS_PATH => Some(json_response(
+                self.signer.jwks().to_owned(),
+                "public, max-age=300",
+            )),
+            HEALTH_PATH => Some(json_response(r#"{"status":"ok"}"#.to_owned(), "no-store")),
+            _ => None,
+        }
+    }
+
+    /// The decision as far as the request alone tells; steps 1–4 fill in
+    /// the rest as they learn it.
+    fn new_record(
+        &self,
+        id: &str,
+        now_ms: i64,
+        req: &Request<Incoming>,
+        host: &str,
+        target: &Result<Target, Refusal>,
+        client_ip: IpAddr,
+    ) -> DecisionRecord {
+        DecisionRecord {
+            id: id.to_owned(),
+            ts_ms: now_ms,
+            gateway: self.instance.clone(),
+            route: None,
+            method: req.method().as_str().to_owned(),
+            host: host.to_owned(),
+            path: match target {
+                Ok(t) => t.decoded(req).to_owned(),
+                Err(_) => req.uri().path().chars().take(MAX_LOGGED_PATH).collect(),
+            },
+            client_ip,
+            subject: None,
+            auth_method: None,
+            credential_types: Vec::new(),
+            issuers: Vec::new(),
+            effect: Effect::Deny,
+            status: None,
+            reason: "allowed",
+            policies: Vec::new(),
+            risk_score: 0.0,
+            risk_factors: Vec::new(),
+        }
+    }
+
+    /// Step 5 for a refusal: audit it, then answer. A browser that needs to
+    /// (re-)authenticate goes to the login page instead of a bare 401; API
+    /// clients get the 401.
+    async fn refuse(
+        &self,
+        req: &Request<Incoming>,
+        mut record: DecisionRecord,
+        refusal: Refusal,
+        accept: Option<&HeaderValue>,
+        decision_id: &str,
+    ) -> Response<GatewayBody> {
+        record.status = Some(refusal.status().as_u16());
+        record.reason = refusal.code();
+        tracing::info!(decision = %decision_id, status = refusal.status().as_u16(),
+            reason = refusal.code(), path = %record.path, subject = ?record.subject, "refused");
+        if self.audit.record(record).await.is_err() {
+            return audit_unavailable(accept, decision_id);
+        }
+        if self.login.is_some()
+            && refusal.status() == StatusCode::UNAUTHORIZED
+            && is_navigation(req)
+        {
+            let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
+            return crate::login::login_redirect(pq, refusal.reason == Reason::StepUpRequired);
+        }
+        refusal.into_response(accept, decision_id)
+    }
+
+    /// Step 6: forward with a signed identity assertion (reused while
+    /// fresh), decide the exchange again while it stays open, and teach the
+    /// risk engine what the upstream answered (refusals, volume).
+    async fn forward(
+        self: &Arc<Self>,
+        req: Request<Incoming>,
+        conn: &ConnInfo,
+        allowed: Allowed<'_>,
+        decision_id: &str,
+        accept: Option<&HeaderValue>,
+        now_ms: i64,
+    ) -> Response<GatewayBody> {
         let assertion = self.assertions.get_or_sign(
             &self.signer,
             &crate::request::assertion::Allowed {
@@ -238,7 +291,7 @@ impl Gateway {
                 forward_claims: &allowed.route.forward_claims,
                 auth_method: allowed.identity.auth_method.as_str(),
                 risk_score: allowed.risk.score,
-                now,
+                now: now_ms / 1000,
             },
         );
         let lease = Arc::new(Lease {
@@ -250,10 +303,10 @@ impl Gateway {
                 .flatten(),
             identity: allowed.identity.clone(),
             route: allowed.route.name.clone(),
-            host: host.clone(),
+            host: allowed.host.to_owned(),
             path: allowed.path,
             method: allowed.method,
-            client_ip,
+            client_ip: allowed.client_ip,
             risk: allowed.risk.clone(),
         });
         let gw = self.clone();
@@ -262,19 +315,17 @@ impl Gateway {
             check: Arc::new(move || Box::pin(gw.clone().redecide(lease.clone()))),
         };
         let fwd = Forward {
-            client_ip,
+            client_ip: allowed.client_ip,
             tls: conn.tls,
-            host: &host,
+            host: allowed.host,
             assertion: assertion.map(|v| (header::HeaderName::from_static(ASSERTION_HEADER), v)),
-            decision_id: HeaderValue::from_str(&decision_id)
-                .unwrap_or(HeaderValue::from_static("")),
+            decision_id: HeaderValue::from_str(decision_id).unwrap_or(HeaderValue::from_static("")),
             recheck,
         };
         let resp = match self.proxy.forward(allowed.route, req, fwd).await {
             Ok(resp) => resp,
-            Err(refusal) => refusal.into_response(accept.as_ref(), &decision_id),
+            Err(refusal) => refusal.into_response(accept, decision_id),
         };
-        // What the upstream answered teaches the engine (refusals, volume).
         if let Some(engine) = &self.risk {
             let bytes = resp
                 .headers()
@@ -307,8 +358,7 @@ impl Gateway {
             (
                 None,
                 Refusal::new(
-                    StatusCode::NOT_FOUND,
-                    "no_route",
+                    Reason::NoRoute,
                     "no application is configured for this host and path",
                 ),
             )
@@ -326,8 +376,7 @@ impl Gateway {
             let again = self.router.find(host, target.decoded(req));
             if !again.is_some_and(|r| std::ptr::eq(r, route)) {
                 return Err(fail(Refusal::new(
-                    StatusCode::BAD_REQUEST,
-                    "path_ambiguous",
+                    Reason::PathAmbiguous,
                     "this path names another application once the route's own path rules apply",
                 )));
             }
@@ -335,22 +384,19 @@ impl Gateway {
         let forms = target.forms;
         if forms.encoded_slash && route.paths.encoded_slashes == FormAction::Reject {
             return Err(fail(Refusal::new(
-                StatusCode::BAD_REQUEST,
-                "path_encoded_slash",
+                Reason::PathEncodedSlash,
                 "the path holds an encoded slash or backslash (%2F, %5C), which servers read differently",
             )));
         }
         if forms.backslash && route.paths.backslashes == FormAction::Reject {
             return Err(fail(Refusal::new(
-                StatusCode::BAD_REQUEST,
-                "path_backslash",
+                Reason::PathBackslash,
                 "the path holds a backslash, which some servers read as a slash",
             )));
         }
         if forms.parameter && route.paths.path_parameters == ParamAction::Reject {
             return Err(fail(Refusal::new(
-                StatusCode::BAD_REQUEST,
-                "path_parameter",
+                Reason::PathParameter,
                 "the path holds a ';' parameter, which some servers drop before reading the path",
             )));
         }
@@ -371,8 +417,7 @@ impl Gateway {
         }
         let bad = || {
             Refusal::new(
-                StatusCode::BAD_REQUEST,
-                "forwarded_for_invalid",
+                Reason::ForwardedForInvalid,
                 "X-Forwarded-For from a trusted proxy is not a list of IP addresses",
             )
         };
@@ -400,13 +445,12 @@ impl Gateway {
         &'a self,
         req: &Request<Incoming>,
         conn: &ConnInfo,
-        host: &str,
+        host: &'a str,
         client_ip: IpAddr,
         now_ms: i64,
         routed: Routed<'a>,
         record: &mut DecisionRecord,
     ) -> Result<Allowed<'a>, Refusal> {
-        let now = now_ms / 1000;
         let Routed {
             route,
             path,
@@ -414,39 +458,16 @@ impl Gateway {
         } = routed;
         if !is_standard_method(&method) {
             return Err(Refusal::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
+                Reason::MethodNotAllowed,
                 "this HTTP method is not accepted by the gateway",
             ));
         }
 
         // 2. Authenticate.
-        let identity = match self.authn.authenticate(req.headers(), now_ms).await {
-            Ok(identity) => identity,
-            Err(refusal) => {
-                // Failed presentations from one source feed spray detection.
-                if refusal.status == StatusCode::UNAUTHORIZED
-                    && refusal.code != "credential_missing"
-                {
-                    if let Some(engine) = &self.risk {
-                        engine.observe_failed_authentication(client_ip, now_ms);
-                    }
-                }
-                return Err(refusal);
-            }
-        };
-        let principal = identity.principal.clone();
-        record.subject = Some(principal.did.clone());
-        record.auth_method = Some(identity.auth_method.as_str());
-        record
-            .credential_types
-            .clone_from(&principal.credential_types);
-        record.issuers.clone_from(&principal.issuers);
-        // A cookie rides along on cross-site requests; a change must come
-        // from the gateway's own pages.
-        if identity.session.is_some() && !is_safe_method(&method) {
-            refuse_cross_site(req)?;
-        }
+        let identity = self
+            .authenticate(req, &method, client_ip, now_ms, record)
+            .await?;
+        let principal = &identity.principal;
 
         // 3. Risk: this identity's history, this request, this source.
         let mut event = crate::signals::risk_event(
@@ -464,24 +485,10 @@ impl Gateway {
         event.auth_method = Some(identity.auth_method.as_str());
         // Hashed once for confirm, assess and observe.
         let keys = self.risk.as_ref().map(|engine| engine.event_keys(&event));
-        let risk = match (&self.risk, &keys) {
-            (Some(engine), Some(keys)) => {
-                // A presentation answering this holder's step-up challenge:
-                // this network and device are the holder's own.
-                if identity
-                    .nonce
-                    .as_deref()
-                    .is_some_and(|n| self.challenges.redeem(n, &principal.did))
-                {
-                    engine.confirm_keyed(&event, keys);
-                    tracing::info!(subject = %principal.did, "step-up completed");
-                }
-                engine.assess_keyed(&event, keys)
-            }
-            _ => RiskAssessment::neutral(),
-        };
+        let risk = self.assess(&identity, &event, keys.as_ref());
         record.risk_score = risk.score;
         record.risk_factors.clone_from(&risk.factors);
+
         // 4. Decide.
         let decision = self.ask(
             &Question {
@@ -493,50 +500,117 @@ impl Gateway {
                 client_ip,
                 risk: &risk,
             },
-            now,
+            now_ms / 1000,
         );
-        record.policies = decision.determining_policies;
-        if !decision.errors.is_empty() {
-            tracing::warn!(errors = ?decision.errors, "policy evaluation errors");
-        }
-        let outcome = match decision.effect {
-            policy::Effect::Allow => Ok(()),
-            policy::Effect::StepUp => {
-                record.effect = Effect::StepUp;
-                let mut refusal = Refusal::unauthenticated(
-                    decision.reason_code,
-                    "this request needs a fresh, stronger authentication: present your credential \
-                     again with the challenge as the presentation's nonce",
-                );
-                refusal.challenge = Some(self.challenges.issue(&principal.did));
-                Err(refusal)
-            }
-            policy::Effect::Deny => {
-                let status = if decision.reason_code == "method_not_allowed" {
-                    StatusCode::METHOD_NOT_ALLOWED
-                } else {
-                    StatusCode::FORBIDDEN
-                };
-                Err(Refusal::new(
-                    status,
-                    decision.reason_code,
-                    "access to this resource is not allowed by policy",
-                ))
-            }
-        };
+        let outcome = self.verdict(decision, &principal.did, record);
         // Learn from the request (a refusal's status is known now; an
         // upstream's answer is added when it arrives).
         if let (Some(engine), Some(keys)) = (&self.risk, &keys) {
-            event.status = outcome.as_ref().err().map(|r| r.status.as_u16());
+            event.status = outcome.as_ref().err().map(|r| r.status().as_u16());
             engine.observe_keyed(&event, keys, &risk);
         }
         outcome.map(|()| Allowed {
             route,
+            host,
+            client_ip,
             identity,
             risk,
             path,
             method,
         })
+    }
+
+    /// Step 2: who is asking, written into `record`. Failed presentations
+    /// from one source feed spray detection; with a session cookie, a change
+    /// must come from the gateway's own pages (a cookie rides along on
+    /// cross-site requests).
+    async fn authenticate(
+        &self,
+        req: &Request<Incoming>,
+        method: &Method,
+        client_ip: IpAddr,
+        now_ms: i64,
+        record: &mut DecisionRecord,
+    ) -> Result<Identity, Refusal> {
+        let identity = match self.authn.authenticate(req.headers(), now_ms).await {
+            Ok(identity) => identity,
+            Err(refusal) => {
+                if refusal.status() == StatusCode::UNAUTHORIZED
+                    && refusal.reason != Reason::CredentialMissing
+                {
+                    if let Some(engine) = &self.risk {
+                        engine.observe_failed_authentication(client_ip, now_ms);
+                    }
+                }
+                return Err(refusal);
+            }
+        };
+        let principal = &identity.principal;
+        record.subject = Some(principal.did.clone());
+        record.auth_method = Some(identity.auth_method.as_str());
+        record
+            .credential_types
+            .clone_from(&principal.credential_types);
+        record.issuers.clone_from(&principal.issuers);
+        if identity.session.is_some() && !is_safe_method(method) {
+            refuse_cross_site(req)?;
+        }
+        Ok(identity)
+    }
+
+    /// Step 3's score. A presentation answering this holder's step-up
+    /// challenge first confirms this network and device as the holder's own.
+    fn assess(
+        &self,
+        identity: &Identity,
+        event: &risk::Event<'_>,
+        keys: Option<&risk::engine::EventKeys>,
+    ) -> RiskAssessment {
+        let (Some(engine), Some(keys)) = (&self.risk, keys) else {
+            return RiskAssessment::neutral();
+        };
+        let did = &identity.principal.did;
+        if identity
+            .nonce
+            .as_deref()
+            .is_some_and(|n| self.challenges.redeem(n, did))
+        {
+            engine.confirm_keyed(event, keys);
+            tracing::info!(subject = %did, "step-up completed");
+        }
+        engine.assess_keyed(event, keys)
+    }
+
+    /// Step 4's decision as the request path acts on it: go ahead, or a
+    /// refusal with the policy's reason (a step-up carries a challenge the
+    /// next presentation must answer).
+    fn verdict(
+        &self,
+        decision: policy::Decision,
+        subject: &str,
+        record: &mut DecisionRecord,
+    ) -> Result<(), Refusal> {
+        record.policies = decision.determining_policies;
+        if !decision.errors.is_empty() {
+            tracing::warn!(errors = ?decision.errors, "policy evaluation errors");
+        }
+        match decision.effect {
+            policy::Effect::Allow => Ok(()),
+            policy::Effect::StepUp => {
+                record.effect = Effect::StepUp;
+                let mut refusal = Refusal::new(
+                    Reason::from_policy(decision.reason),
+                    "this request needs a fresh, stronger authentication: present your credential \
+                     again with the challenge as the presentation's nonce",
+                );
+                refusal.challenge = Some(self.challenges.issue(subject));
+                Err(refusal)
+            }
+            policy::Effect::Deny => Err(Refusal::new(
+                Reason::from_policy(decision.reason),
+                "access to this resource is not allowed by policy",
+            )),
+        }
     }
 
     /// Decide an exchange that is still open again, as it would be decided
@@ -549,7 +623,7 @@ impl Gateway {
         if let Err(refusal) = &outcome {
             let principal = &lease.identity.principal;
             tracing::info!(subject = %principal.did, route = %lease.route, path = %lease.path,
-                reason = refusal.code, "open exchange no longer allowed; closing it");
+                reason = refusal.code(), "open exchange no longer allowed; closing it");
             let record = DecisionRecord {
                 id: audit::new_id(now_ms),
                 ts_ms: now_ms,
@@ -564,8 +638,8 @@ impl Gateway {
                 credential_types: principal.credential_types.clone(),
                 issuers: principal.issuers.clone(),
                 effect: Effect::Deny,
-                status: Some(refusal.status.as_u16()),
-                reason: refusal.code,
+                status: Some(refusal.status().as_u16()),
+                reason: refusal.code(),
                 policies: Vec::new(),
                 risk_score: lease.risk.score,
                 risk_factors: lease.risk.factors.clone(),
@@ -598,8 +672,8 @@ impl Gateway {
                     .map_err(|e| crate::request::refusal::credential_refusal(&e))?;
             }
             _ => {
-                return Err(Refusal::unauthenticated(
-                    "credential_missing",
+                return Err(Refusal::new(
+                    Reason::CredentialMissing,
                     "the exchange's credential cannot be checked again",
                 ))
             }
@@ -618,8 +692,8 @@ impl Gateway {
         );
         match decision.effect {
             policy::Effect::Allow => Ok(()),
-            _ => Err(Refusal::forbidden(
-                decision.reason_code,
+            _ => Err(Refusal::new(
+                Reason::from_policy(decision.reason),
                 "access to this resource is no longer allowed by policy",
             )),
         }
@@ -684,8 +758,7 @@ fn is_standard_method(m: &Method) -> bool {
 fn audit_unavailable(accept: Option<&HeaderValue>, id: &str) -> Response<GatewayBody> {
     tracing::error!(decision = %id, "decision log queue full; refusing request");
     Refusal::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "audit_unavailable",
+        Reason::AuditUnavailable,
         "the decision log cannot keep up; try again shortly",
     )
     .into_response(accept, id)

@@ -15,6 +15,7 @@ use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use crate::request::body::{self, GatewayBody};
+use crate::request::reason::Reason;
 use crate::request::recheck::{Recheck, Watched};
 use crate::request::refusal::Refusal;
 use crate::request::route::Route;
@@ -91,8 +92,7 @@ impl Proxy {
             .upstream_uri(req.uri().path(), req.uri().query())
             .map_err(|_| {
                 Refusal::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad_request_target",
+                    Reason::BadRequestTarget,
                     "the request path cannot be forwarded",
                 )
             })?;
@@ -133,23 +133,20 @@ impl Proxy {
                 tracing::info!(route = %route.name, timeout_secs = secs,
                         "request body stalled; exchange aborted");
                 return Err(Refusal::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "request_body_timeout",
+                    Reason::RequestBodyTimeout,
                     format!("no request body bytes arrived for {secs} s"),
                 ));
             }
             Ok(Err((false, e))) => {
                 tracing::warn!(route = %route.name, error = %e, "upstream request failed");
                 return Err(Refusal::new(
-                    StatusCode::BAD_GATEWAY,
-                    "upstream_unavailable",
+                    Reason::UpstreamUnavailable,
                     "the upstream application could not be reached",
                 ));
             }
             Err(_) => {
                 return Err(Refusal::new(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "upstream_timeout",
+                    Reason::UpstreamTimeout,
                     "the upstream application did not answer in time",
                 ))
             }
@@ -165,8 +162,7 @@ impl Proxy {
             let Some(client_upgrade) = client_upgrade.filter(|_| upstream_websocket) else {
                 tracing::warn!(route = %route.name, "upstream switched protocols without a websocket upgrade");
                 return Err(Refusal::new(
-                    StatusCode::BAD_GATEWAY,
-                    "upstream_bad_upgrade",
+                    Reason::UpstreamBadUpgrade,
                     "the upstream application switched to a protocol the gateway does not forward",
                 ));
             };

@@ -65,7 +65,7 @@ impl Timer {
                 let check = check.get_mut().unwrap_or_else(PoisonError::into_inner);
                 match check.as_mut().poll(cx) {
                     Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Err(refusal)) => return Poll::Ready(refusal.code),
+                    Poll::Ready(Err(refusal)) => return Poll::Ready(refusal.code()),
                     Poll::Ready(Ok(())) => {
                         self.running = None;
                         let next = Instant::now() + r.every;
@@ -150,6 +150,7 @@ pub async fn refused(recheck: Recheck) -> &'static str {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::request::reason::Reason;
     use http_body_util::BodyExt;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -162,7 +163,7 @@ mod tests {
                     if n < allow_for {
                         Ok(())
                     } else {
-                        Err(Refusal::forbidden("policy_denied", "no"))
+                        Err(Refusal::new(Reason::PolicyDenied, "no"))
                     }
                 })
             }),

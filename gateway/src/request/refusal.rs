@@ -5,16 +5,16 @@
 
 use bytes::Bytes;
 use credentials::CredentialError;
+use did_registry::ethr::StatusError;
 use http::{header, HeaderValue, Response, StatusCode};
 
 use crate::request::body::{full, GatewayBody};
+use crate::request::reason::Reason;
 
-/// Why a request was not forwarded.
+/// Why a request was not forwarded, with what the client is told.
 #[derive(Debug, Clone)]
 pub struct Refusal {
-    pub status: StatusCode,
-    /// Stable snake_case code, e.g. `credential_expired`.
-    pub code: &'static str,
+    pub reason: Reason,
     /// One human sentence; never contains secrets or internals.
     pub message: String,
     /// A step-up challenge the next presentation must carry as its `nonce`.
@@ -24,22 +24,23 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
         Self {
-            status,
-            code,
+            reason,
             message: message.into(),
             challenge: None,
             decision_id: None,
         }
     }
 
-    pub fn unauthenticated(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    /// The HTTP status the client gets.
+    pub fn status(&self) -> StatusCode {
+        self.reason.status()
     }
 
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, code, message)
+    /// The stable wire code, e.g. `credential_expired`.
+    pub fn code(&self) -> &'static str {
+        self.reason.code()
     }
 
     /// Render the refusal; `accept` is the request's Accept header.
@@ -58,15 +59,15 @@ impl Refusal {
                     "<!doctype html><html><head><meta charset=\"utf-8\"><title>{status}</title></head>\
                      <body><h1>{status}</h1><p><code>{code}</code></p><p>{msg}</p>\
                      <p><small>decision {id}</small></p></body></html>\n",
-                    status = self.status,
-                    code = self.code,
+                    status = self.status(),
+                    code = self.code(),
                     msg = html_escape(&self.message),
                     id = html_escape(decision_id),
                 ),
             )
         } else {
             let mut body = serde_json::json!({
-                "error": self.code,
+                "error": self.code(),
                 "message": self.message,
                 "decision_id": decision_id,
             });
@@ -76,7 +77,7 @@ impl Refusal {
             ("application/json", body.to_string() + "\n")
         };
         let mut resp = Response::new(full(Bytes::from(body)));
-        *resp.status_mut() = self.status;
+        *resp.status_mut() = self.status();
         let h = resp.headers_mut();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -88,22 +89,16 @@ impl Refusal {
 
     fn www_authenticate(&self) -> Option<HeaderValue> {
         // RFC 6750 §3 error codes; the didgate reason goes in error_description.
-        let error = match self.status {
-            StatusCode::UNAUTHORIZED if self.code == "credential_missing" => None,
-            StatusCode::UNAUTHORIZED if self.code == "step_up_required" => {
-                // RFC 9470: ask the client to authenticate again.
-                Some("insufficient_user_authentication")
-            }
-            StatusCode::UNAUTHORIZED => Some("invalid_token"),
-            StatusCode::FORBIDDEN => Some("insufficient_scope"),
-            _ => return None,
-        };
+        if !self.reason.challenges() {
+            return None;
+        }
+        let error = self.reason.bearer_error();
         let value = match error {
             None => "Bearer realm=\"didgate\"".to_owned(),
             Some(e) => {
                 let mut v = format!(
                     "Bearer realm=\"didgate\", error=\"{e}\", error_description=\"{}\"",
-                    self.code
+                    self.code()
                 );
                 if let Some(c) = &self.challenge {
                     // Base64url: nothing to escape inside the quoted string.
@@ -147,34 +142,32 @@ pub(crate) fn html_escape(s: &str) -> String {
 /// wrong while fetching or reading a status list, or talking to a chain, is
 /// logged, never sent to the client: the client learns the reason code only.
 pub fn credential_refusal(e: &CredentialError) -> Refusal {
-    let code = e.reason_code();
-    let status = match code {
-        "chain_unavailable" | "status_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::UNAUTHORIZED,
-    };
+    let reason = Reason::from_credential(e);
     let message = match e {
         CredentialError::Status(s) => {
-            tracing::warn!(reason = code, error = %s, "credential status check failed");
-            status_message(code)
+            tracing::warn!(reason = reason.code(), error = %s, "credential status check failed");
+            status_message(s)
         }
         _ => e.to_string(),
     };
-    Refusal::new(status, code, message)
+    Refusal::new(reason, message)
 }
 
 /// What a client is told about a credential status failure.
-fn status_message(code: &str) -> String {
-    match code {
-        "credential_revoked" => "the credential has been revoked by its issuer",
-        "status_unavailable" | "chain_unavailable" => {
+fn status_message(e: &StatusError) -> String {
+    match e {
+        StatusError::Revoked { .. } => "the credential has been revoked by its issuer",
+        StatusError::Unavailable { .. } | StatusError::ListUnavailable { .. } => {
             "the credential's revocation status cannot be checked right now; try again shortly"
         }
-        "status_list_not_allowed" => {
+        StatusError::NotAllowed { .. } => {
             "the credential's status list is not at an address its issuer is allowed to publish at"
         }
-        "status_list_mismatch" => "the credential's status list belongs to another issuer",
-        "status_entry_invalid" => "the credential's status entry is invalid",
-        _ => "the credential's revocation status cannot be checked",
+        StatusError::Mismatch { .. } => "the credential's status list belongs to another issuer",
+        StatusError::InvalidEntry { .. } => "the credential's status entry is invalid",
+        StatusError::Unsupported { .. } | StatusError::UnknownNetwork { .. } => {
+            "the credential's revocation status cannot be checked"
+        }
     }
     .to_owned()
 }
@@ -186,7 +179,8 @@ mod tests {
 
     #[test]
     fn json_by_default_with_www_authenticate() {
-        let r = Refusal::unauthenticated("credential_expired", "expired").into_response(None, "d1");
+        let r = Refusal::new(Reason::Credential("credential_expired"), "expired")
+            .into_response(None, "d1");
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
         let www = r.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
@@ -196,7 +190,7 @@ mod tests {
     #[test]
     fn html_for_browsers_is_escaped() {
         let accept = HeaderValue::from_static("text/html,application/xhtml+xml,*/*;q=0.8");
-        let r = Refusal::forbidden("policy_denied", "<script>").into_response(Some(&accept), "d");
+        let r = Refusal::new(Reason::PolicyDenied, "<script>").into_response(Some(&accept), "d");
         assert_eq!(
             r.headers()[header::CONTENT_TYPE],
             "text/html; charset=utf-8"

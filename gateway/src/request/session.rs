@@ -29,6 +29,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use crate::request::principal::Principal;
+use crate::request::reason::Reason;
 use crate::request::refusal::Refusal;
 use crate::store::{SessionRow, Store, StoreError};
 
@@ -123,8 +124,7 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>,
             if k == name {
                 if found.is_some() {
                     return Err(Refusal::new(
-                        StatusCode::BAD_REQUEST,
-                        "ambiguous_credentials",
+                        Reason::AmbiguousCredentials,
                         "the request carries the session cookie more than once",
                     ));
                 }
@@ -147,8 +147,8 @@ pub fn decode_secret(text: &str) -> Option<[u8; SECRET_BYTES]> {
     (n == SECRET_BYTES).then_some(out)
 }
 
-fn session_refusal(code: &'static str, message: &'static str) -> Refusal {
-    Refusal::unauthenticated(code, message)
+fn session_refusal(reason: Reason, message: &'static str) -> Refusal {
+    Refusal::new(reason, message)
 }
 
 impl Sessions {
@@ -187,7 +187,7 @@ impl Sessions {
         };
         let secret = decode_secret(text).ok_or_else(|| {
             session_refusal(
-                "session_invalid",
+                Reason::SessionInvalid,
                 "the session cookie is not one this gateway issued; log in again",
             )
         })?;
@@ -205,14 +205,14 @@ impl Sessions {
         };
         if session.ended.load(Ordering::Relaxed) {
             return Err(session_refusal(
-                "session_revoked",
+                Reason::SessionRevoked,
                 "this session has ended; log in again",
             ));
         }
         if now_ms >= session.expires_ms {
             self.end_locally(&key, &session).await;
             return Err(session_refusal(
-                "session_expired",
+                Reason::SessionExpired,
                 "this session has reached its end; log in again",
             ));
         }
@@ -223,16 +223,16 @@ impl Sessions {
         {
             self.end_locally(&key, &session).await;
             return Err(session_refusal(
-                "session_expired",
+                Reason::SessionExpired,
                 "this session was idle too long; log in again",
             ));
         }
         if let Err(e) = verifier.recheck(&session.binding, now_ms / 1000).await {
             let refusal = crate::request::refusal::credential_refusal(&e);
-            if refusal.status == StatusCode::UNAUTHORIZED {
+            if refusal.status() == StatusCode::UNAUTHORIZED {
                 // A revoked credential or key never comes back: end it here.
                 tracing::info!(session = %session.public_id, subject = %session.holder(),
-                    reason = refusal.code, "session ended by a re-check");
+                    reason = refusal.code(), "session ended by a re-check");
                 self.end_locally(&key, &session).await;
             }
             return Err(refusal);
@@ -251,13 +251,18 @@ impl Sessions {
         session: &Session,
         now_ms: i64,
     ) -> Result<(), Refusal> {
-        let ended = || session_refusal("session_revoked", "this session has ended; log in again");
+        let ended = || {
+            session_refusal(
+                Reason::SessionRevoked,
+                "this session has ended; log in again",
+            )
+        };
         if session.ended.load(Ordering::Relaxed) {
             return Err(ended());
         }
         if now_ms >= session.expires_ms {
             return Err(session_refusal(
-                "session_expired",
+                Reason::SessionExpired,
                 "this session has reached its end; log in again",
             ));
         }
@@ -328,19 +333,19 @@ impl Sessions {
             .map_err(store_unavailable)?
             .ok_or_else(|| {
                 session_refusal(
-                    "session_unknown",
+                    Reason::SessionUnknown,
                     "this session is not known (it ended, or was never opened); log in again",
                 )
             })?;
         if row.revoked_ms.is_some() {
             return Err(session_refusal(
-                "session_revoked",
+                Reason::SessionRevoked,
                 "this session has ended; log in again",
             ));
         }
         if now_ms >= row.expires_ms {
             return Err(session_refusal(
-                "session_expired",
+                Reason::SessionExpired,
                 "this session has reached its end; log in again",
             ));
         }
@@ -516,8 +521,7 @@ fn parse_hex32(s: &str) -> Option<[u8; 32]> {
 fn store_unavailable(e: StoreError) -> Refusal {
     tracing::error!(error = %e, "session store unavailable");
     Refusal::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "session_store_unavailable",
+        Reason::SessionStoreUnavailable,
         "sessions cannot be checked right now; try again shortly",
     )
 }
@@ -588,7 +592,7 @@ mod tests {
             HeaderValue::from_static("didgate_session=def"),
         );
         let err = cookie(&h, "didgate_session").unwrap_err();
-        assert_eq!(err.code, "ambiguous_credentials");
+        assert_eq!(err.code(), "ambiguous_credentials");
     }
 
     #[test]

@@ -6,17 +6,17 @@
 //! `policy_commands`, `risk_commands`, `session_commands` and `decisions`.
 //! None of them imports this file.
 
-pub mod chain_commands;
-pub mod check;
-pub mod decisions;
-pub mod demo;
-pub mod identity;
-pub mod policy_commands;
+pub(crate) mod chain_commands;
+pub(crate) mod check;
+pub(crate) mod decisions;
+pub(crate) mod demo;
+pub(crate) mod identity;
+pub(crate) mod policy_commands;
 pub mod risk_commands;
-pub mod serve;
-pub mod session_commands;
-pub mod status_commands;
-pub mod wallet;
+pub(crate) mod serve;
+pub(crate) mod session_commands;
+pub(crate) mod status_commands;
+pub(crate) mod wallet;
 
 use std::path::PathBuf;
 

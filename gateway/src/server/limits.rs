@@ -299,17 +299,20 @@ impl ConnectionLimiter {
     }
 
     /// Connections open now, in all.
+    #[cfg(test)]
     pub fn open(&self) -> usize {
         self.total.load(Ordering::Acquire)
     }
 
     /// Connections open now from `ip`'s address (or /64).
+    #[cfg(test)]
     pub fn open_from(&self, ip: IpAddr) -> u32 {
         let key = IpKey::of(ip);
         self.shard(key).get(&key).copied().unwrap_or(0)
     }
 
     /// Connections refused so far.
+    #[cfg(test)]
     pub fn refused(&self) -> u64 {
         self.refused.load(Ordering::Relaxed)
     }

@@ -5,8 +5,8 @@
 //! for changes, and on shutdown drain connections and flush the decision log.
 
 pub mod chains;
-pub mod limits;
-pub mod risk_sync;
+pub(crate) mod limits;
+pub(crate) mod risk_sync;
 pub mod tls;
 
 use std::convert::Infallible;

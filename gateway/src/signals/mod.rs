@@ -2,7 +2,7 @@
 //! (address, GeoIP), with what (user agent, TLS fingerprint) and what it asks
 //! for (method, path).
 
-pub mod geoip;
+pub(crate) mod geoip;
 pub mod ja4;
 
 use std::net::IpAddr;

@@ -48,6 +48,35 @@ pub struct DecisionRecord {
     pub risk_factors: Vec<risk::Factor>,
 }
 
+impl DecisionRecord {
+    /// A decision as it starts: denied until a step of the request path
+    /// says otherwise, with nothing yet known of who asks, what they ask
+    /// for or what the policy said. Callers fill in what they know with
+    /// struct update syntax (`..DecisionRecord::new(…)`).
+    pub fn new(id: String, ts_ms: i64, gateway: Arc<str>, client_ip: IpAddr) -> Self {
+        Self {
+            id,
+            ts_ms,
+            gateway,
+            route: None,
+            method: String::new(),
+            host: String::new(),
+            path: String::new(),
+            client_ip,
+            subject: None,
+            auth_method: None,
+            credential_types: Vec::new(),
+            issuers: Vec::new(),
+            effect: Effect::Deny,
+            status: None,
+            reason: "allowed",
+            policies: Vec::new(),
+            risk_score: 0.0,
+            risk_factors: Vec::new(),
+        }
+    }
+}
+
 /// A new decision id: a UUIDv7 (time-ordered: ids sort as decisions were
 /// made, which is how the log is read newest first), with a counter in the
 /// same millisecond and 62 random bits from the thread's CSPRNG.

@@ -12,14 +12,7 @@ use crate::request::assertion::read_key_file;
 /// `didgate check -c FILE`: validate a config and its policies, print a summary.
 pub fn check(path: &Path) -> Result<()> {
     let config = Config::load(path)?;
-    let files: Vec<_> = config
-        .policy
-        .policies
-        .iter()
-        .map(|p| config.resolve(p))
-        .collect();
-    let engine = policy::PolicyEngine::load(&config.resolve(&config.policy.schema), &files)
-        .context("policies do not load")?;
+    let engine = config.policy_engine().context("policies do not load")?;
     if let Some(tls) = &config.server.tls {
         crate::server::tls::server_config(&config.resolve(&tls.cert), &config.resolve(&tls.key))?;
     }

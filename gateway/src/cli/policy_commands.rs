@@ -10,13 +10,7 @@ use crate::config::Config;
 /// `didgate policy test -c FILE CASES`: run the cases; fail if any case fails.
 pub fn test(config: &Path, cases: &Path) -> Result<()> {
     let config = Config::load(config)?;
-    let files: Vec<_> = config
-        .policy
-        .policies
-        .iter()
-        .map(|p| config.resolve(p))
-        .collect();
-    let engine = policy::PolicyEngine::load(&config.resolve(&config.policy.schema), &files)?;
+    let engine = config.policy_engine()?;
     let report = policy::run_tests(&engine, cases)?;
     print!("{report}");
     if report.failures > 0 {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::validation::Validation;
+use super::Config;
 
 /// `[policy]`: where the Cedar policies are.
 #[derive(Debug, Clone, Deserialize)]
@@ -52,4 +53,18 @@ impl PolicyConfig {
 
 fn default_reload() -> u64 {
     2
+}
+
+impl Config {
+    /// The policy engine over `[policy]`'s schema and policy files, paths
+    /// resolved against the config file's folder.
+    pub fn policy_engine(&self) -> Result<policy::PolicyEngine, policy::PolicyError> {
+        let files: Vec<PathBuf> = self
+            .policy
+            .policies
+            .iter()
+            .map(|p| self.resolve(p))
+            .collect();
+        policy::PolicyEngine::load(&self.resolve(&self.policy.schema), &files)
+    }
 }

@@ -17,7 +17,7 @@ use crate::request::refusal::Refusal;
 use crate::request::session::Sessions;
 use crate::signals::geoip::GeoIp;
 use crate::store::StoreError;
-use audit::{AuditLog, DecisionRecord, Effect};
+use audit::{AuditLog, DecisionRecord};
 
 /// What the login endpoints work with, lent by the request path for one
 /// request: the login's own keys and settings, and the gateway's
@@ -61,24 +61,15 @@ pub(super) fn login_record(
     now_ms: i64,
 ) -> DecisionRecord {
     DecisionRecord {
-        id: audit::new_id(now_ms),
-        ts_ms: now_ms,
-        gateway: cx.instance.clone(),
-        route: None,
         method: if path == COMPLETE { "GET" } else { "POST" }.to_owned(),
-        host: String::new(),
         path: path.to_owned(),
-        client_ip,
-        subject: None,
-        auth_method: None,
-        credential_types: Vec::new(),
-        issuers: Vec::new(),
-        effect: Effect::Deny,
-        status: None,
         reason: "login",
-        policies: Vec::new(),
-        risk_score: 0.0,
-        risk_factors: Vec::new(),
+        ..DecisionRecord::new(
+            audit::new_id(now_ms),
+            now_ms,
+            cx.instance.clone(),
+            client_ip,
+        )
     }
 }
 

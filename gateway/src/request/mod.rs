@@ -219,27 +219,13 @@ impl Gateway {
         client_ip: IpAddr,
     ) -> DecisionRecord {
         DecisionRecord {
-            id: id.to_owned(),
-            ts_ms: now_ms,
-            gateway: self.instance.clone(),
-            route: None,
             method: req.method().as_str().to_owned(),
             host: host.to_owned(),
             path: match target {
                 Ok(t) => t.decoded(req).to_owned(),
                 Err(_) => req.uri().path().chars().take(MAX_LOGGED_PATH).collect(),
             },
-            client_ip,
-            subject: None,
-            auth_method: None,
-            credential_types: Vec::new(),
-            issuers: Vec::new(),
-            effect: Effect::Deny,
-            status: None,
-            reason: "allowed",
-            policies: Vec::new(),
-            risk_score: 0.0,
-            risk_factors: Vec::new(),
+            ..DecisionRecord::new(id.to_owned(), now_ms, self.instance.clone(), client_ip)
         }
     }
 

@@ -138,14 +138,7 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
 
 /// The policy engine over `[policy]`'s schema and policy files.
 fn load_policies(config: &Config) -> Result<PolicyEngine, StartError> {
-    let policy_files: Vec<_> = config
-        .policy
-        .policies
-        .iter()
-        .map(|p| config.resolve(p))
-        .collect();
-    PolicyEngine::load(&config.resolve(&config.policy.schema), &policy_files)
-        .map_err(StartError::Policy)
+    config.policy_engine().map_err(StartError::Policy)
 }
 
 /// did:ethr over the configured chains: the resolver, the status registries

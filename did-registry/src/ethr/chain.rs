@@ -80,6 +80,22 @@ pub trait Chain: Send + Sync {
     ) -> Result<Receipt, ChainError>;
 }
 
+/// The reason a node gives for a reverted call: the `Error(string)` of a
+/// `require`, or the raw revert data; `None` when the error is not a revert.
+fn revert_reason(e: &alloy_provider::transport::TransportError) -> Option<String> {
+    use alloy_sol_types::SolError;
+    let payload = e.as_error_resp()?;
+    if !payload.message.contains("revert") {
+        return None;
+    }
+    Some(match payload.as_revert_data() {
+        Some(data) => alloy_sol_types::Revert::abi_decode(&data)
+            .map(|r| r.reason)
+            .unwrap_or_else(|_| format!("reverted (0x{})", hex::encode(&data))),
+        None => "reverted".to_owned(),
+    })
+}
+
 /// JSON-RPC to any EVM node, over HTTP(S) or WebSocket.
 pub struct RpcChain {
     url: String,
@@ -259,6 +275,14 @@ impl Chain for RpcChain {
             Some(to) => tx.to(to),
             None => tx.into_create(),
         };
+        // A dry run first: a write the contract would refuse is refused
+        // here with its reason (`bad_actor`, `inconsistent`, …), and costs
+        // no gas. Other dry-run errors leave the decision to the node.
+        if let Err(e) = provider.call(tx.clone()).await {
+            if let Some(reason) = revert_reason(&e) {
+                return Err(ChainError::Reverted { reason });
+            }
+        }
         let receipt = provider
             .send_transaction(tx)
             .await

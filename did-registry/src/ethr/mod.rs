@@ -13,7 +13,10 @@
 //! - [`status`]: credential status on chain (the `StatusRegistry` contract);
 //!   [`EthrStatusChecker`] checks a credential's `credentialStatus` against
 //!   the revoked set the follower keeps current.
+//! - [`anchor`]: the `LogAnchor` contract, where gateways anchor the tree
+//!   heads of their decision logs (it checks each head extends the last).
 
+pub mod anchor;
 pub mod chain;
 mod did;
 mod document;

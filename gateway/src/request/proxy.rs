@@ -79,15 +79,49 @@ impl Proxy {
     }
 
     /// Forward `req` to `route`'s upstream and stream the answer back.
+    /// Forward an allowed request: rewritten for the upstream, sent with
+    /// the deadlines, and its answer (or its websocket) handed back to the
+    /// client, decided again while it stays open.
     pub async fn forward(
         &self,
         route: &Route,
         mut req: Request<Incoming>,
         fwd: Forward<'_>,
     ) -> Result<Response<GatewayBody>, Refusal> {
-        let upgrade = websocket_upgrade(&req);
-        let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+        let client_upgrade = websocket_upgrade(&req).then(|| hyper::upgrade::on(&mut req));
+        let (upstream_req, recheck) =
+            self.upstream_request(route, req, fwd, client_upgrade.is_some())?;
+        let mut resp = self.send(route, upstream_req).await?;
+        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+            return splice_websocket(route, &mut resp, client_upgrade, recheck).map(|()| {
+                let (parts, _) = resp.into_parts();
+                Response::from_parts(parts, body::full(bytes::Bytes::new()))
+            });
+        }
+        let (mut parts, body) = resp.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        strip_gateway_set_cookies(&mut parts.headers);
+        let body = body::stream(body);
+        let body = if body.is_end_stream() {
+            body
+        } else {
+            Watched::new(body, recheck).boxed()
+        };
+        Ok(Response::from_parts(parts, body))
+    }
 
+    /// The request as the upstream receives it: its URI, HTTP/1.1, what the
+    /// client may not send stripped (hop-by-hop, forwarding facts, the
+    /// gateway's cookies and credential), and what the gateway vouches for
+    /// set (forwarding facts, the identity assertion, the decision id).
+    /// Hands back the exchange's re-check, for the answer.
+    fn upstream_request(
+        &self,
+        route: &Route,
+        req: Request<Incoming>,
+        fwd: Forward<'_>,
+        upgrade: bool,
+    ) -> Result<(Request<GatewayBody>, Recheck), Refusal> {
         let uri = route
             .upstream_uri(req.uri().path(), req.uri().query())
             .map_err(|_| {
@@ -121,89 +155,88 @@ impl Proxy {
             headers.insert(name, value);
         }
         headers.insert(crate::request::assertion::DECISION_HEADER, fwd.decision_id);
+        let body = body::timed(body, self.request_body_timeout);
+        Ok((Request::from_parts(parts, body), fwd.recheck))
+    }
 
-        let upstream_req = Request::from_parts(parts, body::timed(body, self.request_body_timeout));
+    /// Send to the upstream within the response deadline; a stalled request
+    /// body, an unreachable upstream and a late answer each have their reason.
+    async fn send(
+        &self,
+        route: &Route,
+        upstream_req: Request<GatewayBody>,
+    ) -> Result<Response<Incoming>, Refusal> {
         let sent = tokio::time::timeout(self.response_timeout, self.client.request(upstream_req))
             .await
             .map(|r| r.map_err(|e| (body::is_body_timeout(&e), e.to_string())));
-        let mut resp = match sent {
-            Ok(Ok(r)) => r,
+        match sent {
+            Ok(Ok(r)) => Ok(r),
             Ok(Err((true, _))) => {
                 let secs = self.request_body_timeout.as_secs();
                 tracing::info!(route = %route.name, timeout_secs = secs,
                         "request body stalled; exchange aborted");
-                return Err(Refusal::new(
+                Err(Refusal::new(
                     Reason::RequestBodyTimeout,
                     format!("no request body bytes arrived for {secs} s"),
-                ));
+                ))
             }
             Ok(Err((false, e))) => {
                 tracing::warn!(route = %route.name, error = %e, "upstream request failed");
-                return Err(Refusal::new(
+                Err(Refusal::new(
                     Reason::UpstreamUnavailable,
                     "the upstream application could not be reached",
-                ));
-            }
-            Err(_) => {
-                return Err(Refusal::new(
-                    Reason::UpstreamTimeout,
-                    "the upstream application did not answer in time",
                 ))
             }
-        };
+            Err(_) => Err(Refusal::new(
+                Reason::UpstreamTimeout,
+                "the upstream application did not answer in time",
+            )),
+        }
+    }
+}
 
-        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-            // Only the websocket upgrade the client asked for: any other 101
-            // would hand the app a raw byte stream nobody decided on.
-            let upstream_websocket = resp
-                .headers()
-                .get(header::UPGRADE)
-                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
-            let Some(client_upgrade) = client_upgrade.filter(|_| upstream_websocket) else {
-                tracing::warn!(route = %route.name, "upstream switched protocols without a websocket upgrade");
-                return Err(Refusal::new(
-                    Reason::UpstreamBadUpgrade,
-                    "the upstream application switched to a protocol the gateway does not forward",
-                ));
-            };
-            let upstream_upgrade = hyper::upgrade::on(&mut resp);
-            let recheck = fwd.recheck;
-            tokio::spawn(async move {
-                match tokio::try_join!(client_upgrade, upstream_upgrade) {
-                    Ok((client, upstream)) => {
-                        let mut client = TokioIo::new(client);
-                        let mut upstream = TokioIo::new(upstream);
-                        // Spliced until either side closes, or the exchange
-                        // is no longer allowed (both sides dropped).
-                        tokio::select! {
-                            r = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
-                                if let Err(e) = r {
-                                    tracing::debug!(error = %e, "upgraded connection closed with an error");
-                                }
-                            }
-                            code = crate::request::recheck::refused(recheck) => {
-                                tracing::info!(reason = code, "upgraded connection closed: no longer allowed");
-                            }
+/// An upstream's `101 Switching Protocols`: only the websocket upgrade the
+/// client asked for is spliced (any other 101 would hand the app a raw byte
+/// stream nobody decided on), until either side closes or the exchange is
+/// no longer allowed.
+fn splice_websocket(
+    route: &Route,
+    resp: &mut Response<Incoming>,
+    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    recheck: Recheck,
+) -> Result<(), Refusal> {
+    let upstream_websocket = resp
+        .headers()
+        .get(header::UPGRADE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    let Some(client_upgrade) = client_upgrade.filter(|_| upstream_websocket) else {
+        tracing::warn!(route = %route.name, "upstream switched protocols without a websocket upgrade");
+        return Err(Refusal::new(
+            Reason::UpstreamBadUpgrade,
+            "the upstream application switched to a protocol the gateway does not forward",
+        ));
+    };
+    let upstream_upgrade = hyper::upgrade::on(resp);
+    tokio::spawn(async move {
+        match tokio::try_join!(client_upgrade, upstream_upgrade) {
+            Ok((client, upstream)) => {
+                let mut client = TokioIo::new(client);
+                let mut upstream = TokioIo::new(upstream);
+                tokio::select! {
+                    r = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
+                        if let Err(e) = r {
+                            tracing::debug!(error = %e, "upgraded connection closed with an error");
                         }
                     }
-                    Err(e) => tracing::warn!(error = %e, "protocol upgrade failed"),
+                    code = crate::request::recheck::refused(recheck) => {
+                        tracing::info!(reason = code, "upgraded connection closed: no longer allowed");
+                    }
                 }
-            });
-            let (parts, _) = resp.into_parts();
-            return Ok(Response::from_parts(parts, body::full(bytes::Bytes::new())));
+            }
+            Err(e) => tracing::warn!(error = %e, "protocol upgrade failed"),
         }
-
-        let (mut parts, body) = resp.into_parts();
-        strip_hop_by_hop(&mut parts.headers);
-        strip_gateway_set_cookies(&mut parts.headers);
-        let body = body::stream(body);
-        let body = if body.is_end_stream() {
-            body
-        } else {
-            Watched::new(body, fwd.recheck).boxed()
-        };
-        Ok(Response::from_parts(parts, body))
-    }
+    });
+    Ok(())
 }
 
 /// Whether the client asks for a websocket (RFC 6455 §4.1: an HTTP/1.1 GET

@@ -111,8 +111,7 @@ fn reason(r: Result<(), ChainError>) -> String {
 }
 
 /// Everything the contract must do, on one chain.
-async fn exercise(backend: &str, chain: Arc<dyn Chain>, registry: Address) {
-    let at = deploy(&chain, registry).await;
+async fn exercise(backend: &str, chain: Arc<dyn Chain>, registry: Address, at: Address) {
     let gw = address_of(&key(KEY0).public_key());
     let log = log_id("didgate.example/gw-1");
     let tree = Tree::of("decision", 40);
@@ -284,7 +283,8 @@ async fn anchors_on_anvil() {
     let anvil = Anvil::start();
     let registry: Address = anvil.deploy_registry().parse().unwrap();
     let chain: Arc<dyn Chain> = Arc::new(RpcChain::connect(&anvil.url).await.unwrap());
-    exercise("anvil", chain, registry).await;
+    let at = deploy(&chain, registry).await;
+    exercise("anvil", chain, registry, at).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -292,5 +292,11 @@ async fn anchors_on_the_embedded_chain() {
     let index = common::sqlite_index().await;
     let chain = EmbeddedChain::open(index, "dev", CHAIN_ID).await.unwrap();
     let registry = chain.ensure_registry().await.unwrap();
-    exercise("embedded", Arc::new(chain), registry).await;
+    let at = chain.ensure_log_anchor().await.unwrap();
+    assert_eq!(
+        chain.ensure_log_anchor().await.unwrap(),
+        at,
+        "deployed once"
+    );
+    exercise("embedded", Arc::new(chain), registry, at).await;
 }

@@ -85,7 +85,7 @@ fn claims_of(json: &str) -> ClaimsByType {
 
 fn same(a: &Decision, b: &Decision, what: &str) {
     assert_eq!(a.effect, b.effect, "{what}: {a:?} vs {b:?}");
-    assert_eq!(a.reason_code, b.reason_code, "{what}");
+    assert_eq!(a.reason.as_str(), b.reason.as_str(), "{what}");
     let set = |d: &Decision| {
         d.determining_policies
             .iter()
@@ -146,17 +146,17 @@ fuzz_target!(init: { engine(); }, |data: &[u8]| {
     let plain = engine.decide(&request);
     match plain.effect {
         Effect::Allow => {
-            assert_eq!(plain.reason_code, "allowed");
+            assert_eq!(plain.reason.as_str(), "allowed");
             assert!(!plain.determining_policies.is_empty());
         }
-        Effect::StepUp => assert_eq!(plain.reason_code, "step_up_required"),
+        Effect::StepUp => assert_eq!(plain.reason.as_str(), "step_up_required"),
         Effect::Deny => assert!(
-            ["policy_denied", "method_not_allowed", "policy_error"].contains(&plain.reason_code),
+            ["policy_denied", "method_not_allowed", "policy_error"].contains(&plain.reason.as_str()),
             "{plain:?}"
         ),
     }
     if !METHODS.contains(&action) {
-        assert_eq!(plain.reason_code, "method_not_allowed");
+        assert_eq!(plain.reason.as_str(), "method_not_allowed");
     }
     request.principal_key = Some(key);
     let cold = engine.decide(&request);

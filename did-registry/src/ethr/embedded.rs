@@ -476,6 +476,16 @@ impl EmbeddedChain {
         self.ensure_contract(1, code).await
     }
 
+    /// The log anchor's address (constructed with the ERC-1056 registry's
+    /// address), deployed first if needed, after the status registry.
+    pub async fn ensure_log_anchor(&self) -> Result<Address, ChainError> {
+        let registry = self.ensure_registry().await?;
+        self.ensure_status_registry().await?;
+        let mut code = creation_code(crate::ethr::anchor::ANCHOR_ARTIFACT)?;
+        code.extend_from_slice(registry.into_word().as_slice());
+        self.ensure_contract(2, code).await
+    }
+
     async fn ensure_contract(&self, nonce: u64, init: Vec<u8>) -> Result<Address, ChainError> {
         let key = deployer_key()?;
         let deployer = address_of(&key.public_key());

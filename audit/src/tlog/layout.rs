@@ -1,0 +1,326 @@
+//! The log's directory: where each file lives, the C2SP tlog-tiles path
+//! encoding, atomic and write-once file writes, and reading tiles and entry
+//! bundles back (with the fallbacks a tlog-tiles client uses).
+//!
+//! ```text
+//! <dir>/checkpoint                  signed checkpoint (c2sp.org/tlog-checkpoint)
+//! <dir>/tile/<L>/<N>                full hash tile: 256 hashes of 32 bytes
+//! <dir>/tile/<L>/<N>.p/<W>          partial hash tile: W hashes (1 ≤ W ≤ 255)
+//! <dir>/tile/entries/<N>            full entry bundle: 256 entries
+//! <dir>/tile/entries/<N>.p/<W>      partial entry bundle: W entries
+//! <dir>/private/entries.log         the entries of record, appended first
+//! <dir>/private/state               where the unsealed bundle starts in entries.log
+//! <dir>/private/lock                held by the one writer
+//! ```
+//!
+//! `<N>` is written in groups of three digits, all but the last prefixed
+//! with `x` (1234067 → `x001/x234/067`). An entry, in a bundle and in
+//! `entries.log` alike, is a 2-byte big-endian length and then its bytes.
+//! Everything but `private/` is what a tlog-tiles client fetches.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use super::error::TlogError;
+
+/// Tile height: a tile holds 2⁸ hashes, a bundle 2⁸ entries.
+pub const TILE_HEIGHT: u8 = 8;
+/// Hashes in a full tile, entries in a full bundle.
+pub const TILE_WIDTH: u64 = 1 << TILE_HEIGHT;
+/// Bytes of one hash.
+pub const HASH_LEN: usize = 32;
+
+pub(crate) const CHECKPOINT: &str = "checkpoint";
+pub(crate) const ENTRIES_LOG: &str = "private/entries.log";
+pub(crate) const STATE: &str = "private/state";
+pub(crate) const LOCK: &str = "private/lock";
+
+/// `x001/x234/067` for 1234067.
+fn index_path(mut n: u64, out: &mut String) {
+    use std::fmt::Write as _;
+    let mut groups = [0u16; 7];
+    let mut count = 0;
+    loop {
+        groups[count] = (n % 1000) as u16;
+        count += 1;
+        n /= 1000;
+        if n == 0 {
+            break;
+        }
+    }
+    for (i, g) in groups[..count].iter().rev().enumerate() {
+        let x = if i + 1 < count { "x" } else { "" };
+        let slash = if i + 1 < count { "/" } else { "" };
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{x}{g:03}{slash}");
+    }
+}
+
+/// `tile/<level>/<index>` or, for `width` < 256, `…/<index>.p/<width>`.
+pub fn tile_path(level: u8, index: u64, width: u64) -> String {
+    let mut p = format!("tile/{level}/");
+    index_path(index, &mut p);
+    partial_suffix(&mut p, width);
+    p
+}
+
+/// `tile/entries/<index>` or, for `width` < 256, `…/<index>.p/<width>`.
+pub fn bundle_path(index: u64, width: u64) -> String {
+    let mut p = String::from("tile/entries/");
+    index_path(index, &mut p);
+    partial_suffix(&mut p, width);
+    p
+}
+
+fn partial_suffix(p: &mut String, width: u64) {
+    if width < TILE_WIDTH {
+        p.push_str(".p/");
+        p.push_str(&width.to_string());
+    }
+}
+
+/// The folder of a full tile's or bundle's partial versions (`<N>.p`).
+pub(crate) fn partials_dir(full_path: &str) -> String {
+    format!("{full_path}.p")
+}
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> TlogError + '_ {
+    move |source| TlogError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Write `data` to `dir/rel` through a temporary file and a rename, so a
+/// reader sees the old file or the new one, never a mix. With `durable`, the
+/// file and then its folder are fsynced.
+pub(crate) fn write_atomic(
+    dir: &Path,
+    rel: &str,
+    data: &[u8],
+    durable: bool,
+) -> Result<(), TlogError> {
+    let path = dir.join(rel);
+    let parent = path.parent().unwrap_or(dir);
+    fs::create_dir_all(parent).map_err(io_err(parent))?;
+    let mut tmp = path.clone().into_os_string();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+    f.write_all(data).map_err(io_err(&tmp))?;
+    if durable {
+        f.sync_all().map_err(io_err(&tmp))?;
+    }
+    drop(f);
+    fs::rename(&tmp, &path).map_err(io_err(&path))?;
+    if durable {
+        sync_dir(parent)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), TlogError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
+}
+
+/// What a write-once file held before [`write_once`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Written {
+    /// It was not there (or empty, as a crash leaves a file never synced).
+    New,
+    /// It held these bytes already.
+    Same,
+}
+
+/// Write a full tile or bundle, which never changes once written: a file
+/// there with other bytes is refused ([`TlogError::TileConflict`]).
+pub(crate) fn write_once(dir: &Path, rel: &str, data: &[u8]) -> Result<Written, TlogError> {
+    let path = dir.join(rel);
+    match fs::read(&path) {
+        Ok(old) if old == data => return Ok(Written::Same),
+        Ok(old) if !old.is_empty() => {
+            return Err(TlogError::TileConflict {
+                path: rel.to_owned(),
+            })
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(&path)(e)),
+    }
+    write_atomic(dir, rel, data, false)?;
+    Ok(Written::New)
+}
+
+/// A tile or bundle as read back, from the file named.
+#[derive(Debug)]
+pub(crate) struct Found {
+    pub path: String,
+    pub bytes: Vec<u8>,
+}
+
+fn read_opt(dir: &Path, rel: &str) -> Result<Option<Found>, TlogError> {
+    let path = dir.join(rel);
+    match fs::read(&path) {
+        Ok(bytes) if bytes.is_empty() => Ok(None),
+        Ok(bytes) => Ok(Some(Found {
+            path: rel.to_owned(),
+            bytes,
+        })),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(io_err(&path)(e)),
+    }
+}
+
+/// The file that holds the first `width` items of a tile or bundle: its own
+/// path, else the full one, else a wider partial one (a reader trims it).
+/// `path_of(width)` names the versions. Empty files count as absent.
+fn read_covering(
+    dir: &Path,
+    width: u64,
+    path_of: impl Fn(u64) -> String,
+) -> Result<Option<Found>, TlogError> {
+    if let Some(f) = read_opt(dir, &path_of(width))? {
+        return Ok(Some(f));
+    }
+    if width < TILE_WIDTH {
+        if let Some(f) = read_opt(dir, &path_of(TILE_WIDTH))? {
+            return Ok(Some(f));
+        }
+        for w in width + 1..TILE_WIDTH {
+            // Partials are few: most are deleted once the full file exists.
+            if let Some(f) = read_opt(dir, &path_of(w))? {
+                return Ok(Some(f));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The first `width` hashes of tile (`level`, `index`) as stored, and the
+/// file they came from (the bytes may be short: callers check).
+pub(crate) fn read_tile(
+    dir: &Path,
+    level: u8,
+    index: u64,
+    width: u64,
+) -> Result<Option<Found>, TlogError> {
+    let found = read_covering(dir, width, |w| tile_path(level, index, w))?;
+    Ok(found.map(|mut f| {
+        let want = usize::try_from(width)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(HASH_LEN);
+        if f.bytes.len() > want {
+            f.bytes.truncate(want);
+        }
+        f
+    }))
+}
+
+/// The bundle holding entries `index·256 ..` (at least `width` of them if the
+/// files are sound), and the file it came from.
+pub(crate) fn read_bundle(dir: &Path, index: u64, width: u64) -> Result<Option<Found>, TlogError> {
+    read_covering(dir, width, |w| bundle_path(index, w))
+}
+
+/// Split framed entries (2-byte big-endian length, then the bytes).
+pub struct Frames<'a> {
+    rest: &'a [u8],
+}
+
+/// Bytes after the last whole entry of a framed run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trailing(pub usize);
+
+impl<'a> Frames<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Frames { rest: bytes }
+    }
+
+    /// Bytes left over (a partial entry) once iteration stopped.
+    pub fn trailing(&self) -> Trailing {
+        Trailing(self.rest.len())
+    }
+}
+
+impl<'a> Iterator for Frames<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let [a, b, rest @ ..] = self.rest else {
+            return None;
+        };
+        let len = usize::from(u16::from_be_bytes([*a, *b]));
+        if rest.len() < len {
+            return None;
+        }
+        let (entry, rest) = rest.split_at(len);
+        self.rest = rest;
+        Some(entry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn paths_follow_c2sp_tlog_tiles() {
+        assert_eq!(tile_path(0, 0, 256), "tile/0/000");
+        assert_eq!(tile_path(1, 5, 17), "tile/1/005.p/17");
+        assert_eq!(tile_path(2, 1234067, 256), "tile/2/x001/x234/067");
+        assert_eq!(tile_path(0, 1000, 1), "tile/0/x001/000.p/1");
+        assert_eq!(bundle_path(999, 256), "tile/entries/999");
+        assert_eq!(bundle_path(1_000_000, 3), "tile/entries/x001/x000/000.p/3");
+        assert_eq!(
+            tile_path(0, u64::MAX, 256),
+            "tile/0/x018/x446/x744/x073/x709/x551/615"
+        );
+    }
+
+    #[test]
+    fn paths_agree_with_tlog_tiles_go_paths() {
+        // tlog_tiles (Go's sumdb layout) writes `tile/<H>/<L>/…` and `data`
+        // for bundles; C2SP drops the height and names bundles `entries`.
+        for (l, n, w) in [
+            (0u8, 0u64, 256u32),
+            (1, 999, 1),
+            (2, 1_234_067, 200),
+            (3, 5_000, 256),
+        ] {
+            let go = tlog_tiles::Tile::new(8, l, n, w, false).path();
+            assert_eq!(
+                go.replacen("tile/8/", "tile/", 1),
+                tile_path(l, n, u64::from(w))
+            );
+            let go = tlog_tiles::Tile::new(8, 0, n, w, true).path();
+            assert_eq!(
+                go.replacen("tile/8/data/", "tile/entries/", 1),
+                bundle_path(n, u64::from(w))
+            );
+        }
+    }
+
+    #[test]
+    fn frames_stop_at_a_partial_entry() {
+        let bytes = [0, 2, b'a', b'b', 0, 0, 0, 5, b'x'];
+        let mut f = Frames::new(&bytes);
+        assert_eq!(f.next(), Some(&b"ab"[..]));
+        assert_eq!(f.next(), Some(&b""[..]));
+        assert_eq!(f.next(), None);
+        assert_eq!(f.trailing(), Trailing(3));
+        let mut f = Frames::new(&[7]);
+        assert_eq!(f.next(), None);
+        assert_eq!(f.trailing(), Trailing(1));
+    }
+}

@@ -1,0 +1,44 @@
+//! The decision log of record as a transparency log: every decision is an
+//! entry of an append-only RFC 9162 Merkle tree, stored as C2SP tlog-tiles
+//! (hash tiles and entry bundles) under checkpoints signed as C2SP signed
+//! notes, so that tools nobody here wrote can check it.
+//!
+//! Owns: the entry encoding (`entry.rs`), the batch the request path fills
+//! (`batch.rs`), the directory layout and path encoding (`layout.rs`), the
+//! tree's unsealed right edge (`edge.rs`), checkpoints and the log key
+//! (`checkpoint.rs`), the writer (`writer.rs`) and what opening checks
+//! (`open.rs`), inclusion and consistency proofs (`proof.rs`), and the
+//! auditor's `verify_log` (`verify.rs`) and its findings (`report.rs`). Not here: when the gateway appends
+//! (its writer task drives [`Tlog`]), the SQL index, anchoring on chain.
+//!
+//! The Merkle tree, tiles, proofs and checkpoints are tlog_tiles' (a port
+//! of Go's sumdb/tlog), the signed notes signed_note's; nothing here hashes
+//! or signs by itself.
+
+mod batch;
+mod checkpoint;
+mod edge;
+mod entry;
+mod error;
+mod layout;
+mod open;
+mod proof;
+mod report;
+mod verify;
+mod writer;
+
+pub use batch::Batch;
+pub use checkpoint::SignedCheckpoint;
+pub use entry::{
+    decode, Encoded, Entry, EntryError, LoggedDecision, LoggedFactor, ENTRY_VERSION, MAX_ENTRY_LEN,
+};
+pub use error::TlogError;
+pub use layout::{bundle_path, tile_path, Frames, TILE_HEIGHT, TILE_WIDTH};
+pub use open::{OpenCheck, OpenReport};
+pub use proof::{
+    check_consistency, check_inclusion, prove_consistency, prove_inclusion, read_entry,
+};
+pub use report::{Finding, Report};
+pub use tlog_tiles::Hash;
+pub use verify::verify_log;
+pub use writer::{Appended, Fsync, Tlog, TlogConfig, MAX_BACKLOG, MAX_UNPUBLISHED};

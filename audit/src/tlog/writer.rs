@@ -1,0 +1,424 @@
+//! The log's one writer: appends each batch to `entries.log` with a single
+//! write, hashes it into the tree's right edge, and publishes from there:
+//! full tiles and bundles once each, then the partial ones and a signed
+//! checkpoint, at most once per checkpoint interval ([`Tlog::tick`]).
+//!
+//! Durability ([`Fsync`]): every tile, bundle and checkpoint is published
+//! only after `entries.log` was fsynced past the entries it covers, so a
+//! crash never leaves a signed tree whose entries are gone. Memory holds the
+//! unsealed edge and what waits to be published (bounded: past
+//! [`MAX_UNPUBLISHED`] bytes, `tick` publishes the full tiles at once).
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tlog_tiles::{record_hash, Hash};
+
+use super::batch::Batch;
+use super::checkpoint::{LogKey, SignedCheckpoint};
+use super::edge::{tile_bytes, tile_levels, Edge, SealedTile};
+use super::error::TlogError;
+use super::layout::{
+    bundle_path, io_err, partials_dir, tile_path, write_atomic, write_once, Frames, CHECKPOINT,
+    ENTRIES_LOG, TILE_HEIGHT, TILE_WIDTH,
+};
+use super::open::{recover, write_state, OpenCheck, OpenReport};
+use super::proof;
+
+/// When `entries.log` is fsynced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fsync {
+    /// Once per checkpoint, before it is published (group commit): an
+    /// appended entry survives a crash of the process at once, a power loss
+    /// once a checkpoint covers it.
+    #[default]
+    Batch,
+    /// After every batch: `append` returns once its entries are on disk.
+    Always,
+}
+
+/// How a log is opened and written.
+#[derive(Clone)]
+pub struct TlogConfig {
+    /// The log's name, first line of its checkpoints and its key's name
+    /// (e.g. `didgate.example/gw-1`).
+    pub origin: String,
+    /// The 32 secret bytes of the Ed25519 key checkpoints are signed with.
+    pub signing_key: [u8; 32],
+    pub fsync: Fsync,
+    /// The shortest time between two checkpoints.
+    pub checkpoint_interval: Duration,
+    pub open_check: OpenCheck,
+}
+
+impl TlogConfig {
+    /// Defaults: [`Fsync::Batch`], a checkpoint at most every second,
+    /// [`OpenCheck::Tail`].
+    pub fn new(origin: impl Into<String>, signing_key: [u8; 32]) -> Self {
+        TlogConfig {
+            origin: origin.into(),
+            signing_key,
+            fsync: Fsync::Batch,
+            checkpoint_interval: Duration::from_secs(1),
+            open_check: OpenCheck::Tail,
+        }
+    }
+}
+
+impl TlogConfig {
+    /// The verifier key of the log's checkpoints (`origin+hash+base64`),
+    /// for auditors, without opening the log.
+    pub fn vkey(&self) -> Result<String, TlogError> {
+        Ok(LogKey::new(&self.origin, &self.signing_key)?
+            .vkey()
+            .to_owned())
+    }
+}
+
+impl std::fmt::Debug for TlogConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlogConfig")
+            .field("origin", &self.origin)
+            .field("signing_key", &"…")
+            .field("fsync", &self.fsync)
+            .field("checkpoint_interval", &self.checkpoint_interval)
+            .field("open_check", &self.open_check)
+            .finish()
+    }
+}
+
+/// Bytes of entries waiting for their full bundles to be written past which
+/// [`Tlog::tick`] writes them without waiting for the next checkpoint.
+pub const MAX_UNPUBLISHED: usize = 32 << 20;
+/// The same for full hash tiles (8 KiB each).
+const MAX_SEALED: usize = 1024;
+/// Past this many bytes waiting (publishing keeps failing: a full disk),
+/// `append` refuses ([`TlogError::Backlog`]) rather than grow.
+pub const MAX_BACKLOG: usize = 8 * MAX_UNPUBLISHED;
+
+/// Where an appended batch went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// Index of the batch's first entry.
+    pub first: u64,
+    pub count: u64,
+}
+
+/// A transparency log open for writing. One per directory (a lock file
+/// keeps a second writer out); drive it from one task: `append` each batch,
+/// then `tick`, and `tick` on a timer too.
+pub struct Tlog {
+    dir: PathBuf,
+    key: LogKey,
+    fsync: Fsync,
+    interval: Duration,
+    _lock: File,
+    file: File,
+    log_len: u64,
+    synced_len: u64,
+    edge: Edge,
+    /// Full tiles not yet written.
+    sealed: Vec<SealedTile>,
+    /// Framed entries from entry `unpublished_from` (a bundle start) on.
+    unpublished: Vec<u8>,
+    unpublished_from: u64,
+    /// The partial tile (index, width) last written per tile level, and the
+    /// partial bundle's.
+    partial_tiles: Vec<Option<(u64, u64)>>,
+    partial_bundle: Option<(u64, u64)>,
+    checkpoint: SignedCheckpoint,
+    last_checkpoint: Option<Instant>,
+    poisoned: Option<String>,
+}
+
+impl Tlog {
+    /// Open the log in `dir`, creating it if the directory holds none, after
+    /// the checks of [`OpenCheck`]; the report says what they found.
+    pub fn open(
+        dir: impl AsRef<Path>,
+        config: &TlogConfig,
+    ) -> Result<(Tlog, OpenReport), TlogError> {
+        let dir = dir.as_ref().to_path_buf();
+        let key = LogKey::new(&config.origin, &config.signing_key)?;
+        let r = recover(&dir, &key, config.open_check)?;
+        let published = r.checkpoint.size;
+        let mut log = Tlog {
+            dir,
+            key,
+            fsync: config.fsync,
+            interval: config.checkpoint_interval,
+            _lock: r.lock,
+            file: r.file,
+            log_len: r.log_len,
+            synced_len: r.log_len,
+            edge: r.edge,
+            sealed: r.sealed,
+            unpublished: r.unpublished,
+            unpublished_from: r.unpublished_from,
+            partial_tiles: Vec::new(),
+            partial_bundle: None,
+            checkpoint: r.checkpoint,
+            // Entries past the checkpoint are published at the first tick.
+            last_checkpoint: (r.report.size == published).then(Instant::now),
+            poisoned: None,
+        };
+        log.partial_tiles = (0..tile_levels(published))
+            .map(|l| {
+                let shift = u32::from(TILE_HEIGHT) * u32::from(l);
+                let width = (published >> shift) % TILE_WIDTH;
+                (width > 0).then_some((published >> (shift + u32::from(TILE_HEIGHT)), width))
+            })
+            .collect();
+        let width = published % TILE_WIDTH;
+        log.partial_bundle = (width > 0).then_some((published / TILE_WIDTH, width));
+        Ok((log, r.report))
+    }
+
+    /// Append a batch: one write to `entries.log` (and its fsync with
+    /// [`Fsync::Always`]), then its entries hashed into the tree. The batch
+    /// is emptied. On an error nothing of the batch is in the log.
+    pub fn append(&mut self, batch: &mut Batch) -> Result<Appended, TlogError> {
+        self.usable()?;
+        let first = self.edge.size();
+        if batch.is_empty() {
+            return Ok(Appended { first, count: 0 });
+        }
+        if self.unpublished.len() > MAX_BACKLOG {
+            return Err(TlogError::Backlog {
+                bytes: self.unpublished.len(),
+            });
+        }
+        let path = self.dir.join(ENTRIES_LOG);
+        if let Err(e) = self.file.write_all(batch.bytes()) {
+            // A partial write is cut back; if even that fails, the file no
+            // longer matches the tree here and only a reopen can tell.
+            if let Err(cut) = self.file.set_len(self.log_len) {
+                self.poisoned = Some(format!("cutting back a failed write: {cut}"));
+            }
+            return Err(io_err(&path)(e));
+        }
+        self.log_len += batch.bytes().len() as u64;
+        if self.fsync == Fsync::Always {
+            self.sync_entries()?;
+        }
+        for entry in Frames::new(batch.bytes()) {
+            if let Err(e) = self.edge.push(record_hash(entry), &mut self.sealed) {
+                self.poisoned = Some(format!("hashing entry {}: {e}", self.edge.size()));
+                return Err(e.into());
+            }
+        }
+        self.unpublished.extend_from_slice(batch.bytes());
+        let count = batch.len();
+        batch.clear();
+        Ok(Appended { first, count })
+    }
+
+    /// Publish what is due: a checkpoint (with the tiles and bundles it
+    /// needs) if the interval has passed since the last one and there are
+    /// new entries, else the full tiles if too many wait in memory. Returns
+    /// the new checkpoint, if one was signed. An error leaves everything to
+    /// be published by a later tick; appended entries are safe either way.
+    pub fn tick(&mut self) -> Result<Option<&SignedCheckpoint>, TlogError> {
+        self.usable()?;
+        let due = self
+            .last_checkpoint
+            .is_none_or(|t| t.elapsed() >= self.interval);
+        if due && self.edge.size() > self.checkpoint.size {
+            self.publish()?;
+            return Ok(Some(&self.checkpoint));
+        }
+        if self.unpublished.len() > MAX_UNPUBLISHED || self.sealed.len() > MAX_SEALED {
+            self.sync_entries()?;
+            self.write_full()?;
+        }
+        Ok(None)
+    }
+
+    /// Publish a checkpoint now (if there are entries since the last).
+    pub fn checkpoint(&mut self) -> Result<&SignedCheckpoint, TlogError> {
+        self.usable()?;
+        if self.edge.size() > self.checkpoint.size {
+            self.publish()?;
+        }
+        Ok(&self.checkpoint)
+    }
+
+    /// Publish a last checkpoint and close the log.
+    pub fn close(mut self) -> Result<SignedCheckpoint, TlogError> {
+        self.checkpoint()?;
+        Ok(self.checkpoint)
+    }
+
+    /// Entries in the log (appended, whether or not a checkpoint covers them yet).
+    pub fn size(&self) -> u64 {
+        self.edge.size()
+    }
+
+    /// The last checkpoint published.
+    pub fn latest(&self) -> &SignedCheckpoint {
+        &self.checkpoint
+    }
+
+    /// The verifier key of the log's checkpoints (`origin+hash+base64`).
+    pub fn vkey(&self) -> &str {
+        self.key.vkey()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Proof that entry `index` is in the tree of `at` (a checkpoint this
+    /// log published).
+    pub fn prove_inclusion(
+        &self,
+        index: u64,
+        at: &SignedCheckpoint,
+    ) -> Result<Vec<Hash>, TlogError> {
+        self.published(at)?;
+        proof::prove_inclusion(&self.dir, index, at)
+    }
+
+    /// Proof that the tree of `new` extends the tree of `old`.
+    pub fn prove_consistency(
+        &self,
+        old: &SignedCheckpoint,
+        new: &SignedCheckpoint,
+    ) -> Result<Vec<Hash>, TlogError> {
+        self.published(new)?;
+        proof::prove_consistency(&self.dir, old, new)
+    }
+
+    fn published(&self, at: &SignedCheckpoint) -> Result<(), TlogError> {
+        if at.size > self.checkpoint.size {
+            return Err(TlogError::OutOfRange {
+                index: at.size,
+                size: self.checkpoint.size,
+            });
+        }
+        Ok(())
+    }
+
+    fn usable(&self) -> Result<(), TlogError> {
+        match &self.poisoned {
+            Some(why) => Err(TlogError::Poisoned(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// fsync `entries.log`. A failed fsync may have dropped pages already
+    /// counted as written, so the log stops until it is reopened and checked.
+    fn sync_entries(&mut self) -> Result<(), TlogError> {
+        if self.synced_len == self.log_len {
+            return Ok(());
+        }
+        if let Err(e) = self.file.sync_data() {
+            self.poisoned = Some(format!("fsync of entries.log: {e}"));
+            return Err(io_err(&self.dir.join(ENTRIES_LOG))(e));
+        }
+        self.synced_len = self.log_len;
+        Ok(())
+    }
+
+    /// Everything up to the current size, then its signed checkpoint.
+    fn publish(&mut self) -> Result<(), TlogError> {
+        self.sync_entries()?;
+        self.write_full()?;
+        self.write_partial()?;
+        let size = self.edge.size();
+        let checkpoint = self.key.sign(size, self.edge.root()?)?;
+        write_atomic(&self.dir, CHECKPOINT, &checkpoint.note, true)?;
+        let offset = self.log_len - self.unpublished.len() as u64;
+        write_state(&self.dir, self.unpublished_from, offset)?;
+        self.checkpoint = checkpoint;
+        self.last_checkpoint = Some(Instant::now());
+        Ok(())
+    }
+
+    /// The full tiles and bundles waiting (entries fsynced before).
+    fn write_full(&mut self) -> Result<(), TlogError> {
+        for t in &self.sealed {
+            let path = tile_path(t.level, t.index, TILE_WIDTH);
+            write_once(&self.dir, &path, &tile_bytes(&t.hashes))?;
+            let level = usize::from(t.level);
+            if self
+                .partial_tiles
+                .get(level)
+                .copied()
+                .flatten()
+                .is_some_and(|(n, _)| n == t.index)
+            {
+                remove_partials(&self.dir, &path)?;
+                self.partial_tiles[level] = None;
+            }
+        }
+        self.sealed.clear();
+        let full = self.edge.size() / TILE_WIDTH - self.unpublished_from / TILE_WIDTH;
+        let mut frames = Frames::new(&self.unpublished);
+        let mut end = 0;
+        for k in 0..full {
+            let start = end;
+            for _ in 0..TILE_WIDTH {
+                end += frames.next().map_or(0, |e| 2 + e.len());
+            }
+            let index = self.unpublished_from / TILE_WIDTH + k;
+            let path = bundle_path(index, TILE_WIDTH);
+            write_once(&self.dir, &path, &self.unpublished[start..end])?;
+            if self.partial_bundle.is_some_and(|(n, _)| n == index) {
+                remove_partials(&self.dir, &path)?;
+                self.partial_bundle = None;
+            }
+        }
+        self.unpublished.drain(..end);
+        self.unpublished_from += full * TILE_WIDTH;
+        Ok(())
+    }
+
+    /// The partial tiles and bundle of the current size, where they changed.
+    fn write_partial(&mut self) -> Result<(), TlogError> {
+        let size = self.edge.size();
+        let levels = usize::from(tile_levels(size));
+        if self.partial_tiles.len() < levels {
+            self.partial_tiles.resize(levels, None);
+        }
+        for level in 0..tile_levels(size) {
+            let hashes = self.edge.partial(level);
+            let width = hashes.len() as u64;
+            let index = size >> (u32::from(TILE_HEIGHT) * (u32::from(level) + 1));
+            let slot = &mut self.partial_tiles[usize::from(level)];
+            if width > 0 && *slot != Some((index, width)) {
+                write_atomic(
+                    &self.dir,
+                    &tile_path(level, index, width),
+                    &tile_bytes(hashes),
+                    false,
+                )?;
+                *slot = Some((index, width));
+            }
+        }
+        let width = size % TILE_WIDTH;
+        let index = size / TILE_WIDTH;
+        if width > 0 && self.partial_bundle != Some((index, width)) {
+            write_atomic(
+                &self.dir,
+                &bundle_path(index, width),
+                &self.unpublished,
+                false,
+            )?;
+            self.partial_bundle = Some((index, width));
+        }
+        Ok(())
+    }
+}
+
+/// Partial versions of a file now full go: clients fall back to the full one.
+fn remove_partials(dir: &Path, full_path: &str) -> Result<(), TlogError> {
+    let path = dir.join(partials_dir(full_path));
+    match std::fs::remove_dir_all(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err(&path)(e)),
+    }
+}

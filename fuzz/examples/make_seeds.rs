@@ -632,6 +632,74 @@ fn check_tokens(dir: &Path) {
     }
 }
 
+/// A small log as the gateway writes it: a checkpoint note, an entry
+/// bundle, and single entries (a plain decision, and one cut to fit).
+fn tlog(s: &Seeds) {
+    use audit::tlog::{bundle_path, Batch, Entry, Tlog, TlogConfig};
+    use audit::{DecisionRecord, Effect};
+
+    let dir = std::env::temp_dir().join(format!("didgate-seeds-tlog-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    let config = TlogConfig::new("didgate.example/seeds", [9u8; 32]);
+    let (mut log, _) = Tlog::open(&dir, &config).expect("open a log");
+    let mut batch = Batch::new();
+    let policy_set = [0x5au8; 32];
+    let ids = vec!["urn:uuid:1".to_owned()];
+    let mut records = Vec::new();
+    for (i, path) in ["/eng/docs", "/public/é\u{1}\"x", "/admin"].iter().enumerate() {
+        let mut r = DecisionRecord {
+            method: "GET".to_owned(),
+            host: "app.example".to_owned(),
+            path: (*path).to_owned(),
+            subject: Some("did:key:z6Mk".to_owned()),
+            auth_method: Some("session"),
+            credential_types: vec!["EmployeeCredential".to_owned()],
+            policies: vec!["policy0".to_owned()],
+            risk_score: 0.125 * i as f64,
+            ..DecisionRecord::new(
+                format!("0190-{i}"),
+                NOW * 1000,
+                "gw-1".into(),
+                [127, 0, 0, 1].into(),
+            )
+        };
+        if i == 2 {
+            r.effect = Effect::Deny;
+            r.status = Some(403);
+            r.reason = "policy_denied";
+        }
+        records.push(r);
+    }
+    for (i, r) in records.iter().enumerate() {
+        let entry = Entry {
+            record: r,
+            policy_set: &policy_set,
+            credential_ids: &ids,
+        };
+        let mut one = Vec::new();
+        entry.encode_into(&mut one).expect("encode an entry");
+        s.write("tlog_read", &format!("entry-{i}"), &one);
+        batch.push(&entry).expect("batch an entry");
+    }
+    let mut long = records[0].clone();
+    long.path = "/x".repeat(40_000);
+    let mut cut = Vec::new();
+    Entry {
+        record: &long,
+        policy_set: &policy_set,
+        credential_ids: &ids,
+    }
+    .encode_into(&mut cut)
+    .expect("encode a long entry");
+    s.write("tlog_read", "entry-cut", &cut);
+    log.append(&mut batch).expect("append");
+    log.checkpoint().expect("sign a checkpoint");
+    let read = |p: &str| fs::read(dir.join(p)).expect("read a log file");
+    s.write("tlog_read", "checkpoint", read("checkpoint"));
+    s.write("tlog_read", "bundle", read(&bundle_path(0, 3)));
+    let _ = fs::remove_dir_all(&dir);
+}
+
 fn main() {
     let dir = std::env::args()
         .nth(1)
@@ -647,6 +715,7 @@ fn main() {
     registry_logs(&s);
     paths(&s);
     client_hellos(&s);
+    tlog(&s);
     check_tokens(&s.dir);
     println!("seeds written to {}", s.dir.display());
 }

@@ -97,6 +97,8 @@ pub struct Decision {
     pub determining_policies: Vec<String>,
     pub errors: Vec<String>,
     pub reason: DecisionReason,
+    /// SHA-256 of the policy set that decided ([`PolicyEngine::policy_set_digest`]).
+    pub policy_set: [u8; 32],
 }
 
 /// What a reload did.
@@ -111,6 +113,9 @@ const METHODS: [&str; 7] = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "D
 struct Loaded {
     /// Distinguishes this generation from every other one in the process.
     generation: u64,
+    /// SHA-256 over the schema and every policy file, as loaded (see
+    /// `set_digest`): what the decision log records as the policy set.
+    digest: [u8; 32],
     /// Per app: the policies that can apply to its resources — those scoped
     /// `resource in Didgate::App::"that app"` and those with no app in their
     /// scope. A resource has exactly one app as parent, so a policy scoped to
@@ -298,6 +303,14 @@ impl PolicyEngine {
         self.current.load().count
     }
 
+    /// SHA-256 of the policy set in force: over the schema's text and each
+    /// policy file's name and text, in load order, each behind its length
+    /// (8 bytes, big-endian), so that no two different sets share one.
+    /// Decisions carry the digest of the set that made them.
+    pub fn policy_set_digest(&self) -> [u8; 32] {
+        self.current.load().digest
+    }
+
     /// Re-read the files. On any error the last good set stays in force.
     pub fn reload(&self) -> Result<ReloadOutcome, PolicyError> {
         let Source::Files { schema, policies } = &self.source else {
@@ -333,6 +346,7 @@ impl PolicyEngine {
             determining_policies: Vec::new(),
             errors: vec![err],
             reason,
+            policy_set: loaded.digest,
         };
         let Some((&method, action)) = loaded.actions.get_key_value(r.action) else {
             return deny(
@@ -372,6 +386,7 @@ impl PolicyEngine {
                 determining_policies: failed_forbids,
                 errors,
                 reason: DecisionReason::PolicyError,
+                policy_set: loaded.digest,
             };
         }
         match resp.decision() {
@@ -380,6 +395,7 @@ impl PolicyEngine {
                 determining_policies: determining,
                 errors,
                 reason: DecisionReason::Allowed,
+                policy_set: loaded.digest,
             },
             cedar_policy::Decision::Deny => {
                 let step_up =
@@ -397,6 +413,7 @@ impl PolicyEngine {
                     } else {
                         DecisionReason::PolicyDenied
                     },
+                    policy_set: loaded.digest,
                 }
             }
         }
@@ -730,6 +747,23 @@ fn slice_by_app(set: &PolicySet) -> Result<(HashMap<String, PolicySet>, PolicySe
     Ok((by_app, unscoped))
 }
 
+/// SHA-256 over the schema and the policy files, each part behind its
+/// length so that moving bytes between parts changes the digest.
+fn set_digest(schema_src: &str, sources: &[(String, String)]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut part = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_be_bytes());
+        h.update(bytes);
+    };
+    part(schema_src.as_bytes());
+    for (name, text) in sources {
+        part(name.as_bytes());
+        part(text.as_bytes());
+    }
+    h.finalize().into()
+}
+
 fn build(
     schema_src: &str,
     schema_name: &str,
@@ -866,6 +900,7 @@ fn build(
     let (by_app, unscoped) = slice_by_app(&set)?;
     Ok(Loaded {
         generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        digest: set_digest(schema_src, sources),
         by_app,
         unscoped,
         count,

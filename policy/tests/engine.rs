@@ -227,10 +227,9 @@ fn broken_reload_keeps_last_good_set() {
     std::fs::write(&file, "@id(\"all\") permit (principal, action, resource);").unwrap();
     let e = PolicyEngine::load(&schema, std::slice::from_ref(&dir)).unwrap();
     assert!(e.reload_if_changed().is_none(), "nothing changed yet");
-    assert_eq!(
-        ask(&e, &Map::new(), &[], "GET", "/", 0.0).effect,
-        Effect::Allow
-    );
+    let first = ask(&e, &Map::new(), &[], "GET", "/", 0.0);
+    assert_eq!(first.effect, Effect::Allow);
+    assert_eq!(first.policy_set, e.policy_set_digest());
 
     std::fs::write(&file, "permit (principal, action, resource) when { oops").unwrap();
     let err = e
@@ -239,11 +238,9 @@ fn broken_reload_keeps_last_good_set() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("p.cedar"), "{err}");
-    assert_eq!(
-        ask(&e, &Map::new(), &[], "GET", "/", 0.0).effect,
-        Effect::Allow,
-        "last good set kept"
-    );
+    let kept = ask(&e, &Map::new(), &[], "GET", "/", 0.0);
+    assert_eq!(kept.effect, Effect::Allow, "last good set kept");
+    assert_eq!(kept.policy_set, first.policy_set, "and its digest");
     assert!(
         e.reload_if_changed().is_none(),
         "a broken file is reported once"
@@ -255,11 +252,59 @@ fn broken_reload_keeps_last_good_set() {
     )
     .unwrap();
     e.reload_if_changed().expect("change detected").unwrap();
-    assert_eq!(
-        ask(&e, &Map::new(), &[], "GET", "/", 0.0).effect,
-        Effect::Deny
+    let after = ask(&e, &Map::new(), &[], "GET", "/", 0.0);
+    assert_eq!(after.effect, Effect::Deny);
+    assert_ne!(
+        after.policy_set, first.policy_set,
+        "a new set, a new digest"
     );
+    assert_eq!(after.policy_set, e.policy_set_digest());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The digest the decision log records names the set exactly: any change of
+/// a policy's text, a file's name, the schema, or which file holds which
+/// text gives another one; the same set gives the same one.
+#[test]
+fn policy_set_digest_follows_every_byte_of_the_set() {
+    let a = "@id(\"a\") permit (principal, action, resource);";
+    let b = "@id(\"b\") forbid (principal, action, resource);";
+    let set = |schema: &str, files: &[(&str, &str)]| {
+        let files: Vec<(String, String)> = files
+            .iter()
+            .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
+            .collect();
+        PolicyEngine::from_strings(schema, &files)
+            .unwrap()
+            .policy_set_digest()
+    };
+    let schema = schema_src();
+    let base = set(&schema, &[("1.cedar", a), ("2.cedar", b)]);
+    assert_eq!(base, set(&schema, &[("1.cedar", a), ("2.cedar", b)]));
+    let a_spaced = format!("{a} ");
+    let schema_commented = format!("{schema}\n// note\n");
+    let both = format!("{a}\n{b}");
+    for (what, other) in [
+        (
+            "a policy's text",
+            set(&schema, &[("1.cedar", &a_spaced), ("2.cedar", b)]),
+        ),
+        (
+            "a file's name",
+            set(&schema, &[("x.cedar", a), ("2.cedar", b)]),
+        ),
+        (
+            "the schema",
+            set(&schema_commented, &[("1.cedar", a), ("2.cedar", b)]),
+        ),
+        (
+            "the split into files",
+            set(&schema, &[("1.cedar", &both), ("2.cedar", "")]),
+        ),
+        ("a file fewer", set(&schema, &[("1.cedar", a)])),
+    ] {
+        assert_ne!(other, base, "{what} changed, the digest did not");
+    }
 }
 
 proptest::proptest! {

@@ -52,6 +52,8 @@ fn typical() -> DecisionRecord {
                 weight: 0.047,
             },
         ],
+        policy_set: [0; 32],
+        credential_ids: Vec::new(),
     }
 }
 

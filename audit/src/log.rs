@@ -1,174 +1,454 @@
-//! The queue and its writer: every decision (forwarded or refused) is queued
-//! in memory (without waiting while the queue has room), and one writer task
-//! appends batches to the database in transactions. A failed write is
-//! retried, never dropped.
+//! The request path's side of the log of record: every decision (forwarded
+//! or refused) is encoded into the batch being filled, and its request waits
+//! until that batch is in the transparency log (one `write` per batch, by
+//! the log's writer thread) before it goes anywhere. Nothing is forwarded
+//! unaudited, and nothing on the request path waits for a database.
 //!
-//! When the queue is full there are two cases. While the writer's writes
-//! succeed, the gateway is taking requests faster than the database takes
-//! their decisions: a request then waits for room (up to `FULL_WAIT`), which
-//! slows the gateway to what the log can keep, instead of refusing a share of
-//! the requests. While its writes fail (the database is down), requests are
-//! refused at once with `503 audit_unavailable`. Either way nothing is ever
-//! forwarded unaudited.
+//! Group commit: the writer takes whatever the batch holds as soon as it is
+//! free, so a request waits for at most the batch being written and its
+//! own. Under load batches grow by themselves; at rest a batch is one
+//! decision. The batch needs no bound: each request in flight has at most
+//! one decision in it, and waits for it.
+//!
+//! Durability ([`Fsync`]): with `Fsync::Batch` a syncer thread fsyncs
+//! `entries.log` every `fsync_interval` while it grows, beside the writer
+//! (which never waits for it); with `Fsync::Always` the writer fsyncs each
+//! batch before its requests go on.
+//!
+//! A batch that cannot be written (a full disk, an I/O error) fails its
+//! requests (`503 audit_unavailable`), and so does every batch while it
+//! keeps failing; each is tried, so writing resumes by itself with the
+//! first batch that fits. A log that may no longer match its files (a
+//! failed fsync, a write that could not be cut back) is closed and opened
+//! again, which checks its tail, before anything else is written.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
-use tokio::sync::mpsc::error::TrySendError;
-use tokio::task::JoinHandle;
+use tokio::sync::Notify;
 
 use crate::record::DecisionRecord;
-use crate::sql::DecisionDb;
+use crate::tlog::{Batch, Entry, Fsync, Tlog, TlogConfig, TlogError};
 
-/// The queue is full: the database has been unreachable for a while.
+/// The decision could not be logged: its request must be refused.
 #[derive(Debug, thiserror::Error)]
-#[error("decision log queue is full")]
+#[error("the decision log cannot be written")]
 pub struct AuditFull;
 
 /// Cheap, cloneable handle used on the request path.
 #[derive(Clone)]
 pub struct AuditLog {
-    tx: mpsc::Sender<DecisionRecord>,
-    stats: Arc<AuditStats>,
+    shared: Arc<Shared>,
 }
 
+/// What the log has done, for `/metrics`, tests and the indexer.
 #[derive(Default, Debug)]
 pub struct AuditStats {
+    /// Decisions in the log (appended this run).
     pub written: AtomicU64,
+    /// Batches that failed to be written.
     pub write_errors: AtomicU64,
-    pub refused_full: AtomicU64,
-    /// Decisions that found the queue full and waited for room.
-    pub waited_full: AtomicU64,
-    /// The writer's last write failed (cleared by the next success).
+    /// Decisions refused because their batch failed or the log was closed.
+    pub refused: AtomicU64,
+    /// The last batch failed (cleared by the next success).
     pub failing: AtomicBool,
+    /// Entries in the log (all runs).
+    pub size: AtomicU64,
+    /// Bytes of `entries.log` holding those entries: what the indexer may
+    /// read (never a batch whose write failed and was cut back).
+    pub log_bytes: AtomicU64,
+    /// Entries the latest signed checkpoint covers.
+    pub checkpoint_size: AtomicU64,
 }
 
-/// Owns the writer task; `finish` flushes everything queued.
+/// Owns the writer and syncer threads; `finish` writes everything queued
+/// and publishes a last checkpoint.
 pub struct AuditWriter {
-    handle: JoinHandle<()>,
+    shared: Arc<Shared>,
+    writer: Option<JoinHandle<()>>,
+    syncer: Option<JoinHandle<()>>,
 }
 
-const MAX_BATCH: usize = 1024;
-/// How long a decision waits for room in a full queue while the writer is
-/// healthy, before its request is refused.
-const FULL_WAIT: Duration = Duration::from_secs(2);
-/// How long the writer waits for more decisions before writing a batch.
-/// Each commit rewrites the pages its rows touched (table and index leaves)
-/// to the WAL, so rows per commit set the write amplification: at 5 ms and
-/// a few thousand requests a second that was over three page writes a row.
-const LINGER: Duration = Duration::from_millis(20);
+/// When the writer looks at the log without new decisions (to publish a
+/// checkpoint that is due).
+const IDLE_TICK: Duration = Duration::from_millis(50);
+/// Pause after a failed batch before the next is tried, doubling up to the
+/// maximum while failures go on.
+const BACKOFF_MIN: Duration = Duration::from_millis(10);
+const BACKOFF_MAX: Duration = Duration::from_millis(250);
+/// A batch's buffer is kept between batches up to this size.
+const KEEP_BUFFER: usize = 4 << 20;
+
+struct Shared {
+    pending: Mutex<Pending>,
+    /// Wakes the writer: a first decision in an empty batch, or closing.
+    wake: Condvar,
+    stats: Arc<AuditStats>,
+    /// The syncer's last fsync failed: the writer opens the log again,
+    /// which checks its tail.
+    sync_failed: AtomicBool,
+}
+
+struct Pending {
+    batch: Batch,
+    slot: Arc<Slot>,
+    closed: bool,
+}
+
+/// The fate of one batch, shared by the requests whose decisions are in it.
+struct Slot {
+    written: OnceLock<bool>,
+    notify: Notify,
+}
+
+impl Slot {
+    fn new() -> Arc<Slot> {
+        Arc::new(Slot {
+            written: OnceLock::new(),
+            notify: Notify::new(),
+        })
+    }
+
+    fn settle(&self, written: bool) {
+        let _ = self.written.set(written);
+        self.notify.notify_waiters();
+    }
+
+    async fn wait(&self) -> bool {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            // Registered before looking, so a settle in between still wakes us.
+            notified.as_mut().enable();
+            if let Some(&written) = self.written.get() {
+                return written;
+            }
+            notified.await;
+        }
+    }
+}
+
+fn lock(m: &Mutex<Pending>) -> MutexGuard<'_, Pending> {
+    // A panic while holding the lock leaves a batch that is still well
+    // formed (pushes are all or nothing); go on with it.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// How the writer opens the log again after a failure that may have left
+/// it out of step with its files.
+struct Reopen {
+    dir: PathBuf,
+    config: TlogConfig,
+}
 
 impl AuditLog {
-    /// Start the writer on `db` (a connection of its own, ideally: see the
-    /// gateway's `Store::dedicated`) with a queue of `capacity` decisions.
-    pub fn spawn(db: DecisionDb, capacity: usize) -> (AuditLog, AuditWriter) {
-        let (tx, rx) = mpsc::channel(capacity);
+    /// Start writing to `log` (opened with `config` in `dir`: the writer
+    /// opens it again the same way after a failure it cannot write past).
+    pub fn spawn(
+        log: Tlog,
+        dir: PathBuf,
+        config: TlogConfig,
+        fsync_interval: Duration,
+    ) -> std::io::Result<(AuditLog, AuditWriter)> {
         let stats = Arc::new(AuditStats::default());
-        let handle = tokio::spawn(writer(db, rx, stats.clone()));
-        (AuditLog { tx, stats }, AuditWriter { handle })
-    }
-
-    /// Queue a decision if there is room now, never waiting (benchmarks and
-    /// callers outside a runtime; the request path uses `record`).
-    pub fn try_record(&self, rec: DecisionRecord) -> Result<(), AuditFull> {
-        self.tx.try_send(rec).map_err(|_| self.refused())
-    }
-
-    /// Count a refused decision.
-    fn refused(&self) -> AuditFull {
-        self.stats.refused_full.fetch_add(1, Ordering::Relaxed);
-        AuditFull
-    }
-
-    /// Queue a decision. Returns at once while there is room (always, below
-    /// saturation); see the module's doc for a full queue.
-    pub async fn record(&self, rec: DecisionRecord) -> Result<(), AuditFull> {
-        let rec = match self.tx.try_send(rec) {
-            Ok(()) => return Ok(()),
-            Err(TrySendError::Closed(_)) => return Err(self.refused()),
-            Err(TrySendError::Full(rec)) => rec,
+        publish_sizes(&stats, &log);
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(Pending {
+                batch: Batch::with_capacity(64 << 10),
+                slot: Slot::new(),
+                closed: false,
+            }),
+            wake: Condvar::new(),
+            stats,
+            sync_failed: AtomicBool::new(false),
+        });
+        let syncer = if config.fsync == Fsync::Batch {
+            let file = log.entries_file()?;
+            let s = shared.clone();
+            Some(
+                std::thread::Builder::new()
+                    .name("didgate-log-sync".into())
+                    .spawn(move || syncer(&s, file, fsync_interval))?,
+            )
+        } else {
+            None
         };
-        if self.stats.failing.load(Ordering::Relaxed) {
-            return Err(self.refused());
+        let s = shared.clone();
+        let reopen = Reopen { dir, config };
+        let writer = std::thread::Builder::new()
+            .name("didgate-log".into())
+            .spawn(move || writer(&s, Some(log), &reopen))?;
+        Ok((
+            AuditLog {
+                shared: shared.clone(),
+            },
+            AuditWriter {
+                shared,
+                writer: Some(writer),
+                syncer,
+            },
+        ))
+    }
+
+    /// Log a decision: returns once it is in the log (written to
+    /// `entries.log`), or with [`AuditFull`] when it cannot be, in which
+    /// case its request must be refused.
+    pub async fn record(&self, rec: DecisionRecord) -> Result<(), AuditFull> {
+        let slot = self.enqueue(&rec)?;
+        if slot.wait().await {
+            Ok(())
+        } else {
+            self.shared.stats.refused.fetch_add(1, Ordering::Relaxed);
+            Err(AuditFull)
         }
-        self.stats.waited_full.fetch_add(1, Ordering::Relaxed);
-        match tokio::time::timeout(FULL_WAIT, self.tx.send(rec)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) | Err(_) => Err(self.refused()),
+    }
+
+    /// Encode the decision into the batch being filled; the batch's slot
+    /// says when it is written.
+    fn enqueue(&self, rec: &DecisionRecord) -> Result<Arc<Slot>, AuditFull> {
+        let entry = Entry {
+            record: rec,
+            policy_set: &rec.policy_set,
+            credential_ids: &rec.credential_ids,
+        };
+        let mut p = lock(&self.shared.pending);
+        if p.closed {
+            drop(p);
+            self.shared.stats.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(AuditFull);
         }
+        if let Err(e) = p.batch.push(&entry) {
+            // Cannot happen (an entry is cut to fit and its JSON is ours);
+            // refused rather than forwarded unaudited if it ever does.
+            drop(p);
+            tracing::error!(error = %e, id = %rec.id, "decision cannot be encoded");
+            self.shared.stats.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(AuditFull);
+        }
+        let first = p.batch.len() == 1;
+        let slot = p.slot.clone();
+        drop(p);
+        if first {
+            self.shared.wake.notify_one();
+        }
+        Ok(slot)
     }
 
     pub fn stats(&self) -> &AuditStats {
-        &self.stats
+        &self.shared.stats
+    }
+
+    /// The shared counters, for whoever outlives this handle (the indexer).
+    pub fn stats_handle(&self) -> Arc<AuditStats> {
+        self.shared.stats.clone()
     }
 }
 
 impl AuditWriter {
-    /// Wait until every queued decision is written (all `AuditLog` handles
-    /// must be dropped first, or this waits for them).
-    pub async fn finish(self) {
-        if let Err(e) = self.handle.await {
-            tracing::error!(error = %e, "decision log writer task failed");
+    /// Write every decision queued, publish a last checkpoint and stop.
+    /// Decisions logged after this are refused.
+    pub async fn finish(mut self) {
+        {
+            let mut p = lock(&self.shared.pending);
+            p.closed = true;
+        }
+        self.shared.wake.notify_all();
+        let writer = self.writer.take();
+        let syncer = self.syncer.take();
+        let joined = tokio::task::spawn_blocking(move || {
+            for t in [writer, syncer].into_iter().flatten() {
+                if t.join().is_err() {
+                    tracing::error!("a decision log thread panicked");
+                }
+            }
+        })
+        .await;
+        if let Err(e) = joined {
+            tracing::error!(error = %e, "decision log threads did not stop");
         }
     }
 }
 
-async fn writer(db: DecisionDb, mut rx: mpsc::Receiver<DecisionRecord>, stats: Arc<AuditStats>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.recv().await {
-        batch.push(first);
-        // Gather what arrives within LINGER into the same transaction: under
-        // load that is one commit per few hundred decisions instead of one
-        // per request (the profile showed the commits, not the inserts).
-        let deadline = tokio::time::Instant::now() + LINGER;
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    match tokio::time::timeout_at(deadline, rx.recv()).await {
-                        Ok(Some(r)) => batch.push(r),
-                        Ok(None) | Err(_) => break,
-                    }
-                }
-                Err(mpsc::error::TryRecvError::Disconnected) => break,
+impl Drop for AuditWriter {
+    fn drop(&mut self) {
+        // Without `finish` (a test that stops early): the threads end after
+        // writing what is queued; nobody waits for them.
+        lock(&self.shared.pending).closed = true;
+        self.shared.wake.notify_all();
+    }
+}
+
+fn publish_sizes(stats: &AuditStats, log: &Tlog) {
+    stats.size.store(log.size(), Ordering::Release);
+    stats.log_bytes.store(log.log_bytes(), Ordering::Release);
+    stats
+        .checkpoint_size
+        .store(log.latest().size, Ordering::Release);
+}
+
+/// The writer thread: batches out, into the log, fates back.
+fn writer(shared: &Shared, mut log: Option<Tlog>, reopen: &Reopen) {
+    let mut batch = Batch::with_capacity(64 << 10);
+    let mut backoff = BACKOFF_MIN;
+    let mut last_tick_error = None;
+    loop {
+        let (slot, closed) = {
+            let mut p = lock(&shared.pending);
+            if p.batch.is_empty() && !p.closed {
+                p = shared
+                    .wake
+                    .wait_timeout(p, IDLE_TICK)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
+            let slot = if p.batch.is_empty() {
+                None
+            } else {
+                std::mem::swap(&mut p.batch, &mut batch);
+                Some(std::mem::replace(&mut p.slot, Slot::new()))
+            };
+            (slot, p.closed)
+        };
+        if shared.sync_failed.swap(false, Ordering::AcqRel) {
+            // A failed fsync may have dropped written pages: check the tail.
+            log = None;
+        }
+        if log.is_none() {
+            log = open_again(reopen, &shared.stats);
+        }
+        if let Some(slot) = slot {
+            let written = match log.as_mut() {
+                Some(l) => append(shared, l, &mut batch),
+                None => false,
+            };
+            if !written && log.as_ref().is_some_and(Tlog::is_poisoned) {
+                log = None;
+            }
+            batch.clear();
+            if batch.capacity() > KEEP_BUFFER {
+                batch = Batch::with_capacity(64 << 10);
+            }
+            slot.settle(written);
+            if written {
+                backoff = BACKOFF_MIN;
+            } else {
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(BACKOFF_MAX);
             }
         }
-        let mut backoff = Duration::from_millis(50);
-        loop {
-            match db.insert(&batch).await {
-                Ok(()) => {
-                    stats
-                        .written
-                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    stats.failing.store(false, Ordering::Relaxed);
-                    break;
-                }
-                // The connection died after the database committed an
-                // earlier try of this batch, before the writer heard so:
-                // the retry finds its ids taken. A batch is one
-                // transaction, so all its rows are there; written.
-                Err(e)
-                    if crate::sql::is_unique_violation(&e)
-                        && db.holds(&batch).await.unwrap_or(false) =>
-                {
-                    tracing::warn!(rows = batch.len(), "decision log: a batch whose commit was not acknowledged is in the log; not written again");
-                    stats
-                        .written
-                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    stats.failing.store(false, Ordering::Relaxed);
-                    break;
-                }
-                Err(e) => {
-                    stats.write_errors.fetch_add(1, Ordering::Relaxed);
-                    stats.failing.store(true, Ordering::Relaxed);
-                    tracing::error!(error = %e, pending = batch.len(), "decision log write failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
+        if let Some(l) = log.as_mut() {
+            tick(shared, l, &mut last_tick_error);
+        }
+        if closed && lock(&shared.pending).batch.is_empty() {
+            break;
+        }
+    }
+    if let Some(l) = log {
+        match l.close() {
+            Ok(c) => {
+                shared
+                    .stats
+                    .checkpoint_size
+                    .store(c.size, Ordering::Release);
+                tracing::info!(size = c.size, "decision log closed with a last checkpoint");
+            }
+            Err(e) => tracing::error!(error = %e, "decision log: last checkpoint failed"),
+        }
+    }
+}
+
+/// One batch into the log; whether it is there.
+fn append(shared: &Shared, log: &mut Tlog, batch: &mut Batch) -> bool {
+    let count = batch.len();
+    match log.append(batch) {
+        Ok(_) => {
+            let stats = &shared.stats;
+            stats.written.fetch_add(count, Ordering::Relaxed);
+            stats.size.store(log.size(), Ordering::Release);
+            stats.log_bytes.store(log.log_bytes(), Ordering::Release);
+            if stats.failing.swap(false, Ordering::Relaxed) {
+                tracing::warn!("decision log: writing again");
+            }
+            true
+        }
+        Err(e) => {
+            let stats = &shared.stats;
+            stats.write_errors.fetch_add(1, Ordering::Relaxed);
+            if !stats.failing.swap(true, Ordering::Relaxed) {
+                tracing::error!(error = %e, decisions = count,
+                    "decision log: a batch could not be written; its requests are refused until writing works again");
+            }
+            false
+        }
+    }
+}
+
+/// Publish what is due (a checkpoint a second while decisions arrive).
+/// `last_error`: when a failure was last logged (one line per 10 s).
+fn tick(shared: &Shared, log: &mut Tlog, last_error: &mut Option<Instant>) {
+    match log.tick() {
+        Ok(Some(c)) => shared
+            .stats
+            .checkpoint_size
+            .store(c.size, Ordering::Release),
+        Ok(None) => {}
+        Err(e) => {
+            // Entries stay safe in entries.log; publishing is tried again.
+            if last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                *last_error = Some(Instant::now());
+                tracing::error!(error = %e, "decision log: publishing a checkpoint failed; retrying");
             }
         }
-        batch.clear();
+    }
+}
+
+/// The log opened again after a failure, or `None` while it cannot be.
+fn open_again(reopen: &Reopen, stats: &AuditStats) -> Option<Tlog> {
+    match Tlog::open(&reopen.dir, &reopen.config) {
+        Ok((log, report)) => {
+            if report.torn_bytes > 0 {
+                tracing::warn!(
+                    bytes = report.torn_bytes,
+                    "decision log: cut a partly written last entry"
+                );
+            }
+            tracing::warn!(
+                size = report.size,
+                "decision log opened again after a failure"
+            );
+            publish_sizes(stats, &log);
+            Some(log)
+        }
+        Err(e) => {
+            if !matches!(e, TlogError::Locked { .. }) {
+                tracing::error!(error = %e, "decision log cannot be opened again");
+            }
+            None
+        }
+    }
+}
+
+/// The syncer thread (`Fsync::Batch`): fsync `entries.log` every
+/// `interval` while it grows, so a power loss loses at most that window.
+fn syncer(shared: &Shared, file: std::fs::File, interval: Duration) {
+    let mut synced = shared.stats.log_bytes.load(Ordering::Acquire);
+    loop {
+        std::thread::sleep(interval);
+        let closed = lock(&shared.pending).closed;
+        let len = shared.stats.log_bytes.load(Ordering::Acquire);
+        if len != synced {
+            if let Err(e) = file.sync_data() {
+                tracing::error!(error = %e, "decision log: fsync of entries.log failed; checking the log again");
+                shared.sync_failed.store(true, Ordering::Release);
+            }
+            synced = len;
+        }
+        if closed {
+            // The writer's last checkpoint fsyncs what is left.
+            return;
+        }
     }
 }

@@ -46,6 +46,11 @@ pub struct DecisionRecord {
     pub risk_score: f64,
     /// The factors behind the score, largest first.
     pub risk_factors: Vec<risk::Factor>,
+    /// SHA-256 of the policy set in force: the one that decided, or for a
+    /// refusal before the policy was asked, the one loaded then.
+    pub policy_set: [u8; 32],
+    /// Ids of the credentials presented (those that have one).
+    pub credential_ids: Vec<String>,
 }
 
 impl DecisionRecord {
@@ -73,6 +78,8 @@ impl DecisionRecord {
             policies: Vec::new(),
             risk_score: 0.0,
             risk_factors: Vec::new(),
+            policy_set: [0; 32],
+            credential_ids: Vec::new(),
         }
     }
 }

@@ -2,11 +2,14 @@
 //! gateway's, in `migrations/`) on SQLite or PostgreSQL, written in batches
 //! and read back newest first.
 
+use std::sync::Arc;
+
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 use sqlx::{QueryBuilder, Row};
 
 use crate::record::DecisionRecord;
+use crate::tlog::{decode, Entry, EntryError, LoggedDecision};
 
 /// The database the decision log is written to: the same pool the gateway
 /// uses, or one of its own.
@@ -35,27 +38,108 @@ fn close_failed<DB: sqlx::Database, T, E>(
     }
 }
 
-impl DecisionDb {
-    /// Append a batch of decisions in one transaction: all rows or none.
-    pub async fn insert(&self, batch: &[DecisionRecord]) -> Result<(), sqlx::Error> {
-        if batch.is_empty() {
-            return Ok(());
+/// An entry of a gateway's log, read back for the index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Indexed {
+    /// Its index in its gateway's log.
+    pub index: u64,
+    pub decision: LoggedDecision,
+}
+
+impl Indexed {
+    /// A record as the log holds it (encoded, then read back): what the
+    /// indexer would insert for it. Tests and benches.
+    pub fn from_record(index: u64, rec: &DecisionRecord) -> Result<Indexed, EntryError> {
+        let mut buf = Vec::new();
+        Entry {
+            record: rec,
+            policy_set: &rec.policy_set,
+            credential_ids: &rec.credential_ids,
         }
+        .encode_into(&mut buf)?;
+        Ok(Indexed {
+            index,
+            decision: decode(&buf)?,
+        })
+    }
+}
+
+/// One log as the index knows it: the gateway that writes it (its instance
+/// name) and the log's own identity, the hex RFC 9162 hash of its first
+/// leaf. Two logs under one instance name (two gateways misconfigured with
+/// the same name, or a log started afresh) are indexed apart, never into
+/// each other's rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRef {
+    pub gateway: Arc<str>,
+    pub log_id: String,
+}
+
+/// Where a decision is: the log it is in and its index there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    pub gateway: String,
+    /// `None` for rows written before the transparency log.
+    pub log_id: Option<String>,
+    pub index: Option<u64>,
+}
+
+/// How far a gateway's log is indexed: the next entry and where it starts
+/// in `entries.log`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Cursor {
+    pub next_index: u64,
+    pub byte_offset: u64,
+}
+
+/// Move `gateway`'s cursor inside the transaction `tx` (one statement text
+/// for both databases: [`SET_CURSOR`]).
+macro_rules! set_cursor {
+    ($tx:expr, $log:expr, $next:expr, $offset:expr, $now_ms:expr) => {
+        sqlx::query(SET_CURSOR)
+            .bind(&*$log.gateway)
+            .bind($log.log_id.as_str())
+            .bind($next)
+            .bind($offset)
+            .bind($now_ms)
+            .execute($tx)
+            .await?
+    };
+}
+
+fn to_i64(n: u64) -> Result<i64, sqlx::Error> {
+    i64::try_from(n).map_err(|e| sqlx::Error::Encode(Box::new(e)))
+}
+
+impl DecisionDb {
+    /// Index a run of `log`'s entries and move its cursor to `cursor`, in
+    /// one transaction: all rows and the cursor, or nothing.
+    pub async fn index(
+        &self,
+        log: &LogRef,
+        rows: &[Indexed],
+        cursor: Cursor,
+        now_ms: i64,
+    ) -> Result<(), sqlx::Error> {
         // Multi-row INSERTs of a few fixed sizes (64, 32, …, 1 rows), so each
         // is prepared once per connection and then served from the
         // statement cache: a statement built for every batch's own size was
         // prepared anew each time, and preparing a statement of hundreds of
         // rows cost more than inserting them.
-        let chunks = fixed_chunks(batch);
+        let chunks = fixed_chunks(rows);
+        let next = to_i64(cursor.next_index)?;
+        let offset = to_i64(cursor.byte_offset)?;
         match self {
             DecisionDb::Sqlite(pool) => {
                 let mut conn = pool.acquire().await?;
                 let written: Result<(), sqlx::Error> = async {
                     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
                     for chunk in chunks {
-                        let mut qb = insert_builder::<sqlx::Sqlite>(chunk, SQLITE_INSERT, "");
+                        let mut qb =
+                            insert_builder::<sqlx::Sqlite>(chunk, &log.log_id, SQLITE_INSERT, "")?;
                         qb.build().execute(&mut *tx).await?;
                     }
+                    set_cursor!(&mut *tx, log, next, offset, now_ms);
                     tx.commit().await
                 }
                 .await;
@@ -67,13 +151,95 @@ impl DecisionDb {
             DecisionDb::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 for chunk in chunks {
-                    let mut qb = insert_builder::<sqlx::Postgres>(chunk, "INSERT", "::jsonb");
+                    let mut qb =
+                        insert_builder::<sqlx::Postgres>(chunk, &log.log_id, "INSERT", "::jsonb")?;
                     qb.build().execute(&mut *tx).await?;
                 }
+                set_cursor!(&mut *tx, log, next, offset, now_ms);
                 tx.commit().await?;
             }
         }
         Ok(())
+    }
+
+    /// Where `log`'s index stands (its start when it has none yet).
+    pub async fn cursor(&self, log: &LogRef) -> Result<Cursor, sqlx::Error> {
+        const Q: &str = "SELECT next_index, byte_offset FROM decision_log_cursor \
+                         WHERE gateway = $1 AND log_id = $2";
+        let row: Option<(i64, i64)> = match self {
+            DecisionDb::Sqlite(pool) => {
+                sqlx::query_as(Q)
+                    .bind(&*log.gateway)
+                    .bind(log.log_id.as_str())
+                    .fetch_optional(pool)
+                    .await?
+            }
+            DecisionDb::Postgres(pool) => {
+                sqlx::query_as(Q)
+                    .bind(&*log.gateway)
+                    .bind(log.log_id.as_str())
+                    .fetch_optional(pool)
+                    .await?
+            }
+        };
+        Ok(row.map_or(Cursor::default(), |(n, o)| Cursor {
+            next_index: u64::try_from(n).unwrap_or(0),
+            byte_offset: u64::try_from(o).unwrap_or(0),
+        }))
+    }
+
+    /// Forget `log`'s rows from entry `cursor.next_index` on and move its
+    /// cursor there: the log is shorter than its index (a power loss took
+    /// entries not yet fsynced).
+    pub async fn rewind(
+        &self,
+        log: &LogRef,
+        cursor: Cursor,
+        now_ms: i64,
+    ) -> Result<u64, sqlx::Error> {
+        const DELETE: &str =
+            "DELETE FROM decisions WHERE gateway = $1 AND log_id = $2 AND log_index >= $3";
+        let next = to_i64(cursor.next_index)?;
+        let offset = to_i64(cursor.byte_offset)?;
+        macro_rules! rewind {
+            ($begin:expr) => {{
+                let mut tx = $begin;
+                let gone = sqlx::query(DELETE)
+                    .bind(&*log.gateway)
+                    .bind(log.log_id.as_str())
+                    .bind(next)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                set_cursor!(&mut *tx, log, next, offset, now_ms);
+                tx.commit().await?;
+                gone
+            }};
+        }
+        Ok(match self {
+            DecisionDb::Sqlite(pool) => {
+                let mut conn = pool.acquire().await?;
+                let done: Result<u64, sqlx::Error> =
+                    async { Ok(rewind!(sqlx::Connection::begin(&mut *conn).await?)) }.await;
+                close_failed(&mut conn, &done);
+                done?
+            }
+            DecisionDb::Postgres(pool) => rewind!(pool.begin().await?),
+        })
+    }
+
+    /// The log and index of decision `id`, if it is indexed.
+    pub async fn locate(&self, id: &str) -> Result<Option<Located>, sqlx::Error> {
+        const Q: &str = "SELECT gateway, log_id, log_index FROM decisions WHERE id = $1";
+        let row: Option<(String, Option<String>, Option<i64>)> = match self {
+            DecisionDb::Sqlite(pool) => sqlx::query_as(Q).bind(id).fetch_optional(pool).await?,
+            DecisionDb::Postgres(pool) => sqlx::query_as(Q).bind(id).fetch_optional(pool).await?,
+        };
+        Ok(row.map(|(gateway, log_id, i)| Located {
+            gateway,
+            log_id,
+            index: i.and_then(|i| u64::try_from(i).ok()),
+        }))
     }
 
     /// The newest decisions first (admin views and tests).
@@ -104,35 +270,6 @@ impl DecisionDb {
         Ok(rows)
     }
 
-    /// Whether every decision of `batch` is in the log already. The writer
-    /// asks when a retried batch fails on a duplicate id: its earlier commit
-    /// reached the database but the answer was lost with the connection.
-    pub async fn holds(&self, batch: &[DecisionRecord]) -> Result<bool, sqlx::Error> {
-        macro_rules! count {
-            ($db:ty, $pool:expr) => {{
-                let mut qb =
-                    QueryBuilder::<$db>::new("SELECT COUNT(*) FROM decisions WHERE id IN (");
-                let mut ids = qb.separated(", ");
-                for r in batch {
-                    ids.push_bind(r.id.as_str());
-                }
-                qb.push(")");
-                qb.build_query_scalar::<i64>()
-                    .persistent(false)
-                    .fetch_one($pool)
-                    .await?
-            }};
-        }
-        if batch.is_empty() {
-            return Ok(true);
-        }
-        let n = match self {
-            DecisionDb::Sqlite(pool) => count!(sqlx::Sqlite, pool),
-            DecisionDb::Postgres(pool) => count!(sqlx::Postgres, pool),
-        };
-        Ok(usize::try_from(n).is_ok_and(|n| n == batch.len()))
-    }
-
     pub async fn count(&self) -> Result<i64, sqlx::Error> {
         let n = match self {
             DecisionDb::Sqlite(pool) => {
@@ -157,11 +294,19 @@ impl DecisionDb {
 /// writer's time.
 const SQLITE_INSERT: &str = "INSERT OR ROLLBACK";
 
+/// Move a gateway's cursor (same text for both databases).
+const SET_CURSOR: &str =
+    "INSERT INTO decision_log_cursor (gateway, log_id, next_index, byte_offset, updated_ms) \
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (gateway, log_id) DO UPDATE SET \
+     next_index = excluded.next_index, byte_offset = excluded.byte_offset, \
+     updated_ms = excluded.updated_ms";
+
 fn insert_builder<'a, DB>(
-    chunk: &'a [DecisionRecord],
+    chunk: &'a [Indexed],
+    log_id: &'a str,
     insert: &'static str,
     json_cast: &'static str,
-) -> QueryBuilder<'a, DB>
+) -> Result<QueryBuilder<'a, DB>, sqlx::Error>
 where
     DB: sqlx::Database,
     String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
@@ -176,36 +321,52 @@ where
     qb.push(
         " INTO decisions (id, ts_ms, gateway, route, method, host, path, client_ip, subject, \
          auth_method, credential_types, issuers, effect, status, reason, policies, risk_score, \
-         risk_factors) ",
+         risk_factors, log_id, log_index, policy_set, credential_ids) ",
     );
-    qb.push_values(chunk, |mut b, r| {
-        b.push_bind(r.id.as_str())
-            .push_bind(r.ts_ms)
-            .push_bind(&*r.gateway)
-            .push_bind(r.route.as_deref())
-            .push_bind(r.method.as_str())
-            .push_bind(r.host.as_str())
-            .push_bind(r.path.as_str())
-            .push_bind(r.client_ip.to_string())
-            .push_bind(r.subject.clone())
-            .push_bind(r.auth_method)
-            .push_bind(json_array(&r.credential_types))
+    let indexes = chunk
+        .iter()
+        .map(|r| to_i64(r.index))
+        .collect::<Result<Vec<i64>, _>>()?;
+    qb.push_values(chunk.iter().zip(indexes), |mut b, (r, index)| {
+        let d = &r.decision;
+        // A score the log holds as null (not finite) is indexed as 0.
+        let score = if d.risk_score.is_finite() {
+            d.risk_score
+        } else {
+            0.0
+        };
+        b.push_bind(d.id.as_str())
+            .push_bind(d.ts_ms)
+            .push_bind(d.gateway.as_str())
+            .push_bind(d.route.as_deref())
+            .push_bind(d.method.as_str())
+            .push_bind(d.host.as_str())
+            .push_bind(d.path.as_str())
+            .push_bind(d.client_ip.to_string())
+            .push_bind(d.subject.as_deref())
+            .push_bind(d.auth_method.as_deref())
+            .push_bind(json_array(&d.credential_types))
             .push_unseparated(json_cast)
-            .push_bind(json_array(&r.issuers))
+            .push_bind(json_array(&d.issuers))
             .push_unseparated(json_cast)
-            .push_bind(r.effect.as_str())
-            .push_bind(r.status.map(i32::from))
-            .push_bind(r.reason)
-            .push_bind(json_array(&r.policies))
+            .push_bind(d.effect.as_str())
+            .push_bind(d.status.map(i32::from))
+            .push_bind(d.reason.as_str())
+            .push_bind(json_array(&d.policies))
             .push_unseparated(json_cast)
-            .push_bind(r.risk_score)
-            .push_bind(serde_json::to_string(&r.risk_factors).unwrap_or_else(|_| "[]".to_owned()))
+            .push_bind(score)
+            .push_bind(serde_json::to_string(&d.risk_factors).unwrap_or_else(|_| "[]".to_owned()))
+            .push_unseparated(json_cast)
+            .push_bind(log_id)
+            .push_bind(index)
+            .push_bind(hex::encode(d.policy_set))
+            .push_bind(json_array(&d.credential_ids))
             .push_unseparated(json_cast);
     });
-    qb
+    Ok(qb)
 }
 
-/// The largest rows per INSERT (18 columns: far below SQLite's 32,766
+/// The largest rows per INSERT (22 columns: far below SQLite's 32,766
 /// parameters and PostgreSQL's 65,535).
 const INSERT_ROWS: usize = 64;
 

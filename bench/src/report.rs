@@ -133,9 +133,6 @@ policies = ["bench.cedar"]
 
 [database]
 url = "sqlite://didgate.db"
-# A 10-second run measures what the decision log sustains, not a burst the
-# queue absorbs and the writer pays for after the run (see bench/README.md).
-audit_queue = 4096
 
 [[route]]
 name = "app"

@@ -1,38 +1,32 @@
-//! The decision log's cost. On the request path it is `AuditLog::record`, a
-//! push on a bounded queue, while the real writer task appends batches to a
-//! SQLite database in a temporary folder (as `server.rs` builds it: one
-//! writer, queue of `database.audit_queue` = 65,536). Behind it, how many
-//! records per second the writer gets into the database: through the queue
-//! and writer, and `audit::DecisionDb::insert` alone (one transaction per
-//! batch of 1,024, the writer's largest).
+//! The decision log's cost, as the gateway runs it (`server/decision_log.rs`):
+//!
+//! - `decision_log/record_64`: 64 requests each `record` a decision at once
+//!   and wait until it is in `entries.log` (group commit: the writer thread
+//!   takes whatever has gathered in one `write`), `fsync = "batch"` every
+//!   10 ms; what a burst of requests waits for before being forwarded;
+//! - `decision_log/record_1`: one request alone, the writer idle: the
+//!   latency one decision adds at low load (a wake-up, one write);
+//! - `decision_index/sqlite_1024`: the indexer's SQL cost, 1,024 entries and
+//!   the cursor in one SQLite transaction (off the request path).
+//!
+//! The log lives on a tmpfs (`/dev/shm`) when there is one, else in the temp
+//! dir, or in `$TLOG_BENCH_DIR`.
 //!
 //!   cargo bench -p didgate --bench audit
 #![allow(clippy::unwrap_used)]
 
-use std::hint::black_box;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use audit::{AuditLog, AuditWriter, DecisionRecord, Effect};
+use audit::tlog::{Fsync, Tlog, TlogConfig};
+use audit::{AuditLog, Cursor, DecisionRecord, Effect, Indexed, LogRef};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use didgate::store::Store;
 
-/// The default `database.audit_queue`.
-const QUEUE: usize = 65_536;
-/// Most records pushed between two checks that the queue has room (a full
-/// queue refuses, which is not the path measured).
-const CHUNK: u64 = 4096;
-/// Records queued before `decision_log_append`, so its writer is busy.
-const BACKLOG: u64 = 2048;
-/// The writer's largest batch (`audit.rs`).
-const BATCH: usize = 1024;
-/// Rows in `store_insert_varied_1_to_32`: one transaction of each size 1..=32.
-const VARIED_ROWS: usize = 32 * 33 / 2;
-
-/// An allowed, forwarded request, as `path.rs` fills the record.
+/// An allowed, forwarded request, as `request/mod.rs` fills the record.
 fn template() -> DecisionRecord {
     DecisionRecord {
         id: String::new(),
@@ -56,10 +50,12 @@ fn template() -> DecisionRecord {
             name: "new_user_agent",
             weight: 0.118,
         }],
+        policy_set: [0x3c; 32],
+        credential_ids: vec!["urn:uuid:6f1e2d3c-8d1f-4a3b-9f1e-2c3d4e5f6a7b".into()],
     }
 }
 
-/// `n` records with fresh ids (the primary key), built off the clock.
+/// `n` records with fresh ids, built off the clock.
 fn records(template: &DecisionRecord, n: usize) -> Vec<DecisionRecord> {
     (0..n)
         .map(|i| {
@@ -71,234 +67,144 @@ fn records(template: &DecisionRecord, n: usize) -> Vec<DecisionRecord> {
         .collect()
 }
 
-/// Block until the writer has written `target` records in all.
-fn wait_written(log: &AuditLog, target: u64) {
-    while log.stats().written.load(Ordering::Relaxed) < target {
-        std::thread::sleep(Duration::from_micros(20));
-    }
+fn scratch(what: &str) -> PathBuf {
+    let base = std::env::var_os("TLOG_BENCH_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let shm = PathBuf::from("/dev/shm");
+            shm.is_dir().then_some(shm)
+        })
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = base.join(format!("didgate-bench-{what}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
-/// The writer's store, as `server.rs` opens it: its own connection.
-async fn store(dir: &Path, name: &str) -> Store {
-    Store::connect(&format!("sqlite://{}", dir.join(name).display()))
-        .await
-        .unwrap()
-        .dedicated()
-        .await
-        .unwrap()
-}
-
-/// A runtime whose one worker thread runs the writer; the bench thread
-/// plays the request path. And a temporary folder for the databases.
-fn setup(what: &str) -> (tokio::runtime::Runtime, PathBuf) {
+/// The request path's side: two runtime workers play the requests, the
+/// writer and syncer threads are the gateway's own.
+fn record(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let dir = std::env::temp_dir().join(format!("didgate-bench-{what}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    (rt, dir)
-}
-
-/// A decision log with its writer running on a fresh SQLite database.
-struct Log {
-    rt: tokio::runtime::Runtime,
-    dir: PathBuf,
-    store: Store,
-    log: AuditLog,
-    writer: AuditWriter,
-    pushed: u64,
-}
-
-impl Log {
-    fn start(what: &str) -> Self {
-        let (rt, dir) = setup(what);
-        let store = rt.block_on(store(&dir, "audit.db"));
-        let (log, writer) = {
-            let _rt = rt.enter();
-            AuditLog::spawn(store.decisions(), QUEUE)
-        };
-        Log {
-            rt,
-            dir,
-            store,
-            log,
-            writer,
-            pushed: 0,
-        }
-    }
-
-    /// Flush, check every record pushed was written, remove the database.
-    fn finish(self) {
-        let Log {
-            rt,
-            dir,
-            store,
-            log,
-            writer,
-            pushed,
-        } = self;
-        drop(log);
-        rt.block_on(async {
-            writer.finish().await;
-            assert_eq!(
-                store.decisions().count().await.unwrap(),
-                i64::try_from(pushed).unwrap()
-            );
-            store.close().await;
-        });
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-}
-
-/// The request path under load: one queue push per decision, the writer
-/// busy with earlier batches (a backlog is kept queued), so a push is the
-/// channel operation alone.
-fn append(c: &mut Criterion) {
+    let dir = scratch("record");
+    let mut config = TlogConfig::new("didgate.example/bench", [7; 32]);
+    config.fsync = Fsync::Batch;
+    let (tlog, _) = Tlog::open(&dir, &config).unwrap();
+    let (log, writer) = {
+        let _rt = rt.enter();
+        AuditLog::spawn(tlog, dir.clone(), config, Duration::from_millis(10)).unwrap()
+    };
     let template = template();
-    let mut l = Log::start("audit-append");
-    for r in records(&template, BACKLOG as usize) {
-        l.log.try_record(r).unwrap();
-    }
-    l.pushed += BACKLOG;
-    c.bench_function("decision_log_append", |b| {
-        b.iter_custom(|iters| {
-            let mut timed = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                let n = left.min(CHUNK);
-                // Room for `n` more; what is left queued keeps the writer busy.
-                wait_written(&l.log, l.pushed.saturating_sub(QUEUE as u64 - n));
-                let batch = records(&template, n as usize);
-                let start = Instant::now();
-                for r in batch {
-                    l.log.try_record(black_box(r)).unwrap();
+    let mut g = c.benchmark_group("decision_log");
+    for burst in [64usize, 1] {
+        g.throughput(Throughput::Elements(burst as u64));
+        g.bench_function(format!("record_{burst}"), |b| {
+            b.iter_custom(|iters| {
+                let mut timed = Duration::ZERO;
+                for _ in 0..iters {
+                    let batch = records(&template, burst);
+                    let start = Instant::now();
+                    rt.block_on(async {
+                        let tasks: Vec<_> = batch
+                            .into_iter()
+                            .map(|r| {
+                                let log = log.clone();
+                                tokio::spawn(async move { log.record(r).await })
+                            })
+                            .collect();
+                        for t in tasks {
+                            t.await.unwrap().unwrap();
+                        }
+                    });
+                    timed += start.elapsed();
                 }
-                timed += start.elapsed();
-                l.pushed += n;
-                left -= n;
-            }
-            timed
-        })
-    });
-    l.finish();
-}
-
-/// The request path at low load: every push finds the writer waiting on an
-/// empty queue, and wakes it.
-fn append_idle_writer(c: &mut Criterion) {
-    let template = template();
-    let mut l = Log::start("audit-append-idle");
-    // The writer's first transactions (connection, statement cache) off the clock.
-    for r in records(&template, 3) {
-        l.log.try_record(r).unwrap();
-        l.pushed += 1;
-        wait_written(&l.log, l.pushed);
+                timed
+            })
+        });
     }
-    c.bench_function("decision_log_append_idle_writer", |b| {
-        b.iter_custom(|iters| {
-            let mut timed = Duration::ZERO;
-            for _ in 0..iters {
-                let r = records(&template, 1).pop().unwrap();
-                // Everything written and the writer back to waiting.
-                wait_written(&l.log, l.pushed);
-                std::thread::sleep(Duration::from_micros(200));
-                let start = Instant::now();
-                l.log.try_record(black_box(r)).unwrap();
-                timed += start.elapsed();
-                l.pushed += 1;
-            }
-            timed
-        })
-    });
-    l.finish();
+    g.finish();
+    let written = log.stats().written.load(Ordering::Relaxed);
+    rt.block_on(writer.finish());
+    let (reopened, report) =
+        Tlog::open(&dir, &TlogConfig::new("didgate.example/bench", [7; 32])).unwrap();
+    assert_eq!(
+        reopened.size(),
+        written,
+        "every decision recorded is in the log"
+    );
+    assert_eq!(report.signed, written, "and in the last checkpoint");
+    drop(reopened);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Records per second into the database.
-fn write_throughput(c: &mut Criterion) {
+/// The indexer's transactions: 1,024 rows and the cursor at a time.
+fn index(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("didgate-bench-index-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = rt.block_on(async {
+        Store::connect(&format!("sqlite://{}", dir.join("index.db").display()))
+            .await
+            .unwrap()
+    });
     let template = template();
-    let mut l = Log::start("audit-write");
-    let mut g = c.benchmark_group("decision_log_write_throughput");
-    g.throughput(Throughput::Elements(BATCH as u64));
+    let log = LogRef {
+        gateway: Arc::from("gw-bench-1"),
+        log_id: "ab".repeat(32),
+    };
+    let mut next = 0u64;
+    let mut g = c.benchmark_group("decision_index");
+    g.throughput(Throughput::Elements(1024));
     g.sample_size(20);
     g.measurement_time(Duration::from_secs(4));
-
-    // Through the queue and the writer: push 1,024, wait until written.
-    g.bench_function("writer_1024", |b| {
-        b.iter_custom(|iters| {
-            let mut timed = Duration::ZERO;
-            for _ in 0..iters {
-                let batch = records(&template, BATCH);
-                let start = Instant::now();
-                for r in batch {
-                    l.log.try_record(r).unwrap();
-                }
-                l.pushed += BATCH as u64;
-                wait_written(&l.log, l.pushed);
-                timed += start.elapsed();
-            }
-            timed
-        })
-    });
-
-    // One transaction of 1,024 rows, no queue (a database of its own).
-    let insert = l.rt.block_on(store(&l.dir, "insert.db"));
-    g.bench_function("store_insert_1024", |b| {
-        b.to_async(&l.rt).iter_batched(
-            || records(&template, BATCH),
-            |batch| {
-                let store = &insert;
-                async move { store.decisions().insert(&batch).await.unwrap() }
+    g.bench_function("sqlite_1024", |b| {
+        b.to_async(&rt).iter_batched(
+            || {
+                let rows: Vec<Indexed> = records(&template, 1024)
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| Indexed::from_record(next + i as u64, r).unwrap())
+                    .collect();
+                next += 1024;
+                (rows, next)
             },
-            BatchSize::PerIteration,
-        )
-    });
-
-    // What the writer sees below saturation: small transactions of varied
-    // sizes (1 to 32 rows; 528 in all), one per linger window.
-    let varied = l.rt.block_on(store(&l.dir, "varied.db"));
-    g.throughput(Throughput::Elements(VARIED_ROWS as u64));
-    g.bench_function("store_insert_varied_1_to_32", |b| {
-        b.to_async(&l.rt).iter_batched(
-            || (1..=32).map(|n| records(&template, n)).collect::<Vec<_>>(),
-            |batches| {
-                let store = &varied;
+            |(rows, next)| {
+                let db = store.decisions();
+                let log = &log;
                 async move {
-                    for batch in &batches {
-                        store.decisions().insert(batch).await.unwrap();
-                    }
+                    let cursor = Cursor {
+                        next_index: next,
+                        byte_offset: next * 400,
+                    };
+                    db.index(log, &rows, cursor, 0).await.unwrap()
                 }
             },
             BatchSize::PerIteration,
         )
     });
     g.finish();
-    l.rt.block_on(varied.close());
-    l.rt.block_on(insert.close());
-    l.finish();
+    rt.block_on(async {
+        assert_eq!(
+            store.decisions().count().await.unwrap(),
+            i64::try_from(next).unwrap()
+        );
+        store.close().await;
+    });
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
-// Criterion sizes a run from the wall time of its warm-up, waits and record
-// building included, so these times bound the wall time; what is reported is
-// the pushes alone. Every record pushed is written by the writer, at the
-// database's pace: the queue bounds the backlog left at the end.
 criterion_group! {
-    name = append_benches;
+    name = benches;
     config = Criterion::default()
-        .sample_size(50)
-        .warm_up_time(Duration::from_millis(20))
-        .measurement_time(Duration::from_millis(60));
-    targets = append
+        .sample_size(30)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    targets = record, index
 }
-// Each push here first waits for a one-record transaction (milliseconds).
-criterion_group! {
-    name = append_idle_benches;
-    config = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(50))
-        .measurement_time(Duration::from_secs(2));
-    targets = append_idle_writer
-}
-criterion_group!(throughput_benches, write_throughput);
-criterion_main!(append_benches, append_idle_benches, throughput_benches);
+criterion_main!(benches);

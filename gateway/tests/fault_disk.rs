@@ -1,21 +1,17 @@
 //! Fault injection: the disk under the decision log fills up. The gateway's
-//! SQLite database lives on a filesystem of its own (a 16 MiB tmpfs,
-//! `test_support::Tmpfs`), which the test fills to the last byte while
-//! clients keep sending requests, then frees.
+//! transparency log (`[audit] dir`) lives on a filesystem of its own (a
+//! 16 MiB tmpfs, `test_support::Tmpfs`), which the test fills to the last
+//! byte while clients keep sending requests, then frees.
 //!
-//! While the disk is full, SQLite cannot append to its write-ahead log, so
-//! the writer's batch fails (`SQLITE_FULL`) and is retried, never dropped.
-//! Decisions are queued in memory while the queue (`[database] audit_queue`)
-//! has room, and their requests answered as usual; once it is full and the
-//! writer is failing, requests are refused `503 audit_unavailable` at once:
-//! never forwarded unaudited, the process does not crash (its health
-//! endpoint answers), and memory stays bounded. Recovery is automatic: once
-//! space is freed the writer's next try (within its backoff, at most 5 s)
-//! writes the queued decisions and requests are allowed again. Every request
-//! a client saw answered, but for `audit_unavailable`, has exactly one row,
-//! visible to every connection (SQLite may end a transaction by itself on a
-//! full disk; the writer then replaces its connection, so that its later
-//! commits are real ones, not savepoints inside a transaction left open).
+//! While the disk is full, the writer's `write` of a batch fails (ENOSPC):
+//! what it wrote of the batch is cut back, the batch's requests are refused
+//! `503 audit_unavailable` (never forwarded unaudited), and each later batch
+//! is tried again, so the process does not crash (its health endpoint
+//! answers) and memory stays bounded (a request waits for its own batch
+//! only). Recovery is automatic: once space is freed the next batch is
+//! written and requests are allowed again. Every request a client saw
+//! answered, but for `audit_unavailable`, has exactly one entry in the log
+//! and so one row in the index built from it; the log verifies after.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -38,9 +34,9 @@ const NO_AUDIT: (StatusCode, &str) = (StatusCode::SERVICE_UNAVAILABLE, "audit_un
 async fn disk_full_under_the_decision_log_refuses_then_recovers() {
     let dir = tempdir("disk-full");
     let fs = Tmpfs::mount(&dir.join("fs"), 16 << 20).unwrap();
-    let db = format!("sqlite://{}", fs.path().join("decisions.db").display());
-    let mut h = Harness::start(Some(db), "").await;
-    h.reconfigure(|c| c.database.audit_queue = 16).await;
+    let mut h = Harness::start(None, "").await;
+    let log_dir = fs.path().join("log");
+    h.reconfigure(|c| c.audit.dir = log_dir.clone()).await;
 
     let h = Arc::new(h);
     let load = Load::start(&h, 4, LOAD);
@@ -97,7 +93,12 @@ async fn disk_full_under_the_decision_log_refuses_then_recovers() {
         resumed_after.as_millis(),
     );
     let h = Arc::try_unwrap(h).ok().expect("the clients are done");
+    let vkey = h.gw().log_vkey().to_owned();
     h.stop().await;
+    // What was written while the disk filled and emptied is a log that
+    // verifies, every entry in a signed checkpoint.
+    let report = audit::tlog::verify_log(&log_dir, &vkey).unwrap();
+    assert!(report.is_ok(), "{report:?}");
     drop(fs);
     let _ = std::fs::remove_dir_all(&dir);
 }

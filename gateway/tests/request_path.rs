@@ -391,6 +391,7 @@ async fn unknown_route_and_method_refused() {
     let h = Harness::start(None, "").await;
     let mut cfg = h.config.clone();
     cfg.routes[0].host = Some("only.example".into());
+    cfg.audit.dir = h.dir.join("log-2");
     let gw2 = didgate::start(&cfg).await.unwrap();
     let url = format!("http://{}", gw2.http_addr.unwrap());
     let r = send(

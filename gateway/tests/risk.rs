@@ -256,6 +256,7 @@ async fn profiles_survive_and_are_shared(db: String) {
     // A second gateway on the same database, started while the first runs.
     let mut peer_config = h.config.clone();
     peer_config.server.instance = "gw-peer".into();
+    peer_config.audit.dir = h.dir.join("peer-log");
     let peer = didgate::start(&peer_config).await.unwrap();
     let peer_url = format!("http://{}", peer.http_addr.unwrap());
     // The first gateway writes within 200 ms; the peer reads within 200 ms.

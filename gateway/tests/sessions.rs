@@ -488,6 +488,7 @@ async fn shared_sessions(db: String) {
     let b_dir = tempdir("twin");
     let mut cfg = a.config.clone();
     cfg.server.instance = "gw-b".into();
+    cfg.audit.dir = b_dir.join("log");
     cfg.sessions.sync_interval_ms = 100;
     let _ = &b_dir;
     let b_gw = didgate::start(&cfg).await.unwrap();

@@ -1,13 +1,18 @@
-//! The decision log on both backends, over real connections: SQLite (a file)
+//! The decision index (built from the log) on both backends, over real connections: SQLite (a file)
 //! and PostgreSQL (127.0.0.1:5432, a fresh database per test).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
 use std::net::IpAddr;
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
-use audit::{AuditLog, DecisionRecord, Effect};
+use audit::tlog::{Tlog, TlogConfig};
+use audit::{
+    AuditLog, AuditWriter, Cursor, DecisionRecord, Effect, Indexed, Indexer, Located, LogRef,
+};
 use didgate::store::Store;
 use http::{Method, StatusCode};
 use support::*;
@@ -57,18 +62,57 @@ fn record(i: usize) -> DecisionRecord {
                 weight: 0.1,
             },
         ],
+        policy_set: [0xab; 32],
+        credential_ids: vec![format!("urn:uuid:{i}")],
+    }
+}
+
+/// Entries `from..from + n` of a log, as the indexer reads them back.
+fn indexed(from: usize, n: usize) -> Vec<Indexed> {
+    (from..from + n)
+        .map(|i| Indexed::from_record(i as u64, &record(i)).unwrap())
+        .collect()
+}
+
+fn log(gateway: &str, log_id: &str) -> LogRef {
+    LogRef {
+        gateway: Arc::from(gateway),
+        log_id: log_id.to_owned(),
+    }
+}
+
+fn located(index: u64, log_id: &str) -> Option<Located> {
+    Some(Located {
+        gateway: "gw-1".to_owned(),
+        log_id: Some(log_id.to_owned()),
+        index: Some(index),
+    })
+}
+
+fn at(next_index: u64) -> Cursor {
+    Cursor {
+        next_index,
+        byte_offset: next_index * 100,
     }
 }
 
 async fn storage_contract(store: Store) {
-    assert_eq!(store.decisions().count().await.unwrap(), 0);
+    let db = store.decisions();
+    let (one, two) = (log("gw-1", "aa"), log("gw-2", "bb"));
+    // The same instance name, another log (misconfigured twins).
+    let other = log("gw-1", "cc");
+    assert_eq!(db.count().await.unwrap(), 0);
+    assert_eq!(db.cursor(&one).await.unwrap(), Cursor::default());
     // Larger than one insert chunk, to cover chunking inside one transaction.
-    let batch: Vec<_> = (0..1203).map(record).collect();
-    store.decisions().insert(&batch).await.unwrap();
-    assert_eq!(store.decisions().count().await.unwrap(), 1203);
-    let recent = store.decisions().recent(3).await.unwrap();
+    let batch = indexed(0, 1203);
+    db.index(&one, &batch, at(1203), 5).await.unwrap();
+    assert_eq!(db.count().await.unwrap(), 1203);
+    assert_eq!(db.cursor(&one).await.unwrap(), at(1203));
+    assert_eq!(db.cursor(&two).await.unwrap(), Cursor::default());
+    assert_eq!(db.cursor(&other).await.unwrap(), Cursor::default());
+    let recent = db.recent(3).await.unwrap();
     assert_eq!(recent.len(), 3);
-    let newest = &batch[1202];
+    let newest = &batch[1202].decision;
     assert_eq!(recent[0].id, newest.id);
     assert_eq!(recent[0].path, "/p/1202");
     assert_eq!(recent[0].effect, "allow");
@@ -81,25 +125,44 @@ async fn storage_contract(store: Store) {
     assert_eq!(recent[1].status, Some(401));
     assert!((recent[0].risk_score - 0.25).abs() < 1e-9);
     assert_eq!(recent[0].risk_factors, vec!["new_network", "new_device"]);
+    assert_eq!(db.locate(&newest.id).await.unwrap(), located(1202, "aa"));
+    assert_eq!(db.locate("no-such-id").await.unwrap(), None);
 
-    // A batch with a duplicate id fails whole: no partial write, also of
-    // the statements (64 rows, then 32) before the failing one; the
+    // A run with a duplicate id fails whole: no row, also of the statements
+    // (64 rows, then 32) before the failing one, and the cursor stays; the
     // connection is fine afterwards.
-    let mut bad: Vec<_> = (0..100).map(record).collect();
-    bad[99].id = bad[0].id.clone();
-    assert!(store.decisions().insert(&bad).await.is_err());
-    assert_eq!(store.decisions().count().await.unwrap(), 1203);
-    store.decisions().insert(&bad[..99]).await.unwrap();
-    assert_eq!(store.decisions().count().await.unwrap(), 1302);
+    let mut bad = indexed(1203, 100);
+    bad[99].decision.id = bad[0].decision.id.clone();
+    assert!(db.index(&one, &bad, at(1303), 6).await.is_err());
+    assert_eq!(db.count().await.unwrap(), 1203);
+    assert_eq!(db.cursor(&one).await.unwrap(), at(1203));
+    db.index(&one, &bad[..99], at(1302), 7).await.unwrap();
+    assert_eq!(db.count().await.unwrap(), 1302);
+    assert_eq!(db.cursor(&one).await.unwrap(), at(1302));
+    // Another log under the same name has rows and a cursor of its own.
+    let others = indexed(2000, 5);
+    db.index(&other, &others, at(5), 7).await.unwrap();
+    assert_eq!(db.cursor(&other).await.unwrap(), at(5));
+    assert_eq!(db.cursor(&one).await.unwrap(), at(1302));
+    assert_eq!(db.count().await.unwrap(), 1307);
 
-    // The audit writer drains everything queued before it finishes.
-    let (log, writer) = AuditLog::spawn(store.decisions(), 4096);
-    for i in 0..500 {
-        log.record(record(10_000 + i)).await.unwrap();
-    }
-    drop(log);
-    writer.finish().await;
-    assert_eq!(store.decisions().count().await.unwrap(), 1802);
+    // The log turned out shorter (a power loss): the rows from entry 1300
+    // go, and the cursor with them; the other log's rows stay.
+    assert_eq!(db.rewind(&one, at(1300), 8).await.unwrap(), 2);
+    assert_eq!(db.count().await.unwrap(), 1305);
+    assert_eq!(db.cursor(&one).await.unwrap(), at(1300));
+    assert_eq!(db.cursor(&other).await.unwrap(), at(5));
+    assert_eq!(
+        db.locate(&others[4].decision.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .log_id
+            .as_deref(),
+        Some("cc")
+    );
+    assert_eq!(db.locate(&bad[98].decision.id).await.unwrap(), None);
+    assert!(db.locate(&bad[96].decision.id).await.unwrap().is_some());
 
     // Risk: one hash key per database, however often it is asked for.
     let key = store.risk_hash_key().await.unwrap();
@@ -134,6 +197,100 @@ async fn storage_contract(store: Store) {
     store.close().await;
 }
 
+/// A transparency log in `dir` with its writer running.
+fn open_log(dir: &Path) -> (AuditLog, AuditWriter) {
+    let config = TlogConfig::new("gateway.test/didgate/gw-1", [0x42; 32]);
+    let (tlog, _) = Tlog::open(dir, &config).unwrap();
+    AuditLog::spawn(tlog, dir.to_path_buf(), config, Duration::from_millis(5)).unwrap()
+}
+
+/// The indexer over a real log: everything recorded is indexed once, in
+/// log order; a new indexer (a restart) resumes at the cursor; an index
+/// ahead of a shorter log is cut back to it.
+async fn indexer_contract(store: Store, scratch: &Path) {
+    let db = store.decisions();
+    let gw: Arc<str> = Arc::from("gw-1");
+    let dir = scratch.join("log");
+    let (log, writer) = open_log(&dir);
+    let recs: Vec<DecisionRecord> = (0..900).map(record).collect();
+    let ids: Vec<&str> = recs.iter().map(|r| r.id.as_str()).collect();
+    for r in &recs[..700] {
+        log.record(r.clone()).await.unwrap();
+    }
+    let mut indexer = Indexer::new(db.clone(), gw.clone(), &dir, log.stats_handle());
+    assert_eq!(indexer.catch_up().await.unwrap(), 700);
+    assert_eq!(indexer.progress(), (700, 700));
+    assert_eq!(db.count().await.unwrap(), 700);
+    assert_eq!(indexer.catch_up().await.unwrap(), 0, "nothing new");
+    let first = indexer.log().unwrap().clone();
+    assert_eq!(first.log_id.len(), 64);
+    for (i, id) in ids[..700].iter().enumerate().step_by(97) {
+        assert_eq!(
+            db.locate(id).await.unwrap(),
+            located(i as u64, &first.log_id)
+        );
+    }
+    // More decisions; a fresh indexer (as after a restart) starts from the
+    // cursor in the database, not from the log's start.
+    for r in &recs[700..] {
+        log.record(r.clone()).await.unwrap();
+    }
+    let mut restarted = Indexer::new(db.clone(), gw.clone(), &dir, log.stats_handle());
+    assert_eq!(restarted.catch_up().await.unwrap(), 200);
+    assert_eq!(db.count().await.unwrap(), 900);
+    let cursor = db.cursor(&first).await.unwrap();
+    assert_eq!(cursor.next_index, 900);
+    assert_eq!(
+        cursor.byte_offset,
+        std::fs::metadata(audit::tlog::entries_log_path(&dir))
+            .unwrap()
+            .len()
+    );
+    writer.finish().await;
+
+    // A power loss took the log's last entries (never fsynced): the log is
+    // shorter than its index. The rows past its end go.
+    // (The same log as it stood at 500 entries: the same decisions again.)
+    let short = scratch.join("short");
+    let (log, writer) = open_log(&short);
+    for r in &recs[..500] {
+        log.record(r.clone()).await.unwrap();
+    }
+    assert_eq!(
+        log.stats().size.load(std::sync::atomic::Ordering::Relaxed),
+        500
+    );
+    let mut behind = Indexer::new(db.clone(), gw.clone(), &short, log.stats_handle());
+    assert_eq!(behind.catch_up().await.unwrap(), 0);
+    assert_eq!(db.count().await.unwrap(), 500);
+    assert_eq!(db.cursor(&first).await.unwrap().next_index, 500);
+    assert_eq!(
+        db.locate(ids[499]).await.unwrap(),
+        located(499, &first.log_id)
+    );
+    assert_eq!(db.locate(ids[500]).await.unwrap(), None);
+    // New decisions go on from there.
+    log.record(record(6_000)).await.unwrap();
+    assert_eq!(behind.catch_up().await.unwrap(), 1);
+    assert_eq!(db.count().await.unwrap(), 501);
+
+    // Another gateway misconfigured with the same instance name writes a
+    // log of its own: indexed beside the first, not into it.
+    let twin_dir = scratch.join("twin");
+    let (twin, twin_writer) = open_log(&twin_dir);
+    for i in 0..3 {
+        twin.record(record(7_000 + i)).await.unwrap();
+    }
+    let mut twin_indexer = Indexer::new(db.clone(), gw.clone(), &twin_dir, twin.stats_handle());
+    assert_eq!(twin_indexer.catch_up().await.unwrap(), 3);
+    assert_ne!(twin_indexer.log().unwrap().log_id, first.log_id);
+    assert_eq!(db.count().await.unwrap(), 504);
+    assert_eq!(db.cursor(&first).await.unwrap().next_index, 501);
+    twin_writer.finish().await;
+    writer.finish().await;
+    store.close().await;
+}
+
 /// A SQLite store in a fresh directory named after `name`.
 async fn sqlite_store(name: &str) -> Store {
     let dir = tempdir(name);
@@ -157,69 +314,22 @@ async fn postgres_store_contract() {
     storage_contract(store).await;
 }
 
-/// A full queue with a healthy writer slows the caller down instead of
-/// refusing: every decision is taken and written. With a failing writer
-/// (the database gone) a full queue refuses at once, without waiting.
-#[tokio::test]
-async fn full_queue_waits_for_a_healthy_writer_and_refuses_for_a_failing_one() {
-    let store = sqlite_store("sqlite-full").await;
-    // On the writer's own single connection, a batch rolled back by a bad
-    // row leaves the connection usable for the next one.
-    let one = store.dedicated().await.unwrap();
-    let mut bad: Vec<_> = (0..70).map(record).collect();
-    bad[69].id = bad[0].id.clone();
-    assert!(one.decisions().insert(&bad).await.is_err());
-    one.decisions().insert(&bad[..69]).await.unwrap();
-    assert_eq!(store.decisions().count().await.unwrap(), 69);
-    one.close().await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_indexer_contract() {
+    let dir = tempdir("sqlite-indexer");
+    let store = Store::connect(&format!("sqlite://{}", dir.join("d.db").display()))
+        .await
+        .unwrap();
+    indexer_contract(store, &dir).await;
+}
 
-    // Room for one decision: every other one finds the queue full.
-    let (log, writer) = AuditLog::spawn(store.decisions(), 1);
-    for i in 0..300 {
-        log.record(record(i)).await.unwrap();
-    }
-    assert!(
-        log.stats()
-            .waited_full
-            .load(std::sync::atomic::Ordering::Relaxed)
-            > 0,
-        "the queue was full at times"
-    );
-    assert_eq!(
-        log.stats()
-            .refused_full
-            .load(std::sync::atomic::Ordering::Relaxed),
-        0
-    );
-    drop(log);
-    writer.finish().await;
-    assert_eq!(store.decisions().count().await.unwrap(), 369);
-
-    // The database goes away: the writer's batch fails and is retried.
-    store.close().await;
-    let (log, _writer) = AuditLog::spawn(store.decisions(), 1);
-    log.record(record(1_000)).await.unwrap();
-    let stats = log.stats();
-    for _ in 0..500 {
-        if stats.failing.load(std::sync::atomic::Ordering::Relaxed) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert!(stats.failing.load(std::sync::atomic::Ordering::Relaxed));
-    // One more fits in the queue; the next is refused without waiting for room.
-    log.record(record(1_001)).await.unwrap();
-    assert!(log.record(record(1_002)).await.is_err());
-    assert_eq!(
-        stats
-            .refused_full
-            .load(std::sync::atomic::Ordering::Relaxed),
-        1
-    );
-    assert_eq!(
-        stats.waited_full.load(std::sync::atomic::Ordering::Relaxed),
-        0
-    );
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_indexer_contract() {
+    let dir = tempdir("pg-indexer");
+    let store = Store::connect(&test_support::fresh_postgres_database())
+        .await
+        .unwrap();
+    indexer_contract(store, &dir).await;
 }
 
 #[tokio::test]
@@ -265,7 +375,22 @@ async fn gateway_records_decisions_in_postgres() {
         .iter()
         .any(|r| r.reason == "credential_missing" && r.status == Some(401)));
     h.stop().await;
-    // Another gateway on the same database sees the same log.
+    // Another gateway on the same database sees the same index, which
+    // names each row's entry in the log.
     let other = Store::connect(&url).await.unwrap();
     assert_eq!(other.decisions().count().await.unwrap(), 2);
+    let mut at: Vec<_> = Vec::new();
+    for r in &d {
+        at.push(
+            other
+                .decisions()
+                .locate(&r.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .index,
+        );
+    }
+    at.sort();
+    assert_eq!(at, vec![Some(0), Some(1)]);
 }

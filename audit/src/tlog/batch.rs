@@ -66,6 +66,11 @@ impl Batch {
         &self.buf
     }
 
+    /// Bytes the batch's buffer holds without growing.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// Empty the batch, keeping its buffer.
     pub fn clear(&mut self) {
         self.buf.clear();

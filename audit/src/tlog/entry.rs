@@ -658,6 +658,8 @@ mod tests {
                 name: "new_network",
                 weight: 0.2,
             }],
+            policy_set: [0; 32],
+            credential_ids: Vec::new(),
         }
     }
 

@@ -232,6 +232,13 @@ pub(crate) fn read_bundle(dir: &Path, index: u64, width: u64) -> Result<Option<F
     read_covering(dir, width, |w| bundle_path(index, w))
 }
 
+/// The file in `dir` that holds the log's entries, one after another
+/// (2-byte big-endian length, then the entry): the writer appends to it,
+/// the SQL indexer reads it.
+pub fn entries_log_path(dir: &Path) -> std::path::PathBuf {
+    dir.join(ENTRIES_LOG)
+}
+
 /// Split framed entries (2-byte big-endian length, then the bytes).
 pub struct Frames<'a> {
     rest: &'a [u8],

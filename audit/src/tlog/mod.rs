@@ -9,7 +9,7 @@
 //! (`checkpoint.rs`), the writer (`writer.rs`) and what opening checks
 //! (`open.rs`), inclusion and consistency proofs (`proof.rs`), and the
 //! auditor's `verify_log` (`verify.rs`) and its findings (`report.rs`). Not here: when the gateway appends
-//! (its writer task drives [`Tlog`]), the SQL index, anchoring on chain.
+//! (`crate::log` drives [`Tlog`]), the SQL index (`crate::indexer`), anchoring on chain.
 //!
 //! The Merkle tree, tiles, proofs and checkpoints are tlog_tiles' (a port
 //! of Go's sumdb/tlog), the signed notes signed_note's; nothing here hashes
@@ -33,7 +33,7 @@ pub use entry::{
     decode, Encoded, Entry, EntryError, LoggedDecision, LoggedFactor, ENTRY_VERSION, MAX_ENTRY_LEN,
 };
 pub use error::TlogError;
-pub use layout::{bundle_path, tile_path, Frames, TILE_HEIGHT, TILE_WIDTH};
+pub use layout::{bundle_path, entries_log_path, tile_path, Frames, TILE_HEIGHT, TILE_WIDTH};
 pub use open::{OpenCheck, OpenReport};
 pub use proof::{
     check_consistency, check_inclusion, prove_consistency, prove_inclusion, read_entry,

@@ -270,6 +270,24 @@ impl Tlog {
         &self.dir
     }
 
+    /// Bytes of `entries.log` holding the log's entries (its length after
+    /// the last successful append).
+    pub fn log_bytes(&self) -> u64 {
+        self.log_len
+    }
+
+    /// An earlier failure left the log out of step with its files: nothing
+    /// more can be written until it is opened again.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.is_some()
+    }
+
+    /// Another handle on `entries.log`, for fsyncing it from another
+    /// thread while this one writes.
+    pub fn entries_file(&self) -> std::io::Result<File> {
+        self.file.try_clone()
+    }
+
     /// Proof that entry `index` is in the tree of `at` (a checkpoint this
     /// log published).
     pub fn prove_inclusion(

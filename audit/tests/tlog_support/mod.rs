@@ -45,6 +45,8 @@ pub fn record(i: u64) -> DecisionRecord {
             name: "new_network",
             weight: 0.1,
         }],
+        policy_set: [0; 32],
+        credential_ids: Vec::new(),
     }
 }
 

@@ -1,4 +1,5 @@
-//! `[database]`: the database URL and the decision log's in-memory queue.
+//! `[database]`: the database URL (sessions, the did:ethr index, risk
+//! profiles and the decision index).
 
 use serde::Deserialize;
 
@@ -12,25 +13,25 @@ pub struct DatabaseConfig {
     /// The `DIDGATE_DATABASE_URL` environment variable overrides it (it may hold a password).
     #[serde(default = "default_db")]
     pub url: String,
-    /// Decisions buffered in memory for the database. When they are all
-    /// taken, requests wait for room (up to 2 s) while the database is
-    /// writing, and are refused with 503 `audit_unavailable` while it fails:
-    /// the gateway never forwards an unaudited request.
-    #[serde(default = "default_audit_queue")]
-    pub audit_queue: usize,
+    /// No longer used: decisions go to the transparency log (`[audit]`),
+    /// which needs no queue; the database holds an index built from it.
+    /// Accepted so that older config files still load; the gateway says at
+    /// start that it is ignored.
+    #[serde(default)]
+    pub audit_queue: Option<usize>,
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
             url: default_db(),
-            audit_queue: default_audit_queue(),
+            audit_queue: None,
         }
     }
 }
 
 impl DatabaseConfig {
-    /// Checks `[database]`: a URL the gateway can open, a sane queue.
+    /// Checks `[database]`: a URL the gateway can open.
     pub(super) fn validate(&self, v: &mut Validation) {
         let db = &self.url;
         if !(db.starts_with("sqlite:")
@@ -43,26 +44,9 @@ impl DatabaseConfig {
                 "use \"sqlite://didgate.db\" or \"postgres://user@host/db\"",
             );
         }
-        if self.audit_queue > 16 << 20 {
-            v.invalid(
-                "database.audit_queue",
-                "is above 16777216",
-                "use the default 65536",
-            );
-        }
-        if self.audit_queue < 16 {
-            v.invalid(
-                "database.audit_queue",
-                "is below 16",
-                "use the default 65536",
-            );
-        }
     }
 }
 
 fn default_db() -> String {
     "sqlite://didgate.db".to_owned()
-}
-fn default_audit_queue() -> usize {
-    65_536
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod audit_settings;
 mod chains;
 mod credential_settings;
 mod database;
@@ -23,6 +24,7 @@ mod server;
 mod sessions;
 mod validation;
 
+pub use audit_settings::{AuditSettings, FsyncMode};
 pub use chains::ChainConfig;
 pub use credential_settings::{CredentialsConfig, TrustedIssuerConfig};
 pub use database::DatabaseConfig;
@@ -76,6 +78,9 @@ pub struct Config {
     pub policy: PolicyConfig,
     #[serde(default)]
     pub database: DatabaseConfig,
+    /// The decision log of record (a transparency log on disk).
+    #[serde(default)]
+    pub audit: AuditSettings,
     #[serde(default, rename = "route")]
     pub routes: Vec<RouteConfig>,
     /// EVM chains whose ERC-1056 registry is followed for did:ethr, by the
@@ -215,6 +220,7 @@ impl Config {
         self.credentials.validate(&mut v);
         self.policy.validate(&mut v);
         self.database.validate(&mut v);
+        self.audit.validate(&mut v);
         for (name, chain) in &self.chains {
             chain.validate(name, &mut v);
         }

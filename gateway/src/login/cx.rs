@@ -29,6 +29,8 @@ pub struct LoginCx<'a> {
     pub risk: Option<&'a risk::Engine>,
     pub geoip: Option<&'a GeoIp>,
     pub instance: &'a Arc<str>,
+    /// SHA-256 of the policy set in force, for the decision log.
+    pub policy_set: [u8; 32],
 }
 
 /// The gateway's sessions (login endpoints exist only when they are on).
@@ -64,6 +66,7 @@ pub(super) fn login_record(
         method: if path == COMPLETE { "GET" } else { "POST" }.to_owned(),
         path: path.to_owned(),
         reason: "login",
+        policy_set: cx.policy_set,
         ..DecisionRecord::new(
             audit::new_id(now_ms),
             now_ms,
@@ -77,6 +80,7 @@ pub(super) fn fill_principal(record: &mut DecisionRecord, p: &Principal) {
     record.subject = Some(p.did.clone());
     record.credential_types.clone_from(&p.credential_types);
     record.issuers.clone_from(&p.issuers);
+    record.credential_ids.clone_from(&p.credential_ids);
 }
 
 /// Logins are decisions too: audited, and refused when the log cannot take them.

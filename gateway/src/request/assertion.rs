@@ -255,6 +255,16 @@ impl AssertionSigner {
         }
     }
 
+    /// The key's 32 secret bytes when it is Ed25519: the decision log signs
+    /// its checkpoints with it too (signed notes, a format no JWS signing
+    /// input can take the shape of).
+    pub fn ed25519_secret(&self) -> Option<[u8; 32]> {
+        match &self.key {
+            SigningKey::Ed25519(k) => Some(k.to_bytes()),
+            _ => None,
+        }
+    }
+
     /// The JWKS document (RFC 7517) served at `/.well-known/jwks.json`.
     pub fn jwks(&self) -> &str {
         &self.jwks
@@ -386,6 +396,7 @@ mod tests {
             did: "did:key:zAlice".into(),
             issuers: vec!["did:key:zIss".into()],
             credential_types: vec!["EmployeeCredential".into()],
+            credential_ids: Vec::new(),
             claims: policy::ClaimsByType::from([(
                 "EmployeeCredential".to_owned(),
                 policy::TypedClaims {

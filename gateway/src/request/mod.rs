@@ -61,6 +61,10 @@ pub(crate) struct Gateway {
     pub(crate) authn: Authenticator,
     pub(crate) policy: Arc<PolicyEngine>,
     pub(crate) audit: AuditLog,
+    /// The decision log's directory and its checkpoints' verifier key
+    /// (`name+hash+base64`).
+    pub(crate) log_dir: std::path::PathBuf,
+    pub(crate) log_vkey: String,
     pub(crate) signer: AssertionSigner,
     pub(crate) assertions: AssertionCache,
     pub(crate) proxy: Proxy,
@@ -122,6 +126,7 @@ impl Gateway {
             risk: self.risk.as_deref(),
             geoip: self.geoip.as_ref(),
             instance: &self.instance,
+            policy_set: self.policy.policy_set_digest(),
         }
     }
 
@@ -225,6 +230,7 @@ impl Gateway {
                 Ok(t) => t.decoded(req).to_owned(),
                 Err(_) => req.uri().path().chars().take(MAX_LOGGED_PATH).collect(),
             },
+            policy_set: self.policy.policy_set_digest(),
             ..DecisionRecord::new(id.to_owned(), now_ms, self.instance.clone(), client_ip)
         }
     }
@@ -538,6 +544,7 @@ impl Gateway {
             .credential_types
             .clone_from(&principal.credential_types);
         record.issuers.clone_from(&principal.issuers);
+        record.credential_ids.clone_from(&principal.credential_ids);
         if identity.session.is_some() && !is_safe_method(method) {
             refuse_cross_site(req)?;
         }
@@ -577,6 +584,7 @@ impl Gateway {
         record: &mut DecisionRecord,
     ) -> Result<(), Refusal> {
         record.policies = decision.determining_policies;
+        record.policy_set = decision.policy_set;
         if !decision.errors.is_empty() {
             tracing::warn!(errors = ?decision.errors, "policy evaluation errors");
         }
@@ -629,6 +637,8 @@ impl Gateway {
                 policies: Vec::new(),
                 risk_score: lease.risk.score,
                 risk_factors: lease.risk.factors.clone(),
+                policy_set: self.policy.policy_set_digest(),
+                credential_ids: principal.credential_ids.clone(),
             };
             if self.audit.record(record).await.is_err() {
                 tracing::error!("decision log unavailable while closing an exchange");

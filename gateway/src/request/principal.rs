@@ -19,6 +19,9 @@ pub struct Principal {
     /// Claims of different credentials are never merged: policies read
     /// `principal.claims.<Type>.<claim>`.
     pub claims: policy::ClaimsByType,
+    /// The `id`s of the credentials presented (those that have one), for
+    /// the decision log.
+    pub credential_ids: Vec<String>,
 }
 
 impl Principal {
@@ -28,7 +31,11 @@ impl Principal {
         let mut issuers: Vec<String> = Vec::with_capacity(credentials.len());
         let mut types: Vec<String> = Vec::new();
         let mut claims = policy::ClaimsByType::new();
+        let mut ids: Vec<String> = Vec::new();
         for vc in credentials {
+            if let Some(id) = vc.id {
+                ids.push(id);
+            }
             let subject = Arc::new(vc.claims);
             for t in vc.types {
                 if t == "VerifiableCredential" || types.contains(&t) {
@@ -52,6 +59,7 @@ impl Principal {
             issuers,
             credential_types: types,
             claims,
+            credential_ids: ids,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! for changes, and on shutdown drain connections and flush the decision log.
 
 pub mod chains;
+pub(crate) mod decision_log;
 pub(crate) mod limits;
 pub(crate) mod risk_sync;
 pub mod tls;
@@ -50,7 +51,8 @@ use crate::server::limits::{
 use crate::signals::geoip::GeoIp;
 use crate::signals::ja4;
 use crate::store::Store;
-use audit::{AuditLog, AuditWriter};
+use audit::AuditWriter;
+use decision_log::IndexTask;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -80,6 +82,8 @@ pub enum StartError {
     Status(String),
     #[error("GeoIP: {0}")]
     GeoIp(#[from] crate::signals::geoip::GeoIpError),
+    #[error("{0}")]
+    Audit(String),
 }
 
 /// A gateway that is serving; `shutdown` stops it cleanly.
@@ -93,12 +97,19 @@ pub struct RunningGateway {
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     audit_writer: AuditWriter,
+    indexer: IndexTask,
     gateway: Arc<Gateway>,
 }
 
 /// Build everything from `config` and start serving.
 pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
     crate::server::tls::install_crypto_provider();
+    if config.database.audit_queue.is_some() {
+        tracing::warn!(
+            "database.audit_queue is no longer used and is ignored: decisions go to the \
+             transparency log of [audit], which needs no queue; remove the key"
+        );
+    }
     let store = Store::connect(&config.database_url()).await?;
     let policy = Arc::new(load_policies(config)?);
     let Followed {
@@ -108,6 +119,7 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
     } = follow_chains(config, &store).await?;
     let verifier = build_verifier(config, ethr.clone(), status)?;
     let (gateway, audit_writer) = build_gateway(config, &store, verifier, policy.clone()).await?;
+    let indexer = IndexTask::spawn(config, &store, &gateway.audit).await?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let Listeners {
         http_addr,
@@ -132,6 +144,7 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         shutdown,
         tasks,
         audit_writer,
+        indexer,
         gateway,
     })
 }
@@ -204,10 +217,10 @@ async fn build_gateway(
         &config.server.public_url,
         config.identity.assertion_ttl_secs,
     )?;
-    let (audit, audit_writer) = AuditLog::spawn(
-        store.dedicated().await?.decisions(),
-        config.database.audit_queue,
-    );
+    let (log_dir, tc) = decision_log::tlog_config(config, &signer)?;
+    let log = decision_log::open(log_dir.clone(), tc.clone()).await?;
+    let log_vkey = log.vkey().to_owned();
+    let (audit, audit_writer) = decision_log::spawn_writer(config, log, log_dir.clone(), tc)?;
     let risk = crate::server::risk_sync::open(&config.risk, store)
         .await?
         .map(Arc::new);
@@ -223,6 +236,8 @@ async fn build_gateway(
         ),
         policy,
         audit,
+        log_dir,
+        log_vkey,
         signer,
         assertions: crate::request::assertion::AssertionCache::new(100_000),
         proxy: Proxy::new(config.server.limits.request_body_timeout())
@@ -370,13 +385,24 @@ fn spawn_background(
 }
 
 impl RunningGateway {
-    /// Decisions written to the database so far.
+    /// Decisions appended to the log so far (this run).
     pub fn decisions_written(&self) -> u64 {
         self.gateway
             .audit
             .stats()
             .written
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The decision log's verifier key (`name+hash+base64`), what an
+    /// auditor checks its checkpoints with.
+    pub fn log_vkey(&self) -> &str {
+        &self.gateway.log_vkey
+    }
+
+    /// The decision log's directory.
+    pub fn log_dir(&self) -> &std::path::Path {
+        &self.gateway.log_dir
     }
 
     /// Stop accepting, let in-flight requests finish (up to 10 s), flush the decision log.
@@ -392,6 +418,7 @@ impl RunningGateway {
         {
             tracing::error!("decision log did not flush within 15 s");
         }
+        self.indexer.finish().await;
         self.store.close().await;
     }
 }

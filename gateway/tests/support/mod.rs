@@ -210,6 +210,7 @@ forward_claims = ["role", "department"]
             key,
         });
         cfg.database.url = format!("sqlite://{}", dir.join("tls.db").display());
+        cfg.audit.dir = dir.join("tls-log");
         let gw = didgate::start(&cfg).await.unwrap();
         let port = gw.https_addr.unwrap().port();
         let mut roots = rustls::RootCertStore::empty();

@@ -204,7 +204,7 @@ impl Indexer {
             path: self.entries.clone(),
             source: std::io::Error::other("the log's first entry is not whole"),
         })?;
-        Ok(hex::encode(tlog_tiles::record_hash(first).0))
+        Ok(crate::tlog::log_id(first))
     }
 
     async fn read(&self, offset: u64, len: u64) -> Result<Vec<u8>, IndexError> {

@@ -15,6 +15,9 @@ async fn main() -> std::process::ExitCode {
     match didgate::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(didgate::cli::exit::Exit(code)) = e.downcast_ref() {
+                return std::process::ExitCode::from(*code);
+            }
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }

@@ -41,4 +41,10 @@ pub use proof::{
 pub use report::{Finding, Report};
 pub use tlog_tiles::Hash;
 pub use verify::verify_log;
+
+/// A log's identity in the SQL index: the hex RFC 9162 leaf hash of its
+/// first entry (its bytes).
+pub fn log_id(first_entry: &[u8]) -> String {
+    hex::encode(tlog_tiles::record_hash(first_entry).0)
+}
 pub use writer::{Appended, Fsync, Tlog, TlogConfig, MAX_BACKLOG, MAX_UNPUBLISHED};

@@ -3,13 +3,16 @@
 //! of commands: `serve`, `check`, `demo`, `identity` (`did create` and the
 //! helpers the others share), `chain_commands` (`did resolve`, the did:ethr
 //! registry writes, `chain …`), `status_commands` (`vc …`), `wallet`,
-//! `policy_commands`, `risk_commands`, `session_commands` and `decisions`.
+//! `policy_commands`, `risk_commands`, `session_commands`, `decisions` and
+//! `audit_commands` (`audit …`; `exit` its exit statuses).
 //! None of them imports this file.
 
+pub(crate) mod audit_commands;
 pub(crate) mod chain_commands;
 pub(crate) mod check;
 pub(crate) mod decisions;
 pub(crate) mod demo;
+pub mod exit;
 pub(crate) mod identity;
 pub(crate) mod policy_commands;
 pub mod risk_commands;
@@ -75,12 +78,63 @@ pub enum Command {
     /// Browser sessions: list them, end them on every gateway.
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// The decision log as an auditor checks it: verify it, prove a decision
+    /// is in it, check such a proof, show its state.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Print the most recent decisions from the decision log.
     Decisions {
         #[arg(short, long, default_value = "didgate.toml")]
         config: PathBuf,
         #[arg(short = 'n', long, default_value_t = 20)]
         limit: i64,
+    },
+}
+
+/// `didgate audit …`. Exit status: 0 when what was checked holds, 2 when it
+/// does not (printed), 1 when it could not be checked.
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Check every entry, tile and bundle of the log against its signed
+    /// checkpoint; name the first entry at fault.
+    Verify {
+        #[arg(short, long, default_value = "didgate.toml")]
+        config: PathBuf,
+        /// A copy of a log's public files (`checkpoint`, `tile/`) instead of
+        /// this gateway's `[audit] dir`; needs --vkey.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The log's verifier key (`name+hash+base64`), as the gateway
+        /// serves it at /.didgate/log/vkey; needs --dir.
+        #[arg(long)]
+        vkey: Option<String>,
+    },
+    /// Write a proof that a decision is in the log (JSON), for `audit
+    /// check-proof`.
+    Prove {
+        #[arg(short, long, default_value = "didgate.toml")]
+        config: PathBuf,
+        /// The decision's id (the `x-didgate-decision-id` the app received,
+        /// or a refusal's `decision_id`).
+        id: Option<String>,
+        /// The entry's index in the log, instead of a decision id.
+        #[arg(long, conflicts_with = "id")]
+        index: Option<u64>,
+        /// Write the proof here instead of to standard output.
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+    },
+    /// Check a proof from `audit prove` with nothing but the log's verifier key.
+    CheckProof {
+        file: PathBuf,
+        /// The log's verifier key (`name+hash+base64`).
+        #[arg(long)]
+        vkey: String,
+    },
+    /// The log's size, its last checkpoint and how far the SQL index is.
+    Status {
+        #[arg(short, long, default_value = "didgate.toml")]
+        config: PathBuf,
     },
 }
 
@@ -510,7 +564,22 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Chain(cmd) => run_chain(cmd).await,
         Command::Risk(cmd) => run_risk(cmd).await,
         Command::Sessions(cmd) => run_sessions(cmd).await,
+        Command::Audit(cmd) => run_audit(cmd).await,
         Command::Decisions { config, limit } => decisions::print(&config, limit).await,
+    }
+}
+
+async fn run_audit(cmd: AuditCommand) -> Result<()> {
+    match cmd {
+        AuditCommand::Verify { config, dir, vkey } => audit_commands::verify(&config, dir, vkey),
+        AuditCommand::Prove {
+            config,
+            id,
+            index,
+            out,
+        } => audit_commands::prove(&config, id, index, out).await,
+        AuditCommand::CheckProof { file, vkey } => audit_commands::check_proof(&file, &vkey),
+        AuditCommand::Status { config } => audit_commands::status(&config).await,
     }
 }
 

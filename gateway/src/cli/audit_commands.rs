@@ -1,0 +1,300 @@
+//! `didgate audit`: the decision log as an auditor checks it. `verify`
+//! reads a log's public files (its `checkpoint` and `tile/` tree: the
+//! gateway's `[audit] dir`, or a copy) and trusts nothing but the verifier
+//! key; `prove` writes a proof that one decision is in the log, which
+//! `check-proof` checks with nothing but the key; `status` shows the log and
+//! how far the SQL index has caught up.
+//!
+//! Exit status: 0 when what was checked holds, 2 when it does not (the log
+//! or the proof does not verify: evidence, printed), 1 when it could not be
+//! checked (a file missing, a bad argument, the database unreachable).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use audit::tlog::{
+    check_inclusion, decode, log_id, prove_inclusion, read_entry, verify_log, Hash,
+    SignedCheckpoint,
+};
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use crate::cli::exit::Exit;
+use crate::config::Config;
+use crate::request::assertion::{read_key_file, AssertionSigner};
+use crate::server::decision_log;
+
+/// What `audit prove` writes and `audit check-proof` reads.
+const PROOF_FORMAT: &str = "didgate-inclusion-proof/1";
+
+/// An inclusion proof of one entry, with everything needed to check it but
+/// the verifier key.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProofFile {
+    format: String,
+    /// The log's name (the checkpoint's first line).
+    log: String,
+    /// The entry's index in the log.
+    index: u64,
+    /// The entry's bytes, base64 (its canonical JSON; see ARCHITECTURE.md).
+    entry: String,
+    /// The signed checkpoint the proof leads to, as the gateway published it.
+    checkpoint: String,
+    /// The RFC 9162 inclusion proof: hashes, base64, leaf to root.
+    proof: Vec<String>,
+}
+
+/// This gateway's log, from its config: the directory and the verifier key
+/// its checkpoints are signed for.
+struct LocalLog {
+    dir: PathBuf,
+    vkey: String,
+}
+
+fn local_log(config: &Config) -> Result<LocalLog> {
+    let key_path = config.resolve(&config.identity.key_file);
+    let (key, _) = read_key_file(&key_path).with_context(|| {
+        format!(
+            "reading the gateway's key {} (the log's checkpoints are signed with it)",
+            key_path.display()
+        )
+    })?;
+    let signer = AssertionSigner::new(
+        key,
+        &config.server.public_url,
+        config.identity.assertion_ttl_secs,
+    );
+    let (dir, tc) = decision_log::tlog_config(config, &signer).map_err(|e| anyhow!("{e}"))?;
+    let vkey = tc.vkey().map_err(|e| anyhow!("the log's key: {e}"))?;
+    Ok(LocalLog { dir, vkey })
+}
+
+/// The log's checkpoint, its signature checked with `vkey`.
+fn checkpoint(dir: &Path, vkey: &str) -> Result<SignedCheckpoint> {
+    let path = dir.join("checkpoint");
+    let note = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    SignedCheckpoint::verify(&note, vkey).map_err(|e| {
+        eprintln!("the checkpoint {} does not verify: {e}", path.display());
+        Exit(2).into()
+    })
+}
+
+/// `didgate audit verify`: every entry, tile and bundle of the log against
+/// its signed checkpoint. `dir` and `vkey` name someone else's copy; by
+/// default the log of `config`'s `[audit]`.
+pub fn verify(config: &Path, dir: Option<PathBuf>, vkey: Option<String>) -> Result<()> {
+    let (dir, vkey) = match (dir, vkey) {
+        (Some(dir), Some(vkey)) => (dir, vkey),
+        (None, None) => {
+            let log = local_log(&Config::load(config)?)?;
+            (log.dir, log.vkey)
+        }
+        _ => bail!("--dir and --vkey go together (a copy of a log and the key to check it with)"),
+    };
+    let report = verify_log(&dir, &vkey).with_context(|| format!("verifying {}", dir.display()))?;
+    print!("{report}");
+    if report.is_ok() {
+        let cp = report.checkpoint.as_ref().map_or(0, |c| c.size);
+        println!(
+            "OK: the log in {} verifies: {cp} entries, every one in the signed checkpoint",
+            dir.display()
+        );
+        Ok(())
+    } else {
+        match report.first_bad_entry() {
+            Some(i) => println!("FAILED: the log does not verify; first entry at fault: {i}"),
+            None => println!("FAILED: the log does not verify"),
+        }
+        Err(Exit(2).into())
+    }
+}
+
+/// `didgate audit prove`: an inclusion proof of decision `id` (found through
+/// the index) or of entry `index`, in the log's latest checkpoint, as JSON.
+pub async fn prove(
+    config: &Path,
+    id: Option<String>,
+    index: Option<u64>,
+    out: Option<PathBuf>,
+) -> Result<()> {
+    let config = Config::load(config)?;
+    let log = local_log(&config)?;
+    let cp = checkpoint(&log.dir, &log.vkey)?;
+    let index = match (id.as_deref(), index) {
+        (Some(id), None) => locate(&config, &log, &cp, id).await?,
+        (None, Some(index)) => index,
+        _ => bail!("name the decision: its id, or --index N"),
+    };
+    if index >= cp.size {
+        bail!(
+            "entry {index} is not in the latest signed checkpoint yet (size {}); a checkpoint \
+             appears within [audit] checkpoint_interval_ms while decisions arrive",
+            cp.size
+        );
+    }
+    let entry = read_entry(&log.dir, index, &cp)?;
+    let decision = decode(&entry).with_context(|| format!("entry {index} cannot be read"))?;
+    if let Some(id) = &id {
+        if decision.id != *id {
+            bail!(
+                "the index says decision {id} is entry {index}, but that entry is decision {}: \
+                 the index does not match this log (run `didgate audit verify`)",
+                decision.id
+            );
+        }
+    }
+    let proof = prove_inclusion(&log.dir, index, &cp)?;
+    // Check it as `check-proof` will, so a bad proof is never handed out.
+    check_inclusion(&proof, &cp, index, &entry).context("the proof does not check")?;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let file = ProofFile {
+        format: PROOF_FORMAT.to_owned(),
+        log: cp.origin.clone(),
+        index,
+        entry: b64.encode(&entry),
+        checkpoint: String::from_utf8_lossy(&cp.note).into_owned(),
+        proof: proof.iter().map(Hash::to_string).collect(),
+    };
+    let json = serde_json::to_string_pretty(&file)? + "\n";
+    match out {
+        Some(path) => {
+            std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "wrote the proof of entry {index} (decision {}) to {}; check it with \
+                 `didgate audit check-proof {} --vkey '{}'`",
+                decision.id,
+                path.display(),
+                path.display(),
+                log.vkey
+            );
+        }
+        None => print!("{json}"),
+    }
+    Ok(())
+}
+
+/// The entry of decision `id` in this gateway's log, through the index.
+async fn locate(config: &Config, log: &LocalLog, cp: &SignedCheckpoint, id: &str) -> Result<u64> {
+    let store = crate::store::Store::connect(&config.database_url()).await?;
+    let found = store.decisions().locate(id).await;
+    store.close().await;
+    let Some(at) = found? else {
+        bail!(
+            "decision {id} is not in the index: it may not be indexed yet (the index trails \
+             the log by about a second), or it was logged by a gateway on another database"
+        );
+    };
+    let (Some(at_log), Some(index)) = (at.log_id, at.index) else {
+        bail!("decision {id} was logged before the transparency log existed: there is no entry to prove");
+    };
+    if cp.size == 0 {
+        bail!("this gateway's log has no signed entry yet");
+    }
+    let ours = log_id(&read_entry(&log.dir, 0, cp)?);
+    if at.gateway != config.server.instance || at_log != ours {
+        bail!(
+            "decision {id} is in the log of gateway {:?} (log {}), not this one's; run \
+             `didgate audit prove` with that gateway's config",
+            at.gateway,
+            &at_log[..at_log.len().min(16)]
+        );
+    }
+    Ok(index)
+}
+
+/// `didgate audit check-proof`: check a proof made by `audit prove` with
+/// nothing but the log's verifier key, and print the decision it proves.
+pub fn check_proof(file: &Path, vkey: &str) -> Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let proof: ProofFile = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a didgate inclusion proof", file.display()))?;
+    if proof.format != PROOF_FORMAT {
+        bail!(
+            "{} is a {:?}, not a {PROOF_FORMAT:?}",
+            file.display(),
+            proof.format
+        );
+    }
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let entry = b64
+        .decode(&proof.entry)
+        .context("the proof's entry is not base64")?;
+    let hashes = proof
+        .proof
+        .iter()
+        .map(|h| Hash::parse_hash(h).map_err(|e| anyhow!("a proof hash {h:?}: {e}")))
+        .collect::<Result<Vec<_>>>()?;
+    let cp = match SignedCheckpoint::verify(proof.checkpoint.as_bytes(), vkey) {
+        Ok(cp) => cp,
+        Err(e) => {
+            println!("FAILED: the proof's checkpoint is not signed by this key: {e}");
+            return Err(Exit(2).into());
+        }
+    };
+    if let Err(e) = check_inclusion(&hashes, &cp, proof.index, &entry) {
+        println!(
+            "FAILED: this entry is not entry {} of the log {} at size {}: {e}",
+            proof.index, cp.origin, cp.size
+        );
+        return Err(Exit(2).into());
+    }
+    let decision = decode(&entry).context("the entry is in the log but cannot be read")?;
+    println!("{}", String::from_utf8_lossy(&entry));
+    println!(
+        "OK: decision {} ({} {} {} -> {}) is entry {} of the log {}, in its checkpoint of size {} (root {})",
+        decision.id,
+        decision.method,
+        decision.path,
+        decision.effect.as_str(),
+        decision.reason,
+        proof.index,
+        cp.origin,
+        cp.size,
+        cp.root
+    );
+    Ok(())
+}
+
+/// `didgate audit status`: the log (size, last checkpoint and its age) and
+/// how far the SQL index has caught up.
+pub async fn status(config: &Path) -> Result<()> {
+    let config = Config::load(config)?;
+    let log = local_log(&config)?;
+    println!("log:        {}", log.dir.display());
+    println!("vkey:       {}", log.vkey);
+    let cp = checkpoint(&log.dir, &log.vkey)?;
+    let age = std::fs::metadata(log.dir.join("checkpoint"))
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .map_or_else(|| "?".to_owned(), |d| format!("{}s ago", d.as_secs()));
+    println!(
+        "checkpoint: size {} root {} (written {age})",
+        cp.size, cp.root
+    );
+    let entries = audit::tlog::entries_log_path(&log.dir);
+    if let Ok(m) = std::fs::metadata(&entries) {
+        println!("entries:    {} bytes in {}", m.len(), entries.display());
+    }
+    if cp.size == 0 {
+        println!("index:      nothing to index yet");
+        return Ok(());
+    }
+    let log_ref = audit::LogRef {
+        gateway: std::sync::Arc::from(config.server.instance.as_str()),
+        log_id: log_id(&read_entry(&log.dir, 0, &cp)?),
+    };
+    let store = crate::store::Store::connect(&config.database_url()).await?;
+    let cursor = store.decisions().cursor(&log_ref).await;
+    store.close().await;
+    let cursor = cursor?;
+    println!(
+        "index:      {} of {} signed entries indexed ({} behind) in the {} database",
+        cursor.next_index.min(cp.size),
+        cp.size,
+        cp.size.saturating_sub(cursor.next_index),
+        store.backend()
+    );
+    Ok(())
+}

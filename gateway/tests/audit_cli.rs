@@ -1,0 +1,216 @@
+//! `didgate audit` against a running gateway's log: a decision the app
+//! received is proved in the log, the proof checks with nothing but the
+//! verifier key, and the log verifies. Then the attacker's moves: a proof
+//! for an edited entry, a proof under another key, and an entry edited in
+//! the log's own files are each refused with exit status 2 and the entry
+//! named; bad arguments exit 1.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use http::{Method, StatusCode};
+use serde_json::Value;
+use support::*;
+
+fn code(out: &std::process::Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_is_proved_in_the_log_and_tampering_is_refused() {
+    let h = Harness::start(None, "").await;
+    let cfg = h.dir.join("didgate.toml");
+    let cfg = cfg.to_str().unwrap();
+    let allowed = h
+        .send(Method::GET, "/eng/a", Some(&h.alice_vp()), &[])
+        .await;
+    assert_eq!(allowed.status, StatusCode::OK);
+    let allowed_id = allowed.decision_id().expect("the app got a decision id");
+    let refused = h.send(Method::GET, "/eng/a", None, &[]).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    let refused_id = refused.decision_id().expect("a refusal names its decision");
+    let vkey = h.gw().log_vkey().to_owned();
+    let dir = h.gw().log_dir().to_path_buf();
+
+    // Both are indexed and in a signed checkpoint within a second or two.
+    let proof_path = h.dir.join("proof.json");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = didgate_cli(&[
+            "audit",
+            "prove",
+            "-c",
+            cfg,
+            &allowed_id,
+            "-o",
+            proof_path.to_str().unwrap(),
+        ]);
+        if out.status.success() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never provable: {}", text(&out));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let checked = didgate_cli(&[
+        "audit",
+        "check-proof",
+        proof_path.to_str().unwrap(),
+        "--vkey",
+        &vkey,
+    ]);
+    assert_eq!(code(&checked), 0, "{}", text(&checked));
+    let out = String::from_utf8_lossy(&checked.stdout).into_owned();
+    assert!(out.contains(&allowed_id) && out.contains("OK:"), "{out}");
+    assert!(
+        out.contains(&h.alice.did),
+        "the entry names the subject: {out}"
+    );
+
+    // The refusal is provable too, to standard output.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let refused_proof = loop {
+        let out = didgate_cli(&["audit", "prove", "-c", cfg, &refused_id]);
+        if out.status.success() {
+            break out.stdout;
+        }
+        assert!(Instant::now() < deadline, "never provable: {}", text(&out));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let refused_path = h.dir.join("refused.json");
+    std::fs::write(&refused_path, &refused_proof).unwrap();
+    let checked = didgate_cli(&[
+        "audit",
+        "check-proof",
+        refused_path.to_str().unwrap(),
+        "--vkey",
+        &vkey,
+    ]);
+    assert_eq!(code(&checked), 0, "{}", text(&checked));
+    assert!(String::from_utf8_lossy(&checked.stdout).contains("credential_missing"));
+
+    // The log verifies, from the config and as a copy with the key alone.
+    let verified = didgate_cli(&["audit", "verify", "-c", cfg]);
+    assert_eq!(code(&verified), 0, "{}", text(&verified));
+    let status = didgate_cli(&["audit", "status", "-c", cfg]);
+    assert_eq!(code(&status), 0, "{}", text(&status));
+    let status = String::from_utf8_lossy(&status.stdout).into_owned();
+    assert!(status.contains(&vkey), "{status}");
+    assert!(status.contains("indexed"), "{status}");
+
+    // A proof whose entry was edited (allowed → the path of another app) is refused.
+    let mut proof: Value = serde_json::from_slice(&std::fs::read(&proof_path).unwrap()).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let entry = b64.decode(proof["entry"].as_str().unwrap()).unwrap();
+    let edited = String::from_utf8(entry)
+        .unwrap()
+        .replace("/eng/a", "/eng/b");
+    proof["entry"] = Value::String(b64.encode(edited));
+    let forged = h.dir.join("forged.json");
+    std::fs::write(&forged, serde_json::to_vec(&proof).unwrap()).unwrap();
+    let out = didgate_cli(&[
+        "audit",
+        "check-proof",
+        forged.to_str().unwrap(),
+        "--vkey",
+        &vkey,
+    ]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(text(&out).contains("FAILED"), "{}", text(&out));
+
+    // A genuine proof checked with another log's key is refused.
+    let other_key = vkey.replacen('+', "-other+", 1);
+    let out = didgate_cli(&[
+        "audit",
+        "check-proof",
+        proof_path.to_str().unwrap(),
+        "--vkey",
+        &other_key,
+    ]);
+    assert_ne!(code(&out), 0, "{}", text(&out));
+
+    // Not a proof at all, or --dir without --vkey: an error, exit 1.
+    let out = didgate_cli(&["audit", "check-proof", cfg, "--vkey", &vkey]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let out = didgate_cli(&["audit", "verify", "--dir", dir.to_str().unwrap()]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let out = didgate_cli(&["audit", "prove", "-c", cfg, "no-such-decision"]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(text(&out).contains("not in the index"), "{}", text(&out));
+
+    // Someone edits the log's files: a copy with one byte of an entry
+    // changed in its bundle does not verify, and the entry is named.
+    let copy = h.dir.join("copy");
+    copy_dir(&dir, &copy);
+    let index = proof["index"].as_u64().unwrap();
+    let edited = edit_bundles(&copy.join("tile/entries"), b"/eng/a", b"/eng/b");
+    assert!(edited > 0, "a bundle holds the allowed request");
+    let out = didgate_cli(&[
+        "audit",
+        "verify",
+        "--dir",
+        copy.to_str().unwrap(),
+        "--vkey",
+        &vkey,
+    ]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("first entry at fault: {index}")),
+        "{}",
+        text(&out)
+    );
+    // The untouched log still verifies as a copy, with the key alone.
+    let out = didgate_cli(&[
+        "audit",
+        "verify",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--vkey",
+        &vkey,
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    h.stop().await;
+}
+
+/// Replace `from` by `to` (same length) in every bundle under `dir`; how
+/// many files changed.
+fn edit_bundles(dir: &std::path::Path, from: &[u8], to: &[u8]) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.is_dir() {
+            n += edit_bundles(&path, from, to);
+            continue;
+        }
+        let mut bytes = std::fs::read(&path).unwrap();
+        if let Some(at) = bytes.windows(from.len()).position(|w| w == from) {
+            bytes[at..at + to.len()].copy_from_slice(to);
+            std::fs::write(&path, bytes).unwrap();
+            n += 1;
+        }
+    }
+    n
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}

@@ -214,3 +214,111 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+const AUDITORS: &str = r#"
+@id("auditors-read-the-log")
+permit (principal, action == Didgate::Action::"GET", resource in Didgate::App::"didgate-log")
+when { principal.claims has EmployeeCredential.role && principal.claims.EmployeeCredential.role == "auditor" };
+"#;
+
+/// The log at its C2SP paths: checkpoint, hash tiles and vkey to anyone;
+/// entry bundles only to an auditor (a permit scoped to the log's app, not
+/// the harness's broad "employees read everything"), each read logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_is_served_and_its_entries_only_to_auditors() {
+    let h = Harness::start_full(None, "", "", "", AUDITORS).await;
+    let vkey = h.gw().log_vkey().to_owned();
+    for _ in 0..3 {
+        h.send(Method::GET, "/eng/a", Some(&h.alice_vp()), &[])
+            .await
+            .assert_ok();
+    }
+    // A checkpoint covering them, signed with the vkey served beside it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let cp = loop {
+        let r = h
+            .send(Method::GET, "/.didgate/log/checkpoint", None, &[])
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        let cp = audit::tlog::SignedCheckpoint::verify(&r.body, &vkey).unwrap();
+        if cp.size >= 3 {
+            break cp;
+        }
+        assert!(Instant::now() < deadline, "no checkpoint of 3 entries");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let r = h.send(Method::GET, "/.didgate/log/vkey", None, &[]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(String::from_utf8_lossy(&r.body).trim(), vkey);
+    let tile = format!("/.didgate/log/{}", audit::tlog::tile_path(0, 0, cp.size));
+    let r = h.send(Method::GET, &tile, None, &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{tile}");
+    assert_eq!(r.body.len() as u64, 32 * cp.size);
+    // Nothing else of the log's directory, and read-only.
+    for path in [
+        "/.didgate/log/private/entries.log",
+        "/.didgate/log/private/state",
+        "/.didgate/log/tile/0/0",
+        "/.didgate/log/",
+    ] {
+        let r = h.send(Method::GET, path, None, &[]).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(!String::from_utf8_lossy(&r.body).contains("did:"), "{path}");
+    }
+    let r = h
+        .send(Method::POST, "/.didgate/log/checkpoint", None, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+
+    // The entries: refused without a credential, refused to an employee
+    // whom only the broad permit would let in, served to an auditor.
+    let bundle = format!("/.didgate/log/{}", audit::tlog::bundle_path(0, cp.size));
+    let r = h.send(Method::GET, &bundle, None, &[]).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(!String::from_utf8_lossy(&r.body).contains(&h.alice.did));
+    let r = h.send(Method::GET, &bundle, Some(&h.alice_vp()), &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    assert!(!String::from_utf8_lossy(&r.body).contains(&h.alice.did));
+    let auditor = Who::new(credentials::KeyType::Ed25519, false);
+    let vc = h.employee_vc(&auditor, "auditor", "security");
+    let vp = h.vp_for(
+        &auditor,
+        vec![vc],
+        &h.audience,
+        now(),
+        credentials::Format::JwtVc11,
+    );
+    let r = h.send(Method::GET, &bundle, Some(&vp), &[]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&r.body).contains(&h.alice.did));
+    let vc = h.employee_vc(&auditor, "auditor", "security");
+    let vp = h.vp_for(
+        &auditor,
+        vec![vc],
+        &h.audience,
+        now(),
+        credentials::Format::JwtVc11,
+    );
+    let r = h.send(Method::POST, &bundle, Some(&vp), &[]).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+
+    // Each read of the entries, allowed or not, is a decision in the log.
+    let rows = h
+        .decisions_with(&["allowed", "credential_missing", "policy_denied"])
+        .await;
+    let reads: Vec<_> = rows
+        .iter()
+        .filter(|d| d.route.as_deref() == Some("didgate-log"))
+        .collect();
+    assert!(reads.len() >= 3, "{reads:?}");
+    assert!(reads
+        .iter()
+        .any(|d| d.effect == "allow" && d.subject.as_deref() == Some(auditor.did.as_str())));
+    assert!(
+        reads
+            .iter()
+            .any(|d| d.reason == "policy_denied"
+                && d.subject.as_deref() == Some(h.alice.did.as_str()))
+    );
+    h.stop().await;
+}

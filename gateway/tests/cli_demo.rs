@@ -312,6 +312,44 @@ fn demo_prints_commands_that_work() {
     let list = run(sessions.split('#').next().unwrap());
     assert!(list.contains(" live "), "{list}");
 
+    // 9. Audit: the log verifies; a fresh refusal is proved in it and the
+    //    proof checks with the served key alone.
+    let find = |needle: &str| {
+        lines
+            .iter()
+            .map(|l| l.trim())
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("the walkthrough prints {needle:?}"))
+            .to_owned()
+    };
+    let verify = Command::new("bash")
+        .arg("-c")
+        .arg(find(" audit verify "))
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    let prove = Command::new("bash")
+        .arg("-c")
+        .arg(find(" audit prove "))
+        .output()
+        .unwrap();
+    assert!(
+        prove.status.success(),
+        "{}",
+        String::from_utf8_lossy(&prove.stderr)
+    );
+    let checked = run(&find(" audit check-proof "));
+    assert!(
+        checked.contains("OK: decision") && checked.contains("credential_missing"),
+        "{checked}"
+    );
+    let checkpoint = run(commands.last().unwrap());
+    assert!(checkpoint.contains("/didgate/"), "{checkpoint}");
+
     // The policy tests it points at pass.
     let cfg = dir.join("didgate.toml");
     run_ok(

@@ -311,6 +311,18 @@ impl PolicyEngine {
         self.current.load().digest
     }
 
+    /// Whether policy `id` of the set in force is scoped to app `app`
+    /// (`resource in Didgate::App::"app"`), not merely unscoped.
+    pub fn is_scoped_to(&self, app: &str, id: &str) -> bool {
+        let loaded = self.current.load();
+        let id = PolicyId::new(id);
+        loaded
+            .by_app
+            .get(app)
+            .is_some_and(|set| set.policy(&id).is_some())
+            && loaded.unscoped.policy(&id).is_none()
+    }
+
     /// Re-read the files. On any error the last good set stays in force.
     pub fn reload(&self) -> Result<ReloadOutcome, PolicyError> {
         let Source::Files { schema, policies } = &self.source else {

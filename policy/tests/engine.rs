@@ -75,7 +75,7 @@ fn demo() -> PolicyEngine {
 #[test]
 fn shipped_demo_policies_load_and_their_tests_pass() {
     let e = demo();
-    assert_eq!(e.policy_count(), 6);
+    assert_eq!(e.policy_count(), 7);
     let report = policy::run_tests(&e, &deploy().join("demo-tests.toml")).unwrap();
     assert_eq!(report.failures, 0, "{report}");
     assert!(report.cases.len() >= 10);
@@ -652,4 +652,21 @@ fn a_forbid_that_cannot_be_evaluated_denies() {
         0.0,
     );
     assert_eq!(d.effect, Effect::Allow);
+}
+
+/// A policy scoped to an app is told apart from one that applies to every
+/// app (the gateway's own log reads need the former).
+#[test]
+fn scoped_policies_are_told_from_unscoped_ones() {
+    let e = engine(
+        r#"@id("log") permit (principal, action, resource in Didgate::App::"didgate-log");
+@id("all") permit (principal, action, resource);
+@id("other") permit (principal, action, resource in Didgate::App::"wiki");"#,
+    )
+    .unwrap();
+    assert!(e.is_scoped_to("didgate-log", "log"));
+    assert!(!e.is_scoped_to("didgate-log", "all"));
+    assert!(!e.is_scoped_to("didgate-log", "other"));
+    assert!(!e.is_scoped_to("didgate-log", "missing"));
+    assert!(e.is_scoped_to("wiki", "other"));
 }

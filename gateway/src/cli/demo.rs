@@ -378,7 +378,7 @@ fn print_overview(s: &DemoSetup, app: SocketAddr) {
 didgate demo is running
   gateway:     {url}   and   {https}  (self-signed certificate: curl -k)
   sample app:  http://{app}  (only reachable through the gateway in a real deployment)
-  data:        {d}  (keys, credentials, policies, config, SQLite decision log)
+  data:        {d}  (keys, credentials, policies, config, decision log and its SQLite index)
   gateway key: {url}/.well-known/jwks.json
 
 identities (keys in {d}/*.jwk; did:ethr on the embedded chain "demo"):
@@ -461,6 +461,15 @@ fn print_steps(s: &DemoSetup, exe: &str) {
    Log out at {url}/.didgate/logout. Without a browser, curl and a cookie jar play one:
    J=$(mktemp); R=$(curl -s -c $J -b $J {url}/.didgate/login | sed -n 's/.*id="request-url">\([^<]*\)<.*/\1/p' | sed 's/&amp;/\&/g'); N=$({exe} wallet login --holder-key {d}/carol.jwk --vc {d}/carol-employee.vc.jwt "$R"); curl -s -c $J -b $J -o /dev/null "$N"; curl -s -b $J {url}/whoami
    {exe} sessions list -c {cfg}                  # live sessions; `sessions revoke` ends them on every gateway
+
+9. AUDIT - every decision above is in a transparency log the gateway signs (a Merkle tree,
+   served read-only at {url}/.didgate/log/ for standard tlog tooling). Check all of it,
+   then prove that one decision (here a fresh refusal's) is in it, with nothing but the
+   log's public key:
+   {exe} audit verify -c {cfg}
+   ID=$(curl -s {url}/eng/docs | sed -n 's/.*"decision_id":"\([^"]*\)".*/\1/p'); sleep 2; {exe} audit prove -c {cfg} "$ID" -o {d}/proof.json
+   {exe} audit check-proof {d}/proof.json --vkey "$(curl -s {url}/.didgate/log/vkey)"
+   curl -s {url}/.didgate/log/checkpoint
 "#,
         https = s.https_url,
         dave_vp = vp("dave", "dave-employee.vc.jwt"),
@@ -480,7 +489,8 @@ fn print_then(s: &DemoSetup, exe: &str) {
 Then:
    {exe} did resolve -c {cfg} {alice}   # alice's DID document, from the chain
    {exe} chain status -c {cfg}                   # the chain's head and how far it is indexed
-   {exe} decisions -c {cfg}                      # the decision log
+   {exe} decisions -c {cfg}                      # the decision log (its SQL index)
+   {exe} audit status -c {cfg}                   # the log, its last checkpoint, how far the index is
    {exe} policy test -c {cfg} {d}/policy-tests.toml   # evaluate sample requests
    edit {d}/policies/demo.cedar                  # reloaded within 2 s; a broken file keeps the last good set
 

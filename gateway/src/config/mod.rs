@@ -389,6 +389,20 @@ upstream = "http://127.0.0.1:9"
     }
 
     #[test]
+    fn the_log_app_name_is_reserved() {
+        let d = tmp();
+        let text = base(&d).replace("name = \"app\"", "name = \"didgate-log\"");
+        assert!(text.contains("didgate-log"));
+        let err = Config::parse(&text, Path::new("t.toml"), &d)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("route[0].name") && err.contains("reserved"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn empty_trusted_issuers_refused() {
         let d = tmp();
         let text = base(&d)

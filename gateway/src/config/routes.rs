@@ -79,6 +79,12 @@ impl RouteConfig {
                 format!("is {:?}", self.name),
                 "use letters, digits, '-' or '_' (it names the Cedar App entity)",
             );
+        } else if self.name == crate::request::log_files::LOG_APP {
+            v.invalid(
+                key("name"),
+                format!("{:?} is reserved", self.name),
+                "choose another name: it is the app the gateway's own decision log is decided as",
+            );
         } else if !names.insert(self.name.as_str()) {
             v.invalid(
                 key("name"),

@@ -16,6 +16,7 @@ pub(crate) mod body;
 pub(crate) mod browser;
 pub(crate) mod conformance;
 pub(crate) mod conn;
+pub mod log_files;
 pub mod normalize;
 pub mod principal;
 pub(crate) mod proxy;
@@ -65,6 +66,9 @@ pub(crate) struct Gateway {
     /// (`name+hash+base64`).
     pub(crate) log_dir: std::path::PathBuf,
     pub(crate) log_vkey: String,
+    /// Reads of the log's entry bundles, decided as the app
+    /// [`log_files::LOG_APP`].
+    pub(crate) log_route: Route,
     pub(crate) signer: AssertionSigner,
     pub(crate) assertions: AssertionCache,
     pub(crate) proxy: Proxy,
@@ -145,11 +149,22 @@ impl Gateway {
         if let Some(resp) = self.own_endpoint(&req, &target) {
             return resp;
         }
+        if let Ok(t) = &target {
+            let path = t.decoded(&req);
+            if path.starts_with(log_files::LOG_PREFIX)
+                && !path.starts_with(log_files::ENTRIES_PREFIX)
+            {
+                return self.public_log_file(&req, path).await;
+            }
+        }
         let peer_ip = canonical_ip(conn.peer.ip());
         let client_ip = self.client_ip(&req, peer_ip);
         let conformance = check_host(&req);
         if let (Ok(t), Ok(())) = (&target, &conformance) {
-            if t.decoded(&req).starts_with(crate::login::PREFIX) {
+            let path = t.decoded(&req);
+            if path.starts_with(crate::login::PREFIX)
+                && !path.starts_with(log_files::ENTRIES_PREFIX)
+            {
                 let ip = client_ip.as_ref().copied().unwrap_or(peer_ip);
                 return crate::login::handle(&self.login_cx(), req, &conn, ip, now_ms).await;
             }
@@ -191,7 +206,15 @@ impl Gateway {
             return audit_unavailable(accept.as_ref(), &decision_id);
         }
 
-        // 6. Proxy.
+        // 6. Proxy (or, for the log's own entry bundles, answer).
+        if std::ptr::eq(allowed.route, &self.log_route) {
+            return match log_files::LogFile::parse(&allowed.path) {
+                Some(file @ log_files::LogFile::Bundle(_)) => {
+                    log_files::serve(&self.log_dir, &self.log_vkey, &file).await
+                }
+                _ => log_files::not_found(),
+            };
+        }
         self.forward(req, &conn, allowed, &decision_id, accept.as_ref(), now_ms)
             .await
     }
@@ -209,6 +232,26 @@ impl Gateway {
             )),
             HEALTH_PATH => Some(json_response(r#"{"status":"ok"}"#.to_owned(), "no-store")),
             _ => None,
+        }
+    }
+
+    /// The log's public files (checkpoint, hash tiles, vkey): read-only,
+    /// undecided, like the health endpoint.
+    async fn public_log_file(&self, req: &Request<Incoming>, path: &str) -> Response<GatewayBody> {
+        if !matches!(*req.method(), Method::GET | Method::HEAD) {
+            let mut r = json_response(
+                "{\"error\":\"method_not_allowed\",\"message\":\"the decision log is read-only\"}\n"
+                    .to_owned(),
+                "no-store",
+            );
+            *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return r;
+        }
+        match log_files::LogFile::parse(path) {
+            Some(file) => log_files::serve(&self.log_dir, &self.log_vkey, &file).await,
+            None => log_files::not_found(),
         }
     }
 
@@ -346,6 +389,20 @@ impl Gateway {
         host: &str,
         mut target: Target,
     ) -> Result<Routed<'a>, (Option<&'a Route>, Refusal)> {
+        if target.decoded(req).starts_with(log_files::ENTRIES_PREFIX) {
+            let route = &self.log_route;
+            if !matches!(*req.method(), Method::GET | Method::HEAD) {
+                return Err((
+                    Some(route),
+                    Refusal::new(Reason::MethodNotAllowed, "the decision log is read-only"),
+                ));
+            }
+            return Ok(Routed {
+                route,
+                path: target.decoded(req).to_owned(),
+                method: req.method().clone(),
+            });
+        }
         let route = self.router.find(host, target.decoded(req)).ok_or_else(|| {
             (
                 None,
@@ -494,7 +551,9 @@ impl Gateway {
             },
             now_ms / 1000,
         );
-        let outcome = self.verdict(decision, &principal.did, record);
+        let outcome = self
+            .verdict(decision, &principal.did, record)
+            .and_then(|()| self.log_read_scoped(route, record));
         // Learn from the request (a refusal's status is known now; an
         // upstream's answer is added when it arrives).
         if let (Some(engine), Some(keys)) = (&self.risk, &keys) {
@@ -577,6 +636,25 @@ impl Gateway {
     /// Step 4's decision as the request path acts on it: go ahead, or a
     /// refusal with the policy's reason (a step-up carries a challenge the
     /// next presentation must answer).
+    /// The log's entry bundles name people, paths and addresses: a read is
+    /// allowed only by a permit scoped to the log's app, never by a broad
+    /// one (`permit (principal, action in read, resource)`) written for apps.
+    fn log_read_scoped(&self, route: &Route, record: &DecisionRecord) -> Result<(), Refusal> {
+        if !std::ptr::eq(route, &self.log_route)
+            || record
+                .policies
+                .iter()
+                .any(|p| self.policy.is_scoped_to(log_files::LOG_APP, p))
+        {
+            return Ok(());
+        }
+        Err(Refusal::new(
+            Reason::from_policy(policy::DecisionReason::PolicyDenied),
+            "the decision log's entries are readable only through a policy scoped to \
+             resource in Didgate::App::\"didgate-log\"",
+        ))
+    }
+
     fn verdict(
         &self,
         decision: policy::Decision,

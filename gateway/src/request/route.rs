@@ -100,6 +100,36 @@ impl Router {
     }
 }
 
+impl Route {
+    /// A route for one of the gateway's own resources, decided like a
+    /// request to an app named `name` (Cedar: `Didgate::App::"name"`) and
+    /// answered by the gateway itself: never forwarded.
+    pub(crate) fn internal(name: &str, prefix: &str) -> Route {
+        use crate::request::normalize::{FormAction, ParamAction};
+        let prefix = prefix.trim_end_matches('/').to_owned();
+        Route {
+            name: Arc::from(name),
+            host: None,
+            prefix_encoded: crate::request::normalize::encode(&prefix),
+            prefix,
+            upstream: Upstream {
+                scheme: http::uri::Scheme::HTTP,
+                authority: http::uri::Authority::from_static("127.0.0.1"),
+                base_path: String::new(),
+            },
+            strip_prefix: false,
+            forward_claims: Vec::new(),
+            paths: PathOptions {
+                encoded_slashes: FormAction::Reject,
+                backslashes: FormAction::Reject,
+                path_parameters: ParamAction::Reject,
+                merge_slashes: false,
+            },
+            method_override: MethodOverride::default(),
+        }
+    }
+}
+
 /// Prefix match on a segment boundary: "/eng" matches "/eng" and "/eng/x", not "/engineering".
 fn prefix_matches(prefix: &str, path: &str) -> bool {
     if prefix.is_empty() {

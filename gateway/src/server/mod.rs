@@ -238,6 +238,10 @@ async fn build_gateway(
         audit,
         log_dir,
         log_vkey,
+        log_route: crate::request::route::Route::internal(
+            crate::request::log_files::LOG_APP,
+            crate::request::log_files::ENTRIES_PREFIX,
+        ),
         signer,
         assertions: crate::request::assertion::AssertionCache::new(100_000),
         proxy: Proxy::new(config.server.limits.request_body_timeout())

@@ -347,6 +347,10 @@ fn demo_prints_commands_that_work() {
         checked.contains("OK: decision") && checked.contains("credential_missing"),
         "{checked}"
     );
+    let anchored = run(&find(" audit anchor "));
+    assert!(anchored.contains("anchored: size"), "{anchored}");
+    let status = run(&find(" audit status "));
+    assert!(status.contains("consistent"), "{status}");
     let checkpoint = run(commands.last().unwrap());
     assert!(checkpoint.contains("/didgate/"), "{checkpoint}");
 

@@ -205,6 +205,30 @@ impl Anvil {
             .to_owned()
     }
 
+    /// Deploy the decision-log anchor (`LogAnchor`, constructed with the
+    /// ERC-1056 registry at `registry`) from the committed artifact; its address.
+    pub fn deploy_log_anchor(&self, registry: &str) -> String {
+        let path = repo_root().join("did-registry/contracts/artifacts/LogAnchor.json");
+        let artifact: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let code = artifact["bytecode"].as_str().expect("artifact bytecode");
+        // The constructor's one argument: the registry, as a 32-byte word.
+        let code = format!(
+            "{}{:0>64}",
+            code,
+            registry.trim_start_matches("0x").to_ascii_lowercase()
+        );
+        let receipt = self
+            .transact(DEV_ACCOUNT_0, None, &code, 3_000_000)
+            .unwrap_or_else(|e| panic!("deploying the log anchor failed: {e:#}"));
+        receipt["contractAddress"]
+            .as_str()
+            .expect("contract address")
+            .to_owned()
+    }
+
     /// One JSON-RPC call (plain HTTP/1.1 over loopback); the `result`, or an error.
     pub fn rpc(&self, method: &str, params: serde_json::Value) -> Result<serde_json::Value> {
         use std::io::{Read, Write};

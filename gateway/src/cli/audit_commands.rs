@@ -3,7 +3,8 @@
 //! gateway's `[audit] dir`, or a copy) and trusts nothing but the verifier
 //! key; `prove` writes a proof that one decision is in the log, which
 //! `check-proof` checks with nothing but the key; `status` shows the log and
-//! how far the SQL index has caught up.
+//! how far the SQL index has caught up and whether the log extends the head
+//! anchored on chain; `anchor` anchors the latest checkpoint now.
 //!
 //! Exit status: 0 when what was checked holds, 2 when it does not (the log
 //! or the proof does not verify: evidence, printed), 1 when it could not be
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::cli::exit::Exit;
 use crate::config::Config;
 use crate::request::assertion::{read_key_file, AssertionSigner};
+use crate::server::anchor::{Anchored, Anchorer, Standing};
 use crate::server::decision_log;
 
 /// What `audit prove` writes and `audit check-proof` reads.
@@ -287,6 +289,7 @@ pub async fn status(config: &Path) -> Result<()> {
     };
     let store = crate::store::Store::connect(&config.database_url()).await?;
     let cursor = store.decisions().cursor(&log_ref).await;
+    let anchored = anchor_status(&config, &store, &log, &cp.origin).await;
     store.close().await;
     let cursor = cursor?;
     println!(
@@ -296,5 +299,73 @@ pub async fn status(config: &Path) -> Result<()> {
         cp.size.saturating_sub(cursor.next_index),
         store.backend()
     );
+    anchored
+}
+
+/// The `anchor:` lines of `audit status`; an error (exit 2) when the local
+/// log does not extend the head anchored on chain.
+async fn anchor_status(
+    config: &Config,
+    store: &crate::store::Store,
+    log: &LocalLog,
+    origin: &str,
+) -> Result<()> {
+    let Some(a) = Anchorer::open(config, store, &log.dir, origin, &log.vkey).await? else {
+        println!("anchor:     none ([audit.anchor] is not configured)");
+        return Ok(());
+    };
+    println!(
+        "anchor:     identity {} on contract {}",
+        a.identity(),
+        a.contract()
+    );
+    match a.standing().await? {
+        Standing::NotAnchored => println!("anchored:   nothing yet"),
+        Standing::Consistent { anchored, local } => println!(
+            "anchored:   size {} root {} in block {}; the local log (size {local}) extends it: consistent",
+            anchored.size,
+            anchored.root,
+            a.last_anchor_block().await?
+        ),
+        Standing::Inconsistent {
+            anchored,
+            local,
+            why,
+        } => {
+            println!(
+                "FAILED: the local log (size {local}) is not consistent with the head anchored \
+                 on chain (size {} root {}): {why}",
+                anchored.size, anchored.root
+            );
+            return Err(Exit(2).into());
+        }
+    }
+    Ok(())
+}
+
+/// `didgate audit anchor`: anchor the latest checkpoint now.
+pub async fn anchor_now(config: &Path) -> Result<()> {
+    let config = Config::load(config)?;
+    let log = local_log(&config)?;
+    let cp = checkpoint(&log.dir, &log.vkey)?;
+    let store = crate::store::Store::connect(&config.database_url()).await?;
+    let done = async {
+        let a = Anchorer::open(&config, &store, &log.dir, &cp.origin, &log.vkey)
+            .await?
+            .context("no [audit.anchor] in the config: say which chain and key to anchor with")?;
+        a.anchor_once().await
+    }
+    .await;
+    store.close().await;
+    match done? {
+        Anchored::Empty => println!("the log is empty: nothing to anchor"),
+        Anchored::AlreadyAnchored(h) => {
+            println!("already anchored: size {} root {}", h.size, h.root)
+        }
+        Anchored::New { head, block } => println!(
+            "anchored: size {} root {} in block {block}",
+            head.size, head.root
+        ),
+    }
     Ok(())
 }

@@ -12,8 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use base64::Engine;
-use credentials::{KeyType, SigningKey};
+
 use did_registry::ethr::{
     registry, Address, AsOf, Chain, ChainFollower, EthrDid, EthrResolver, RpcChain,
 };
@@ -21,27 +20,8 @@ use serde_json::json;
 
 use crate::cli::identity::load_identity;
 use crate::config::Config;
+pub use crate::server::anchor::ethereum_secret;
 use crate::store::Store;
-
-/// The secp256k1 secret of a key file (did:ethr keys are Ethereum keys).
-pub fn ethereum_secret(key: &SigningKey, path: &Path) -> Result<k256::SecretKey> {
-    if key.key_type() != KeyType::Secp256k1 {
-        bail!(
-            "{} is a {} key; did:ethr needs secp256k1 (create one with `didgate did create --method ethr`)",
-            path.display(),
-            key.key_type()
-        );
-    }
-    let d = key
-        .to_jwk()
-        .d
-        .with_context(|| format!("{} holds no private key", path.display()))?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(d)
-        .with_context(|| format!("{}: the private key is not base64url", path.display()))?;
-    k256::SecretKey::from_slice(&bytes)
-        .with_context(|| format!("{}: not a secp256k1 private key", path.display()))
-}
 
 /// An address given as a DID (`did:ethr:…`) or as `0x…`.
 pub fn parse_account(s: &str) -> Result<Address> {

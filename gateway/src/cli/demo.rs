@@ -159,6 +159,8 @@ pub fn prepare(dir: &Path, http_port: u16, tls_port: u16, app: SocketAddr) -> Re
     let alice = demo_identity(dir, "alice", DidMethod::Ethr, KeyType::Secp256k1)?;
     let carol = demo_identity(dir, "carol", DidMethod::Ethr, KeyType::Secp256k1)?;
     let billing = demo_identity(dir, "billing-service", DidMethod::Jwk, KeyType::P256)?;
+    // The gateway's own did:ethr, under which its decision log is anchored.
+    demo_identity(dir, "gateway-anchor", DidMethod::Ethr, KeyType::Secp256k1)?;
     // Dave is new on every run: the walkthrough deactivates his DID on chain.
     let dave = create_ethr_did(DEMO_NETWORK, &dir.join("dave.jwk"))?.0;
     write_credentials(dir, &alice, &carol, &dave, &billing)?;
@@ -313,6 +315,14 @@ lifetime_secs = 28800
 [chains.demo]
 embedded = true
 poll_interval_ms = 200
+
+# The decision log (decision-log/, a transparency log signed by the gateway)
+# is anchored on that chain every 10 s and at shutdown, under the gateway's own
+# did:ethr (gateway-anchor.jwk): no one can replace its history after that.
+[audit.anchor]
+chain = "demo"
+key_file = "gateway-anchor.jwk"
+interval_secs = 10
 
 "#;
 
@@ -469,6 +479,10 @@ fn print_steps(s: &DemoSetup, exe: &str) {
    {exe} audit verify -c {cfg}
    ID=$(curl -s {url}/eng/docs | sed -n 's/.*"decision_id":"\([^"]*\)".*/\1/p'); sleep 2; {exe} audit prove -c {cfg} "$ID" -o {d}/proof.json
    {exe} audit check-proof {d}/proof.json --vkey "$(curl -s {url}/.didgate/log/vkey)"
+   The gateway anchors the log's tree head on the chain every 10 s (or now, by hand); from
+   then on its history cannot be replaced, and status checks the local log against it:
+   {exe} audit anchor -c {cfg}
+   {exe} audit status -c {cfg}
    curl -s {url}/.didgate/log/checkpoint
 "#,
         https = s.https_url,

@@ -131,7 +131,13 @@ pub enum AuditCommand {
         #[arg(long)]
         vkey: String,
     },
-    /// The log's size, its last checkpoint and how far the SQL index is.
+    /// Anchor the latest checkpoint on chain now (`[audit.anchor]`).
+    Anchor {
+        #[arg(short, long, default_value = "didgate.toml")]
+        config: PathBuf,
+    },
+    /// The log's size, its last checkpoint, how far the SQL index is, and
+    /// whether the log extends the head anchored on chain (exit 2 if not).
     Status {
         #[arg(short, long, default_value = "didgate.toml")]
         config: PathBuf,
@@ -579,6 +585,7 @@ async fn run_audit(cmd: AuditCommand) -> Result<()> {
             out,
         } => audit_commands::prove(&config, id, index, out).await,
         AuditCommand::CheckProof { file, vkey } => audit_commands::check_proof(&file, &vkey),
+        AuditCommand::Anchor { config } => audit_commands::anchor_now(&config).await,
         AuditCommand::Status { config } => audit_commands::status(&config).await,
     }
 }

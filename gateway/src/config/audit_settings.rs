@@ -44,6 +44,38 @@ pub struct AuditSettings {
     /// arrive, one appears at least this often).
     #[serde(default = "default_checkpoint_interval")]
     pub checkpoint_interval_ms: u64,
+    /// `[audit.anchor]`: anchor the log's checkpoints on a chain.
+    #[serde(default)]
+    pub anchor: Option<AnchorSettings>,
+}
+
+/// `[audit.anchor]`: every `interval_secs` and at shutdown, the latest
+/// checkpoint's tree head (size, root) is written to the `LogAnchor`
+/// contract, which takes it only if it extends the head anchored before
+/// (an RFC 9162 consistency proof, checked on chain).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnchorSettings {
+    /// The `[chains.NAME]` to anchor on.
+    pub chain: String,
+    /// A secp256k1 key (JWK, relative to the config file) that signs the
+    /// anchoring transactions: the identity's owner or one of its
+    /// `sigAuth`/`veriKey` delegates in the ERC-1056 registry.
+    pub key_file: PathBuf,
+    /// The gateway's did:ethr identity (`did:ethr:…` or `0x…`) whose logs
+    /// are anchored. Default: the key's own address.
+    #[serde(default)]
+    pub identity: Option<String>,
+    /// The `LogAnchor` contract. On an embedded chain it is deployed when
+    /// omitted; on a node it must be given (`didgate chain deploy`).
+    #[serde(default)]
+    pub contract: Option<String>,
+    #[serde(default = "default_anchor_interval")]
+    pub interval_secs: u64,
+}
+
+fn default_anchor_interval() -> u64 {
+    60
 }
 
 impl Default for AuditSettings {
@@ -54,6 +86,7 @@ impl Default for AuditSettings {
             fsync: FsyncMode::Batch,
             fsync_interval_ms: default_fsync_interval(),
             checkpoint_interval_ms: default_checkpoint_interval(),
+            anchor: None,
         }
     }
 }
@@ -75,6 +108,32 @@ impl AuditSettings {
                 "audit.fsync_interval_ms",
                 "must be between 1 and 1000",
                 "use a few milliseconds, such as 10",
+            );
+        }
+        if let Some(a) = &self.anchor {
+            if !(1..=86_400).contains(&a.interval_secs) {
+                v.invalid(
+                    "audit.anchor.interval_secs",
+                    "must be between 1 and 86400",
+                    "use 60: a minute of decisions at most is not yet anchored",
+                );
+            }
+            for (key, value) in [("identity", &a.identity), ("contract", &a.contract)] {
+                if let Some(s) = value {
+                    let hex = s.rsplit(':').next().unwrap_or(s);
+                    if hex.parse::<alloy_primitives::Address>().is_err() {
+                        v.invalid(
+                            format!("audit.anchor.{key}"),
+                            format!("is {s:?}, not an address"),
+                            "give a 0x-prefixed 20-byte address (or, for identity, a did:ethr)",
+                        );
+                    }
+                }
+            }
+            v.file_must_exist(
+                "audit.anchor.key_file",
+                &a.key_file,
+                "create a secp256k1 key: didgate did create --method ethr --out anchor.jwk",
             );
         }
         if !(100..=60_000).contains(&self.checkpoint_interval_ms) {

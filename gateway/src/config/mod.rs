@@ -221,6 +221,15 @@ impl Config {
         self.policy.validate(&mut v);
         self.database.validate(&mut v);
         self.audit.validate(&mut v);
+        if let Some(a) = &self.audit.anchor {
+            if !self.chains.contains_key(&a.chain) {
+                v.invalid(
+                    "audit.anchor.chain",
+                    format!("names {:?}, which is not a [chains.NAME]", a.chain),
+                    "name one of the [chains] sections, e.g. an embedded chain",
+                );
+            }
+        }
         for (name, chain) in &self.chains {
             chain.validate(name, &mut v);
         }
@@ -386,6 +395,26 @@ upstream = "http://127.0.0.1:9"
             err.contains("route[0].upstream") && err.contains("fix:"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn anchor_settings_name_a_chain_a_key_and_sane_values() {
+        let d = tmp();
+        let text = format!(
+            "{}\n[audit.anchor]\nchain = \"nowhere\"\nkey_file = \"missing.jwk\"\ninterval_secs = 0\ncontract = \"0x12\"\n",
+            base(&d)
+        );
+        let err = Config::parse(&text, Path::new("t.toml"), &d)
+            .unwrap_err()
+            .to_string();
+        for key in [
+            "audit.anchor.chain",
+            "audit.anchor.key_file",
+            "audit.anchor.interval_secs",
+            "audit.anchor.contract",
+        ] {
+            assert!(err.contains(key), "{key}: {err}");
+        }
     }
 
     #[test]

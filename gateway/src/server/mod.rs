@@ -4,6 +4,7 @@
 //! idle and request-body timeouts; hyper's HTTP/2 limits), poll policy files
 //! for changes, and on shutdown drain connections and flush the decision log.
 
+pub mod anchor;
 pub mod chains;
 pub(crate) mod decision_log;
 pub(crate) mod limits;
@@ -98,6 +99,8 @@ pub struct RunningGateway {
     tasks: Vec<JoinHandle<()>>,
     audit_writer: AuditWriter,
     indexer: IndexTask,
+    /// `[audit.anchor]`: anchors once more at shutdown.
+    anchorer: Option<Arc<anchor::Anchorer>>,
     gateway: Arc<Gateway>,
 }
 
@@ -120,6 +123,14 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
     let verifier = build_verifier(config, ethr.clone(), status)?;
     let (gateway, audit_writer) = build_gateway(config, &store, verifier, policy.clone()).await?;
     let indexer = IndexTask::spawn(config, &store, &gateway.audit).await?;
+    let origin = config
+        .audit
+        .origin(&config.server.public_url, &config.server.instance);
+    let anchorer =
+        anchor::Anchorer::open(config, &store, &gateway.log_dir, &origin, &gateway.log_vkey)
+            .await
+            .map_err(|e| StartError::Audit(format!("[audit.anchor]: {e:#}")))?
+            .map(Arc::new);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let Listeners {
         http_addr,
@@ -133,6 +144,14 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         followers,
         &shutdown_rx,
     ));
+    if let (Some(a), Some(settings)) = (&anchorer, &config.audit.anchor) {
+        tracing::info!(identity = %a.identity(), contract = %a.contract(), chain = %settings.chain,
+            every_secs = settings.interval_secs, "decision log: anchoring checkpoints on chain");
+        tasks.push(a.clone().spawn(
+            Duration::from_secs(settings.interval_secs),
+            shutdown_rx.clone(),
+        ));
+    }
     tracing::info!(http = ?http_addr, https = ?https_addr, db = store.backend(),
         policies = policy.policy_count(), routes = config.routes.len(), "didgate is serving");
     Ok(RunningGateway {
@@ -145,6 +164,7 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         tasks,
         audit_writer,
         indexer,
+        anchorer,
         gateway,
     })
 }
@@ -421,6 +441,21 @@ impl RunningGateway {
             .is_err()
         {
             tracing::error!("decision log did not flush within 15 s");
+        }
+        if let Some(a) = &self.anchorer {
+            match tokio::time::timeout(Duration::from_secs(15), a.anchor_once()).await {
+                Ok(Ok(anchor::Anchored::New { head, block })) => {
+                    tracing::info!(
+                        size = head.size,
+                        block,
+                        "decision log: last checkpoint anchored"
+                    )
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!(error = %format!("{e:#}"),
+                    "decision log: the last checkpoint could not be anchored; it is at the next start"),
+                Err(_) => tracing::error!("decision log: anchoring the last checkpoint timed out"),
+            }
         }
         self.indexer.finish().await;
         self.store.close().await;

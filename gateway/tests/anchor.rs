@@ -82,8 +82,13 @@ async fn anchors_the_log_and_refuses_a_rewritten_one(
         "{text}"
     );
 
-    // Someone wipes the log and starts a new one under the same name and
-    // key: every check of it against the chain fails.
+    let v = didgate_cli(&["audit", "verify", "-c", &cfg]);
+    assert!(v.status.success(), "{}", out(&v));
+    assert!(out(&v).contains("consistent"), "{}", out(&v));
+
+    // Someone holding the gateway's key and disk wipes the log and starts a
+    // new one under the same name: it verifies against its own signatures,
+    // and only the anchor catches it.
     let log_dir = h.gw().log_dir().to_path_buf();
     h.reconfigure(|_| {
         std::fs::remove_dir_all(&log_dir).unwrap();
@@ -96,6 +101,14 @@ async fn anchors_the_log_and_refuses_a_rewritten_one(
     let s = didgate_cli(&["audit", "status", "-c", &cfg]);
     assert_eq!(s.status.code(), Some(2), "{}", out(&s));
     assert!(out(&s).contains("not consistent"), "{}", out(&s));
+    let v = didgate_cli(&["audit", "verify", "-c", &cfg]);
+    assert_eq!(v.status.code(), Some(2), "{}", out(&v));
+    assert!(
+        out(&v).contains("OK: the log in"),
+        "its signatures hold: {}",
+        out(&v)
+    );
+    assert!(out(&v).contains("forked history"), "{}", out(&v));
     let a = didgate_cli(&["audit", "anchor", "-c", &cfg]);
     assert_eq!(a.status.code(), Some(1), "{}", out(&a));
     assert!(out(&a).contains("larger than the local log"), "{}", out(&a));

@@ -347,6 +347,22 @@ fn demo_prints_commands_that_work() {
         checked.contains("OK: decision") && checked.contains("credential_missing"),
         "{checked}"
     );
+    let tampered = Command::new("bash")
+        .arg("-c")
+        .arg(find("rm -rf "))
+        .output()
+        .unwrap();
+    assert_eq!(
+        tampered.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&tampered.stdout)
+    );
+    assert!(
+        String::from_utf8_lossy(&tampered.stdout).contains("first entry at fault"),
+        "{}",
+        String::from_utf8_lossy(&tampered.stdout)
+    );
     let anchored = run(&find(" audit anchor "));
     assert!(anchored.contains("anchored: size"), "{anchored}");
     let status = run(&find(" audit status "));

@@ -84,17 +84,27 @@ fn checkpoint(dir: &Path, vkey: &str) -> Result<SignedCheckpoint> {
 
 /// `didgate audit verify`: every entry, tile and bundle of the log against
 /// its signed checkpoint. `dir` and `vkey` name someone else's copy; by
-/// default the log of `config`'s `[audit]`.
-pub fn verify(config: &Path, dir: Option<PathBuf>, vkey: Option<String>) -> Result<()> {
-    let (dir, vkey) = match (dir, vkey) {
-        (Some(dir), Some(vkey)) => (dir, vkey),
+/// default the log of `config`'s `[audit]`, which is then also checked
+/// against the head anchored on chain (`[audit.anchor]`): a history
+/// rewritten with the gateway's own key verifies against its signatures,
+/// and only the anchor catches it.
+pub async fn verify(config: &Path, dir: Option<PathBuf>, vkey: Option<String>) -> Result<()> {
+    let (dir, vkey, local) = match (dir, vkey) {
+        (Some(dir), Some(vkey)) => (dir, vkey, None),
         (None, None) => {
-            let log = local_log(&Config::load(config)?)?;
-            (log.dir, log.vkey)
+            let config = Config::load(config)?;
+            let log = local_log(&config)?;
+            (log.dir.clone(), log.vkey.clone(), Some((config, log)))
         }
         _ => bail!("--dir and --vkey go together (a copy of a log and the key to check it with)"),
     };
-    let report = verify_log(&dir, &vkey).with_context(|| format!("verifying {}", dir.display()))?;
+    let report = tokio::task::spawn_blocking({
+        let (dir, vkey) = (dir.clone(), vkey.clone());
+        move || verify_log(&dir, &vkey)
+    })
+    .await
+    .map_err(|e| anyhow!("verifying: {e}"))?
+    .with_context(|| format!("verifying {}", dir.display()))?;
     print!("{report}");
     if report.is_ok() {
         let cp = report.checkpoint.as_ref().map_or(0, |c| c.size);
@@ -102,6 +112,12 @@ pub fn verify(config: &Path, dir: Option<PathBuf>, vkey: Option<String>) -> Resu
             "OK: the log in {} verifies: {cp} entries, every one in the signed checkpoint",
             dir.display()
         );
+        if let (Some((config, log)), Some(cp)) = (&local, &report.checkpoint) {
+            let store = crate::store::Store::connect(&config.database_url()).await?;
+            let anchored = anchor_status(config, &store, log, &cp.origin).await;
+            store.close().await;
+            anchored?;
+        }
         Ok(())
     } else {
         match report.first_bad_entry() {
@@ -258,6 +274,27 @@ pub fn check_proof(file: &Path, vkey: &str) -> Result<()> {
     Ok(())
 }
 
+/// How far the SQL index trails this gateway's log, for `didgate decisions`
+/// (`None` when the log cannot be read from here).
+pub async fn index_lag(config: &Config, store: &crate::store::Store) -> Option<String> {
+    let log = local_log(config).ok()?;
+    let cp = checkpoint(&log.dir, &log.vkey).ok()?;
+    if cp.size == 0 {
+        return Some("index: the log is empty".to_owned());
+    }
+    let log_ref = audit::LogRef {
+        gateway: std::sync::Arc::from(config.server.instance.as_str()),
+        log_id: log_id(&read_entry(&log.dir, 0, &cp).ok()?),
+    };
+    let cursor = store.decisions().cursor(&log_ref).await.ok()?;
+    Some(format!(
+        "index: {} of {} signed entries of this gateway's log ({} behind)",
+        cursor.next_index.min(cp.size),
+        cp.size,
+        cp.size.saturating_sub(cursor.next_index)
+    ))
+}
+
 /// `didgate audit status`: the log (size, last checkpoint and its age) and
 /// how far the SQL index has caught up.
 pub async fn status(config: &Path) -> Result<()> {
@@ -334,7 +371,9 @@ async fn anchor_status(
         } => {
             println!(
                 "FAILED: the local log (size {local}) is not consistent with the head anchored \
-                 on chain (size {} root {}): {why}",
+                 on chain (size {} root {}): {why}. A log that verifies against its own \
+                 signatures but not against its anchor is a forked history, signed with the \
+                 gateway's own key.",
                 anchored.size, anchored.root
             );
             return Err(Exit(2).into());

@@ -1,5 +1,5 @@
-//! `didgate decisions`: print the most recent entries of the decision log,
-//! oldest first.
+//! `didgate decisions`: print the most recent entries of the decision log's
+//! SQL index, oldest first, and (on stderr) how far the index trails the log.
 
 use std::path::Path;
 
@@ -38,6 +38,9 @@ pub async fn print(config: &Path, limit: i64) -> Result<()> {
                 format!("[{}]", d.policies.join(", "))
             }
         );
+    }
+    if let Some(lag) = crate::cli::audit_commands::index_lag(&config, &store).await {
+        eprintln!("{lag}");
     }
     store.close().await;
     Ok(())

@@ -479,6 +479,8 @@ fn print_steps(s: &DemoSetup, exe: &str) {
    {exe} audit verify -c {cfg}
    ID=$(curl -s {url}/eng/docs | sed -n 's/.*"decision_id":"\([^"]*\)".*/\1/p'); sleep 2; {exe} audit prove -c {cfg} "$ID" -o {d}/proof.json
    {exe} audit check-proof {d}/proof.json --vkey "$(curl -s {url}/.didgate/log/vkey)"
+   A copy of the log with one refusal turned into an allow is caught, and the entry named:
+   rm -rf {d}/log-copy && cp -r {d}/decision-log {d}/log-copy && sed -i 's/"effect":"deny"/"effect":"allow"/' $(grep -rl '"effect":"deny"' {d}/log-copy/tile/entries) && {exe} audit verify --dir {d}/log-copy --vkey "$(curl -s {url}/.didgate/log/vkey)"
    The gateway anchors the log's tree head on the chain every 10 s (or now, by hand); from
    then on its history cannot be replaced, and status checks the local log against it:
    {exe} audit anchor -c {cfg}

@@ -96,7 +96,8 @@ pub enum Command {
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
     /// Check every entry, tile and bundle of the log against its signed
-    /// checkpoint; name the first entry at fault.
+    /// checkpoint, and (this gateway's log, with `[audit.anchor]`) against
+    /// the head anchored on chain; name the first entry at fault.
     Verify {
         #[arg(short, long, default_value = "didgate.toml")]
         config: PathBuf,
@@ -577,7 +578,9 @@ pub async fn run(cli: Cli) -> Result<()> {
 
 async fn run_audit(cmd: AuditCommand) -> Result<()> {
     match cmd {
-        AuditCommand::Verify { config, dir, vkey } => audit_commands::verify(&config, dir, vkey),
+        AuditCommand::Verify { config, dir, vkey } => {
+            audit_commands::verify(&config, dir, vkey).await
+        }
         AuditCommand::Prove {
             config,
             id,

@@ -203,8 +203,8 @@ impl Anchorer {
                 std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
             let cp = SignedCheckpoint::verify(&note, &vkey)?;
             let proof = match since {
-                Some(anchored) if cp.size > 0 => consistency(&dir, anchored, &cp),
-                _ => Ok(Vec::new()),
+                Some(anchored) => consistency(&dir, anchored, &cp),
+                None => Ok(Vec::new()),
             };
             Ok((cp, proof))
         })
@@ -248,7 +248,7 @@ impl Anchorer {
     pub async fn anchor_once(&self) -> Result<Anchored> {
         let anchored = self.anchored().await?;
         let (cp, proof) = self.local(Some(anchored)).await?;
-        if cp.size == 0 {
+        if cp.size == 0 && anchored.size == 0 {
             return Ok(Anchored::Empty);
         }
         let head = Head {

@@ -42,11 +42,15 @@ async fn anchors_the_log_and_refuses_a_rewritten_one(
     let mut h = Harness::start(None, &extra).await;
     let cfg = h.dir.join("didgate.toml");
     let cfg = cfg.to_str().unwrap().to_owned();
+    let mut first = None;
     for _ in 0..3 {
-        h.send(Method::GET, "/eng/a", Some(&h.alice_vp()), &[])
-            .await
-            .assert_ok();
+        let r = h
+            .send(Method::GET, "/eng/a", Some(&h.alice_vp()), &[])
+            .await;
+        r.assert_ok();
+        first.get_or_insert(r.decision_id().unwrap());
     }
+    let first = first.unwrap();
     // The gateway anchors by itself within a few seconds.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -86,6 +90,36 @@ async fn anchors_the_log_and_refuses_a_rewritten_one(
     assert!(v.status.success(), "{}", out(&v));
     assert!(out(&v).contains("consistent"), "{}", out(&v));
 
+    // A proof of the first decision that leads to the anchored head checks
+    // against the chain alone (no key); an edited entry does not.
+    let proof = keys.join("proof.json");
+    let p = didgate_cli(&[
+        "audit",
+        "prove",
+        "-c",
+        &cfg,
+        &first,
+        "-o",
+        proof.to_str().unwrap(),
+    ]);
+    assert!(p.status.success(), "{}", out(&p));
+    let c = didgate_cli(&["audit", "check-proof", proof.to_str().unwrap(), "-c", &cfg]);
+    assert!(c.status.success(), "{}", out(&c));
+    assert!(out(&c).contains("anchored on chain"), "{}", out(&c));
+    let mut forged: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&proof).unwrap()).unwrap();
+    forged["index"] = serde_json::json!(1);
+    let forged_path = keys.join("forged.json");
+    std::fs::write(&forged_path, forged.to_string()).unwrap();
+    let c = didgate_cli(&[
+        "audit",
+        "check-proof",
+        forged_path.to_str().unwrap(),
+        "-c",
+        &cfg,
+    ]);
+    assert_eq!(c.status.code(), Some(2), "{}", out(&c));
+
     // Someone holding the gateway's key and disk wipes the log and starts a
     // new one under the same name: it verifies against its own signatures,
     // and only the anchor catches it.
@@ -112,6 +146,10 @@ async fn anchors_the_log_and_refuses_a_rewritten_one(
     let a = didgate_cli(&["audit", "anchor", "-c", &cfg]);
     assert_eq!(a.status.code(), Some(1), "{}", out(&a));
     assert!(out(&a).contains("larger than the local log"), "{}", out(&a));
+    // The proof made before still holds against the chain: the log's
+    // history outlives the log.
+    let c = didgate_cli(&["audit", "check-proof", proof.to_str().unwrap(), "-c", &cfg]);
+    assert!(c.status.success(), "{}", out(&c));
     h.stop().await;
 }
 

@@ -45,6 +45,26 @@ struct ProofFile {
     checkpoint: String,
     /// The RFC 9162 inclusion proof: hashes, base64, leaf to root.
     proof: Vec<String>,
+    /// With `[audit.anchor]`, once the entry is under an anchored head: the
+    /// proof that leads to that head on chain instead of to a signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    anchored: Option<AnchoredProof>,
+}
+
+/// An inclusion proof against a tree head anchored on chain.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnchoredProof {
+    /// The anchoring identity (`0x…`) and the `LogAnchor` contract, for the
+    /// reader's information: `check-proof -c` uses its own config's.
+    identity: String,
+    contract: String,
+    /// The anchored head: entries, RFC 9162 root (base64), and the block.
+    size: u64,
+    root: String,
+    block: u64,
+    /// The inclusion proof of the entry in the tree of `size` entries.
+    proof: Vec<String>,
 }
 
 /// This gateway's log, from its config: the directory and the verifier key
@@ -165,6 +185,7 @@ pub async fn prove(
     let proof = prove_inclusion(&log.dir, index, &cp)?;
     // Check it as `check-proof` will, so a bad proof is never handed out.
     check_inclusion(&proof, &cp, index, &entry).context("the proof does not check")?;
+    let anchored = anchored_proof(&config, &log, &cp, index, &entry).await?;
     let b64 = base64::engine::general_purpose::STANDARD;
     let file = ProofFile {
         format: PROOF_FORMAT.to_owned(),
@@ -173,6 +194,7 @@ pub async fn prove(
         entry: b64.encode(&entry),
         checkpoint: String::from_utf8_lossy(&cp.note).into_owned(),
         proof: proof.iter().map(Hash::to_string).collect(),
+        anchored,
     };
     let json = serde_json::to_string_pretty(&file)? + "\n";
     match out {
@@ -190,6 +212,58 @@ pub async fn prove(
         None => print!("{json}"),
     }
     Ok(())
+}
+
+/// With `[audit.anchor]`: the inclusion proof of entry `index` in the tree
+/// head anchored last, if that head covers it (else `None`: anchor first).
+async fn anchored_proof(
+    config: &Config,
+    log: &LocalLog,
+    cp: &SignedCheckpoint,
+    index: u64,
+    entry: &[u8],
+) -> Result<Option<AnchoredProof>> {
+    if config.audit.anchor.is_none() {
+        return Ok(None);
+    }
+    let store = crate::store::Store::connect(&config.database_url()).await?;
+    let found = async {
+        let Some(a) =
+            Anchorer::open_read_only(config, &store, &log.dir, &cp.origin, &log.vkey).await?
+        else {
+            return Ok(None);
+        };
+        let head = a.anchored().await?;
+        if index >= head.size {
+            eprintln!(
+                "entry {index} is not under the anchored head yet (size {}): the proof leads to \
+                 the signed checkpoint only; run `didgate audit anchor` and prove it again to \
+                 reach the chain",
+                head.size
+            );
+            return Ok(None);
+        }
+        let at = SignedCheckpoint {
+            origin: cp.origin.clone(),
+            size: head.size,
+            root: Hash(head.root.0),
+            note: Vec::new(),
+        };
+        let proof = prove_inclusion(&log.dir, index, &at)?;
+        check_inclusion(&proof, &at, index, entry).context("the anchored proof does not check")?;
+        let block = a.last_anchor_block().await?;
+        anyhow::Ok(Some(AnchoredProof {
+            identity: a.identity().to_string(),
+            contract: a.contract().to_string(),
+            size: head.size,
+            root: at.root.to_string(),
+            block,
+            proof: proof.iter().map(Hash::to_string).collect(),
+        }))
+    }
+    .await;
+    store.close().await;
+    found
 }
 
 /// The entry of decision `id` in this gateway's log, through the index.
@@ -222,8 +296,13 @@ async fn locate(config: &Config, log: &LocalLog, cp: &SignedCheckpoint, id: &str
 }
 
 /// `didgate audit check-proof`: check a proof made by `audit prove` with
-/// nothing but the log's verifier key, and print the decision it proves.
-pub fn check_proof(file: &Path, vkey: &str) -> Result<()> {
+/// nothing but the log's verifier key (`vkey`), or with nothing but the
+/// chain (`config`: its `[chains]` and `[audit.anchor]` name the chain, the
+/// contract and the gateway's identity), or both; print the decision.
+pub async fn check_proof(file: &Path, vkey: Option<&str>, config: Option<&Path>) -> Result<()> {
+    if vkey.is_none() && config.is_none() {
+        bail!("say what to trust: --vkey (the log's key) and/or -c CONFIG (the chain)");
+    }
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let proof: ProofFile = serde_json::from_slice(&bytes)
         .with_context(|| format!("{} is not a didgate inclusion proof", file.display()))?;
@@ -243,35 +322,99 @@ pub fn check_proof(file: &Path, vkey: &str) -> Result<()> {
         .iter()
         .map(|h| Hash::parse_hash(h).map_err(|e| anyhow!("a proof hash {h:?}: {e}")))
         .collect::<Result<Vec<_>>>()?;
-    let cp = match SignedCheckpoint::verify(proof.checkpoint.as_bytes(), vkey) {
-        Ok(cp) => cp,
-        Err(e) => {
-            println!("FAILED: the proof's checkpoint is not signed by this key: {e}");
+    let mut held = Vec::new();
+    if let Some(vkey) = vkey {
+        let cp = match SignedCheckpoint::verify(proof.checkpoint.as_bytes(), vkey) {
+            Ok(cp) => cp,
+            Err(e) => {
+                println!("FAILED: the proof's checkpoint is not signed by this key: {e}");
+                return Err(Exit(2).into());
+            }
+        };
+        if let Err(e) = check_inclusion(&hashes, &cp, proof.index, &entry) {
+            println!(
+                "FAILED: this entry is not entry {} of the log {} at size {}: {e}",
+                proof.index, cp.origin, cp.size
+            );
             return Err(Exit(2).into());
         }
-    };
-    if let Err(e) = check_inclusion(&hashes, &cp, proof.index, &entry) {
-        println!(
-            "FAILED: this entry is not entry {} of the log {} at size {}: {e}",
-            proof.index, cp.origin, cp.size
-        );
-        return Err(Exit(2).into());
+        held.push(format!(
+            "in its signed checkpoint of size {} (root {})",
+            cp.size, cp.root
+        ));
+    }
+    if let Some(config) = config {
+        held.push(check_on_chain(config, &proof, &entry).await?);
     }
     let decision = decode(&entry).context("the entry is in the log but cannot be read")?;
     println!("{}", String::from_utf8_lossy(&entry));
     println!(
-        "OK: decision {} ({} {} {} -> {}) is entry {} of the log {}, in its checkpoint of size {} (root {})",
+        "OK: decision {} ({} {} {} -> {}) is entry {} of the log {}, {}",
         decision.id,
         decision.method,
         decision.path,
         decision.effect.as_str(),
         decision.reason,
         proof.index,
-        cp.origin,
-        cp.size,
-        cp.root
+        proof.log,
+        held.join(", and ")
     );
     Ok(())
+}
+
+/// The proof's anchored part against the chain alone: the head it names
+/// was anchored by the configured identity on the configured contract, and
+/// the entry is in its tree.
+async fn check_on_chain(config: &Path, proof: &ProofFile, entry: &[u8]) -> Result<String> {
+    let Some(anchored) = &proof.anchored else {
+        println!(
+            "FAILED: the proof leads to no anchored head (made before its entry was anchored: \
+             prove it again after `didgate audit anchor`)"
+        );
+        return Err(Exit(2).into());
+    };
+    let config = Config::load(config)?;
+    let store = crate::store::Store::connect(&config.database_url()).await?;
+    let found = async {
+        let a = Anchorer::open_read_only(&config, &store, Path::new("."), &proof.log, "")
+            .await?
+            .context("the config has no [audit.anchor]: it names the chain, contract and identity to trust")?;
+        let at = a.anchored_at(anchored.size).await?;
+        anyhow::Ok((a.identity(), a.contract(), at))
+    }
+    .await;
+    store.close().await;
+    let (identity, contract, at) = found?;
+    let Some((block, root)) = at else {
+        println!(
+            "FAILED: identity {identity} never anchored the log {} at size {} on {contract}",
+            proof.log, anchored.size
+        );
+        return Err(Exit(2).into());
+    };
+    let root = Hash(root.0);
+    let hashes = anchored
+        .proof
+        .iter()
+        .map(|h| Hash::parse_hash(h).map_err(|e| anyhow!("an anchored proof hash {h:?}: {e}")))
+        .collect::<Result<Vec<_>>>()?;
+    let at = SignedCheckpoint {
+        origin: proof.log.clone(),
+        size: anchored.size,
+        root,
+        note: Vec::new(),
+    };
+    if let Err(e) = check_inclusion(&hashes, &at, proof.index, entry) {
+        println!(
+            "FAILED: this entry is not entry {} of the tree anchored on chain at size {} in block {block}: {e}",
+            proof.index, anchored.size
+        );
+        return Err(Exit(2).into());
+    }
+    Ok(format!(
+        "under the head anchored on chain by {identity} at size {} in block {block} (root {root})",
+        anchored.size
+    ))
 }
 
 /// How far the SQL index trails this gateway's log, for `didgate decisions`
@@ -347,7 +490,8 @@ async fn anchor_status(
     log: &LocalLog,
     origin: &str,
 ) -> Result<()> {
-    let Some(a) = Anchorer::open(config, store, &log.dir, origin, &log.vkey).await? else {
+    let Some(a) = Anchorer::open_read_only(config, store, &log.dir, origin, &log.vkey).await?
+    else {
         println!("anchor:     none ([audit.anchor] is not configured)");
         return Ok(());
     };

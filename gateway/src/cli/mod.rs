@@ -125,12 +125,17 @@ pub enum AuditCommand {
         #[arg(short, long)]
         out: Option<PathBuf>,
     },
-    /// Check a proof from `audit prove` with nothing but the log's verifier key.
+    /// Check a proof from `audit prove` with nothing but the log's verifier
+    /// key, or nothing but the chain (-c), or both.
     CheckProof {
         file: PathBuf,
         /// The log's verifier key (`name+hash+base64`).
         #[arg(long)]
-        vkey: String,
+        vkey: Option<String>,
+        /// A config whose `[chains]` and `[audit.anchor]` (chain, contract,
+        /// identity) say which anchors to trust.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
     },
     /// Anchor the latest checkpoint on chain now (`[audit.anchor]`).
     Anchor {
@@ -587,7 +592,9 @@ async fn run_audit(cmd: AuditCommand) -> Result<()> {
             index,
             out,
         } => audit_commands::prove(&config, id, index, out).await,
-        AuditCommand::CheckProof { file, vkey } => audit_commands::check_proof(&file, &vkey),
+        AuditCommand::CheckProof { file, vkey, config } => {
+            audit_commands::check_proof(&file, vkey.as_deref(), config.as_deref()).await
+        }
         AuditCommand::Anchor { config } => audit_commands::anchor_now(&config).await,
         AuditCommand::Status { config } => audit_commands::status(&config).await,
     }

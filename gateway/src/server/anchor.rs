@@ -93,7 +93,9 @@ pub struct Anchorer {
     chain: Arc<dyn Chain>,
     contract: Address,
     identity: Address,
-    key: k256::SecretKey,
+    /// `None` for a read-only view (`audit status`, `check-proof`): the
+    /// identity was given, its key is not needed.
+    key: Option<k256::SecretKey>,
     log_dir: PathBuf,
     vkey: String,
     log_id: B256,
@@ -108,6 +110,29 @@ impl Anchorer {
         log_dir: &Path,
         origin: &str,
         vkey: &str,
+    ) -> Result<Option<Anchorer>> {
+        Self::open_with(config, store, log_dir, origin, vkey, true).await
+    }
+
+    /// [`Anchorer::open`] to read anchors only: the key file is read only
+    /// when `[audit.anchor] identity` is not given.
+    pub async fn open_read_only(
+        config: &Config,
+        store: &Store,
+        log_dir: &Path,
+        origin: &str,
+        vkey: &str,
+    ) -> Result<Option<Anchorer>> {
+        Self::open_with(config, store, log_dir, origin, vkey, false).await
+    }
+
+    async fn open_with(
+        config: &Config,
+        store: &Store,
+        log_dir: &Path,
+        origin: &str,
+        vkey: &str,
+        need_key: bool,
     ) -> Result<Option<Anchorer>> {
         let Some(a) = &config.audit.anchor else {
             return Ok(None);
@@ -137,12 +162,17 @@ impl Anchorer {
             ),
         };
         let key_path = config.resolve(&a.key_file);
-        let (key, _) = crate::request::assertion::read_key_file(&key_path)
-            .with_context(|| format!("reading audit.anchor.key_file {}", key_path.display()))?;
-        let key = ethereum_secret(&key, &key_path)?;
-        let identity = match &a.identity {
-            Some(s) => parse_address(s)?,
-            None => address_of(&key.public_key()),
+        let key = if need_key || a.identity.is_none() {
+            let (key, _) = crate::request::assertion::read_key_file(&key_path)
+                .with_context(|| format!("reading audit.anchor.key_file {}", key_path.display()))?;
+            Some(ethereum_secret(&key, &key_path)?)
+        } else {
+            None
+        };
+        let identity = match (&a.identity, &key) {
+            (Some(s), _) => parse_address(s)?,
+            (None, Some(k)) => address_of(&k.public_key()),
+            (None, None) => bail!("audit.anchor: no identity and no key"),
         };
         Ok(Some(Anchorer {
             chain: opened.chain,
@@ -190,6 +220,43 @@ impl Anchorer {
             .await?;
         let n = changedCall::abi_decode_returns(&ret).context("not a block number")?;
         Ok(u64::try_from(n).unwrap_or(u64::MAX))
+    }
+
+    /// The block in which this log's head of `size` entries was anchored,
+    /// and its root: found by walking the identity's anchors back from the
+    /// latest (each `Anchored` event names the block of the one before).
+    /// `None` when no anchor of this log had that size.
+    pub async fn anchored_at(&self, size: u64) -> Result<Option<(u64, B256)>> {
+        /// Anchors walked at most (each is one `eth_getLogs` of one block).
+        const MAX_STEPS: usize = 100_000;
+        let mut block = self.last_anchor_block().await?;
+        for _ in 0..MAX_STEPS {
+            if block == 0 {
+                return Ok(None);
+            }
+            let logs = self.chain.logs(self.contract, block, block).await?;
+            let mut previous = None;
+            for l in &logs {
+                let Some(e) = anchor::decode_anchored(&l.topics, &l.data) else {
+                    continue;
+                };
+                if e.identity != self.identity {
+                    continue;
+                }
+                if e.log_id == self.log_id && e.head.size == size {
+                    return Ok(Some((block, e.head.root)));
+                }
+                if e.previous_change < block {
+                    previous =
+                        Some(previous.map_or(e.previous_change, |p: u64| p.min(e.previous_change)));
+                }
+            }
+            match previous {
+                Some(p) => block = p,
+                None => return Ok(None),
+            }
+        }
+        bail!("more than {MAX_STEPS} anchors to walk back")
     }
 
     /// The latest checkpoint on disk (signature checked) and, when `since`
@@ -260,10 +327,14 @@ impl Anchorer {
         }
         let proof = proof?;
         let proof: Vec<B256> = proof.iter().map(|h| B256::from(h.0)).collect();
+        let key = self
+            .key
+            .as_ref()
+            .context("anchoring needs audit.anchor.key_file")?;
         let receipt = self
             .chain
             .transact(
-                &self.key,
+                key,
                 Some(self.contract),
                 anchor::anchor(self.identity, self.log_id, head, &proof),
                 ANCHOR_GAS,

@@ -425,16 +425,11 @@ pub async fn index_lag(config: &Config, store: &crate::store::Store) -> Option<S
     if cp.size == 0 {
         return Some("index: the log is empty".to_owned());
     }
-    let log_ref = audit::LogRef {
-        gateway: std::sync::Arc::from(config.server.instance.as_str()),
-        log_id: log_id(&read_entry(&log.dir, 0, &cp).ok()?),
-    };
-    let cursor = store.decisions().cursor(&log_ref).await.ok()?;
+    let done = indexed(config, &log, &cp, store).await.ok()?;
     Some(format!(
-        "index: {} of {} signed entries of this gateway's log ({} behind)",
-        cursor.next_index.min(cp.size),
+        "index: {done} of {} signed entries of this gateway's log ({} behind)",
         cp.size,
-        cp.size.saturating_sub(cursor.next_index)
+        cp.size - done
     ))
 }
 
@@ -463,23 +458,37 @@ pub async fn status(config: &Path) -> Result<()> {
         println!("index:      nothing to index yet");
         return Ok(());
     }
-    let log_ref = audit::LogRef {
-        gateway: std::sync::Arc::from(config.server.instance.as_str()),
-        log_id: log_id(&read_entry(&log.dir, 0, &cp)?),
-    };
     let store = crate::store::Store::connect(&config.database_url()).await?;
-    let cursor = store.decisions().cursor(&log_ref).await;
+    let done = indexed(&config, &log, &cp, &store).await;
     let anchored = anchor_status(&config, &store, &log, &cp.origin).await;
     store.close().await;
-    let cursor = cursor?;
+    let done = done?;
     println!(
-        "index:      {} of {} signed entries indexed ({} behind) in the {} database",
-        cursor.next_index.min(cp.size),
+        "index:      {done} of {} signed entries indexed ({} behind) in the {} database",
         cp.size,
-        cp.size.saturating_sub(cursor.next_index),
+        cp.size - done,
         store.backend()
     );
     anchored
+}
+
+/// How many of the signed entries of this gateway's log (checkpoint `cp`)
+/// the SQL index holds.
+async fn indexed(
+    config: &Config,
+    log: &LocalLog,
+    cp: &SignedCheckpoint,
+    store: &crate::store::Store,
+) -> Result<u64> {
+    if cp.size == 0 {
+        return Ok(0);
+    }
+    let log_ref = audit::LogRef {
+        gateway: std::sync::Arc::from(config.server.instance.as_str()),
+        log_id: log_id(&read_entry(&log.dir, 0, cp)?),
+    };
+    let cursor = store.decisions().cursor(&log_ref).await?;
+    Ok(cursor.next_index.min(cp.size))
 }
 
 /// The `anchor:` lines of `audit status`; an error (exit 2) when the local

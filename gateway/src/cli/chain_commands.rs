@@ -20,19 +20,8 @@ use serde_json::json;
 
 use crate::cli::identity::load_identity;
 use crate::config::Config;
-pub use crate::server::anchor::ethereum_secret;
+pub use crate::server::anchor::{ethereum_secret, parse_account};
 use crate::store::Store;
-
-/// An address given as a DID (`did:ethr:…`) or as `0x…`.
-pub fn parse_account(s: &str) -> Result<Address> {
-    if s.starts_with("did:") {
-        return Ok(EthrDid::parse(s)?.address);
-    }
-    s.parse::<Address>()
-        .ok()
-        .filter(|_| s.len() == 42)
-        .with_context(|| format!("{s:?} is neither a did:ethr nor a 0x… address"))
-}
 
 /// The config's chain a did:ethr names, opened (see [`crate::server::chains::open_chain`]).
 pub(crate) async fn chain_for(

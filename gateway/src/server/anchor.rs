@@ -48,13 +48,15 @@ pub fn ethereum_secret(key: &SigningKey, path: &Path) -> Result<k256::SecretKey>
         .with_context(|| format!("{}: not a secp256k1 private key", path.display()))
 }
 
-/// An address given as a did:ethr or as `0x…`.
-fn parse_address(s: &str) -> Result<Address> {
+/// An address given as a DID (`did:ethr:…`) or as `0x…`.
+pub fn parse_account(s: &str) -> Result<Address> {
     if s.starts_with("did:") {
         return Ok(EthrDid::parse(s)?.address);
     }
-    s.parse()
-        .map_err(|_| anyhow!("{s:?} is not an address or a did:ethr"))
+    s.parse::<Address>()
+        .ok()
+        .filter(|_| s.len() == 42)
+        .with_context(|| format!("{s:?} is neither a did:ethr nor a 0x… address"))
 }
 
 /// The contract's name for a log: SHA-256 of its checkpoint origin line.
@@ -145,7 +147,7 @@ impl Anchorer {
             .await
             .with_context(|| format!("opening chain {} to anchor the decision log", a.chain))?;
         let contract = match (&a.contract, cfg.embedded) {
-            (Some(c), _) => parse_address(c)?,
+            (Some(c), _) => parse_account(c)?,
             (None, true) => {
                 let embedded = did_registry::ethr::EmbeddedChain::open(
                     store.event_index(),
@@ -170,7 +172,7 @@ impl Anchorer {
             None
         };
         let identity = match (&a.identity, &key) {
-            (Some(s), _) => parse_address(s)?,
+            (Some(s), _) => parse_account(s)?,
             (None, Some(k)) => address_of(&k.public_key()),
             (None, None) => bail!("audit.anchor: no identity and no key"),
         };
@@ -259,20 +261,17 @@ impl Anchorer {
         bail!("more than {MAX_STEPS} anchors to walk back")
     }
 
-    /// The latest checkpoint on disk (signature checked) and, when `since`
-    /// is given, the checked proof that it extends that anchored head; read
-    /// off the async runtime.
-    async fn local(&self, since: Option<Head>) -> Result<(SignedCheckpoint, Result<Vec<Hash>>)> {
+    /// The latest checkpoint on disk (signature checked) and the checked
+    /// proof that it extends the anchored head `since`; read off the async
+    /// runtime.
+    async fn local(&self, since: Head) -> Result<(SignedCheckpoint, Result<Vec<Hash>>)> {
         let (dir, vkey) = (self.log_dir.clone(), self.vkey.clone());
         tokio::task::spawn_blocking(move || {
             let path = dir.join("checkpoint");
             let note =
                 std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
             let cp = SignedCheckpoint::verify(&note, &vkey)?;
-            let proof = match since {
-                Some(anchored) => consistency(&dir, anchored, &cp),
-                None => Ok(Vec::new()),
-            };
+            let proof = consistency(&dir, since, &cp);
             Ok((cp, proof))
         })
         .await
@@ -314,7 +313,7 @@ impl Anchorer {
     /// Anchor the latest checkpoint unless it is anchored already.
     pub async fn anchor_once(&self) -> Result<Anchored> {
         let anchored = self.anchored().await?;
-        let (cp, proof) = self.local(Some(anchored)).await?;
+        let (cp, proof) = self.local(anchored).await?;
         if cp.size == 0 && anchored.size == 0 {
             return Ok(Anchored::Empty);
         }
@@ -353,7 +352,7 @@ impl Anchorer {
         if anchored.size == 0 {
             return Ok(Standing::NotAnchored);
         }
-        let (cp, proof) = self.local(Some(anchored)).await?;
+        let (cp, proof) = self.local(anchored).await?;
         Ok(match proof {
             Ok(_) => Standing::Consistent {
                 anchored,

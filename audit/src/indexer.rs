@@ -149,6 +149,9 @@ impl Indexer {
             indexed += next.next_index - cursor.next_index;
             cursor = next;
             self.cursor = Some(cursor);
+            self.stats
+                .indexed
+                .store(cursor.next_index, Ordering::Release);
         }
         Ok(indexed)
     }
@@ -194,6 +197,9 @@ impl Indexer {
             cursor
         };
         self.cursor = Some(cursor);
+        self.stats
+            .indexed
+            .store(cursor.next_index, Ordering::Release);
         Ok(cursor)
     }
 

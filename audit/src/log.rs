@@ -62,6 +62,8 @@ pub struct AuditStats {
     pub log_bytes: AtomicU64,
     /// Entries the latest signed checkpoint covers.
     pub checkpoint_size: AtomicU64,
+    /// Entries the SQL index holds (set by the indexer after each commit).
+    pub indexed: AtomicU64,
 }
 
 /// Owns the writer and syncer threads; `finish` writes everything queued

@@ -429,6 +429,11 @@ impl RunningGateway {
         &self.gateway.log_dir
     }
 
+    /// The decision log's counters: entries appended, signed, indexed.
+    pub fn audit_stats(&self) -> &audit::AuditStats {
+        self.gateway.audit.stats()
+    }
+
     /// Stop accepting, let in-flight requests finish (up to 10 s), flush the decision log.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);

@@ -331,16 +331,21 @@ forward_claims = ["role", "department"]
         send(&self.url, method, path, bearer, extra, Bytes::new()).await
     }
 
-    /// Wait until the decision log holds at least `n` rows; return them newest first.
+    /// Wait until the decision index holds at least `n` rows and every
+    /// entry appended before this call; return the rows newest first.
     pub async fn decisions(&self, n: i64) -> Vec<audit::StoredDecision> {
-        let store = &self.gw().store;
-        for _ in 0..200 {
-            if store.decisions().count().await.unwrap() >= n {
+        use std::sync::atomic::Ordering;
+        let gw = self.gw();
+        let appended = gw.audit_stats().size.load(Ordering::Acquire);
+        for _ in 0..400 {
+            if gw.audit_stats().indexed.load(Ordering::Acquire) >= appended
+                && gw.store.decisions().count().await.unwrap() >= n
+            {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
-        store.decisions().recent(1000).await.unwrap()
+        gw.store.decisions().recent(1000).await.unwrap()
     }
 
     /// Wait (up to 5 s) until the decision log holds a decision with each

@@ -4,7 +4,9 @@
 //! sumdb/tlog) for every pair of tree sizes up to 40; a head that extends
 //! the last one is anchored, with its event; a forked history, a shrinking
 //! log, an empty one and an actor who is not the identity's owner or
-//! delegate are refused with their reasons, and change nothing.
+//! delegate are refused with their reasons, and change nothing. The chain
+//! follower indexes `Anchored` events (SQLite and PostgreSQL) and forgets
+//! those of blocks a reorganisation replaced.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -13,7 +15,11 @@ use std::sync::Arc;
 
 use alloy_primitives::{Address, Bytes, B256};
 use did_registry::ethr::anchor::{self, Head, ANCHOR_GAS};
-use did_registry::ethr::{address_of, registry, Chain, ChainError, EmbeddedChain, RpcChain};
+use did_registry::ethr::{
+    address_of, registry, Chain, ChainError, ChainFollower, EmbeddedChain, EthrNetwork,
+    FollowError, RpcChain,
+};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use test_support::Anvil;
 use tlog_tiles::{prove_tree, stored_hashes, tree_hash, Hash, HashReader};
@@ -299,4 +305,88 @@ async fn anchors_on_the_embedded_chain() {
         "deployed once"
     );
     exercise("embedded", Arc::new(chain), registry, at).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_follower_indexes_anchors_and_forgets_replaced_ones() {
+    for (backend, index) in [
+        ("sqlite", common::sqlite_index().await),
+        ("postgres", common::postgres_index().await),
+    ] {
+        let anvil = Anvil::start();
+        let registry: Address = anvil.deploy_registry().parse().unwrap();
+        let chain: Arc<dyn Chain> = Arc::new(RpcChain::new(&anvil.url).unwrap());
+        let at = deploy(&chain, registry).await;
+        let net = EthrNetwork::new(
+            common::dev_network(anvil.url.clone(), registry, CHAIN_ID),
+            index.clone(),
+        );
+        let follower = ChainFollower::with_chain(net.clone(), chain.clone()).with_anchors(at);
+        let gw = address_of(&key(KEY0).public_key());
+        let log = log_id("didgate.example/gw-1");
+        let tree = Tree::of("decision", 20);
+        let indexed = || async {
+            index
+                .anchors("dev", &gw, &log)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|a| a.event.head)
+                .collect::<Vec<_>>()
+        };
+
+        send(&chain, KEY0, at, anchor::anchor(gw, log, tree.head(5), &[]))
+            .await
+            .unwrap();
+        // Another log of the same identity is indexed apart.
+        send(
+            &chain,
+            KEY0,
+            at,
+            anchor::anchor(gw, log_id("other"), tree.head(3), &[]),
+        )
+        .await
+        .unwrap();
+        let report = follower.sync_once().await.unwrap();
+        assert_eq!(report.events, 2, "{backend}: {report:?}");
+        assert_eq!(indexed().await, [tree.head(5)], "{backend}");
+        let cursor = index.cursor("dev").await.unwrap().unwrap();
+        assert_eq!(cursor.anchor_contract, Some(at), "{backend}");
+
+        // Anchors in blocks a reorganisation replaces are forgotten.
+        let snapshot = anvil.rpc("evm_snapshot", json!([])).unwrap();
+        send(
+            &chain,
+            KEY0,
+            at,
+            anchor::anchor(gw, log, tree.head(13), &tree.proof(13, 5)),
+        )
+        .await
+        .unwrap();
+        follower.sync_once().await.unwrap();
+        assert_eq!(indexed().await, [tree.head(5), tree.head(13)], "{backend}");
+        assert_eq!(anvil.rpc("evm_revert", json!([snapshot])).unwrap(), true);
+        for _ in 0..8 {
+            anvil.rpc("evm_mine", json!([])).unwrap();
+        }
+        let report = follower.sync_once().await.unwrap();
+        assert!(report.rolled_back_to.is_some(), "{backend}: {report:?}");
+        assert_eq!(indexed().await, [tree.head(5)], "{backend}");
+
+        // A follower that does not index anchors may not write over an
+        // index that does: it would leave them out.
+        let blind = ChainFollower::with_chain(net.clone(), chain.clone());
+        assert!(
+            matches!(
+                blind.sync_once().await,
+                Err(FollowError::AnchorsNotFollowed { .. })
+            ),
+            "{backend}"
+        );
+        // Another contract: the chain is indexed again, from its history.
+        let other = deploy(&chain, registry).await;
+        let moved = ChainFollower::with_chain(net.clone(), chain.clone()).with_anchors(other);
+        moved.sync_once().await.unwrap();
+        assert!(indexed().await.is_empty(), "{backend}");
+    }
 }

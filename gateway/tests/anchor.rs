@@ -89,6 +89,21 @@ async fn anchors_the_log_and_refuses_a_rewritten_one(
     let v = didgate_cli(&["audit", "verify", "-c", &cfg]);
     assert!(v.status.success(), "{}", out(&v));
     assert!(out(&v).contains("consistent"), "{}", out(&v));
+    // The chain follower indexed every anchor; each is checked.
+    let s = didgate_cli(&["audit", "status", "-c", &cfg]);
+    assert!(s.status.success(), "{}", out(&s));
+    assert!(
+        out(&s).contains("the local log extends every one"),
+        "{}",
+        out(&s)
+    );
+    let anchors: usize = out(&s)
+        .split("anchors:    ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(anchors >= 2, "{}", out(&s));
 
     // A proof of the first decision that leads to the anchored head checks
     // against the chain alone (no key); an edited entry does not.

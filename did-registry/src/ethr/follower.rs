@@ -5,7 +5,9 @@
 //! rolled back to the newest block both chains share. With a status
 //! registry ([`ChainFollower::with_status`]) its `StatusChanged` logs are
 //! fetched for the same ranges, stored in the same transactions and then
-//! applied to the in-memory revoked set.
+//! applied to the in-memory revoked set. With a log anchor
+//! ([`ChainFollower::with_anchors`]) its `Anchored` events are indexed the
+//! same way, for `didgate audit status` to check a log against every anchor.
 //!
 //! A follower that serves requests ([`ChainFollower::reporting`], the
 //! gateway's) records after its rounds how far its in-memory state is
@@ -19,15 +21,37 @@ use std::time::Duration;
 
 use alloy_primitives::{Address, B256};
 
+use super::anchor::decode_anchored;
 use super::chain::{Chain, ChainError, RpcChain};
 use super::events::{decode_log, RegistryEvent, StatusChange};
-use super::index::{Cursor, FollowerReport, IndexError, IndexedBlock};
+use super::index::{Cursor, FollowerReport, IndexError, IndexedAnchor, IndexedBlock};
 use super::resolver::{unix_ms, EthrNetwork};
 use super::status::StatusLists;
 
 /// One block's logs as fetched: the block hash the logs name, each registry
-/// event with its transaction hash, and the status changes.
-type BlockLogs = (Option<B256>, Vec<(RegistryEvent, B256)>, Vec<StatusChange>);
+/// event with its transaction hash, the status changes and the anchors.
+#[derive(Default)]
+struct BlockLogs {
+    hash: Option<B256>,
+    events: Vec<(RegistryEvent, B256)>,
+    status: Vec<StatusChange>,
+    anchors: Vec<IndexedAnchor>,
+}
+
+impl BlockLogs {
+    /// Every log of one block must name the same block hash: two `getLogs`
+    /// calls that saw different chains are a reorganisation.
+    fn same_block(&mut self, number: u64, hash: B256) -> Result<(), FollowError> {
+        match self.hash {
+            None => {
+                self.hash = Some(hash);
+                Ok(())
+            }
+            Some(h) if h == hash => Ok(()),
+            Some(_) => Err(FollowError::Reorganised(number)),
+        }
+    }
+}
 
 /// How far back a reorganisation is looked for when no indexed block matches.
 const REORG_WINDOW: u64 = 128;
@@ -61,6 +85,11 @@ pub enum FollowError {
         "the index of {chain} tracks a status registry this follower does not follow; give it one"
     )]
     StatusNotFollowed { chain: String },
+    #[error(
+        "the index of {chain} tracks a log anchor contract this follower does not follow; \
+         use the configuration whose [audit.anchor] names it"
+    )]
+    AnchorsNotFollowed { chain: String },
 }
 
 /// What one sync round did.
@@ -89,6 +118,8 @@ pub struct ChainFollower {
     network: Arc<EthrNetwork>,
     chain: Arc<dyn Chain>,
     status: Option<Arc<StatusLists>>,
+    /// The log anchor whose `Anchored` events are indexed too.
+    anchors: Option<Address>,
     progress: Option<Progress>,
     /// The cursor as this follower last wrote or read it: a different one in
     /// the database means another process indexed blocks, whose changes this
@@ -114,6 +145,7 @@ impl ChainFollower {
             network,
             chain,
             status: None,
+            anchors: None,
             progress: None,
             last_cursor: std::sync::Mutex::new(None),
             reporter: None,
@@ -156,6 +188,12 @@ impl ChainFollower {
     /// revoked set current.
     pub fn with_status(mut self, lists: Arc<StatusLists>) -> Self {
         self.status = Some(lists);
+        self
+    }
+
+    /// Also index this log anchor contract's `Anchored` events (on the same network).
+    pub fn with_anchors(mut self, contract: Address) -> Self {
+        self.anchors = Some(contract);
         self
     }
 
@@ -325,12 +363,19 @@ impl ChainFollower {
                     chain: cfg.name.clone(),
                 });
             }
+            Some(c) if c.anchor_contract.is_some() && self.anchors.is_none() => {
+                // Same for anchors: `audit status` would miss some.
+                return Err(FollowError::AnchorsNotFollowed {
+                    chain: cfg.name.clone(),
+                });
+            }
             Some(c)
                 if c.registry != cfg.registry
                     || c.chain_id != chain_id
-                    || c.status_registry != self.status_registry() =>
+                    || c.status_registry != self.status_registry()
+                    || c.anchor_contract != self.anchors =>
             {
-                tracing::warn!(network = %cfg.name, "registry address, status registry or chain id changed: indexing again from the start");
+                tracing::warn!(network = %cfg.name, "registry address, status registry, log anchor or chain id changed: indexing again from the start");
                 // Fail closed until the index is whole again.
                 net.last_ok_ms.store(0, Ordering::Release);
                 net.index.reset(&cfg.name).await?;
@@ -369,6 +414,7 @@ impl ChainFollower {
                 chain_id,
                 registry: cfg.registry,
                 status_registry: self.status_registry(),
+                anchor_contract: self.anchors,
             };
             self.guard(
                 net.index
@@ -379,7 +425,7 @@ impl ChainFollower {
             cursor = Some(next);
             report.events += blocks
                 .iter()
-                .map(|b| b.events.len() + b.status.len())
+                .map(|b| b.events.len() + b.status.len() + b.anchors.len())
                 .sum::<usize>();
             for a in touched {
                 net.invalidate(a);
@@ -495,11 +541,8 @@ impl ChainFollower {
                 touched.push(identity);
             }
             let slot = by_block.entry(block_number).or_default();
-            slot.0 = slot.0.or(Some(log.block_hash));
-            if slot.0 != Some(log.block_hash) {
-                return Err(FollowError::Reorganised(block_number));
-            }
-            slot.1.push((
+            slot.same_block(block_number, log.block_hash)?;
+            slot.events.push((
                 RegistryEvent {
                     identity,
                     block_number,
@@ -519,16 +562,36 @@ impl ChainFollower {
                     continue;
                 };
                 let slot = by_block.entry(log.block_number).or_default();
-                slot.0 = slot.0.or(Some(log.block_hash));
-                if slot.0 != Some(log.block_hash) {
-                    // The two getLogs calls saw different chains.
+                slot.same_block(log.block_number, log.block_hash)?;
+                slot.status.push(change);
+            }
+        }
+        if let Some(contract) = self.anchors {
+            for log in self.chain.logs(contract, from, to).await? {
+                if !(from..=to).contains(&log.block_number) {
                     return Err(FollowError::Reorganised(log.block_number));
                 }
-                slot.2.push(change);
+                let Some(event) = decode_anchored(&log.topics, &log.data) else {
+                    continue;
+                };
+                let slot = by_block.entry(log.block_number).or_default();
+                slot.same_block(log.block_number, log.block_hash)?;
+                slot.anchors.push(IndexedAnchor {
+                    event,
+                    block_number: log.block_number,
+                    log_index: log.log_index,
+                    tx_hash: log.tx_hash,
+                });
             }
         }
         let mut blocks = Vec::with_capacity(by_block.len());
-        for (number, (log_block_hash, mut events, mut status)) in by_block {
+        for (number, logs) in by_block {
+            let BlockLogs {
+                hash: log_block_hash,
+                mut events,
+                mut status,
+                mut anchors,
+            } = logs;
             let block = self
                 .chain
                 .block(number)
@@ -540,12 +603,14 @@ impl ChainFollower {
             }
             events.sort_by_key(|(e, _)| e.log_index);
             status.sort_by_key(|c| c.log_index);
+            anchors.sort_by_key(|a| a.log_index);
             blocks.push(IndexedBlock {
                 number,
                 hash: block.hash,
                 timestamp: block.timestamp,
                 events,
                 status,
+                anchors,
             });
         }
         Ok((blocks, touched))

@@ -5,13 +5,16 @@
 //! The status registry's events (`migrations/*/0004_ethr_status.sql`) are
 //! part of the same blocks, transactions, rollbacks and resets. Running
 //! followers report how far they have applied the index
-//! (`migrations/*/0008_ethr_followers.sql`, [`FollowerReport`]).
+//! (`migrations/*/0008_ethr_followers.sql`, [`FollowerReport`]). The log
+//! anchor's `Anchored` events (`migrations/*/0010_ethr_anchors.sql`), when
+//! the follower is given the contract, are part of the same blocks too.
 
 use alloy_primitives::{Address, B256};
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 use sqlx::Row;
 
+use super::anchor::{AnchorEvent, Head};
 use super::events::{EventKind, RegistryEvent, StatusChange};
 
 /// Where the index lives.
@@ -30,6 +33,17 @@ pub struct Cursor {
     pub registry: Address,
     /// The status registry whose events are indexed with the blocks (`None`: none).
     pub status_registry: Option<Address>,
+    /// The log anchor whose `Anchored` events are indexed with the blocks (`None`: none).
+    pub anchor_contract: Option<Address>,
+}
+
+/// One `Anchored` event where it is on chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedAnchor {
+    pub event: AnchorEvent,
+    pub block_number: u64,
+    pub log_index: u64,
+    pub tx_hash: B256,
 }
 
 /// A block with its registry events, ready to store.
@@ -41,6 +55,8 @@ pub struct IndexedBlock {
     pub events: Vec<(RegistryEvent, B256)>,
     /// The status registry's changes in this block, in log order.
     pub status: Vec<StatusChange>,
+    /// The log anchor's `Anchored` events in this block, in log order.
+    pub anchors: Vec<IndexedAnchor>,
 }
 
 /// What a running follower last reported (`ethr_followers`, migration
@@ -115,20 +131,25 @@ fn to_i64(n: u64) -> i64 {
 impl EventIndex {
     /// The cursor of a chain, if it was ever indexed.
     pub async fn cursor(&self, chain: &str) -> Result<Option<Cursor>, IndexError> {
-        const Q: &str = "SELECT c.block_number, c.block_hash, c.chain_id, c.registry, s.registry \
-                         FROM ethr_cursor c LEFT JOIN ethr_status_source s ON s.chain = c.chain \
+        const Q: &str = "SELECT c.block_number, c.block_hash, c.chain_id, c.registry, s.registry, \
+                         a.contract FROM ethr_cursor c \
+                         LEFT JOIN ethr_status_source s ON s.chain = c.chain \
+                         LEFT JOIN ethr_anchor_source a ON a.chain = c.chain \
                          WHERE c.chain = $1";
-        let row: Option<(i64, String, i64, String, Option<String>)> = on_pool!(self, |p| {
+        type Row = (i64, String, i64, String, Option<String>, Option<String>);
+        let row: Option<Row> = on_pool!(self, |p| {
             sqlx::query_as(Q).bind(chain).fetch_optional(p).await?
         });
-        row.map(|(n, h, id, reg, status)| {
-            let status_registry = match status.as_deref() {
-                None | Some("") => None,
-                Some(s) => Some(
-                    s.parse()
-                        .map_err(|_| IndexError::Corrupt(format!("status registry {s:?}")))?,
-                ),
-            };
+        let optional = |v: Option<String>, what: &str| match v.as_deref() {
+            None | Some("") => Ok(None),
+            Some(s) => s
+                .parse()
+                .map(Some)
+                .map_err(|_| IndexError::Corrupt(format!("{what} {s:?}"))),
+        };
+        row.map(|(n, h, id, reg, status, anchor)| {
+            let status_registry = optional(status, "status registry")?;
+            let anchor_contract = optional(anchor, "anchor contract")?;
             Ok(Cursor {
                 block_number: stored(n, "cursor block")?,
                 block_hash: h
@@ -139,6 +160,7 @@ impl EventIndex {
                     .parse()
                     .map_err(|_| IndexError::Corrupt(format!("registry {reg:?}")))?,
                 status_registry,
+                anchor_contract,
             })
         })
         .transpose()
@@ -236,6 +258,24 @@ impl EventIndex {
                         .execute(&mut *tx)
                         .await?;
                     }
+                    for a in &b.anchors {
+                        sqlx::query(
+                            "INSERT INTO ethr_anchor_events (chain, block_number, log_index, identity, \
+                             log_id, size, root, previous_change, tx_hash) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                        )
+                        .bind(chain)
+                        .bind(to_i64(a.block_number))
+                        .bind(to_i64(a.log_index))
+                        .bind(addr_text(&a.event.identity))
+                        .bind(a.event.log_id.to_string())
+                        .bind(to_i64(a.event.head.size))
+                        .bind(a.event.head.root.to_string())
+                        .bind(to_i64(a.event.previous_change))
+                        .bind(a.tx_hash.to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                 }
                 sqlx::query(
                     "INSERT INTO ethr_status_source (chain, registry) VALUES ($1, $2) \
@@ -243,6 +283,14 @@ impl EventIndex {
                 )
                 .bind(chain)
                 .bind(cursor.status_registry.as_ref().map_or(String::new(), addr_text))
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO ethr_anchor_source (chain, contract) VALUES ($1, $2) \
+                     ON CONFLICT (chain) DO UPDATE SET contract = excluded.contract",
+                )
+                .bind(chain)
+                .bind(cursor.anchor_contract.as_ref().map_or(String::new(), addr_text))
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
@@ -292,6 +340,7 @@ impl EventIndex {
                     for q in [
                         "DELETE FROM ethr_events WHERE chain = $1 AND block_number > $2",
                         "DELETE FROM ethr_status_events WHERE chain = $1 AND block_number > $2",
+                        "DELETE FROM ethr_anchor_events WHERE chain = $1 AND block_number > $2",
                         "DELETE FROM ethr_blocks WHERE chain = $1 AND block_number > $2",
                     ] {
                         sqlx::query(q)
@@ -327,6 +376,8 @@ impl EventIndex {
                         "DELETE FROM ethr_status_events WHERE chain = $1",
                         "DELETE FROM ethr_blocks WHERE chain = $1",
                         "DELETE FROM ethr_status_source WHERE chain = $1",
+                        "DELETE FROM ethr_anchor_events WHERE chain = $1",
+                        "DELETE FROM ethr_anchor_source WHERE chain = $1",
                     ] {
                         sqlx::query(q).bind(chain).execute(&mut *tx).await?;
                     }
@@ -396,6 +447,45 @@ impl EventIndex {
                     })
                 },
             )
+            .collect()
+    }
+
+    /// Every anchor of one log (`identity`'s log `log_id`) on `chain`, in
+    /// chain order (so by size: the contract only takes heads that grow).
+    pub async fn anchors(
+        &self,
+        chain: &str,
+        identity: &Address,
+        log_id: &B256,
+    ) -> Result<Vec<IndexedAnchor>, IndexError> {
+        const Q: &str = "SELECT block_number, log_index, size, root, previous_change, tx_hash \
+                         FROM ethr_anchor_events WHERE chain = $1 AND identity = $2 AND log_id = $3 \
+                         ORDER BY block_number, log_index";
+        type Row = (i64, i64, i64, String, i64, String);
+        let rows: Vec<Row> = on_pool!(self, |p| sqlx::query_as(Q)
+            .bind(chain)
+            .bind(addr_text(identity))
+            .bind(log_id.to_string())
+            .fetch_all(p)
+            .await?);
+        rows.into_iter()
+            .map(|(block, log_index, size, root, prev, tx_hash)| {
+                let bad = |what: &str, v: &str| IndexError::Corrupt(format!("anchor {what} {v:?}"));
+                Ok(IndexedAnchor {
+                    event: AnchorEvent {
+                        identity: *identity,
+                        log_id: *log_id,
+                        head: Head {
+                            size: stored(size, "anchor size")?,
+                            root: root.parse().map_err(|_| bad("root", &root))?,
+                        },
+                        previous_change: stored(prev, "anchor previous change")?,
+                    },
+                    block_number: stored(block, "anchor block")?,
+                    log_index: stored(log_index, "anchor log index")?,
+                    tx_hash: tx_hash.parse().map_err(|_| bad("tx hash", &tx_hash))?,
+                })
+            })
             .collect()
     }
 

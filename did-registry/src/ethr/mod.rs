@@ -34,6 +34,6 @@ pub use did::{address_of, hex_chain_id, EthrDid};
 pub use document::{build_document, BlockTimes, EthrResolution};
 pub use embedded::EmbeddedChain;
 pub use follower::{ChainFollower, FollowError, SyncReport, DEFAULT_POLL, REPORT_INTERVAL};
-pub use index::{Cursor, EventIndex, FollowerReport, IndexError, IndexedBlock};
+pub use index::{Cursor, EventIndex, FollowerReport, IndexError, IndexedAnchor, IndexedBlock};
 pub use resolver::{AsOf, EthrNetwork, EthrResolver, NetworkConfig, NetworkStatus};
 pub use status::{EthrStatusChecker, StatusChecker, StatusEntry, StatusError, StatusLists};

@@ -532,6 +532,45 @@ async fn anchor_status(
             return Err(Exit(2).into());
         }
     }
+    every_anchor(config, store, &a).await
+}
+
+/// The `anchors:` line of `audit status`: every anchor of this log the
+/// chain index holds (brought up to date first), each checked against the
+/// local log; an error (exit 2) names the first that it does not extend.
+async fn every_anchor(config: &Config, store: &crate::store::Store, a: &Anchorer) -> Result<()> {
+    let chain = a.chain_name();
+    let synced = match crate::server::chains::follower_for(config, chain, store).await {
+        Ok((_, follower, _)) => follower
+            .sync_once()
+            .await
+            .map(|r| format!("chain index at block {}", r.indexed))
+            .map_err(|e| anyhow!("{e}")),
+        Err(e) => Err(anyhow!("{e}")),
+    };
+    let synced = synced.unwrap_or_else(|e| format!("chain index not brought up to date: {e}"));
+    let anchors = a.indexed_anchors(store).await?;
+    if let Some((bad, why)) = anchors
+        .iter()
+        .find_map(|(x, held)| held.as_ref().err().map(|why| (x, why)))
+    {
+        println!(
+            "FAILED: the anchor of size {} root {} (block {}, transaction {}) is not \
+             consistent with the local log: {why}",
+            bad.event.head.size, bad.event.head.root, bad.block_number, bad.tx_hash
+        );
+        return Err(Exit(2).into());
+    }
+    match anchors.last() {
+        None => println!("anchors:    none indexed on {chain} ({synced})"),
+        Some((last, _)) => println!(
+            "anchors:    {} indexed on {chain}, the last of size {} in block {} ({synced}); \
+             the local log extends every one",
+            anchors.len(),
+            last.event.head.size,
+            last.block_number
+        ),
+    }
     Ok(())
 }
 

@@ -352,10 +352,9 @@ pub async fn resolve(
             parsed.network, parsed.network
         )
     })?;
-    let (net, follower, _) =
-        crate::server::chains::follower_for(&name, &config.chains[&name], &store)
-            .await
-            .with_context(|| format!("cannot open chain {name}"))?;
+    let (net, follower, _) = crate::server::chains::follower_for(&config, &name, &store)
+        .await
+        .with_context(|| format!("cannot open chain {name}"))?;
     sync_with_progress(follower).await?;
     let resolver = EthrResolver::new(vec![net.clone()]);
     let r = resolver.resolve_version(did, as_of).await?;
@@ -441,15 +440,15 @@ pub async fn status(config_path: &Path) -> Result<()> {
         "{:<12} {:>10} {:>10} {:>10} {:>6}  source",
         "network", "chain id", "head", "indexed", "lag"
     );
-    for (name, cfg) in &config.chains {
-        let (net, follower, _) = match crate::server::chains::follower_for(name, cfg, &store).await
-        {
-            Ok(f) => f,
-            Err(e) => {
-                println!("{name:<12} unavailable: {e}");
-                continue;
-            }
-        };
+    for name in config.chains.keys() {
+        let (net, follower, _) =
+            match crate::server::chains::follower_for(&config, name, &store).await {
+                Ok(f) => f,
+                Err(e) => {
+                    println!("{name:<12} unavailable: {e}");
+                    continue;
+                }
+            };
         let describe = follower.chain().describe();
         let registry_addr = net.config.registry;
         if let Err(e) = sync_with_progress(follower).await {

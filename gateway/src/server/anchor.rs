@@ -8,7 +8,8 @@
 //! The gateway anchors every `interval_secs` while its log grows and once
 //! more at shutdown, after the writer's last checkpoint; `didgate audit
 //! anchor` anchors now, and `didgate audit status` checks the local log
-//! against the anchored head.
+//! against the anchored head and against every anchor the chain follower
+//! indexed ([`Anchorer::indexed_anchors`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use audit::tlog::{check_consistency, prove_consistency, Hash, SignedCheckpoint};
 use base64::Engine as _;
 use credentials::{KeyType, SigningKey};
 use did_registry::ethr::anchor::{self, Head, ANCHOR_GAS};
-use did_registry::ethr::{address_of, Chain, EthrDid};
+use did_registry::ethr::{address_of, Chain, EthrDid, IndexedAnchor};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -92,6 +93,8 @@ pub enum Standing {
 
 /// One log's anchoring: the chain, the contract, the identity and its key.
 pub struct Anchorer {
+    /// `[chains.NAME]` the log is anchored on.
+    chain_name: String,
     chain: Arc<dyn Chain>,
     contract: Address,
     identity: Address,
@@ -146,23 +149,9 @@ impl Anchorer {
         let opened = crate::server::chains::open_chain(&a.chain, cfg, store, false)
             .await
             .with_context(|| format!("opening chain {} to anchor the decision log", a.chain))?;
-        let contract = match (&a.contract, cfg.embedded) {
-            (Some(c), _) => parse_account(c)?,
-            (None, true) => {
-                let embedded = did_registry::ethr::EmbeddedChain::open(
-                    store.event_index(),
-                    &a.chain,
-                    cfg.chain_id
-                        .unwrap_or(crate::server::chains::EMBEDDED_CHAIN_ID),
-                )
-                .await?;
-                embedded.ensure_log_anchor().await?
-            }
-            (None, false) => bail!(
-                "audit.anchor.contract: a chain on a node needs the LogAnchor contract's address \
-                 (deploy it with `didgate chain deploy`)"
-            ),
-        };
+        let contract = crate::server::chains::anchor_contract(config, &a.chain, store)
+            .await?
+            .context("audit.anchor: no contract")?;
         let key_path = config.resolve(&a.key_file);
         let key = if need_key || a.identity.is_none() {
             let (key, _) = crate::request::assertion::read_key_file(&key_path)
@@ -177,6 +166,7 @@ impl Anchorer {
             (None, None) => bail!("audit.anchor: no identity and no key"),
         };
         Ok(Some(Anchorer {
+            chain_name: a.chain.clone(),
             chain: opened.chain,
             contract,
             identity,
@@ -194,6 +184,42 @@ impl Anchorer {
 
     pub fn contract(&self) -> Address {
         self.contract
+    }
+
+    /// The chain it anchors on (`[chains.NAME]`).
+    pub fn chain_name(&self) -> &str {
+        &self.chain_name
+    }
+
+    /// Every anchor of this log in the chain index (the follower indexes
+    /// `Anchored` events with the registry's), in chain order, each with
+    /// whether the local log extends it.
+    pub async fn indexed_anchors(
+        &self,
+        store: &Store,
+    ) -> Result<Vec<(IndexedAnchor, Result<(), String>)>> {
+        let anchors = store
+            .event_index()
+            .anchors(&self.chain_name, &self.identity, &self.log_id)
+            .await?;
+        let (dir, vkey) = (self.log_dir.clone(), self.vkey.clone());
+        tokio::task::spawn_blocking(move || {
+            let path = dir.join("checkpoint");
+            let note =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let cp = SignedCheckpoint::verify(&note, &vkey)?;
+            Ok(anchors
+                .into_iter()
+                .map(|a| {
+                    let held = consistency(&dir, a.event.head, &cp)
+                        .map(drop)
+                        .map_err(|e| format!("{e:#}"));
+                    (a, held)
+                })
+                .collect())
+        })
+        .await
+        .map_err(|e| anyhow!("reading the log: {e}"))?
     }
 
     /// The head anchored last for this log (size 0 when none).

@@ -92,18 +92,58 @@ pub fn chain_name_for(config: &Config, did: &EthrDid) -> Option<String> {
         .map(|(name, _)| name.clone())
 }
 
-/// One chain's network state and its follower, indexing the ERC-1056
-/// registry and (when there is one) the status registry. Every follower of
-/// one database — the gateway's or a command's — is built here, so they all
-/// index the same contracts.
-pub async fn follower_for(
+/// The `LogAnchor` contract the decision log is anchored to on chain
+/// `name` (`[audit.anchor]`), if it is anchored there. On an embedded chain
+/// without a configured address it is deployed at first use.
+pub async fn anchor_contract(
+    config: &Config,
     name: &str,
-    cfg: &ChainConfig,
+    store: &Store,
+) -> Result<Option<Address>, ChainError> {
+    let Some(a) = config.audit.anchor.as_ref().filter(|a| a.chain == name) else {
+        return Ok(None);
+    };
+    let Some(cfg) = config.chains.get(name) else {
+        return Ok(None);
+    };
+    match (&a.contract, cfg.embedded) {
+        (Some(c), _) => parse_address(c).map(Some),
+        (None, true) => {
+            let embedded = EmbeddedChain::open(
+                store.event_index(),
+                name,
+                cfg.chain_id.unwrap_or(EMBEDDED_CHAIN_ID),
+            )
+            .await?;
+            Ok(Some(embedded.ensure_log_anchor().await?))
+        }
+        (None, false) => Err(ChainError::Embedded(
+            "audit.anchor.contract: a chain on a node needs the LogAnchor contract's address \
+             (deploy it with `didgate chain deploy`)"
+                .into(),
+        )),
+    }
+}
+
+/// One chain's network state and its follower, indexing the ERC-1056
+/// registry, (when there is one) the status registry and (when the decision
+/// log is anchored there) the log anchor. Every follower of one database —
+/// the gateway's or a command's — is built here, so they all index the
+/// same contracts.
+pub async fn follower_for(
+    config: &Config,
+    name: &str,
     store: &Store,
 ) -> Result<(Arc<EthrNetwork>, ChainFollower, Option<Arc<StatusLists>>), ChainError> {
+    let Some(cfg) = config.chains.get(name) else {
+        return Err(ChainError::Embedded(format!("no [chains.{name}]")));
+    };
     let opened = open_chain(name, cfg, store, true).await?;
     let net = EthrNetwork::new(cfg.network(name, opened.registry), store.event_index());
     let mut follower = ChainFollower::with_chain(net.clone(), opened.chain);
+    if let Some(contract) = anchor_contract(config, name, store).await? {
+        follower = follower.with_anchors(contract);
+    }
     let mut lists = None;
     if let Some(status_registry) = opened.status_registry {
         let l = StatusLists::load(net.clone(), status_registry)
@@ -150,8 +190,8 @@ pub async fn follow(
     let mut status_lists = Vec::new();
     let mut followers = Vec::new();
     let instance = &config.server.instance;
-    for (name, cfg) in &config.chains {
-        let (net, follower, lists) = follower_for(name, cfg, store)
+    for name in config.chains.keys() {
+        let (net, follower, lists) = follower_for(config, name, store)
             .await
             .map_err(|e| (name.clone(), e))?;
         // This process serves from what its follower applies: say how far.

@@ -4,11 +4,23 @@
 //! the log's writer thread) before it goes anywhere. Nothing is forwarded
 //! unaudited, and nothing on the request path waits for a database.
 //!
-//! Group commit: the writer takes whatever the batch holds as soon as it is
-//! free, so a request waits for at most the batch being written and its
-//! own. Under load batches grow by themselves; at rest a batch is one
-//! decision. The batch needs no bound: each request in flight has at most
-//! one decision in it, and waits for it.
+//! Group commit: whoever writes takes whatever the batch holds as soon as
+//! the log is free, so a request waits for at most the batch being written
+//! and its own. Under load batches grow by themselves; at rest a batch is
+//! one decision. The batch needs no bound: each request in flight has at
+//! most one decision in it, and waits for it.
+//!
+//! Who writes: with `Fsync::Batch` the request itself, on its own worker
+//! thread. It yields once (so that the requests ready on that thread add
+//! their decisions to the same batch), then, if the log is free, writes
+//! the whole batch with one `write` and goes on; if the log is busy, its
+//! holder writes the batch before letting go (and looks again after). No
+//! thread hand-off, no wake-up per batch: a hand-off cost two context
+//! switches per batch on a busy core (bench/RESULTS.md). The writer thread
+//! publishes checkpoints, writes what no request did (a request dropped
+//! after adding its decision), opens the log again after a failure, and
+//! with `Fsync::Always` writes every batch (an fsync never runs on a
+//! request's worker thread).
 //!
 //! Durability ([`Fsync`]): with `Fsync::Batch` a syncer thread fsyncs
 //! `entries.log` every `fsync_interval` while it grows, beside the writer
@@ -86,12 +98,22 @@ const KEEP_BUFFER: usize = 4 << 20;
 
 struct Shared {
     pending: Mutex<Pending>,
+    /// The log and a spare batch buffer, held by whoever writes.
+    writing: Mutex<Writing>,
+    /// Requests write their batches themselves (`Fsync::Batch`).
+    inline: bool,
     /// Wakes the writer: a first decision in an empty batch, or closing.
     wake: Condvar,
     stats: Arc<AuditStats>,
     /// The syncer's last fsync failed: the writer opens the log again,
     /// which checks its tail.
     sync_failed: AtomicBool,
+}
+
+struct Writing {
+    /// `None` after a failure, until the writer thread opens it again.
+    log: Option<Tlog>,
+    spare: Batch,
 }
 
 struct Pending {
@@ -133,9 +155,10 @@ impl Slot {
     }
 }
 
-fn lock(m: &Mutex<Pending>) -> MutexGuard<'_, Pending> {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock leaves a batch that is still well
-    // formed (pushes are all or nothing); go on with it.
+    // formed (pushes are all or nothing), and a log that checks itself
+    // (`Tlog::is_poisoned`); go on with them.
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -157,7 +180,17 @@ impl AuditLog {
     ) -> std::io::Result<(AuditLog, AuditWriter)> {
         let stats = Arc::new(AuditStats::default());
         publish_sizes(&stats, &log);
+        let syncer_file = if config.fsync == Fsync::Batch {
+            Some(log.entries_file()?)
+        } else {
+            None
+        };
         let shared = Arc::new(Shared {
+            writing: Mutex::new(Writing {
+                log: Some(log),
+                spare: Batch::with_capacity(64 << 10),
+            }),
+            inline: config.fsync == Fsync::Batch,
             pending: Mutex::new(Pending {
                 batch: Batch::with_capacity(64 << 10),
                 slot: Slot::new(),
@@ -167,8 +200,7 @@ impl AuditLog {
             stats,
             sync_failed: AtomicBool::new(false),
         });
-        let syncer = if config.fsync == Fsync::Batch {
-            let file = log.entries_file()?;
+        let syncer = if let Some(file) = syncer_file {
             let s = shared.clone();
             Some(
                 std::thread::Builder::new()
@@ -182,7 +214,7 @@ impl AuditLog {
         let reopen = Reopen { dir, config };
         let writer = std::thread::Builder::new()
             .name("didgate-log".into())
-            .spawn(move || writer(&s, Some(log), &reopen))?;
+            .spawn(move || writer(&s, &reopen))?;
         Ok((
             AuditLog {
                 shared: shared.clone(),
@@ -200,6 +232,13 @@ impl AuditLog {
     /// case its request must be refused.
     pub async fn record(&self, rec: DecisionRecord) -> Result<(), AuditFull> {
         let slot = self.enqueue(&rec)?;
+        if self.shared.inline {
+            // The requests ready on this thread add theirs first.
+            tokio::task::yield_now().await;
+            if slot.written.get().is_none() {
+                self.write_inline();
+            }
+        }
         if slot.wait().await {
             Ok(())
         } else {
@@ -233,10 +272,41 @@ impl AuditLog {
         let first = p.batch.len() == 1;
         let slot = p.slot.clone();
         drop(p);
-        if first {
+        if first && !self.shared.inline {
             self.shared.wake.notify_one();
         }
         Ok(slot)
+    }
+
+    /// Write what is pending here and now, if the log is free; if it is
+    /// not, its holder writes it (see [`drain`]). A log that must be opened
+    /// again is left to the writer thread.
+    fn write_inline(&self) {
+        let shared = &*self.shared;
+        loop {
+            let mut w = match shared.writing.try_lock() {
+                Ok(w) => w,
+                Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => return,
+            };
+            if w.log.is_none() || shared.sync_failed.load(Ordering::Acquire) {
+                drop(w);
+                shared.wake.notify_one();
+                return;
+            }
+            let ok = drain(shared, &mut w);
+            drop(w);
+            if !ok {
+                // The writer thread backs off, or opens the log again.
+                shared.wake.notify_one();
+                return;
+            }
+            // A decision added while the log was held here was left to
+            // this holder: look again now that it is free.
+            if lock(&shared.pending).batch.is_empty() {
+                return;
+            }
+        }
     }
 
     pub fn stats(&self) -> &AuditStats {
@@ -291,73 +361,91 @@ fn publish_sizes(stats: &AuditStats, log: &Tlog) {
         .store(log.latest().size, Ordering::Release);
 }
 
-/// The writer thread: batches out, into the log, fates back.
-fn writer(shared: &Shared, mut log: Option<Tlog>, reopen: &Reopen) {
-    let mut batch = Batch::with_capacity(64 << 10);
+/// The writer thread: checkpoints, batches no request wrote (all of them
+/// with `Fsync::Always`), and the log opened again after a failure.
+fn writer(shared: &Shared, reopen: &Reopen) {
     let mut backoff = BACKOFF_MIN;
     let mut last_tick_error = None;
     loop {
-        let (slot, closed) = {
+        let closed = {
             let mut p = lock(&shared.pending);
-            if p.batch.is_empty() && !p.closed {
+            // With requests writing, a batch that is not empty is theirs
+            // to write: wake for a checkpoint, a failure, or a stray batch.
+            if (p.batch.is_empty() || shared.inline) && !p.closed {
                 p = shared
                     .wake
                     .wait_timeout(p, IDLE_TICK)
                     .unwrap_or_else(PoisonError::into_inner)
                     .0;
             }
-            let slot = if p.batch.is_empty() {
-                None
-            } else {
-                std::mem::swap(&mut p.batch, &mut batch);
-                Some(std::mem::replace(&mut p.slot, Slot::new()))
-            };
-            (slot, p.closed)
+            p.closed
         };
+        let mut w = lock(&shared.writing);
         if shared.sync_failed.swap(false, Ordering::AcqRel) {
             // A failed fsync may have dropped written pages: check the tail.
-            log = None;
+            w.log = None;
         }
-        if log.is_none() {
-            log = open_again(reopen, &shared.stats);
+        if w.log.is_none() {
+            w.log = open_again(reopen, &shared.stats);
         }
-        if let Some(slot) = slot {
-            let written = match log.as_mut() {
-                Some(l) => append(shared, l, &mut batch),
-                None => false,
-            };
-            if !written && log.as_ref().is_some_and(Tlog::is_poisoned) {
-                log = None;
-            }
-            batch.clear();
-            if batch.capacity() > KEEP_BUFFER {
-                batch = Batch::with_capacity(64 << 10);
-            }
-            slot.settle(written);
-            if written {
-                backoff = BACKOFF_MIN;
-            } else {
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(BACKOFF_MAX);
-            }
-        }
-        if let Some(l) = log.as_mut() {
+        let mut ok = drain(shared, &mut w);
+        if let Some(l) = w.log.as_mut() {
             tick(shared, l, &mut last_tick_error);
         }
+        // What was added while the checkpoint was written.
+        ok &= drain(shared, &mut w);
         if closed && lock(&shared.pending).batch.is_empty() {
-            break;
+            if let Some(l) = w.log.take() {
+                match l.close() {
+                    Ok(c) => {
+                        shared
+                            .stats
+                            .checkpoint_size
+                            .store(c.size, Ordering::Release);
+                        tracing::info!(size = c.size, "decision log closed with a last checkpoint");
+                    }
+                    Err(e) => tracing::error!(error = %e, "decision log: last checkpoint failed"),
+                }
+            }
+            return;
+        }
+        drop(w);
+        if ok {
+            backoff = BACKOFF_MIN;
+        } else {
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(BACKOFF_MAX);
         }
     }
-    if let Some(l) = log {
-        match l.close() {
-            Ok(c) => {
-                shared
-                    .stats
-                    .checkpoint_size
-                    .store(c.size, Ordering::Release);
-                tracing::info!(size = c.size, "decision log closed with a last checkpoint");
+}
+
+/// Write every pending batch, settling each; the holder of `writing` does
+/// this before letting go, so a decision added while it held the log is
+/// never left behind. Stops at the first batch that fails (false).
+fn drain(shared: &Shared, w: &mut Writing) -> bool {
+    loop {
+        let slot = {
+            let mut p = lock(&shared.pending);
+            if p.batch.is_empty() {
+                return true;
             }
-            Err(e) => tracing::error!(error = %e, "decision log: last checkpoint failed"),
+            std::mem::swap(&mut p.batch, &mut w.spare);
+            std::mem::replace(&mut p.slot, Slot::new())
+        };
+        let written = match w.log.as_mut() {
+            Some(l) => append(shared, l, &mut w.spare),
+            None => false,
+        };
+        if !written && w.log.as_ref().is_some_and(Tlog::is_poisoned) {
+            w.log = None;
+        }
+        w.spare.clear();
+        if w.spare.capacity() > KEEP_BUFFER {
+            w.spare = Batch::with_capacity(64 << 10);
+        }
+        slot.settle(written);
+        if !written {
+            return false;
         }
     }
 }

@@ -1,11 +1,12 @@
 //! The decision log's cost, as the gateway runs it (`server/decision_log.rs`):
 //!
 //! - `decision_log/record_64`: 64 requests each `record` a decision at once
-//!   and wait until it is in `entries.log` (group commit: the writer thread
-//!   takes whatever has gathered in one `write`), `fsync = "batch"` every
-//!   10 ms; what a burst of requests waits for before being forwarded;
-//! - `decision_log/record_1`: one request alone, the writer idle: the
-//!   latency one decision adds at low load (a wake-up, one write);
+//!   and wait until it is in `entries.log` (group commit: the request that
+//!   finds the log free writes whatever has gathered in one `write`),
+//!   `fsync = "batch"` every 10 ms; what a burst of requests waits for
+//!   before being forwarded;
+//! - `decision_log/record_1`: one request alone: the latency one decision
+//!   adds at low load (one yield, one write);
 //! - `decision_index/sqlite_1024`: the indexer's SQL cost, 1,024 entries and
 //!   the cursor in one SQLite transaction (off the request path).
 //!

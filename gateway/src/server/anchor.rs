@@ -204,10 +204,7 @@ impl Anchorer {
             .await?;
         let (dir, vkey) = (self.log_dir.clone(), self.vkey.clone());
         tokio::task::spawn_blocking(move || {
-            let path = dir.join("checkpoint");
-            let note =
-                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            let cp = SignedCheckpoint::verify(&note, &vkey)?;
+            let cp = read_checkpoint(&dir, &vkey)?;
             Ok(anchors
                 .into_iter()
                 .map(|a| {
@@ -293,16 +290,20 @@ impl Anchorer {
     async fn local(&self, since: Head) -> Result<(SignedCheckpoint, Result<Vec<Hash>>)> {
         let (dir, vkey) = (self.log_dir.clone(), self.vkey.clone());
         tokio::task::spawn_blocking(move || {
-            let path = dir.join("checkpoint");
-            let note =
-                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            let cp = SignedCheckpoint::verify(&note, &vkey)?;
+            let cp = read_checkpoint(&dir, &vkey)?;
             let proof = consistency(&dir, since, &cp);
             Ok((cp, proof))
         })
         .await
         .map_err(|e| anyhow!("reading the log: {e}"))?
     }
+}
+
+/// The log's latest checkpoint on disk, its signature checked with `vkey`.
+fn read_checkpoint(dir: &Path, vkey: &str) -> Result<SignedCheckpoint> {
+    let path = dir.join("checkpoint");
+    let note = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(SignedCheckpoint::verify(&note, vkey)?)
 }
 
 /// The proof that the local checkpoint `cp` extends `anchored`, checked.

@@ -236,7 +236,7 @@ impl AuditLog {
             // The requests ready on this thread add theirs first.
             tokio::task::yield_now().await;
             if slot.written.get().is_none() {
-                self.write_inline();
+                write_if_free(&self.shared);
             }
         }
         if slot.wait().await {
@@ -276,37 +276,6 @@ impl AuditLog {
             self.shared.wake.notify_one();
         }
         Ok(slot)
-    }
-
-    /// Write what is pending here and now, if the log is free; if it is
-    /// not, its holder writes it (see [`drain`]). A log that must be opened
-    /// again is left to the writer thread.
-    fn write_inline(&self) {
-        let shared = &*self.shared;
-        loop {
-            let mut w = match shared.writing.try_lock() {
-                Ok(w) => w,
-                Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
-                Err(std::sync::TryLockError::WouldBlock) => return,
-            };
-            if w.log.is_none() || shared.sync_failed.load(Ordering::Acquire) {
-                drop(w);
-                shared.wake.notify_one();
-                return;
-            }
-            let ok = drain(shared, &mut w);
-            drop(w);
-            if !ok {
-                // The writer thread backs off, or opens the log again.
-                shared.wake.notify_one();
-                return;
-            }
-            // A decision added while the log was held here was left to
-            // this holder: look again now that it is free.
-            if lock(&shared.pending).batch.is_empty() {
-                return;
-            }
-        }
     }
 
     pub fn stats(&self) -> &AuditStats {
@@ -361,6 +330,37 @@ fn publish_sizes(stats: &AuditStats, log: &Tlog) {
         .store(log.latest().size, Ordering::Release);
 }
 
+/// Write what is pending if the log is free (never waiting for it): the
+/// holder of `writing` drains before letting go, and whoever lets go looks
+/// again, so a decision added meanwhile is never left behind. A log that
+/// must be opened again is left to the writer thread.
+fn write_if_free(shared: &Shared) {
+    loop {
+        let mut w = match shared.writing.try_lock() {
+            Ok(w) => w,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return,
+        };
+        if w.log.is_none() || shared.sync_failed.load(Ordering::Acquire) {
+            drop(w);
+            shared.wake.notify_one();
+            return;
+        }
+        let ok = drain(shared, &mut w);
+        drop(w);
+        if !ok {
+            // The writer thread backs off, or opens the log again.
+            shared.wake.notify_one();
+            return;
+        }
+        // A decision added while the log was held here was left to
+        // this holder: look again now that it is free.
+        if lock(&shared.pending).batch.is_empty() {
+            return;
+        }
+    }
+}
+
 /// The writer thread: checkpoints, batches no request wrote (all of them
 /// with `Fsync::Always`), and the log opened again after a failure.
 fn writer(shared: &Shared, reopen: &Reopen) {
@@ -410,6 +410,11 @@ fn writer(shared: &Shared, reopen: &Reopen) {
             return;
         }
         drop(w);
+        if shared.inline && ok {
+            // A request that added its decision while this thread held
+            // the log left it here.
+            write_if_free(shared);
+        }
         if ok {
             backoff = BACKOFF_MIN;
         } else {

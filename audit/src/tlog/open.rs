@@ -10,7 +10,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tlog_tiles::{record_hash, Hash};
 
@@ -18,8 +18,8 @@ use super::checkpoint::{LogKey, SignedCheckpoint};
 use super::edge::{read_edge_tiles, tile_bytes, tile_hashes, tile_levels, Edge, SealedTile};
 use super::error::TlogError;
 use super::layout::{
-    bundle_path, io_err, read_bundle, read_tile, tile_path, write_atomic, write_once, Frames,
-    Written, CHECKPOINT, ENTRIES_LOG, HASH_LEN, LOCK, STATE, TILE_HEIGHT, TILE_WIDTH,
+    bundle_path, io_err, read_bundle, read_tile, tile_path, write_atomic, write_once, Files,
+    Frames, Written, CHECKPOINT, ENTRIES_LOG, HASH_LEN, LOCK, STATE, TILE_HEIGHT, TILE_WIDTH,
 };
 
 /// How much of the log [`Tlog::open`](super::Tlog::open) hashes again.
@@ -68,12 +68,19 @@ pub(crate) struct Recovered {
     pub report: OpenReport,
 }
 
-pub(crate) fn recover(dir: &Path, key: &LogKey, check: OpenCheck) -> Result<Recovered, TlogError> {
-    match recover_with(dir, key, check) {
+/// Open the log in `dir` (`archives`: where its sealed files may have been
+/// moved; see `layout::Files`).
+pub(crate) fn recover(
+    dir: &Path,
+    archives: &[PathBuf],
+    key: &LogKey,
+    check: OpenCheck,
+) -> Result<Recovered, TlogError> {
+    match recover_with(dir, archives, key, check) {
         // The tail's tiles gave another root: hash everything again to name
         // the file at fault.
         Err(TlogError::RootMismatch { .. }) if check == OpenCheck::Tail => {
-            recover_with(dir, key, OpenCheck::Full).map(|mut r| {
+            recover_with(dir, archives, key, OpenCheck::Full).map(|mut r| {
                 r.report.full_replay = Some("the tail did not give the signed root".into());
                 r
             })
@@ -82,7 +89,12 @@ pub(crate) fn recover(dir: &Path, key: &LogKey, check: OpenCheck) -> Result<Reco
     }
 }
 
-fn recover_with(dir: &Path, key: &LogKey, check: OpenCheck) -> Result<Recovered, TlogError> {
+fn recover_with(
+    dir: &Path,
+    archives: &[PathBuf],
+    key: &LogKey,
+    check: OpenCheck,
+) -> Result<Recovered, TlogError> {
     let private = dir.join("private");
     fs::create_dir_all(&private).map_err(io_err(&private))?;
     let lock = take_lock(&dir.join(LOCK))?;
@@ -115,6 +127,7 @@ fn recover_with(dir: &Path, key: &LogKey, check: OpenCheck) -> Result<Recovered,
     report.checked_from = edge.size();
     let mut replay = Replay {
         dir,
+        archives,
         checkpoint: &checkpoint,
         edge,
         sealed: Vec::new(),
@@ -192,14 +205,30 @@ fn take_lock(path: &Path) -> Result<File, TlogError> {
         .write(true)
         .open(path)
         .map_err(io_err(path))?;
-    match lock.try_lock() {
-        Ok(()) => Ok(lock),
-        Err(fs::TryLockError::WouldBlock) => Err(TlogError::Locked {
-            path: path.to_path_buf(),
-        }),
-        Err(fs::TryLockError::Error(e)) => Err(io_err(path)(e)),
+    // A lock just let go of can still be held for a moment: a child
+    // process forked (by any thread) while the last writer had the file open
+    // shares its open file description until it execs and closes it. A real
+    // second writer holds it for good, so a short wait changes no answer.
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match lock.try_lock() {
+            Ok(()) => return Ok(lock),
+            Err(fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(TlogError::Locked {
+                    path: path.to_path_buf(),
+                })
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io_err(path)(e)),
+        }
     }
 }
+
+/// How long opening waits for a log's lock before saying another writer
+/// holds it.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// A new, empty log: its checkpoint of size 0 signed and written.
 fn create(dir: &Path, key: &LogKey, lock: File, file: File) -> Result<Recovered, TlogError> {
@@ -271,6 +300,7 @@ fn edge_from_tiles(dir: &Path, size: u64) -> Result<Result<Edge, String>, TlogEr
 /// Hashing `entries.log` again from some entry on.
 struct Replay<'a> {
     dir: &'a Path,
+    archives: &'a [PathBuf],
     checkpoint: &'a SignedCheckpoint,
     edge: Edge,
     sealed: Vec<SealedTile>,
@@ -283,7 +313,14 @@ struct Replay<'a> {
     report: OpenReport,
 }
 
-impl Replay<'_> {
+impl<'a> Replay<'a> {
+    fn files(&self) -> Files<'a> {
+        Files {
+            dir: self.dir,
+            archives: self.archives,
+        }
+    }
+
     /// Hash the entries from byte `offset` on; return where the last whole
     /// entry ends.
     fn run(&mut self, file: &File, offset: u64, file_len: u64) -> Result<u64, TlogError> {
@@ -385,7 +422,7 @@ impl Replay<'_> {
     fn check_tile(&mut self, hashes: &[Hash], level: u8, index: u64) -> Result<(), TlogError> {
         let width = hashes.len() as u64;
         let want = tile_bytes(hashes);
-        let Some(found) = read_tile(self.dir, level, index, width)? else {
+        let Some(found) = read_tile(self.files(), level, index, width)? else {
             let path = tile_path(level, index, width);
             self.republish(&path, &want)?;
             return Ok(());
@@ -415,7 +452,7 @@ impl Replay<'_> {
 
     /// Bundle `index` as stored must begin with the entries replayed into it.
     fn check_bundle(&mut self, index: u64, width: u64) -> Result<(), TlogError> {
-        let Some(found) = read_bundle(self.dir, index, width)? else {
+        let Some(found) = read_bundle(self.files(), index, width)? else {
             let path = bundle_path(index, width);
             let bytes = std::mem::take(&mut self.bundle);
             self.republish(&path, &bytes)?;

@@ -322,3 +322,106 @@ async fn the_log_is_served_and_its_entries_only_to_auditors() {
     );
     h.stop().await;
 }
+
+/// Retention on a running gateway: `audit archive` gzips the sealed tiles
+/// and bundles in place, then moves them to `[audit] archive_dir`; the
+/// gateway still serves them byte for byte, and the log still verifies and
+/// proves. Without the archive, verification says what is missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealed_files_archived_under_a_running_gateway_still_serve_verify_and_prove() {
+    let h = Harness::start(None, "[audit]\narchive_dir = \"archive\"\n").await;
+    let cfg = h.dir.join("didgate.toml");
+    let cfg = cfg.to_str().unwrap();
+    let allowed = h
+        .send(Method::GET, "/eng/a", Some(&h.alice_vp()), &[])
+        .await;
+    assert_eq!(allowed.status, StatusCode::OK);
+    let id = allowed.decision_id().unwrap();
+    // Enough decisions for a full bundle and a full tile (256 entries).
+    for _ in 0..300 {
+        let r = h.send(Method::GET, "/eng/a", None, &[]).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let vkey = h.gw().log_vkey().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = h
+            .send(Method::GET, "/.didgate/log/checkpoint", None, &[])
+            .await;
+        let cp = audit::tlog::SignedCheckpoint::verify(&r.body, &vkey).unwrap();
+        if cp.size >= 301 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no checkpoint of 301 entries");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let tile = h
+        .send(Method::GET, "/.didgate/log/tile/0/000", None, &[])
+        .await;
+    assert_eq!(tile.status, StatusCode::OK);
+    assert_eq!(tile.body.len(), 256 * 32);
+    let log_dir = h.gw().log_dir().to_path_buf();
+    let bundle = log_dir.join("tile/entries/000");
+    assert!(bundle.exists());
+
+    // Nothing asked: an error, and nothing moves.
+    let out = didgate_cli(&["audit", "archive", "-c", cfg]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(bundle.exists());
+
+    // Compressed in place.
+    let out = didgate_cli(&["audit", "archive", "-c", cfg, "--gzip"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        text(&out).contains("archived 2 sealed files"),
+        "{}",
+        text(&out)
+    );
+    assert!(!bundle.exists() && log_dir.join("tile/entries/000.gz").exists());
+    let served = h
+        .send(Method::GET, "/.didgate/log/tile/0/000", None, &[])
+        .await;
+    assert_eq!(served.status, StatusCode::OK);
+    assert_eq!(served.body, tile.body, "served as written");
+    let out = didgate_cli(&["audit", "verify", "-c", cfg]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+
+    // Moved to the archive directory.
+    let out = didgate_cli(&["audit", "archive", "-c", cfg, "--to-archive"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let archive = h.dir.join("archive");
+    assert!(archive.join("tile/entries/000.gz").exists());
+    assert!(!log_dir.join("tile/entries/000.gz").exists());
+    let served = h
+        .send(Method::GET, "/.didgate/log/tile/0/000", None, &[])
+        .await;
+    assert_eq!(served.body, tile.body, "served from the archive");
+    let out = didgate_cli(&["audit", "verify", "-c", cfg]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = didgate_cli(&["audit", "prove", "-c", cfg, &id]);
+        if out.status.success() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never provable: {}", text(&out));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // A copy verifies with the archive named, and not without it.
+    let d = log_dir.to_str().unwrap();
+    let a = archive.to_str().unwrap();
+    let out = didgate_cli(&[
+        "audit",
+        "verify",
+        "--dir",
+        d,
+        "--vkey",
+        &vkey,
+        "--archive",
+        a,
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let out = didgate_cli(&["audit", "verify", "--dir", d, "--vkey", &vkey]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    h.stop().await;
+}

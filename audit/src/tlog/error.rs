@@ -45,6 +45,8 @@ pub enum TlogError {
     TileMissing { path: String },
     #[error("{path} exists with other bytes: a written tile or bundle never changes")]
     TileConflict { path: String },
+    #[error("{dir}: the archive directory is the log's own directory")]
+    ArchiveIsLog { dir: PathBuf },
     #[error("index {index} is not in a tree of {size} entries")]
     OutOfRange { index: u64, size: u64 },
     #[error("{bytes} bytes of entries wait to be published (publishing keeps failing); appends are refused until it succeeds")]

@@ -17,9 +17,16 @@
 //! with `x` (1234067 → `x001/x234/067`). An entry, in a bundle and in
 //! `entries.log` alike, is a 2-byte big-endian length and then its bytes.
 //! Everything but `private/` is what a tlog-tiles client fetches.
+//!
+//! Retention ([`Files`], [`archive_sealed`]): a full tile or bundle never
+//! changes once written, so it may be stored gzip-compressed as
+//! `<path>.gz`, or moved (plain or `.gz`) to an archive directory under the
+//! same relative path. Every reader here (verification, proofs, the checks
+//! at open, the gateway's `/.didgate/log/`) looks in the log's directory,
+//! then in each archive directory, for the file and then its `.gz`.
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::error::TlogError;
@@ -161,14 +168,72 @@ pub(crate) struct Found {
     pub bytes: Vec<u8>,
 }
 
-fn read_opt(dir: &Path, rel: &str) -> Result<Option<Found>, TlogError> {
-    let path = dir.join(rel);
-    match fs::read(&path) {
+/// Where a log's files are read from: its directory, then each archive
+/// directory that sealed files were moved to (same relative paths). In
+/// each, a file may be stored as itself or gzip-compressed as `<path>.gz`.
+#[derive(Debug, Clone, Copy)]
+pub struct Files<'a> {
+    pub dir: &'a Path,
+    pub archives: &'a [PathBuf],
+}
+
+impl<'a> Files<'a> {
+    /// The log in `dir`, nothing archived elsewhere.
+    pub fn local(dir: &'a Path) -> Self {
+        Files { dir, archives: &[] }
+    }
+
+    fn roots(&self) -> impl Iterator<Item = &'a Path> {
+        std::iter::once(self.dir).chain(self.archives.iter().map(PathBuf::as_path))
+    }
+
+    /// The bytes of `rel` (a path under the log's directory), wherever it
+    /// is kept, and the file they came from; `None` where no copy exists.
+    /// An empty file counts as absent (a crash can leave one never synced).
+    pub fn read(&self, rel: &str) -> Result<Option<(PathBuf, Vec<u8>)>, TlogError> {
+        for root in self.roots() {
+            let path = root.join(rel);
+            if let Some(bytes) = read_plain(&path)? {
+                return Ok(Some((path, bytes)));
+            }
+            let gz = gz_path(&path);
+            if let Some(compressed) = read_plain(&gz)? {
+                let bytes = gunzip(&compressed).map_err(io_err(&gz))?;
+                if !bytes.is_empty() {
+                    return Ok(Some((gz, bytes)));
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl<'a> From<&'a Path> for Files<'a> {
+    fn from(dir: &'a Path) -> Self {
+        Files::local(dir)
+    }
+}
+
+impl<'a> From<&'a PathBuf> for Files<'a> {
+    fn from(dir: &'a PathBuf) -> Self {
+        Files::local(dir)
+    }
+}
+
+/// The largest file of a log: a full bundle of the largest entries.
+const MAX_FILE: u64 = TILE_WIDTH * (2 + u16::MAX as u64);
+
+fn gz_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".gz");
+    PathBuf::from(p)
+}
+
+/// A file's bytes; `None` if it is not there (or empty).
+fn read_plain(path: &Path) -> Result<Option<Vec<u8>>, TlogError> {
+    match fs::read(path) {
         Ok(bytes) if bytes.is_empty() => Ok(None),
-        Ok(bytes) => Ok(Some(Found {
-            path: rel.to_owned(),
-            bytes,
-        })),
+        Ok(bytes) => Ok(Some(bytes)),
         Err(e)
             if matches!(
                 e.kind(),
@@ -177,28 +242,57 @@ fn read_opt(dir: &Path, rel: &str) -> Result<Option<Found>, TlogError> {
         {
             Ok(None)
         }
-        Err(e) => Err(io_err(&path)(e)),
+        Err(e) => Err(io_err(path)(e)),
     }
+}
+
+/// Decompress a `.gz` copy; one that would grow past the largest file a
+/// log can hold is refused, not inflated.
+fn gunzip(compressed: &[u8]) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(compressed)
+        .take(MAX_FILE + 1)
+        .read_to_end(&mut out)?;
+    if out.len() as u64 > MAX_FILE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "decompresses to more than a full bundle can hold",
+        ));
+    }
+    Ok(out)
+}
+
+/// `path` names the file as findings report it: relative to the log's
+/// directory when it is there as written, else where it was found.
+fn read_opt(files: &Files<'_>, rel: &str) -> Result<Option<Found>, TlogError> {
+    Ok(files.read(rel)?.map(|(at, bytes)| Found {
+        path: if at == files.dir.join(rel) {
+            rel.to_owned()
+        } else {
+            at.display().to_string()
+        },
+        bytes,
+    }))
 }
 
 /// The file that holds the first `width` items of a tile or bundle: its own
 /// path, else the full one, else a wider partial one (a reader trims it).
 /// `path_of(width)` names the versions. Empty files count as absent.
 fn read_covering(
-    dir: &Path,
+    files: &Files<'_>,
     width: u64,
     path_of: impl Fn(u64) -> String,
 ) -> Result<Option<Found>, TlogError> {
-    if let Some(f) = read_opt(dir, &path_of(width))? {
+    if let Some(f) = read_opt(files, &path_of(width))? {
         return Ok(Some(f));
     }
     if width < TILE_WIDTH {
-        if let Some(f) = read_opt(dir, &path_of(TILE_WIDTH))? {
+        if let Some(f) = read_opt(files, &path_of(TILE_WIDTH))? {
             return Ok(Some(f));
         }
         for w in width + 1..TILE_WIDTH {
             // Partials are few: most are deleted once the full file exists.
-            if let Some(f) = read_opt(dir, &path_of(w))? {
+            if let Some(f) = read_opt(files, &path_of(w))? {
                 return Ok(Some(f));
             }
         }
@@ -208,13 +302,13 @@ fn read_covering(
 
 /// The first `width` hashes of tile (`level`, `index`) as stored, and the
 /// file they came from (the bytes may be short: callers check).
-pub(crate) fn read_tile(
-    dir: &Path,
+pub(crate) fn read_tile<'a>(
+    files: impl Into<Files<'a>>,
     level: u8,
     index: u64,
     width: u64,
 ) -> Result<Option<Found>, TlogError> {
-    let found = read_covering(dir, width, |w| tile_path(level, index, w))?;
+    let found = read_covering(&files.into(), width, |w| tile_path(level, index, w))?;
     Ok(found.map(|mut f| {
         let want = usize::try_from(width)
             .unwrap_or(usize::MAX)
@@ -228,8 +322,12 @@ pub(crate) fn read_tile(
 
 /// The bundle holding entries `index·256 ..` (at least `width` of them if the
 /// files are sound), and the file it came from.
-pub(crate) fn read_bundle(dir: &Path, index: u64, width: u64) -> Result<Option<Found>, TlogError> {
-    read_covering(dir, width, |w| bundle_path(index, w))
+pub(crate) fn read_bundle<'a>(
+    files: impl Into<Files<'a>>,
+    index: u64,
+    width: u64,
+) -> Result<Option<Found>, TlogError> {
+    read_covering(&files.into(), width, |w| bundle_path(index, w))
 }
 
 /// The file in `dir` that holds the log's entries, one after another
@@ -330,4 +428,120 @@ mod tests {
         assert_eq!(f.next(), None);
         assert_eq!(f.trailing(), Trailing(1));
     }
+}
+
+/// Where [`archive_sealed`] puts the sealed files it takes out of a log's
+/// directory.
+#[derive(Debug, Clone, Copy)]
+pub struct ArchiveTo<'a> {
+    /// Another directory (same relative paths), or `None`: beside the
+    /// original (which then needs `gzip`).
+    pub dir: Option<&'a Path>,
+    /// Store each file gzip-compressed, as `<path>.gz`.
+    pub gzip: bool,
+}
+
+/// What [`archive_sealed`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Archived {
+    /// Full tiles and bundles taken out of the log's directory.
+    pub files: u64,
+    /// Their bytes, and the bytes of the copies that replaced them.
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+/// Move every full hash tile and entry bundle of the first `size` entries
+/// (a signed checkpoint's: they never change again) out of `dir`: to
+/// `to.dir` and/or gzip-compressed. Each copy is written through a
+/// temporary file, fsynced, read back and compared before the original
+/// goes, so a crash at any point leaves at least one good copy. A copy
+/// already there with other contents is refused ([`TlogError::TileConflict`]).
+/// Files already archived are skipped: running it again is harmless; a
+/// `.gz` left in place by an earlier run moves to `to.dir` as it is.
+pub fn archive_sealed(dir: &Path, size: u64, to: ArchiveTo<'_>) -> Result<Archived, TlogError> {
+    if to.dir.is_none() && !to.gzip {
+        return Ok(Archived::default());
+    }
+    if let Some(d) = to.dir {
+        // Moving a file onto itself would delete the only copy.
+        let same = match (fs::canonicalize(d), fs::canonicalize(dir)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        if same {
+            return Err(TlogError::ArchiveIsLog {
+                dir: d.to_path_buf(),
+            });
+        }
+    }
+    let mut done = Archived::default();
+    let mut level_width = TILE_WIDTH; // entries under one tile of this level
+    let mut paths: Vec<Box<dyn Fn(u64) -> String>> = Vec::new();
+    let mut counts = Vec::new();
+    counts.push(size / TILE_WIDTH);
+    paths.push(Box::new(|n| bundle_path(n, TILE_WIDTH)));
+    let mut level = 0u8;
+    while let Some(full) = size.checked_div(level_width).filter(|&n| n > 0) {
+        counts.push(full);
+        paths.push(Box::new(move |n| tile_path(level, n, TILE_WIDTH)));
+        level += 1;
+        match level_width.checked_mul(TILE_WIDTH) {
+            Some(w) => level_width = w,
+            None => break,
+        }
+    }
+    for (path_of, count) in paths.iter().zip(counts) {
+        for n in 0..count {
+            let rel = path_of(n);
+            let plain = dir.join(&rel);
+            // The file as written, or (moving to another directory) the
+            // `.gz` an earlier run left in its place, moved as it is.
+            let (src, bytes, data, compressed) = match read_plain(&plain)? {
+                Some(bytes) => {
+                    let data = if to.gzip { gzip(&bytes) } else { bytes.clone() };
+                    (plain, bytes, data, to.gzip)
+                }
+                None if to.dir.is_some() => {
+                    let gz = gz_path(&plain);
+                    let Some(data) = read_plain(&gz)? else {
+                        continue; // archived already (or never written: verify says so)
+                    };
+                    let bytes = gunzip(&data).map_err(io_err(&gz))?;
+                    (gz, bytes, data, true)
+                }
+                None => continue,
+            };
+            let root = to.dir.unwrap_or(dir);
+            let name = if compressed { format!("{rel}.gz") } else { rel };
+            let target = root.join(&name);
+            match read_plain(&target)? {
+                Some(_) => {} // compared below, like a fresh copy
+                None => write_atomic(root, &name, &data, true)?,
+            }
+            let back = read_plain(&target)?.unwrap_or_default();
+            let back = if compressed {
+                gunzip(&back).map_err(io_err(&target))?
+            } else {
+                back
+            };
+            if back != bytes {
+                return Err(TlogError::TileConflict {
+                    path: target.display().to_string(),
+                });
+            }
+            fs::remove_file(&src).map_err(io_err(&src))?;
+            done.files += 1;
+            done.bytes_in += bytes.len() as u64;
+            done.bytes_out += data.len() as u64;
+        }
+    }
+    Ok(done)
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    // Writing to a Vec cannot fail.
+    let _ = enc.write_all(bytes);
+    enc.finish().unwrap_or_default()
 }

@@ -33,7 +33,10 @@ pub use entry::{
     decode, Encoded, Entry, EntryError, LoggedDecision, LoggedFactor, ENTRY_VERSION, MAX_ENTRY_LEN,
 };
 pub use error::TlogError;
-pub use layout::{bundle_path, entries_log_path, tile_path, Frames, TILE_HEIGHT, TILE_WIDTH};
+pub use layout::{
+    archive_sealed, bundle_path, entries_log_path, tile_path, ArchiveTo, Archived, Files, Frames,
+    TILE_HEIGHT, TILE_WIDTH,
+};
 pub use open::{OpenCheck, OpenReport};
 pub use proof::{
     check_consistency, check_inclusion, prove_consistency, prove_inclusion, read_entry,

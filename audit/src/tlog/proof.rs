@@ -4,8 +4,6 @@
 //! through tlog_tiles' `TileHashReader`, which checks them against the
 //! checkpoint's root before any hash is used.
 
-use std::path::{Path, PathBuf};
-
 use tlog_tiles::{
     check_record, check_tree, prove_record, prove_tree, record_hash, Error, Hash, Tile,
     TileHashReader, TileReader, EMPTY_HASH,
@@ -13,14 +11,14 @@ use tlog_tiles::{
 
 use super::checkpoint::SignedCheckpoint;
 use super::error::TlogError;
-use super::layout::{read_bundle, read_tile, Frames, HASH_LEN, TILE_HEIGHT, TILE_WIDTH};
+use super::layout::{read_bundle, read_tile, Files, Frames, HASH_LEN, TILE_HEIGHT, TILE_WIDTH};
 
 /// The hash tiles of a log directory, for tlog_tiles.
-struct DirTiles {
-    dir: PathBuf,
+struct DirTiles<'a> {
+    files: Files<'a>,
 }
 
-impl TileReader for DirTiles {
+impl TileReader for DirTiles<'_> {
     fn height(&self) -> u8 {
         TILE_HEIGHT
     }
@@ -30,7 +28,7 @@ impl TileReader for DirTiles {
             .iter()
             .map(|t| {
                 let width = u64::from(t.width());
-                let found = read_tile(&self.dir, t.level(), t.level_index(), width)
+                let found = read_tile(self.files, t.level(), t.level_index(), width)
                     .map_err(|e| Error::InvalidInput(e.to_string()))?;
                 match found {
                     Some(f) if f.bytes.len() as u64 == width * HASH_LEN as u64 => Ok(f.bytes),
@@ -50,8 +48,8 @@ impl TileReader for DirTiles {
 
 /// Proof that entry `index` is in the tree of checkpoint `at`, from the
 /// tiles in `dir`.
-pub fn prove_inclusion(
-    dir: &Path,
+pub fn prove_inclusion<'a>(
+    files: impl Into<Files<'a>>,
     index: u64,
     at: &SignedCheckpoint,
 ) -> Result<Vec<Hash>, TlogError> {
@@ -62,7 +60,7 @@ pub fn prove_inclusion(
         });
     }
     let tiles = DirTiles {
-        dir: dir.to_path_buf(),
+        files: files.into(),
     };
     let reader = TileHashReader::new(at.size, at.root, &tiles);
     Ok(prove_record(at.size, index, &reader)?)
@@ -70,8 +68,8 @@ pub fn prove_inclusion(
 
 /// Proof that the tree of `new` extends the tree of `old`, from the tiles
 /// in `dir` (empty when `old` is empty or the same size).
-pub fn prove_consistency(
-    dir: &Path,
+pub fn prove_consistency<'a>(
+    files: impl Into<Files<'a>>,
     old: &SignedCheckpoint,
     new: &SignedCheckpoint,
 ) -> Result<Vec<Hash>, TlogError> {
@@ -85,7 +83,7 @@ pub fn prove_consistency(
         return Ok(Vec::new());
     }
     let tiles = DirTiles {
-        dir: dir.to_path_buf(),
+        files: files.into(),
     };
     let reader = TileHashReader::new(new.size, new.root, &tiles);
     Ok(prove_tree(new.size, old.size, &reader)?)
@@ -122,7 +120,11 @@ pub fn check_consistency(
 
 /// The bytes of entry `index` as its bundle in `dir` holds them for the tree
 /// of `at` (check them with an inclusion proof before trusting them).
-pub fn read_entry(dir: &Path, index: u64, at: &SignedCheckpoint) -> Result<Vec<u8>, TlogError> {
+pub fn read_entry<'a>(
+    files: impl Into<Files<'a>>,
+    index: u64,
+    at: &SignedCheckpoint,
+) -> Result<Vec<u8>, TlogError> {
     if index >= at.size {
         return Err(TlogError::OutOfRange {
             index,
@@ -134,7 +136,7 @@ pub fn read_entry(dir: &Path, index: u64, at: &SignedCheckpoint) -> Result<Vec<u
     let missing = || TlogError::TileMissing {
         path: super::layout::bundle_path(bundle, width),
     };
-    let found = read_bundle(dir, bundle, width)?.ok_or_else(missing)?;
+    let found = read_bundle(files, bundle, width)?.ok_or_else(missing)?;
     let position = usize::try_from(index % TILE_WIDTH).unwrap_or(usize::MAX);
     Frames::new(&found.bytes)
         .nth(position)

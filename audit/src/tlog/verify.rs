@@ -12,7 +12,6 @@
 
 use std::fs;
 use std::io;
-use std::path::Path;
 
 use tlog_tiles::{record_hash, Hash, Tile};
 
@@ -21,15 +20,20 @@ use super::edge::{read_edge_tiles, tile_bytes, tile_hashes, tile_levels, Edge, S
 use super::entry::decode;
 use super::error::TlogError;
 use super::layout::{
-    bundle_path, read_bundle, read_tile, tile_path, Frames, CHECKPOINT, HASH_LEN, TILE_HEIGHT,
-    TILE_WIDTH,
+    bundle_path, read_bundle, read_tile, tile_path, Files, Frames, CHECKPOINT, HASH_LEN,
+    TILE_HEIGHT, TILE_WIDTH,
 };
 use super::report::{Finding, Report};
 
 /// Check the log in `dir` against the verifier key `vkey`
 /// (`origin+hash+base64`). I/O errors other than missing files are errors;
 /// everything about the log's contents is a [`Finding`].
-pub fn verify_log(dir: &Path, vkey: &str) -> Result<Report, TlogError> {
+///
+/// `files` is the log's directory, or a [`Files`] that also names the
+/// archive directories sealed tiles and bundles were moved to.
+pub fn verify_log<'a>(files: impl Into<Files<'a>>, vkey: &str) -> Result<Report, TlogError> {
+    let files = files.into();
+    let dir = files.dir;
     let mut report = Report::default();
     let note = match fs::read(dir.join(CHECKPOINT)) {
         Ok(note) => note,
@@ -68,7 +72,7 @@ pub fn verify_log(dir: &Path, vkey: &str) -> Result<Report, TlogError> {
         }
     };
     report.checkpoint = Some(checkpoint.clone());
-    let mut walk = Walk::new(dir, &checkpoint, report)?;
+    let mut walk = Walk::new(files, &checkpoint, report)?;
     walk.bundles()?;
     walk.finish()?;
     Ok(walk.report)
@@ -76,7 +80,7 @@ pub fn verify_log(dir: &Path, vkey: &str) -> Result<Report, TlogError> {
 
 /// The walk over the bundles, recomputing the tree.
 struct Walk<'a> {
-    dir: &'a Path,
+    files: Files<'a>,
     cp: &'a SignedCheckpoint,
     report: Report,
     edge: Edge,
@@ -89,8 +93,13 @@ struct Walk<'a> {
 }
 
 impl<'a> Walk<'a> {
-    fn new(dir: &'a Path, cp: &'a SignedCheckpoint, mut report: Report) -> Result<Self, TlogError> {
-        let stored_edge = match read_edge_tiles(dir, cp.size)? {
+    fn new(
+        files: Files<'a>,
+        cp: &'a SignedCheckpoint,
+        mut report: Report,
+    ) -> Result<Self, TlogError> {
+        // The edge's tiles are partial: never archived.
+        let stored_edge = match read_edge_tiles(files.dir, cp.size)? {
             Ok(tiles) => Some(tiles),
             Err(path) => {
                 report.find(Finding::TileMissing { path });
@@ -98,7 +107,7 @@ impl<'a> Walk<'a> {
             }
         };
         Ok(Walk {
-            dir,
+            files,
             cp,
             report,
             edge: Edge::new(),
@@ -113,11 +122,11 @@ impl<'a> Walk<'a> {
         let count = size.div_ceil(TILE_WIDTH);
         for k in 0..count {
             let width = (size - k * TILE_WIDTH).min(TILE_WIDTH);
-            let Some(found) = read_bundle(self.dir, k, width)? else {
+            let Some(found) = read_bundle(self.files, k, width)? else {
                 // This bundle and the next gone (or this the last): the log
                 // ends here. (A forged size is not walked bundle by bundle.)
                 let next = || (size - (k + 1) * TILE_WIDTH).min(TILE_WIDTH);
-                if k + 1 == count || read_bundle(self.dir, k + 1, next())?.is_none() {
+                if k + 1 == count || read_bundle(self.files, k + 1, next())?.is_none() {
                     self.report.find(Finding::Truncated {
                         signed: size,
                         found: k * TILE_WIDTH,
@@ -290,7 +299,7 @@ impl<'a> Walk<'a> {
         index: u64,
         width: u64,
     ) -> Result<Option<Vec<Hash>>, TlogError> {
-        Ok(read_tile(self.dir, level, index, width)?
+        Ok(read_tile(self.files, level, index, width)?
             .filter(|f| f.bytes.len() as u64 == width * HASH_LEN as u64)
             .map(|f| tile_hashes(&f.bytes)))
     }

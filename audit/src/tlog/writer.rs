@@ -21,8 +21,8 @@ use super::checkpoint::{LogKey, SignedCheckpoint};
 use super::edge::{tile_bytes, tile_levels, Edge, SealedTile};
 use super::error::TlogError;
 use super::layout::{
-    bundle_path, io_err, partials_dir, tile_path, write_atomic, write_once, Frames, CHECKPOINT,
-    ENTRIES_LOG, TILE_HEIGHT, TILE_WIDTH,
+    bundle_path, io_err, partials_dir, tile_path, write_atomic, write_once, Files, Frames,
+    CHECKPOINT, ENTRIES_LOG, TILE_HEIGHT, TILE_WIDTH,
 };
 use super::open::{recover, write_state, OpenCheck, OpenReport};
 use super::proof;
@@ -51,6 +51,9 @@ pub struct TlogConfig {
     /// The shortest time between two checkpoints.
     pub checkpoint_interval: Duration,
     pub open_check: OpenCheck,
+    /// Directories sealed tiles and bundles were moved to
+    /// ([`super::archive_sealed`]): read when opening and proving.
+    pub archives: Vec<PathBuf>,
 }
 
 impl TlogConfig {
@@ -63,6 +66,7 @@ impl TlogConfig {
             fsync: Fsync::Batch,
             checkpoint_interval: Duration::from_secs(1),
             open_check: OpenCheck::Tail,
+            archives: Vec::new(),
         }
     }
 }
@@ -85,6 +89,7 @@ impl std::fmt::Debug for TlogConfig {
             .field("fsync", &self.fsync)
             .field("checkpoint_interval", &self.checkpoint_interval)
             .field("open_check", &self.open_check)
+            .field("archives", &self.archives)
             .finish()
     }
 }
@@ -111,6 +116,7 @@ pub struct Appended {
 /// then `tick`, and `tick` on a timer too.
 pub struct Tlog {
     dir: PathBuf,
+    archives: Vec<PathBuf>,
     key: LogKey,
     fsync: Fsync,
     interval: Duration,
@@ -142,10 +148,11 @@ impl Tlog {
     ) -> Result<(Tlog, OpenReport), TlogError> {
         let dir = dir.as_ref().to_path_buf();
         let key = LogKey::new(&config.origin, &config.signing_key)?;
-        let r = recover(&dir, &key, config.open_check)?;
+        let r = recover(&dir, &config.archives, &key, config.open_check)?;
         let published = r.checkpoint.size;
         let mut log = Tlog {
             dir,
+            archives: config.archives.clone(),
             key,
             fsync: config.fsync,
             interval: config.checkpoint_interval,
@@ -296,7 +303,7 @@ impl Tlog {
         at: &SignedCheckpoint,
     ) -> Result<Vec<Hash>, TlogError> {
         self.published(at)?;
-        proof::prove_inclusion(&self.dir, index, at)
+        proof::prove_inclusion(self.files(), index, at)
     }
 
     /// Proof that the tree of `new` extends the tree of `old`.
@@ -306,7 +313,15 @@ impl Tlog {
         new: &SignedCheckpoint,
     ) -> Result<Vec<Hash>, TlogError> {
         self.published(new)?;
-        proof::prove_consistency(&self.dir, old, new)
+        proof::prove_consistency(self.files(), old, new)
+    }
+
+    /// Where the log's files are read from.
+    pub fn files(&self) -> Files<'_> {
+        Files {
+            dir: &self.dir,
+            archives: &self.archives,
+        }
     }
 
     fn published(&self, at: &SignedCheckpoint) -> Result<(), TlogError> {

@@ -4,7 +4,8 @@
 //! key; `prove` writes a proof that one decision is in the log, which
 //! `check-proof` checks with nothing but the key; `status` shows the log and
 //! how far the SQL index has caught up and whether the log extends the head
-//! anchored on chain; `anchor` anchors the latest checkpoint now.
+//! anchored on chain; `anchor` anchors the latest checkpoint now;
+//! `archive` moves sealed tiles and bundles out (retention).
 //!
 //! Exit status: 0 when what was checked holds, 2 when it does not (the log
 //! or the proof does not verify: evidence, printed), 1 when it could not be
@@ -14,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use audit::tlog::{
-    check_inclusion, decode, log_id, prove_inclusion, read_entry, verify_log, Hash,
-    SignedCheckpoint,
+    archive_sealed, check_inclusion, decode, log_id, prove_inclusion, read_entry, verify_log,
+    ArchiveTo, Files, Hash, SignedCheckpoint,
 };
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -71,7 +72,18 @@ struct AnchoredProof {
 /// its checkpoints are signed for.
 struct LocalLog {
     dir: PathBuf,
+    /// `[audit] archive_dir`, where sealed files may have moved.
+    archives: Vec<PathBuf>,
     vkey: String,
+}
+
+impl LocalLog {
+    fn files(&self) -> Files<'_> {
+        Files {
+            dir: &self.dir,
+            archives: &self.archives,
+        }
+    }
 }
 
 fn local_log(config: &Config) -> Result<LocalLog> {
@@ -89,7 +101,11 @@ fn local_log(config: &Config) -> Result<LocalLog> {
     );
     let (dir, tc) = decision_log::tlog_config(config, &signer).map_err(|e| anyhow!("{e}"))?;
     let vkey = tc.vkey().map_err(|e| anyhow!("the log's key: {e}"))?;
-    Ok(LocalLog { dir, vkey })
+    Ok(LocalLog {
+        dir,
+        archives: tc.archives,
+        vkey,
+    })
 }
 
 /// The log's checkpoint, its signature checked with `vkey`.
@@ -108,19 +124,34 @@ fn checkpoint(dir: &Path, vkey: &str) -> Result<SignedCheckpoint> {
 /// against the head anchored on chain (`[audit.anchor]`): a history
 /// rewritten with the gateway's own key verifies against its signatures,
 /// and only the anchor catches it.
-pub async fn verify(config: &Path, dir: Option<PathBuf>, vkey: Option<String>) -> Result<()> {
+///
+/// `archives`: directories sealed tiles and bundles were moved to (`audit
+/// archive`), read after `dir`; this gateway's `[audit] archive_dir` too.
+pub async fn verify(
+    config: &Path,
+    dir: Option<PathBuf>,
+    vkey: Option<String>,
+    mut archives: Vec<PathBuf>,
+) -> Result<()> {
     let (dir, vkey, local) = match (dir, vkey) {
         (Some(dir), Some(vkey)) => (dir, vkey, None),
         (None, None) => {
             let config = Config::load(config)?;
             let log = local_log(&config)?;
+            archives.extend(log.archives.iter().cloned());
             (log.dir.clone(), log.vkey.clone(), Some((config, log)))
         }
         _ => bail!("--dir and --vkey go together (a copy of a log and the key to check it with)"),
     };
     let report = tokio::task::spawn_blocking({
         let (dir, vkey) = (dir.clone(), vkey.clone());
-        move || verify_log(&dir, &vkey)
+        move || {
+            let files = Files {
+                dir: &dir,
+                archives: &archives,
+            };
+            verify_log(files, &vkey)
+        }
     })
     .await
     .map_err(|e| anyhow!("verifying: {e}"))?
@@ -171,7 +202,7 @@ pub async fn prove(
             cp.size
         );
     }
-    let entry = read_entry(&log.dir, index, &cp)?;
+    let entry = read_entry(log.files(), index, &cp)?;
     let decision = decode(&entry).with_context(|| format!("entry {index} cannot be read"))?;
     if let Some(id) = &id {
         if decision.id != *id {
@@ -182,7 +213,7 @@ pub async fn prove(
             );
         }
     }
-    let proof = prove_inclusion(&log.dir, index, &cp)?;
+    let proof = prove_inclusion(log.files(), index, &cp)?;
     // Check it as `check-proof` will, so a bad proof is never handed out.
     check_inclusion(&proof, &cp, index, &entry).context("the proof does not check")?;
     let anchored = anchored_proof(&config, &log, &cp, index, &entry).await?;
@@ -249,7 +280,7 @@ async fn anchored_proof(
             root: Hash(head.root.0),
             note: Vec::new(),
         };
-        let proof = prove_inclusion(&log.dir, index, &at)?;
+        let proof = prove_inclusion(log.files(), index, &at)?;
         check_inclusion(&proof, &at, index, entry).context("the anchored proof does not check")?;
         let block = a.last_anchor_block().await?;
         anyhow::Ok(Some(AnchoredProof {
@@ -283,7 +314,7 @@ async fn locate(config: &Config, log: &LocalLog, cp: &SignedCheckpoint, id: &str
     if cp.size == 0 {
         bail!("this gateway's log has no signed entry yet");
     }
-    let ours = log_id(&read_entry(&log.dir, 0, cp)?);
+    let ours = log_id(&read_entry(log.files(), 0, cp)?);
     if at.gateway != config.server.instance || at_log != ours {
         bail!(
             "decision {id} is in the log of gateway {:?} (log {}), not this one's; run \
@@ -485,7 +516,7 @@ async fn indexed(
     }
     let log_ref = audit::LogRef {
         gateway: std::sync::Arc::from(config.server.instance.as_str()),
-        log_id: log_id(&read_entry(&log.dir, 0, cp)?),
+        log_id: log_id(&read_entry(log.files(), 0, cp)?),
     };
     let cursor = store.decisions().cursor(&log_ref).await?;
     Ok(cursor.next_index.min(cp.size))
@@ -598,5 +629,55 @@ pub async fn anchor_now(config: &Path) -> Result<()> {
             head.size, head.root
         ),
     }
+    Ok(())
+}
+
+/// `didgate audit archive`: take every full tile and entry bundle the
+/// latest signed checkpoint covers out of the log's directory, to `[audit]
+/// archive_dir` (`to_archive`) and/or gzip-compressed (`gzip`). They never
+/// change once written; everything that reads the log finds them there.
+/// Safe while the gateway runs: only sealed files move, each after its copy
+/// is on disk and read back.
+pub async fn archive(config: &Path, to_archive: bool, gzip: bool) -> Result<()> {
+    let config = Config::load(config)?;
+    let log = local_log(&config)?;
+    let to = match (to_archive, log.archives.first()) {
+        (true, Some(dir)) => Some(dir.clone()),
+        (true, None) => bail!(
+            "--to-archive needs [audit] archive_dir in the config: the directory the gateway and \
+             `audit verify` read archived files from"
+        ),
+        (false, _) => None,
+    };
+    if to.is_none() && !gzip {
+        bail!("say what to do: --gzip (compress in place), --to-archive (move to [audit] archive_dir), or both");
+    }
+    let cp = checkpoint(&log.dir, &log.vkey)?;
+    let done = tokio::task::spawn_blocking({
+        let dir = log.dir.clone();
+        move || {
+            archive_sealed(
+                &dir,
+                cp.size,
+                ArchiveTo {
+                    dir: to.as_deref(),
+                    gzip,
+                },
+            )
+        }
+    })
+    .await
+    .map_err(|e| anyhow!("archiving: {e}"))?
+    .with_context(|| format!("archiving the sealed files of {}", log.dir.display()))?;
+    let whither = match (&log.archives.first(), to_archive, gzip) {
+        (Some(a), true, true) => format!("to {} (gzip)", a.display()),
+        (Some(a), true, false) => format!("to {}", a.display()),
+        _ => "gzip-compressed in place".to_owned(),
+    };
+    println!(
+        "archived {} sealed files of the first {} entries {whither}: {} bytes became {}; \
+         `didgate audit verify -c` reads them there",
+        done.files, cp.size, done.bytes_in, done.bytes_out
+    );
     Ok(())
 }

@@ -109,6 +109,23 @@ pub enum AuditCommand {
         /// serves it at /.didgate/log/vkey; needs --dir.
         #[arg(long)]
         vkey: Option<String>,
+        /// A directory sealed tiles and bundles were moved to (`audit
+        /// archive`), read after the log's own; may be repeated.
+        #[arg(long = "archive")]
+        archives: Vec<PathBuf>,
+    },
+    /// Move the full tiles and entry bundles the latest checkpoint covers
+    /// out of the log's directory (retention): gzip-compressed in place,
+    /// and/or to `[audit] archive_dir`. They still verify and prove.
+    Archive {
+        #[arg(short, long, default_value = "didgate.toml")]
+        config: PathBuf,
+        /// Store each file gzip-compressed (`<path>.gz`).
+        #[arg(long)]
+        gzip: bool,
+        /// Move them to `[audit] archive_dir`.
+        #[arg(long)]
+        to_archive: bool,
     },
     /// Write a proof that a decision is in the log (JSON), for `audit
     /// check-proof`.
@@ -583,9 +600,17 @@ pub async fn run(cli: Cli) -> Result<()> {
 
 async fn run_audit(cmd: AuditCommand) -> Result<()> {
     match cmd {
-        AuditCommand::Verify { config, dir, vkey } => {
-            audit_commands::verify(&config, dir, vkey).await
-        }
+        AuditCommand::Verify {
+            config,
+            dir,
+            vkey,
+            archives,
+        } => audit_commands::verify(&config, dir, vkey, archives).await,
+        AuditCommand::Archive {
+            config,
+            gzip,
+            to_archive,
+        } => audit_commands::archive(&config, to_archive, gzip).await,
         AuditCommand::Prove {
             config,
             id,

@@ -44,6 +44,12 @@ pub struct AuditSettings {
     /// arrive, one appears at least this often).
     #[serde(default = "default_checkpoint_interval")]
     pub checkpoint_interval_ms: u64,
+    /// Where `didgate audit archive --to-archive` moves sealed tiles and
+    /// entry bundles (relative to the config file): the gateway, `audit
+    /// verify` and `audit prove` read them there (and `.gz` copies, here or
+    /// there) as if they had never moved. Default: none.
+    #[serde(default)]
+    pub archive_dir: Option<PathBuf>,
     /// `[audit.anchor]`: anchor the log's checkpoints on a chain.
     #[serde(default)]
     pub anchor: Option<AnchorSettings>,
@@ -86,6 +92,7 @@ impl Default for AuditSettings {
             fsync: FsyncMode::Batch,
             fsync_interval_ms: default_fsync_interval(),
             checkpoint_interval_ms: default_checkpoint_interval(),
+            archive_dir: None,
             anchor: None,
         }
     }

@@ -14,8 +14,10 @@
 //! (parsed, then spelled again and compared), so no other file of the log's
 //! directory (`private/`) can be named.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use audit::tlog::Files;
 use http::{header, HeaderValue, Response, StatusCode};
 
 use crate::request::body::{full, GatewayBody};
@@ -91,8 +93,15 @@ impl LogFile {
     }
 }
 
-/// Answer with `file` of the log in `dir` (whose verifier key is `vkey`).
-pub(crate) async fn serve(dir: &Path, vkey: &str, file: &LogFile) -> Response<GatewayBody> {
+/// Answer with `file` of the log in `dir` (whose verifier key is `vkey`);
+/// sealed tiles and bundles may be in `archives` or gzip-compressed
+/// (`didgate audit archive`), and are served as they were written.
+pub(crate) async fn serve(
+    dir: &Path,
+    archives: &Arc<[PathBuf]>,
+    vkey: &str,
+    file: &LogFile,
+) -> Response<GatewayBody> {
     let (rel, content_type, cache) = match file {
         LogFile::Vkey => {
             return respond(
@@ -111,9 +120,29 @@ pub(crate) async fn serve(dir: &Path, vkey: &str, file: &LogFile) -> Response<Ga
         ),
         LogFile::Bundle(p) => (p.as_str(), "application/octet-stream", "private, no-store"),
     };
-    match tokio::fs::read(dir.join(rel)).await {
-        Ok(bytes) => respond(StatusCode::OK, bytes, content_type, cache),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => not_found(),
+    let read = match file {
+        LogFile::Checkpoint => match tokio::fs::read(dir.join(rel)).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.to_string()),
+        },
+        _ => {
+            let (dir, archives, rel) = (dir.to_path_buf(), archives.clone(), rel.to_owned());
+            tokio::task::spawn_blocking(move || {
+                let files = Files {
+                    dir: &dir,
+                    archives: &archives,
+                };
+                files.read(&rel).map(|f| f.map(|(_, bytes)| bytes))
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+        }
+    };
+    match read {
+        Ok(Some(bytes)) => respond(StatusCode::OK, bytes, content_type, cache),
+        Ok(None) => not_found(),
         Err(e) => {
             tracing::warn!(file = rel, error = %e, "decision log: a file could not be read");
             respond(

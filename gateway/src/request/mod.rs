@@ -65,6 +65,8 @@ pub(crate) struct Gateway {
     /// The decision log's directory and its checkpoints' verifier key
     /// (`name+hash+base64`).
     pub(crate) log_dir: std::path::PathBuf,
+    /// `[audit] archive_dir`: where sealed tiles and bundles may have moved.
+    pub(crate) log_archives: Arc<[std::path::PathBuf]>,
     pub(crate) log_vkey: String,
     /// Reads of the log's entry bundles, decided as the app
     /// [`log_files::LOG_APP`].
@@ -210,7 +212,7 @@ impl Gateway {
         if std::ptr::eq(allowed.route, &self.log_route) {
             return match log_files::LogFile::parse(&allowed.path) {
                 Some(file @ log_files::LogFile::Bundle(_)) => {
-                    log_files::serve(&self.log_dir, &self.log_vkey, &file).await
+                    log_files::serve(&self.log_dir, &self.log_archives, &self.log_vkey, &file).await
                 }
                 _ => log_files::not_found(),
             };
@@ -250,7 +252,9 @@ impl Gateway {
             return r;
         }
         match log_files::LogFile::parse(path) {
-            Some(file) => log_files::serve(&self.log_dir, &self.log_vkey, &file).await,
+            Some(file) => {
+                log_files::serve(&self.log_dir, &self.log_archives, &self.log_vkey, &file).await
+            }
             None => log_files::not_found(),
         }
     }

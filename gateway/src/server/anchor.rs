@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use alloy_primitives::{Address, B256};
 use anyhow::{anyhow, bail, Context, Result};
-use audit::tlog::{check_consistency, prove_consistency, Hash, SignedCheckpoint};
+use audit::tlog::{check_consistency, prove_consistency, Files, Hash, SignedCheckpoint};
 use base64::Engine as _;
 use credentials::{KeyType, SigningKey};
 use did_registry::ethr::anchor::{self, Head, ANCHOR_GAS};
@@ -102,6 +102,8 @@ pub struct Anchorer {
     /// identity was given, its key is not needed.
     key: Option<k256::SecretKey>,
     log_dir: PathBuf,
+    /// `[audit] archive_dir`: where sealed tiles may have moved.
+    archives: Arc<[PathBuf]>,
     vkey: String,
     log_id: B256,
 }
@@ -172,6 +174,12 @@ impl Anchorer {
             identity,
             key,
             log_dir: log_dir.to_path_buf(),
+            archives: config
+                .audit
+                .archive_dir
+                .iter()
+                .map(|d| config.resolve(d))
+                .collect(),
             vkey: vkey.to_owned(),
             log_id: log_id(origin),
         }))
@@ -203,12 +211,17 @@ impl Anchorer {
             .anchors(&self.chain_name, &self.identity, &self.log_id)
             .await?;
         let (dir, vkey) = (self.log_dir.clone(), self.vkey.clone());
+        let archives = self.archives.clone();
         tokio::task::spawn_blocking(move || {
             let cp = read_checkpoint(&dir, &vkey)?;
+            let files = Files {
+                dir: &dir,
+                archives: &archives,
+            };
             Ok(anchors
                 .into_iter()
                 .map(|a| {
-                    let held = consistency(&dir, a.event.head, &cp)
+                    let held = consistency(files, a.event.head, &cp)
                         .map(drop)
                         .map_err(|e| format!("{e:#}"));
                     (a, held)
@@ -289,9 +302,14 @@ impl Anchorer {
     /// runtime.
     async fn local(&self, since: Head) -> Result<(SignedCheckpoint, Result<Vec<Hash>>)> {
         let (dir, vkey) = (self.log_dir.clone(), self.vkey.clone());
+        let archives = self.archives.clone();
         tokio::task::spawn_blocking(move || {
             let cp = read_checkpoint(&dir, &vkey)?;
-            let proof = consistency(&dir, since, &cp);
+            let files = Files {
+                dir: &dir,
+                archives: &archives,
+            };
+            let proof = consistency(files, since, &cp);
             Ok((cp, proof))
         })
         .await
@@ -307,7 +325,7 @@ fn read_checkpoint(dir: &Path, vkey: &str) -> Result<SignedCheckpoint> {
 }
 
 /// The proof that the local checkpoint `cp` extends `anchored`, checked.
-fn consistency(dir: &Path, anchored: Head, cp: &SignedCheckpoint) -> Result<Vec<Hash>> {
+fn consistency(files: Files<'_>, anchored: Head, cp: &SignedCheckpoint) -> Result<Vec<Hash>> {
     if anchored.size > cp.size {
         bail!(
             "the anchored head (size {}) is larger than the local log (size {}): the local \
@@ -326,7 +344,7 @@ fn consistency(dir: &Path, anchored: Head, cp: &SignedCheckpoint) -> Result<Vec<
         root: Hash(anchored.root.0),
         note: Vec::new(),
     };
-    let proof = prove_consistency(dir, &old, cp)?;
+    let proof = prove_consistency(files, &old, cp)?;
     check_consistency(&proof, &old, cp).map_err(|e| {
         anyhow!(
             "the local log does not extend the head anchored at size {}: {e}",

@@ -39,6 +39,12 @@ pub fn tlog_config(
         FsyncMode::Always => Fsync::Always,
     };
     tc.checkpoint_interval = config.audit.checkpoint_interval();
+    tc.archives = config
+        .audit
+        .archive_dir
+        .iter()
+        .map(|d| config.resolve(d))
+        .collect();
     Ok((config.resolve(&config.audit.dir), tc))
 }
 

@@ -239,6 +239,7 @@ async fn build_gateway(
     )?;
     let (log_dir, tc) = decision_log::tlog_config(config, &signer)?;
     let log = decision_log::open(log_dir.clone(), tc.clone()).await?;
+    let log_archives: Arc<[std::path::PathBuf]> = tc.archives.clone().into();
     let log_vkey = log.vkey().to_owned();
     let (audit, audit_writer) = decision_log::spawn_writer(config, log, log_dir.clone(), tc)?;
     let risk = crate::server::risk_sync::open(&config.risk, store)
@@ -257,6 +258,7 @@ async fn build_gateway(
         policy,
         audit,
         log_dir,
+        log_archives,
         log_vkey,
         log_route: crate::request::route::Route::internal(
             crate::request::log_files::LOG_APP,

@@ -152,6 +152,7 @@ fn unix_now() -> i64 {
 /// Everything started: ports and processes.
 struct Stack {
     upstream: u16,
+    bare_proxy: u16,
     nginx_proxy: u16,
     nginx_auth: u16,
     didgate: u16,
@@ -160,6 +161,7 @@ struct Stack {
     session_cookies: PathBuf,
     didgate_proc: Proc,
     upstream_pid: u32,
+    bare_pid: u32,
     nginx_pid: u32,
     authz_pid: u32,
     _others: Vec<Proc>,
@@ -170,6 +172,7 @@ impl Stack {
     fn port(&self, s: System) -> u16 {
         match s {
             System::Direct => self.upstream,
+            System::BareProxy => self.bare_proxy,
             System::NginxProxy => self.nginx_proxy,
             System::NginxAuthRequest => self.nginx_auth,
             System::DidgateSession | System::DidgateBearerHit | System::DidgateBearerMiss => {
@@ -188,6 +191,7 @@ impl Stack {
         };
         match s {
             System::Direct => vec![self.upstream_pid],
+            System::BareProxy => vec![self.bare_pid],
             System::NginxProxy => nginx(),
             System::NginxAuthRequest => {
                 let mut v = nginx();
@@ -216,6 +220,7 @@ fn start(opts: &Opts, work: &Path, me: &Path, didgate: &Path, nginx: &Path) -> R
         free_port()?,
         free_port()?,
     );
+    let bare_port = free_port()?;
 
     let mut up = Proc::spawn(
         "upstream",
@@ -225,6 +230,21 @@ fn start(opts: &Opts, work: &Path, me: &Path, didgate: &Path, nginx: &Path) -> R
         &logs,
     )?;
     wait_ready(&mut up, upstream, PATH)?;
+
+    let mut bare = Proc::spawn(
+        "bare-proxy",
+        cpu,
+        me,
+        &[
+            "bare-proxy",
+            "--listen",
+            &format!("127.0.0.1:{bare_port}"),
+            "--upstream",
+            &format!("127.0.0.1:{upstream}"),
+        ],
+        &logs,
+    )?;
+    wait_ready(&mut bare, bare_port, PATH)?;
 
     // The auth_request endpoint knows 1,000 sessions; the load presents one.
     let sessions: Vec<String> = (0..1000)
@@ -298,6 +318,7 @@ fn start(opts: &Opts, work: &Path, me: &Path, didgate: &Path, nginx: &Path) -> R
         Ok(())
     };
     expect("upstream", http_status(upstream, PATH, None)?, 200)?;
+    expect("bare proxy", http_status(bare_port, PATH, None)?, 200)?;
     expect("nginx proxy", http_status(nginx_proxy, PATH, None)?, 200)?;
     let cookie = format!("session={session}");
     expect(
@@ -350,6 +371,7 @@ fn start(opts: &Opts, work: &Path, me: &Path, didgate: &Path, nginx: &Path) -> R
 
     Ok(Stack {
         upstream,
+        bare_proxy: bare_port,
         nginx_proxy,
         nginx_auth,
         didgate: didgate_port,
@@ -357,9 +379,10 @@ fn start(opts: &Opts, work: &Path, me: &Path, didgate: &Path, nginx: &Path) -> R
         session_cookies,
         didgate_proc: dg,
         upstream_pid: up.pid(),
+        bare_pid: bare.pid(),
         nginx_pid: ngx.pid(),
         authz_pid: az.pid(),
-        _others: vec![ngx, az, up],
+        _others: vec![ngx, az, bare, up],
         population,
     })
 }

@@ -35,6 +35,14 @@ enum Command {
         #[arg(long)]
         listen: SocketAddr,
     },
+    /// The bare hyper reverse proxy: the floor the proxy rows are read
+    /// against (pooled client, nothing else).
+    BareProxy {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long)]
+        upstream: SocketAddr,
+    },
     /// The authorization endpoint for nginx `auth_request`: 204 when the
     /// request's `session` cookie is one of the sessions in the file, else 401.
     Authz {
@@ -58,6 +66,7 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Run(opts) => harness::run(opts),
         Command::Upstream { listen } => servers::upstream(listen),
+        Command::BareProxy { listen, upstream } => servers::bare_proxy(listen, upstream),
         Command::Authz { listen, sessions } => servers::authz(listen, &sessions),
         Command::Cost { part, iterations } => cost::run(part, iterations),
     }

@@ -316,6 +316,22 @@ pub fn markdown(r: &Report) -> String {
         s,
         "| didgate, RFC 9421 signature per request | not built | | | | | | | |\n"
     );
+    let cpu_of = |sys: System| {
+        r.rows
+            .iter()
+            .find(|x| x.system == sys)
+            .map(|x| x.summary.cpu_us)
+    };
+    if let (Some(bare), Some(session)) = (cpu_of(System::BareProxy), cpu_of(System::DidgateSession))
+    {
+        let _ = writeln!(
+            s,
+            "**Above the floor**: the bare hyper proxy spends {bare:.1} µs of CPU per request; \
+             didgate's session row {:.1} µs more ({session:.1}), against issue 16's target of \
+             at most 10 µs above it.\n",
+            session - bare
+        );
+    }
     let _ = writeln!(
         s,
         "CPU µs/req: CPU time of the measured system's own processes per request, from \

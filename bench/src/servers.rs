@@ -84,3 +84,52 @@ pub fn authz(listen: SocketAddr, sessions: &Path) -> Result<()> {
         r
     })
 }
+
+/// The floor every proxy row is read against: a reverse proxy that is
+/// hyper and nothing else. The same server and pooled client as didgate
+/// (hyper 1, hyper-util's legacy client, keep-alive, `TCP_NODELAY` both
+/// ways) on the same runtime (tokio's multi-thread, one worker per CPU it
+/// is pinned to), with no check, no log and no header rewriting beyond
+/// the URI. What didgate spends above it is what its checks cost.
+pub fn bare_proxy(listen: SocketAddr, upstream: SocketAddr) -> Result<()> {
+    use hyper_util::client::legacy::{connect::HttpConnector, Client};
+    use hyper_util::rt::TokioExecutor;
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        let client: Client<HttpConnector, Incoming> = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(256)
+            .build(http);
+        let listener = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let authority = http::uri::Authority::try_from(upstream.to_string())?;
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let (client, authority) = (client.clone(), authority.clone());
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                    let client = client.clone();
+                    let mut parts = req.uri().clone().into_parts();
+                    parts.scheme = Some(http::uri::Scheme::HTTP);
+                    parts.authority = Some(authority.clone());
+                    async move {
+                        *req.uri_mut() = http::Uri::from_parts(parts)?;
+                        let resp = client.request(req).await?;
+                        Ok::<_, anyhow::Error>(resp)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    })
+}

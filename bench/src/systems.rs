@@ -8,6 +8,7 @@ use crate::tokens::Cache;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum System {
     Direct,
+    BareProxy,
     NginxProxy,
     NginxAuthRequest,
     DidgateSession,
@@ -16,8 +17,9 @@ pub enum System {
 }
 
 impl System {
-    pub const ALL: [System; 6] = [
+    pub const ALL: [System; 7] = [
         System::Direct,
+        System::BareProxy,
         System::NginxProxy,
         System::NginxAuthRequest,
         System::DidgateSession,
@@ -28,6 +30,7 @@ impl System {
     pub fn label(self) -> &'static str {
         match self {
             System::Direct => "upstream direct",
+            System::BareProxy => "bare hyper proxy (pooled client, nothing else)",
             System::NginxProxy => "nginx, plain reverse proxy",
             System::NginxAuthRequest => "nginx + auth_request (session check)",
             System::DidgateSession => "didgate, browser session cookie",

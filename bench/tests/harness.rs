@@ -65,6 +65,7 @@ fn a_short_run_measures_every_system_without_errors() {
     );
     for system in [
         "upstream direct",
+        "bare hyper proxy (pooled client, nothing else)",
         "nginx, plain reverse proxy",
         "nginx + auth_request (session check)",
         "didgate, browser session cookie",
@@ -83,6 +84,7 @@ fn a_short_run_measures_every_system_without_errors() {
         assert_eq!(cells[9], "0", "errors in {row}");
     }
     assert!(text.contains("**added by didgate**"), "{text}");
+    assert!(text.contains("**Above the floor**"), "{text}");
     assert!(text.contains("**Memory soak**"), "{text}");
     assert!(text.contains("**Targets**"), "{text}");
 

@@ -10,8 +10,8 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use audit::tlog::{
-    archive_sealed, check_inclusion, prove_inclusion, read_entry, verify_log, ArchiveTo, Files,
-    Finding, Frames, OpenCheck, Tlog,
+    archive_sealed, check_inclusion, prove_inclusion, read_entry, verify_log, ArchiveTo, Archived,
+    Files, Finding, Frames, OpenCheck, Tlog, TlogError,
 };
 use tlog_support::*;
 
@@ -24,6 +24,12 @@ fn log() -> (tempfile::TempDir, String) {
     write_log(dir.path(), SIZE);
     let vkey = config().vkey().unwrap();
     (dir, vkey)
+}
+
+/// Archive the sealed files of the test log in `dir`: in place (`to` None,
+/// gzip) or to `to`.
+fn archive_log(dir: &Path, to: Option<&Path>, gzip: bool) -> Result<Archived, TlogError> {
+    archive_sealed(dir, SIZE, ArchiveTo { dir: to, gzip })
 }
 
 fn gunzip(path: &Path) -> Vec<u8> {
@@ -59,15 +65,7 @@ fn proofs_check(files: Files<'_>, vkey: &str) {
 fn a_log_gzipped_in_place_verifies_proves_and_opens() {
     let (dir, vkey) = log();
     let before = std::fs::read(dir.path().join("tile/entries/100")).unwrap();
-    let done = archive_sealed(
-        dir.path(),
-        SIZE,
-        ArchiveTo {
-            dir: None,
-            gzip: true,
-        },
-    )
-    .unwrap();
+    let done = archive_log(dir.path(), None, true).unwrap();
     // 273 bundles, 273 level-0 tiles, 1 level-1 tile.
     assert_eq!(done.files, 273 + 273 + 1);
     assert!(done.bytes_out * 3 < done.bytes_in, "{done:?}");
@@ -83,15 +81,7 @@ fn a_log_gzipped_in_place_verifies_proves_and_opens() {
     proofs_check(Files::local(dir.path()), &vkey);
 
     // Running it again finds nothing left to do.
-    let again = archive_sealed(
-        dir.path(),
-        SIZE,
-        ArchiveTo {
-            dir: None,
-            gzip: true,
-        },
-    )
-    .unwrap();
+    let again = archive_log(dir.path(), None, true).unwrap();
     assert_eq!(again.files, 0);
 
     // The writer opens it, checking every entry against the archived files,
@@ -111,15 +101,7 @@ fn a_log_gzipped_in_place_verifies_proves_and_opens() {
 fn a_log_moved_to_an_archive_verifies_only_with_it() {
     let (dir, vkey) = log();
     let archive = tempdir();
-    let done = archive_sealed(
-        dir.path(),
-        SIZE,
-        ArchiveTo {
-            dir: Some(archive.path()),
-            gzip: false,
-        },
-    )
-    .unwrap();
+    let done = archive_log(dir.path(), Some(archive.path()), false).unwrap();
     assert_eq!(done.files, 547);
     assert_eq!(done.bytes_in, done.bytes_out);
     assert!(archive.path().join("tile/entries/000").exists());
@@ -160,15 +142,7 @@ fn a_log_moved_to_an_archive_verifies_only_with_it() {
 fn an_archived_copy_tampered_with_is_found_where_it_is() {
     let (dir, vkey) = log();
     let archive = tempdir();
-    archive_sealed(
-        dir.path(),
-        SIZE,
-        ArchiveTo {
-            dir: Some(archive.path()),
-            gzip: true,
-        },
-    )
-    .unwrap();
+    archive_log(dir.path(), Some(archive.path()), true).unwrap();
     // Entry 300 edited inside the archived, compressed bundle 001.
     let path: PathBuf = archive.path().join("tile/entries/001.gz");
     let bytes = gunzip(&path);
@@ -202,15 +176,7 @@ fn an_archived_copy_tampered_with_is_found_where_it_is() {
 #[test]
 fn a_gzip_bomb_or_garbage_is_an_error_not_a_crash() {
     let (dir, vkey) = log();
-    archive_sealed(
-        dir.path(),
-        SIZE,
-        ArchiveTo {
-            dir: None,
-            gzip: true,
-        },
-    )
-    .unwrap();
+    archive_log(dir.path(), None, true).unwrap();
     // Not gzip at all.
     std::fs::write(dir.path().join("tile/entries/000.gz"), b"not gzip").unwrap();
     assert!(verify_log(dir.path(), &vkey).is_err());
@@ -230,15 +196,7 @@ fn a_conflicting_copy_in_the_archive_stops_the_move() {
     let archive = tempdir();
     std::fs::create_dir_all(archive.path().join("tile/entries")).unwrap();
     std::fs::write(archive.path().join("tile/entries/000"), b"\x00\x01x").unwrap();
-    let err = archive_sealed(
-        dir.path(),
-        SIZE,
-        ArchiveTo {
-            dir: Some(archive.path()),
-            gzip: false,
-        },
-    )
-    .unwrap_err();
+    let err = archive_log(dir.path(), Some(archive.path()), false).unwrap_err();
     assert!(err.to_string().contains("tile/entries/000"), "{err}");
     // The original stays.
     assert!(dir.path().join("tile/entries/000").exists());
@@ -247,15 +205,7 @@ fn a_conflicting_copy_in_the_archive_stops_the_move() {
 #[test]
 fn the_log_directory_is_not_its_own_archive() {
     let (dir, vkey) = log();
-    let err = archive_sealed(
-        dir.path(),
-        SIZE,
-        ArchiveTo {
-            dir: Some(&dir.path().join("tile/..")),
-            gzip: false,
-        },
-    )
-    .unwrap_err();
+    let err = archive_log(dir.path(), Some(&dir.path().join("tile/..")), false).unwrap_err();
     assert!(err.to_string().contains("the log's own directory"), "{err}");
     assert!(verify_log(dir.path(), &vkey).unwrap().is_ok());
 }
@@ -264,20 +214,8 @@ fn the_log_directory_is_not_its_own_archive() {
 fn files_gzipped_in_place_move_to_the_archive_as_they_are() {
     let (dir, vkey) = log();
     let archive = tempdir();
-    let gz = ArchiveTo {
-        dir: None,
-        gzip: true,
-    };
-    archive_sealed(dir.path(), SIZE, gz).unwrap();
-    let moved = archive_sealed(
-        dir.path(),
-        SIZE,
-        ArchiveTo {
-            dir: Some(archive.path()),
-            gzip: false,
-        },
-    )
-    .unwrap();
+    archive_log(dir.path(), None, true).unwrap();
+    let moved = archive_log(dir.path(), Some(archive.path()), false).unwrap();
     assert_eq!(moved.files, 547);
     assert!(archive.path().join("tile/entries/000.gz").exists());
     assert!(!dir.path().join("tile/entries/000.gz").exists());

@@ -45,23 +45,16 @@ async fn a_decision_is_proved_in_the_log_and_tampering_is_refused() {
 
     // Both are indexed and in a signed checkpoint within a second or two.
     let proof_path = h.dir.join("proof.json");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let out = didgate_cli(&[
-            "audit",
-            "prove",
-            "-c",
-            cfg,
-            &allowed_id,
-            "-o",
-            proof_path.to_str().unwrap(),
-        ]);
-        if out.status.success() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never provable: {}", text(&out));
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    prove_when_indexed(&[
+        "audit",
+        "prove",
+        "-c",
+        cfg,
+        &allowed_id,
+        "-o",
+        proof_path.to_str().unwrap(),
+    ])
+    .await;
     let checked = didgate_cli(&[
         "audit",
         "check-proof",
@@ -78,15 +71,9 @@ async fn a_decision_is_proved_in_the_log_and_tampering_is_refused() {
     );
 
     // The refusal is provable too, to standard output.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let refused_proof = loop {
-        let out = didgate_cli(&["audit", "prove", "-c", cfg, &refused_id]);
-        if out.status.success() {
-            break out.stdout;
-        }
-        assert!(Instant::now() < deadline, "never provable: {}", text(&out));
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let refused_proof = prove_when_indexed(&["audit", "prove", "-c", cfg, &refused_id])
+        .await
+        .stdout;
     let refused_path = h.dir.join("refused.json");
     std::fs::write(&refused_path, &refused_proof).unwrap();
     let checked = didgate_cli(&[
@@ -180,6 +167,20 @@ async fn a_decision_is_proved_in_the_log_and_tampering_is_refused() {
     ]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     h.stop().await;
+}
+
+/// Run `audit prove` (`args`) until it succeeds: a decision is provable
+/// once indexed and under a signed checkpoint, within a second or two.
+async fn prove_when_indexed(args: &[&str]) -> std::process::Output {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = didgate_cli(args);
+        if out.status.success() {
+            return out;
+        }
+        assert!(Instant::now() < deadline, "never provable: {}", text(&out));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Replace `from` by `to` (same length) in every bundle under `dir`; how
@@ -398,15 +399,7 @@ async fn sealed_files_archived_under_a_running_gateway_still_serve_verify_and_pr
     assert_eq!(served.body, tile.body, "served from the archive");
     let out = didgate_cli(&["audit", "verify", "-c", cfg]);
     assert_eq!(code(&out), 0, "{}", text(&out));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let out = didgate_cli(&["audit", "prove", "-c", cfg, &id]);
-        if out.status.success() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never provable: {}", text(&out));
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    prove_when_indexed(&["audit", "prove", "-c", cfg, &id]).await;
     // A copy verifies with the archive named, and not without it.
     let d = log_dir.to_str().unwrap();
     let a = archive.to_str().unwrap();

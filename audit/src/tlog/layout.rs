@@ -476,65 +476,56 @@ pub fn archive_sealed(dir: &Path, size: u64, to: ArchiveTo<'_>) -> Result<Archiv
         }
     }
     let mut done = Archived::default();
-    let mut level_width = TILE_WIDTH; // entries under one tile of this level
-    let mut paths: Vec<Box<dyn Fn(u64) -> String>> = Vec::new();
-    let mut counts = Vec::new();
-    counts.push(size / TILE_WIDTH);
-    paths.push(Box::new(|n| bundle_path(n, TILE_WIDTH)));
-    let mut level = 0u8;
-    while let Some(full) = size.checked_div(level_width).filter(|&n| n > 0) {
-        counts.push(full);
-        paths.push(Box::new(move |n| tile_path(level, n, TILE_WIDTH)));
-        level += 1;
-        match level_width.checked_mul(TILE_WIDTH) {
-            Some(w) => level_width = w,
-            None => break,
-        }
-    }
-    for (path_of, count) in paths.iter().zip(counts) {
-        for n in 0..count {
-            let rel = path_of(n);
-            let plain = dir.join(&rel);
-            // The file as written, or (moving to another directory) the
-            // `.gz` an earlier run left in its place, moved as it is.
-            let (src, bytes, data, compressed) = match read_plain(&plain)? {
-                Some(bytes) => {
-                    let data = if to.gzip { gzip(&bytes) } else { bytes.clone() };
-                    (plain, bytes, data, to.gzip)
-                }
-                None if to.dir.is_some() => {
-                    let gz = gz_path(&plain);
-                    let Some(data) = read_plain(&gz)? else {
-                        continue; // archived already (or never written: verify says so)
-                    };
-                    let bytes = gunzip(&data).map_err(io_err(&gz))?;
-                    (gz, bytes, data, true)
-                }
-                None => continue,
-            };
-            let root = to.dir.unwrap_or(dir);
-            let name = if compressed { format!("{rel}.gz") } else { rel };
-            let target = root.join(&name);
-            match read_plain(&target)? {
-                Some(_) => {} // compared below, like a fresh copy
-                None => write_atomic(root, &name, &data, true)?,
+    // Every full bundle, then every full hash tile, level by level.
+    let bundles = (0..size / TILE_WIDTH).map(|n| bundle_path(n, TILE_WIDTH));
+    let tiles = (0u8..)
+        .map_while(|level| {
+            let shift = u32::from(TILE_HEIGHT) * (u32::from(level) + 1);
+            let full = size.checked_shr(shift).filter(|&n| n > 0)?;
+            Some((0..full).map(move |n| tile_path(level, n, TILE_WIDTH)))
+        })
+        .flatten();
+    for rel in bundles.chain(tiles) {
+        let plain = dir.join(&rel);
+        // The file as written, or (moving to another directory) the
+        // `.gz` an earlier run left in its place, moved as it is.
+        let (src, bytes, data, compressed) = match read_plain(&plain)? {
+            Some(bytes) => {
+                let data = if to.gzip { gzip(&bytes) } else { bytes.clone() };
+                (plain, bytes, data, to.gzip)
             }
-            let back = read_plain(&target)?.unwrap_or_default();
-            let back = if compressed {
-                gunzip(&back).map_err(io_err(&target))?
-            } else {
-                back
-            };
-            if back != bytes {
-                return Err(TlogError::TileConflict {
-                    path: target.display().to_string(),
-                });
+            None if to.dir.is_some() => {
+                let gz = gz_path(&plain);
+                let Some(data) = read_plain(&gz)? else {
+                    continue; // archived already (or never written: verify says so)
+                };
+                let bytes = gunzip(&data).map_err(io_err(&gz))?;
+                (gz, bytes, data, true)
             }
-            fs::remove_file(&src).map_err(io_err(&src))?;
-            done.files += 1;
-            done.bytes_in += bytes.len() as u64;
-            done.bytes_out += data.len() as u64;
+            None => continue,
+        };
+        let root = to.dir.unwrap_or(dir);
+        let name = if compressed { format!("{rel}.gz") } else { rel };
+        let target = root.join(&name);
+        match read_plain(&target)? {
+            Some(_) => {} // compared below, like a fresh copy
+            None => write_atomic(root, &name, &data, true)?,
         }
+        let back = read_plain(&target)?.unwrap_or_default();
+        let back = if compressed {
+            gunzip(&back).map_err(io_err(&target))?
+        } else {
+            back
+        };
+        if back != bytes {
+            return Err(TlogError::TileConflict {
+                path: target.display().to_string(),
+            });
+        }
+        fs::remove_file(&src).map_err(io_err(&src))?;
+        done.files += 1;
+        done.bytes_in += bytes.len() as u64;
+        done.bytes_out += data.len() as u64;
     }
     Ok(done)
 }

@@ -654,7 +654,7 @@ pub async fn archive(config: &Path, to_archive: bool, gzip: bool) -> Result<()> 
     }
     let cp = checkpoint(&log.dir, &log.vkey)?;
     let done = tokio::task::spawn_blocking({
-        let dir = log.dir.clone();
+        let (dir, to) = (log.dir.clone(), to.clone());
         move || {
             archive_sealed(
                 &dir,
@@ -669,10 +669,10 @@ pub async fn archive(config: &Path, to_archive: bool, gzip: bool) -> Result<()> 
     .await
     .map_err(|e| anyhow!("archiving: {e}"))?
     .with_context(|| format!("archiving the sealed files of {}", log.dir.display()))?;
-    let whither = match (&log.archives.first(), to_archive, gzip) {
-        (Some(a), true, true) => format!("to {} (gzip)", a.display()),
-        (Some(a), true, false) => format!("to {}", a.display()),
-        _ => "gzip-compressed in place".to_owned(),
+    let whither = match (&to, gzip) {
+        (Some(a), true) => format!("to {} (gzip)", a.display()),
+        (Some(a), false) => format!("to {}", a.display()),
+        (None, _) => "gzip-compressed in place".to_owned(),
     };
     println!(
         "archived {} sealed files of the first {} entries {whither}: {} bytes became {}; \

@@ -191,6 +191,15 @@ impl Config {
         validation::resolve(&self.base_dir, p)
     }
 
+    /// `[audit] archive_dir`, resolved: where sealed log files may have moved.
+    pub fn audit_archives(&self) -> Vec<PathBuf> {
+        self.audit
+            .archive_dir
+            .iter()
+            .map(|d| self.resolve(d))
+            .collect()
+    }
+
     /// The database URL with a relative SQLite path resolved against the config folder.
     pub fn database_url(&self) -> String {
         let url = &self.database.url;

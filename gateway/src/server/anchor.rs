@@ -174,12 +174,7 @@ impl Anchorer {
             identity,
             key,
             log_dir: log_dir.to_path_buf(),
-            archives: config
-                .audit
-                .archive_dir
-                .iter()
-                .map(|d| config.resolve(d))
-                .collect(),
+            archives: config.audit_archives().into(),
             vkey: vkey.to_owned(),
             log_id: log_id(origin),
         }))

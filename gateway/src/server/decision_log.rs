@@ -39,12 +39,7 @@ pub fn tlog_config(
         FsyncMode::Always => Fsync::Always,
     };
     tc.checkpoint_interval = config.audit.checkpoint_interval();
-    tc.archives = config
-        .audit
-        .archive_dir
-        .iter()
-        .map(|d| config.resolve(d))
-        .collect();
+    tc.archives = config.audit_archives();
     Ok((config.resolve(&config.audit.dir), tc))
 }
 

@@ -134,6 +134,10 @@ async fn a_decision_is_proved_in_the_log_and_tampering_is_refused() {
     let out = didgate_cli(&["audit", "prove", "-c", cfg, "no-such-decision"]);
     assert_eq!(code(&out), 1, "{}", text(&out));
     assert!(text(&out).contains("not in the index"), "{}", text(&out));
+    // Moving sealed files needs a place the gateway reads them from.
+    let out = didgate_cli(&["audit", "archive", "-c", cfg, "--to-archive"]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(text(&out).contains("archive_dir"), "{}", text(&out));
 
     // Someone edits the log's files: a copy with one byte of an entry
     // changed in its bundle does not verify, and the entry is named.

@@ -432,17 +432,21 @@ async fn a_session_ends_with_its_credential_and_its_lifetime() {
         None,
         "",
         "clock_skew_secs = 0",
-        "[sessions]\nlifetime_secs = 3\nidle_timeout_secs = 2\n",
+        "[sessions]\nlifetime_secs = 4\nidle_timeout_secs = 2\n",
         "",
     )
     .await;
-    // A credential valid for two seconds: the session cannot outlive it.
+    // A credential valid for three seconds: the session cannot outlive it,
+    // although it is used every second (not idle) and is younger than its
+    // lifetime. JWT times are whole seconds, so start at the top of a second
+    // to give the login its full three (a loaded CI machine is slow).
+    let issued = top_of_a_second().await;
     let short = h.vc_by(
         &h.issuer,
         &h.alice.did,
         json!({"role": "engineer", "department": "eng"}),
-        now(),
-        2,
+        issued,
+        3,
         credentials::Format::JwtVc11,
     );
     let jar = h.browser_login(&h.alice, vec![short]).await;
@@ -452,7 +456,18 @@ async fn a_session_ends_with_its_credential_and_its_lifetime() {
             .status,
         StatusCode::OK
     );
-    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
+    assert!(
+        now() < issued + 3,
+        "the login took the credential's whole life; the machine is too slow for this test"
+    );
+    assert_eq!(
+        with_jar(&h, &jar, Method::GET, "/eng/docs", &[])
+            .await
+            .status,
+        StatusCode::OK
+    );
+    sleep_until_unix_ms((issued + 3) * 1000 + 200).await;
     let r = with_jar(&h, &jar, Method::GET, "/eng/docs", &[]).await;
     assert_eq!(r.code(), "session_expired");
 
@@ -466,7 +481,7 @@ async fn a_session_ends_with_its_credential_and_its_lifetime() {
     // Absolute: used every second, still over at lifetime_secs.
     let vc = h.employee_vc(&h.alice, "engineer", "eng");
     let jar = h.browser_login(&h.alice, vec![vc]).await;
-    for _ in 0..2 {
+    for _ in 0..3 {
         tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
         assert_eq!(
             with_jar(&h, &jar, Method::GET, "/eng/docs", &[])
@@ -479,6 +494,27 @@ async fn a_session_ends_with_its_credential_and_its_lifetime() {
     let r = with_jar(&h, &jar, Method::GET, "/eng/docs", &[]).await;
     assert_eq!(r.code(), "session_expired");
     h.stop().await;
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Waits for the start of the next wall-clock second and returns it.
+async fn top_of_a_second() -> i64 {
+    let next = unix_ms() / 1000 + 1;
+    sleep_until_unix_ms(next * 1000).await;
+    next
+}
+
+async fn sleep_until_unix_ms(at: i64) {
+    let left = at - unix_ms();
+    if left > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(left as u64)).await;
+    }
 }
 
 /// Two gateways on one database: a login on one is a session on the other

@@ -32,10 +32,11 @@ pub struct RiskContext<'a> {
 /// Everything a decision is about.
 #[derive(Debug, Clone, Copy)]
 pub struct DecisionRequest<'a> {
-    /// The caller's name for this principal's attributes (a session id): every
-    /// request with the same key must carry the same DID, issuers, credential
-    /// types and claims. Such requests share the principal's part of the
-    /// entity store, built once per key, method, app and policy generation.
+    /// The caller's name for this principal's attributes (a session, or a
+    /// digest of the credentials presented): every request with the same key
+    /// must carry the same DID, issuers, credential types and claims. Such
+    /// requests share the principal's part of the entity store, built once
+    /// per key, method, app and policy generation, and its decisions.
     pub principal_key: Option<[u8; 16]>,
     pub principal_did: &'a str,
     pub issuers: &'a [String],
@@ -166,8 +167,73 @@ pub struct PolicyEngine {
     /// the same second, from the same address and with the same risk, share
     /// it (building one costs two extension calls and a dozen allocations).
     contexts: moka::sync::Cache<[u8; 16], Arc<ContextEntry>>,
+    /// Decisions already made for keyed principals, each with every input
+    /// it was made from (see [`Memo`]); bounded in bytes.
+    decisions: moka::sync::Cache<u64, Arc<Memo>>,
     hasher: std::hash::RandomState,
 }
+
+/// A decision for a keyed principal and all it was made from. Cedar is a
+/// pure function of the policy set, the entity store and the request; for a
+/// keyed principal those are fixed by:
+/// - the policy set's generation (a reload starts a new one);
+/// - the principal key (its DID, issuers, types and claims, by the key's
+///   contract), the method and the app (the rest of the entity store);
+/// - the resource: app, host and path;
+/// - the context entry: a new one is built whenever the time (to the
+///   second), the address, the risk score step, factors, cold start or the
+///   authentication method changes, and the memo holds the entry itself, so
+///   a pointer comparison says whether the inputs are the ones in force.
+///
+/// A hit compares every one of these in full (the slot is only a hash), so
+/// it returns what Cedar would answer, never a near miss.
+struct Memo {
+    context: Arc<ContextEntry>,
+    generation: u64,
+    principal: [u8; 16],
+    method: &'static str,
+    app: Box<str>,
+    host: Box<str>,
+    path: Box<str>,
+    decision: Decision,
+}
+
+impl Memo {
+    fn answers(
+        &self,
+        context: &Arc<ContextEntry>,
+        generation: u64,
+        key: [u8; 16],
+        method: &'static str,
+        r: &DecisionRequest<'_>,
+    ) -> bool {
+        Arc::ptr_eq(&self.context, context)
+            && self.generation == generation
+            && self.principal == key
+            && self.method == method
+            && *self.app == *r.app
+            && *self.path == *r.path
+            && *self.host == *r.host
+    }
+
+    /// Bytes held, roughly, for the cache's bound (the context entry is
+    /// shared by a principal's memos; count it for each, to stay on the
+    /// safe side).
+    fn weight(&self) -> u32 {
+        let strings: usize = self
+            .decision
+            .determining_policies
+            .iter()
+            .chain(&self.decision.errors)
+            .map(|s| s.len() + 24)
+            .sum();
+        let n = 256 + self.app.len() + self.host.len() + self.path.len() + strings;
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+}
+
+/// Bytes of decisions kept for keyed principals.
+const DECISION_CACHE_BYTES: u64 = 32 << 20;
 
 /// A built context and everything it was built from, besides the keyed
 /// principal's credential types (fixed by the key).
@@ -267,6 +333,10 @@ impl PolicyEngine {
             scores: (0..=SCORE_STEPS).map(|_| OnceLock::new()).collect(),
             bases: moka::sync::Cache::new(BASE_CACHE),
             contexts: moka::sync::Cache::new(BASE_CACHE),
+            decisions: moka::sync::Cache::builder()
+                .max_capacity(DECISION_CACHE_BYTES)
+                .weigher(|_, m: &Arc<Memo>| m.weight())
+                .build(),
             hasher: std::hash::RandomState::new(),
         }
     }
@@ -366,13 +436,62 @@ impl PolicyEngine {
                 format!("no Cedar action for method {:?}", r.action),
             );
         };
-        let request = match self.build_request(&loaded, method, action, r) {
-            Ok(x) => x,
+        let Some(key) = r.principal_key else {
+            let request = self
+                .build_context(r, Self::score_step(r.risk.score))
+                .and_then(|context| self.build_request(&loaded, method, action, context, r));
+            return match request {
+                Ok((req, entities)) => self.evaluate(&loaded, &req, &entities, r.app),
+                Err(e) => deny(DecisionReason::PolicyError, e),
+            };
+        };
+        let context = match self.context_entry(key, r) {
+            Ok(c) => c,
             Err(e) => return deny(DecisionReason::PolicyError, e),
         };
-        let (req, entities) = request;
-        let policies = loaded.by_app.get(r.app).unwrap_or(&loaded.unscoped);
-        let resp = self.authorizer.is_authorized(&req, policies, &entities);
+        let slot = {
+            use std::hash::{BuildHasher, Hash, Hasher};
+            let mut h = self.hasher.build_hasher();
+            (Arc::as_ptr(&context) as usize).hash(&mut h);
+            loaded.generation.hash(&mut h);
+            method.hash(&mut h);
+            r.app.hash(&mut h);
+            r.host.hash(&mut h);
+            r.path.hash(&mut h);
+            h.finish()
+        };
+        if let Some(m) = self.decisions.get(&slot) {
+            if m.answers(&context, loaded.generation, key, method, r) {
+                return m.decision.clone();
+            }
+        }
+        let decision = match self.build_request(&loaded, method, action, context.context.clone(), r)
+        {
+            Ok((req, entities)) => self.evaluate(&loaded, &req, &entities, r.app),
+            Err(e) => deny(DecisionReason::PolicyError, e),
+        };
+        self.decisions.insert(
+            slot,
+            Arc::new(Memo {
+                context,
+                generation: loaded.generation,
+                principal: key,
+                method,
+                app: r.app.into(),
+                host: r.host.into(),
+                path: r.path.into(),
+                decision: decision.clone(),
+            }),
+        );
+        decision
+    }
+
+    /// Cedar's answer for a built request, with the gateway's rules on top:
+    /// a forbid that could not be evaluated denies, and a denial only by
+    /// `@step_up` policies asks to authenticate again.
+    fn evaluate(&self, loaded: &Loaded, req: &Request, entities: &Entities, app: &str) -> Decision {
+        let policies = loaded.by_app.get(app).unwrap_or(&loaded.unscoped);
+        let resp = self.authorizer.is_authorized(req, policies, entities);
         let diag = resp.diagnostics();
         let determining: Vec<String> = diag.reason().map(|id| id.to_string()).collect();
         let errors: Vec<String> = diag.errors().map(|e| e.to_string()).collect();
@@ -515,6 +634,7 @@ impl PolicyEngine {
         loaded: &Loaded,
         method: &'static str,
         action: &EntityUid,
+        context: Context,
         r: &DecisionRequest<'_>,
     ) -> Result<(Request, Entities), String> {
         let principal = EntityUid::from_type_name_and_id(
@@ -549,39 +669,36 @@ impl PolicyEngine {
         )
         .map_err(|e| e.to_string())?;
         let entities = base.add_entities([res], None).map_err(|e| e.to_string())?;
-
-        let context = self.context(r)?;
         let req = Request::new(principal, action.clone(), resource, context, None)
             .map_err(|e| e.to_string())?;
         Ok((req, entities))
     }
 
-    /// The request's context: reused while a keyed principal's requests
-    /// carry the same inputs, built otherwise.
-    fn context(&self, r: &DecisionRequest<'_>) -> Result<Context, String> {
+    /// A keyed principal's context: reused while its requests carry the
+    /// same inputs, built otherwise.
+    fn context_entry(
+        &self,
+        key: [u8; 16],
+        r: &DecisionRequest<'_>,
+    ) -> Result<Arc<ContextEntry>, String> {
         let score_step = Self::score_step(r.risk.score);
-        let Some(key) = r.principal_key else {
-            return self.build_context(r, score_step);
-        };
         if let Some(e) = self.contexts.get(&key) {
             if e.built_from(r, score_step) {
-                return Ok(e.context.clone());
+                return Ok(e);
             }
         }
         let context = self.build_context(r, score_step)?;
-        self.contexts.insert(
-            key,
-            Arc::new(ContextEntry {
-                auth_method: r.auth_method.into(),
-                client_ip: r.client_ip,
-                now_unix: r.now_unix,
-                score_step,
-                factors: r.risk.factors.iter().map(|f| Box::from(*f)).collect(),
-                cold_start: r.risk.cold_start,
-                context: context.clone(),
-            }),
-        );
-        Ok(context)
+        let entry = Arc::new(ContextEntry {
+            auth_method: r.auth_method.into(),
+            client_ip: r.client_ip,
+            now_unix: r.now_unix,
+            score_step,
+            factors: r.risk.factors.iter().map(|f| Box::from(*f)).collect(),
+            cold_start: r.risk.cold_start,
+            context,
+        });
+        self.contexts.insert(key, entry.clone());
+        Ok(entry)
     }
 
     fn build_context(&self, r: &DecisionRequest<'_>, score_step: usize) -> Result<Context, String> {

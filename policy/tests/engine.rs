@@ -217,15 +217,22 @@ fn duplicate_ids_and_step_up_on_permit_refused() {
     assert!(engine(bad).err().unwrap().to_string().contains("forbid"));
 }
 
-#[test]
-fn broken_reload_keeps_last_good_set() {
-    let dir = std::env::temp_dir().join(format!("didgate-policy-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+/// An engine loaded from `dir`: the shipped schema and `p.cedar`, which
+/// permits everything until the caller rewrites it (returned).
+fn engine_on_disk(dir: &Path) -> (PolicyEngine, PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
     let schema = dir.join("s.cedarschema");
     std::fs::write(&schema, schema_src()).unwrap();
     let file = dir.join("p.cedar");
     std::fs::write(&file, "@id(\"all\") permit (principal, action, resource);").unwrap();
-    let e = PolicyEngine::load(&schema, std::slice::from_ref(&dir)).unwrap();
+    let dirs = [dir.to_owned()];
+    (PolicyEngine::load(&schema, &dirs).unwrap(), file)
+}
+
+#[test]
+fn broken_reload_keeps_last_good_set() {
+    let dir = std::env::temp_dir().join(format!("didgate-policy-{}", std::process::id()));
+    let (e, file) = engine_on_disk(&dir);
     assert!(e.reload_if_changed().is_none(), "nothing changed yet");
     let first = ask(&e, &Map::new(), &[], "GET", "/", 0.0);
     assert_eq!(first.effect, Effect::Allow);
@@ -423,15 +430,18 @@ fn keyed_principals_reuse_their_entities_and_nothing_else() {
     );
 }
 
-/// A keyed principal's context is reused only while every input it was
-/// built from is the same: the address, the time, the risk score, factors
-/// and cold start, and the authentication method each change the decision.
+/// A keyed principal's context, and its decisions, are reused only while
+/// every input they were made from is the same: the address, the time, the
+/// risk score, factors and cold start, the authentication method, the HTTP
+/// method, the app, the host and the path each change the decision.
 #[test]
 fn keyed_contexts_follow_every_input() {
     let e = engine(
         r#"
-@id("office") permit (principal, action, resource)
+@id("office") permit (principal, action == Didgate::Action::"GET", resource in Didgate::App::"a")
   when {
+    resource.host == "localhost" &&
+    resource.path == "/x" &&
     context.client_ip.isInRange(ip("10.0.0.0/8")) &&
     context.time < 1800000100 &&
     context.risk.score.lessThan(decimal("0.5")) &&
@@ -467,7 +477,23 @@ fn keyed_contexts_follow_every_input() {
     let effect = |r: &DecisionRequest<'_>| e.decide(r).effect;
     assert_eq!(effect(&base), Effect::Allow);
     assert_eq!(effect(&base), Effect::Allow, "reused");
-    let changed: [(&str, DecisionRequest<'_>); 6] = [
+    let changed: [(&str, DecisionRequest<'_>); 10] = [
+        (
+            "HTTP method",
+            DecisionRequest {
+                action: "POST",
+                ..base
+            },
+        ),
+        ("app", DecisionRequest { app: "b", ..base }),
+        (
+            "host",
+            DecisionRequest {
+                host: "other.example",
+                ..base
+            },
+        ),
+        ("path", DecisionRequest { path: "/y", ..base }),
         (
             "address",
             DecisionRequest {
@@ -513,7 +539,7 @@ fn keyed_contexts_follow_every_input() {
             },
         ),
         (
-            "method",
+            "authentication method",
             DecisionRequest {
                 auth_method: "vp_jwt",
                 ..base
@@ -522,8 +548,118 @@ fn keyed_contexts_follow_every_input() {
     ];
     for (what, r) in &changed {
         assert_eq!(effect(r), Effect::Deny, "{what} changed");
+        assert_eq!(effect(r), Effect::Deny, "{what} changed, asked again");
         // And back: the first inputs are decided as before.
         assert_eq!(effect(&base), Effect::Allow, "after {what}");
+    }
+}
+
+/// A keyed principal's remembered decisions end with the policy set that
+/// made them: after a reload the same request is decided by the new set.
+#[test]
+fn keyed_decisions_follow_a_reload() {
+    let dir = std::env::temp_dir().join(format!("didgate-policy-memo-{}", std::process::id()));
+    let (e, file) = engine_on_disk(&dir);
+    let key = Some([3; 16]);
+    for _ in 0..2 {
+        let d = ask_app(&e, "a", key, "engineer");
+        assert_eq!(d.effect, Effect::Allow);
+        assert_eq!(d.determining_policies, ["all"]);
+    }
+    std::fs::write(
+        &file,
+        "@id(\"none\") forbid (principal, action, resource);\n",
+    )
+    .unwrap();
+    e.reload().unwrap();
+    let d = ask_app(&e, "a", key, "engineer");
+    assert_eq!(d.effect, Effect::Deny, "{d:?}");
+    assert_eq!(d.determining_policies, ["none"]);
+    assert_eq!(d.policy_set, e.policy_set_digest());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Policies that read every input of a decision, permits and forbids,
+/// one `@step_up`, one that fails to evaluate for some principals.
+const EVERY_INPUT: &str = r#"
+@id("read-eng") permit (principal, action in Didgate::Action::"read", resource in Didgate::App::"a")
+  when {
+    principal.claims has EmployeeCredential.department &&
+    principal.claims.EmployeeCredential.department == "eng" &&
+    resource.path like "/eng/*" &&
+    context.client_ip.isInRange(ip("10.0.0.0/8"))
+  };
+@id("write-admin") permit (principal, action in Didgate::Action::"write", resource)
+  when {
+    principal.claims has EmployeeCredential.role &&
+    principal.claims.EmployeeCredential.role == "admin" &&
+    resource.host == "admin.example" &&
+    context.auth_method == "session"
+  };
+@id("b-by-day") permit (principal, action, resource in Didgate::App::"b")
+  when { context.hour < 12 && context.weekday < 5 && context.time < 1800000001 };
+@id("risk-step-up") @step_up("risk") forbid (principal, action, resource)
+  when { context.risk.score.greaterThan(decimal("0.5")) };
+@id("new-device") forbid (principal, action in Didgate::Action::"write", resource)
+  when { context.risk.factors.contains("new_device") || context.risk.cold_start };
+@id("level-overflow") forbid (principal, action, resource)
+  when { principal.claims has EmployeeCredential.level && principal.claims.EmployeeCredential.level * 4611686018427387904 > 0 };
+"#;
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// The decision a keyed principal gets, remembered or not, is the one
+    /// the same request gets decided from scratch, whatever the sequence
+    /// of requests. Each step changes one input of the previous request to
+    /// one of two or three values that policies tell apart, so most steps
+    /// keep the context and ask again about what was asked before.
+    #[test]
+    fn keyed_decisions_are_the_ones_made_from_scratch(
+        changes in proptest::collection::vec((0usize..11, 0usize..3), 1..80)
+    ) {
+        let e = engine(EVERY_INPUT).unwrap();
+        let types = ["EmployeeCredential".to_owned()];
+        let issuers = ["did:key:zIss".to_owned()];
+        let principals = [
+            typed(&obj(json!({"department": "eng", "role": "admin"})), &types),
+            typed(&obj(json!({"department": "sales", "role": "engineer"})), &types),
+            typed(&obj(json!({"department": "eng", "level": 7})), &types),
+        ];
+        let mut s = [0usize; 11];
+        for &(input, value) in &changes {
+            s[input] = value;
+            let pick = |i: usize, n: usize| s[i] % n;
+            let who = pick(0, 3);
+            let factors: &[&str] = [&["new_network"][..], &["new_device"][..], &[][..]][pick(8, 3)];
+            let r = DecisionRequest {
+                principal_key: Some([who as u8; 16]),
+                principal_did: ["did:key:z6MkA", "did:key:z6MkB", "did:key:z6MkC"][who],
+                issuers: &issuers,
+                credential_types: &types,
+                claims: &principals[who],
+                action: ["GET", "POST", "DELETE"][pick(1, 3)],
+                app: ["a", "b"][pick(2, 2)],
+                host: ["localhost", "admin.example"][pick(3, 2)],
+                path: ["/eng/x", "/sales/x", "/"][pick(4, 3)],
+                auth_method: ["session", "vp_jwt"][pick(5, 2)],
+                client_ip: [IpAddr::from([10, 1, 2, 3]), IpAddr::from([192, 0, 2, 1])][pick(6, 2)],
+                // 2027-01-15 (a Friday) 08:00:00 and 08:00:01, and a Saturday 13:00.
+                now_unix: [1_800_000_000, 1_800_000_001, 1_800_104_400][pick(7, 3)],
+                risk: RiskContext {
+                    score: [0.1, 0.7, 0.50005][pick(9, 3)],
+                    factors,
+                    cold_start: pick(10, 2) == 1,
+                },
+            };
+            let remembered = e.decide(&r);
+            let fresh = e.decide(&DecisionRequest { principal_key: None, ..r });
+            let sorted = |v: &[String]| { let mut v = v.to_vec(); v.sort(); v };
+            proptest::prop_assert_eq!(remembered.effect, fresh.effect, "{:?}", r);
+            proptest::prop_assert_eq!(remembered.reason, fresh.reason);
+            proptest::prop_assert_eq!(sorted(&remembered.determining_policies), sorted(&fresh.determining_policies));
+            proptest::prop_assert_eq!(remembered.errors.len(), fresh.errors.len());
+            proptest::prop_assert_eq!(remembered.policy_set, fresh.policy_set);
+        }
     }
 }
 

@@ -128,6 +128,24 @@ pub struct VerifiedPresentation {
     pub nonce: Option<String>,
     pub expires_at: i64,
     pub credentials: Vec<VerifiedCredential>,
+    /// SHA-256 over the holder and the credential tokens, in the order
+    /// presented (each behind its length). Two presentations with the same
+    /// value carry the same verified holder, issuers, types and claims,
+    /// whatever their own `jti`, `nonce` or times: a name for the principal
+    /// that lets a caller reuse what it built from it.
+    pub principal_digest: [u8; 32],
+}
+
+/// [`VerifiedPresentation::principal_digest`].
+fn principal_digest(holder: &str, vc_tokens: &[&str]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"didgate principal v1\0");
+    for part in std::iter::once(holder).chain(vc_tokens.iter().copied()) {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    h.finalize().into()
 }
 
 /// A credential whose signature and validity period checked out.
@@ -591,6 +609,7 @@ impl Verifier {
             .to_owned();
 
         // Credentials.
+        let digest = principal_digest(holder, &vc_tokens);
         let mut credentials = Vec::with_capacity(vc_tokens.len());
         let mut bound = Vec::with_capacity(if bind { vc_tokens.len() } else { 0 });
         let mut statuses: Vec<Arc<CachedCredential>> = Vec::with_capacity(vc_tokens.len());
@@ -627,6 +646,7 @@ impl Verifier {
                 nonce: str_field(p, "nonce").map(str::to_owned),
                 expires_at: exp,
                 credentials,
+                principal_digest: digest,
             },
             binding,
         ))

@@ -686,3 +686,45 @@ async fn times_out_of_range_are_refused() {
     let token = resign(&holder.key, json!({"alg": "EdDSA", "kid": holder.kid}), p);
     assert_eq!(code(&v, &token).await, "presentation_lifetime_too_long");
 }
+
+/// Presentations of the same credentials by the same holder share a
+/// principal digest, whatever their own ids and times; another credential
+/// or another holder gives another one.
+#[tokio::test]
+async fn the_principal_digest_names_holder_and_credentials() {
+    let issuer = id(KeyType::Ed25519, false);
+    let holder = id(KeyType::Ed25519, false);
+    let v = verifier(&issuer);
+    let a = vc(&issuer, &holder.did, NOW, 3600, Format::JwtVc11);
+    let b = vc(&issuer, &holder.did, NOW - 1, 3600, Format::JwtVc11);
+    let digest = |vcs: Vec<String>, at: i64| {
+        let v = &v;
+        let token = vp(&holder, vcs, AUD, at, Format::JwtVc11);
+        async move {
+            v.verify_presentation(&token, NOW)
+                .await
+                .unwrap()
+                .principal_digest
+        }
+    };
+    let first = digest(vec![a.clone()], NOW).await;
+    assert_eq!(
+        digest(vec![a.clone()], NOW - 5).await,
+        first,
+        "another presentation of the same credential"
+    );
+    assert_ne!(
+        digest(vec![b.clone()], NOW).await,
+        first,
+        "another credential"
+    );
+    let other = id(KeyType::Ed25519, false);
+    let c = vc(&issuer, &other.did, NOW, 3600, Format::JwtVc11);
+    let token = vp(&other, vec![c], AUD, NOW, Format::JwtVc11);
+    let theirs = v
+        .verify_presentation(&token, NOW)
+        .await
+        .unwrap()
+        .principal_digest;
+    assert_ne!(theirs, first, "another holder");
+}

@@ -52,11 +52,19 @@ pub struct Identity {
     pub nonce: Option<String>,
     /// The browser session the request came with.
     pub session: Option<Arc<Session>>,
+    /// A name for `principal` that every request carrying the same holder,
+    /// issuers, types and claims shares: the session's, or for a bearer
+    /// presentation the digest of its holder and credential tokens. The
+    /// policy engine reuses what it built for the principal under it.
+    pub principal_key: [u8; 16],
 }
 
 impl Identity {
     fn from_presentation(vp: VerifiedPresentation) -> Self {
+        let mut principal_key = [0; 16];
+        principal_key.copy_from_slice(&vp.principal_digest[..16]);
         Identity {
+            principal_key,
             principal: Arc::new(Principal::from_credentials(vp.holder, vp.credentials)),
             auth_method: AuthMethod::VpJwt,
             nonce: vp.nonce,
@@ -254,6 +262,7 @@ impl Authenticator {
                     .await?
                 {
                     return Ok(Identity {
+                        principal_key: session.principal_key,
                         principal: session.principal.clone(),
                         auth_method: AuthMethod::Session,
                         nonce: None,

@@ -795,7 +795,7 @@ impl Gateway {
         let principal = &q.identity.principal;
         let factor_names: Vec<&str> = q.risk.factor_names().collect();
         self.policy.decide(&DecisionRequest {
-            principal_key: q.identity.session.as_ref().map(|s| s.principal_key),
+            principal_key: Some(q.identity.principal_key),
             principal_did: &principal.did,
             issuers: &principal.issuers,
             credential_types: &principal.credential_types,

@@ -159,7 +159,9 @@ pub struct VerifiedCredential {
     /// [`Verifier::verify_credential`]: its stated types.
     pub types: Vec<String>,
     /// `credentialSubject` without `id`.
-    pub claims: Map<String, Value>,
+    /// Shared: a cached credential hands out the same map to every
+    /// presentation that carries it.
+    pub claims: Arc<Map<String, Value>>,
     pub expires_at: Option<i64>,
     pub format: Format,
 }
@@ -1001,7 +1003,7 @@ impl Verifier {
                 issuer: issuer.to_owned(),
                 subject,
                 types,
-                claims,
+                claims: Arc::new(claims),
                 expires_at,
                 format,
             },

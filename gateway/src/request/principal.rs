@@ -2,8 +2,6 @@
 //! claims of each credential under the type it counts for. Built by `authn`
 //! from a presentation and kept by `session` for a session's requests.
 
-use std::sync::Arc;
-
 use credentials::VerifiedCredential;
 
 /// Who is asking, as verified: from one presentation, or from the login
@@ -36,7 +34,7 @@ impl Principal {
             if let Some(id) = vc.id {
                 ids.push(id);
             }
-            let subject = Arc::new(vc.claims);
+            let subject = vc.claims;
             for t in vc.types {
                 if t == "VerifiableCredential" || types.contains(&t) {
                     continue;

@@ -216,9 +216,11 @@ impl Memo {
             && *self.host == *r.host
     }
 
-    /// Bytes held, roughly, for the cache's bound (the context entry is
-    /// shared by a principal's memos; count it for each, to stay on the
-    /// safe side).
+    /// Bytes held, over-estimated, for the cache's bound. A memo keeps its
+    /// context entry alive (a Cedar record of a dozen values, shared by the
+    /// principal's memos of that second), so each memo counts one,
+    /// generously: a principal whose context changes every second cannot
+    /// pin much more memory than the bound says.
     fn weight(&self) -> u32 {
         let strings: usize = self
             .decision
@@ -227,13 +229,16 @@ impl Memo {
             .chain(&self.decision.errors)
             .map(|s| s.len() + 24)
             .sum();
-        let n = 256 + self.app.len() + self.host.len() + self.path.len() + strings;
+        let n = MEMO_FIXED_BYTES + self.app.len() + self.host.len() + self.path.len() + strings;
         u32::try_from(n).unwrap_or(u32::MAX)
     }
 }
 
-/// Bytes of decisions kept for keyed principals.
-const DECISION_CACHE_BYTES: u64 = 32 << 20;
+/// Bytes of decisions kept for keyed principals (at least 32,768 of them).
+const DECISION_CACHE_BYTES: u64 = 64 << 20;
+/// What a memo costs besides its strings: the memo, its `Decision`, the
+/// moka entry, and the context entry it keeps alive.
+const MEMO_FIXED_BYTES: usize = 2048;
 
 /// A built context and everything it was built from, besides the keyed
 /// principal's credential types (fixed by the key).

@@ -180,13 +180,17 @@ pub struct PolicyEngine {
 /// - the principal key (its DID, issuers, types and claims, by the key's
 ///   contract), the method and the app (the rest of the entity store);
 /// - the resource: app, host and path;
-/// - the context entry: a new one is built whenever the time (to the
-///   second), the address, the risk score step, factors, cold start or the
-///   authentication method changes, and the memo holds the entry itself, so
-///   a pointer comparison says whether the inputs are the ones in force.
+/// - the context: a function of the time (to the second), the address, the
+///   risk score step, factors, cold start and the authentication method
+///   (besides the principal's credential types, fixed by its key). The memo
+///   holds the context entry it was decided with, and a hit asks that entry
+///   whether it was built from this request's values
+///   ([`ContextEntry::built_from`]), so a remembered decision is answered
+///   with one cache lookup, not one for the context and one for the memo.
 ///
-/// A hit compares every one of these in full (the slot is only a hash), so
-/// it returns what Cedar would answer, never a near miss.
+/// A hit compares every one of these in full (the slot is only a hash of
+/// the request's part), so it returns what Cedar would answer, never a near
+/// miss.
 struct Memo {
     context: Arc<ContextEntry>,
     generation: u64,
@@ -201,19 +205,19 @@ struct Memo {
 impl Memo {
     fn answers(
         &self,
-        context: &Arc<ContextEntry>,
         generation: u64,
         key: [u8; 16],
         method: &'static str,
         r: &DecisionRequest<'_>,
+        score_step: usize,
     ) -> bool {
-        Arc::ptr_eq(&self.context, context)
-            && self.generation == generation
+        self.generation == generation
             && self.principal == key
             && self.method == method
             && *self.app == *r.app
             && *self.path == *r.path
             && *self.host == *r.host
+            && self.context.built_from(r, score_step)
     }
 
     /// Bytes held, over-estimated, for the cache's bound. A memo keeps its
@@ -450,14 +454,11 @@ impl PolicyEngine {
                 Err(e) => deny(DecisionReason::PolicyError, e),
             };
         };
-        let context = match self.context_entry(key, r) {
-            Ok(c) => c,
-            Err(e) => return deny(DecisionReason::PolicyError, e),
-        };
+        let score_step = Self::score_step(r.risk.score);
         let slot = {
             use std::hash::{BuildHasher, Hash, Hasher};
             let mut h = self.hasher.build_hasher();
-            (Arc::as_ptr(&context) as usize).hash(&mut h);
+            key.hash(&mut h);
             loaded.generation.hash(&mut h);
             method.hash(&mut h);
             r.app.hash(&mut h);
@@ -466,10 +467,14 @@ impl PolicyEngine {
             h.finish()
         };
         if let Some(m) = self.decisions.get(&slot) {
-            if m.answers(&context, loaded.generation, key, method, r) {
+            if m.answers(loaded.generation, key, method, r, score_step) {
                 return m.decision.clone();
             }
         }
+        let context = match self.context_entry(key, r, score_step) {
+            Ok(c) => c,
+            Err(e) => return deny(DecisionReason::PolicyError, e),
+        };
         let decision = match self.build_request(&loaded, method, action, context.context.clone(), r)
         {
             Ok((req, entities)) => self.evaluate(&loaded, &req, &entities, r.app),
@@ -685,8 +690,8 @@ impl PolicyEngine {
         &self,
         key: [u8; 16],
         r: &DecisionRequest<'_>,
+        score_step: usize,
     ) -> Result<Arc<ContextEntry>, String> {
-        let score_step = Self::score_step(r.risk.score);
         if let Some(e) = self.contexts.get(&key) {
             if e.built_from(r, score_step) {
                 return Ok(e);

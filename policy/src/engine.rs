@@ -445,16 +445,16 @@ impl PolicyEngine {
                 format!("no Cedar action for method {:?}", r.action),
             );
         };
+        let score_step = Self::score_step(r.risk.score);
         let Some(key) = r.principal_key else {
             let request = self
-                .build_context(r, Self::score_step(r.risk.score))
+                .build_context(r, score_step)
                 .and_then(|context| self.build_request(&loaded, method, action, context, r));
             return match request {
                 Ok((req, entities)) => self.evaluate(&loaded, &req, &entities, r.app),
                 Err(e) => deny(DecisionReason::PolicyError, e),
             };
         };
-        let score_step = Self::score_step(r.risk.score);
         let slot = {
             use std::hash::{BuildHasher, Hash, Hasher};
             let mut h = self.hasher.build_hasher();

@@ -1,5 +1,6 @@
 //! The SQL index of the log: a task that reads the entries the writer has
-//! appended to `entries.log` since its cursor and inserts them into the
+//! appended since its cursor (from their segments, or bundles once
+//! published) and inserts them into the
 //! `decisions` table in large transactions, away from the request path. The
 //! cursor moves in the same transaction as the rows, so an entry is indexed
 //! once whatever stops the indexer, and it resumes there after a restart.
@@ -8,7 +9,6 @@
 //! them. If the log is shorter than the index (a power loss took entries that
 //! were never fsynced), the rows past its end go at start.
 
-use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -16,10 +16,10 @@ use std::time::Duration;
 
 use crate::log::AuditStats;
 use crate::sql::{Cursor, DecisionDb, Indexed, LogRef};
-use crate::tlog::{decode, Frames};
+use crate::tlog::{decode, segment_bytes, Files, Frames, TILE_WIDTH};
 
-/// Bytes of `entries.log` read per transaction (a few thousand decisions).
-const CHUNK: u64 = 2 << 20;
+/// Entries read per transaction (16 segments: a few MiB).
+const CHUNK: u64 = 16 * TILE_WIDTH;
 /// How often the indexer looks for new entries.
 const POLL: Duration = Duration::from_millis(200);
 
@@ -39,7 +39,9 @@ pub enum IndexError {
 pub struct Indexer {
     db: DecisionDb,
     gateway: Arc<str>,
-    entries: PathBuf,
+    dir: PathBuf,
+    /// Where published bundles may have been archived.
+    archives: Vec<PathBuf>,
     stats: Arc<AuditStats>,
     /// The log, once it has a first entry to name it by.
     log: Option<LogRef>,
@@ -61,12 +63,19 @@ impl Indexer {
         Indexer {
             db,
             gateway,
-            entries: crate::tlog::entries_log_path(log_dir),
+            dir: log_dir.to_path_buf(),
+            archives: Vec::new(),
             stats,
             log: None,
             cursor: None,
             undecodable: 0,
         }
+    }
+
+    /// Also read bundles moved to these archive directories.
+    pub fn with_archives(mut self, archives: Vec<PathBuf>) -> Self {
+        self.archives = archives;
+        self
     }
 
     /// Index until stopped, then once more to the end of the log.
@@ -102,7 +111,7 @@ impl Indexer {
 
     /// Index everything appended so far; returns the entries indexed.
     pub async fn catch_up(&mut self) -> Result<u64, IndexError> {
-        let end = self.stats.log_bytes.load(Ordering::Acquire);
+        let end = self.stats.size.load(Ordering::Acquire);
         let mut cursor = match self.cursor {
             Some(c) => c,
             None if end == 0 => return Ok(0),
@@ -112,38 +121,46 @@ impl Indexer {
             return Ok(0);
         };
         let mut indexed = 0;
-        while cursor.byte_offset < end {
-            let want = (end - cursor.byte_offset).min(CHUNK);
-            let bytes = self.read(cursor.byte_offset, want).await?;
+        while cursor.next_index < end {
+            let to = end.min(cursor.next_index + CHUNK);
+            let segments = self.read(cursor.next_index, to).await?;
             let mut rows = Vec::new();
             let mut next = cursor;
-            let mut frames = Frames::new(&bytes);
-            for entry in frames.by_ref() {
-                match decode(entry) {
-                    Ok(decision) => rows.push(Indexed {
-                        index: next.next_index,
-                        decision,
-                    }),
-                    Err(e) => {
-                        self.undecodable += 1;
-                        tracing::error!(index = next.next_index, error = %e,
-                            "decision index: an entry of the log cannot be read back; not indexed");
+            for (n, bytes) in &segments {
+                let mut offset = 0u64;
+                for (i, entry) in (n * TILE_WIDTH..).zip(Frames::new(bytes)) {
+                    let framed = 2 + entry.len() as u64;
+                    if i < next.next_index {
+                        offset += framed;
+                        continue;
                     }
+                    if i >= to {
+                        break;
+                    }
+                    match decode(entry) {
+                        Ok(decision) => rows.push(Indexed { index: i, decision }),
+                        Err(e) => {
+                            self.undecodable += 1;
+                            tracing::error!(index = i, error = %e,
+                                "decision index: an entry of the log cannot be read back; not indexed");
+                        }
+                    }
+                    offset += framed;
+                    next.next_index = i + 1;
+                    // At a bundle's end, the next entry starts the next one.
+                    next.byte_offset = if next.next_index % TILE_WIDTH == 0 {
+                        0
+                    } else {
+                        offset
+                    };
                 }
-                next.next_index += 1;
-                next.byte_offset += 2 + entry.len() as u64;
             }
-            if next == cursor {
-                // Not even one whole entry in the bytes read: the log's end
-                // is mid-entry, which `log_bytes` never is.
-                return Err(IndexError::Read {
-                    path: self.entries.clone(),
-                    source: std::io::Error::other(format!(
-                        "no whole entry at byte {} ({} bytes trail)",
-                        cursor.byte_offset,
-                        frames.trailing().0
-                    )),
-                });
+            if next.next_index != to {
+                // The writer counts an entry only once it is written.
+                return Err(self.read_error(
+                    next.next_index / TILE_WIDTH,
+                    format!("entry {} is not whole in its segment", next.next_index),
+                ));
             }
             self.db.index(&log, &rows, next, now_ms()).await?;
             indexed += next.next_index - cursor.next_index;
@@ -172,18 +189,11 @@ impl Indexer {
         };
         let cursor = self.db.cursor(&log).await?;
         let size = self.stats.size.load(Ordering::Acquire);
-        let bytes = self.stats.log_bytes.load(Ordering::Acquire);
-        let cursor = if cursor.next_index > size || cursor.byte_offset > bytes {
-            // A cursor past the end: entries lost with a power loss. (A
-            // cursor past the end in entries or bytes but not both cannot
-            // come from this log: index it again from its start.)
-            let back = if cursor.next_index > size && cursor.byte_offset > bytes {
-                Cursor {
-                    next_index: size,
-                    byte_offset: bytes,
-                }
-            } else {
-                Cursor::default()
+        let cursor = if cursor.next_index > size {
+            // A cursor past the end: entries lost with a power loss.
+            let back = Cursor {
+                next_index: size,
+                byte_offset: 0,
             };
             let gone = self.db.rewind(&log, back, now_ms()).await?;
             tracing::warn!(
@@ -205,30 +215,45 @@ impl Indexer {
 
     /// The log's identity: the hex leaf hash of its first entry.
     async fn first_leaf(&self) -> Result<String, IndexError> {
-        let head = self.read(0, 2 + u64::from(u16::MAX)).await?;
-        let first = Frames::new(&head).next().ok_or_else(|| IndexError::Read {
-            path: self.entries.clone(),
-            source: std::io::Error::other("the log's first entry is not whole"),
-        })?;
+        let segments = self.read(0, 1).await?;
+        let first = segments
+            .first()
+            .and_then(|(_, b)| Frames::new(b).next())
+            .ok_or_else(|| self.read_error(0, "the log's first entry is not whole".into()))?;
         Ok(crate::tlog::log_id(first))
     }
 
-    async fn read(&self, offset: u64, len: u64) -> Result<Vec<u8>, IndexError> {
-        let path = self.entries.clone();
-        let read = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
-            let mut f = std::fs::File::open(&path)?;
-            f.seek(SeekFrom::Start(offset))?;
-            let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-            f.take(len).read_to_end(&mut buf)?;
-            Ok(buf)
+    /// The segments holding entries `from..to` (each whole, from its start).
+    async fn read(&self, from: u64, to: u64) -> Result<Vec<(u64, Vec<u8>)>, IndexError> {
+        let (dir, archives) = (self.dir.clone(), self.archives.clone());
+        let read = tokio::task::spawn_blocking(move || {
+            let files = Files {
+                dir: &dir,
+                archives: &archives,
+            };
+            let mut out = Vec::new();
+            for n in from / TILE_WIDTH..to.div_ceil(TILE_WIDTH) {
+                match segment_bytes(files, n) {
+                    Ok(Some((_, bytes))) => out.push((n, bytes)),
+                    Ok(None) => {
+                        return Err((n, "missing (neither its segment nor its bundle)".to_owned()))
+                    }
+                    Err(e) => return Err((n, e.to_string())),
+                }
+            }
+            Ok(out)
         })
         .await
-        .map_err(std::io::Error::other)
+        .map_err(|e| (from / TILE_WIDTH, e.to_string()))
         .and_then(|r| r);
-        read.map_err(|source| IndexError::Read {
-            path: self.entries.clone(),
-            source,
-        })
+        read.map_err(|(n, why)| self.read_error(n, why))
+    }
+
+    fn read_error(&self, segment: u64, why: String) -> IndexError {
+        IndexError::Read {
+            path: self.dir.join(format!("private/entries/{segment}")),
+            source: std::io::Error::other(why),
+        }
     }
 
     /// The log indexed, once it has an entry.

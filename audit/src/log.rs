@@ -22,8 +22,9 @@
 //! with `Fsync::Always` writes every batch (an fsync never runs on a
 //! request's worker thread).
 //!
-//! Durability ([`Fsync`]): with `Fsync::Batch` a syncer thread fsyncs
-//! `entries.log` every `fsync_interval` while it grows, beside the writer
+//! Durability ([`Fsync`]): with `Fsync::Batch` a syncer thread fsyncs the
+//! segments written since its last pass every `fsync_interval` while the
+//! log grows, beside the writer
 //! (which never waits for it); with `Fsync::Always` the writer fsyncs each
 //! batch before its requests go on.
 //!
@@ -43,7 +44,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use crate::record::DecisionRecord;
-use crate::tlog::{Batch, Entry, Fsync, Tlog, TlogConfig, TlogError};
+use crate::tlog::{Batch, Entry, Fsync, SegmentSync, Tlog, TlogConfig, TlogError};
 
 /// The decision could not be logged: its request must be refused.
 #[derive(Debug, thiserror::Error)]
@@ -69,9 +70,6 @@ pub struct AuditStats {
     pub failing: AtomicBool,
     /// Entries in the log (all runs).
     pub size: AtomicU64,
-    /// Bytes of `entries.log` holding those entries: what the indexer may
-    /// read (never a batch whose write failed and was cut back).
-    pub log_bytes: AtomicU64,
     /// Entries the latest signed checkpoint covers.
     pub checkpoint_size: AtomicU64,
     /// Entries the SQL index holds (set by the indexer after each commit).
@@ -108,6 +106,9 @@ struct Shared {
     /// The syncer's last fsync failed: the writer opens the log again,
     /// which checks its tail.
     sync_failed: AtomicBool,
+    /// What the syncer fsyncs: the open log's (replaced when it is opened
+    /// again).
+    segments: Mutex<Arc<SegmentSync>>,
 }
 
 struct Writing {
@@ -180,11 +181,7 @@ impl AuditLog {
     ) -> std::io::Result<(AuditLog, AuditWriter)> {
         let stats = Arc::new(AuditStats::default());
         publish_sizes(&stats, &log);
-        let syncer_file = if config.fsync == Fsync::Batch {
-            Some(log.entries_file()?)
-        } else {
-            None
-        };
+        let segments = Mutex::new(log.segment_sync());
         let shared = Arc::new(Shared {
             writing: Mutex::new(Writing {
                 log: Some(log),
@@ -199,13 +196,14 @@ impl AuditLog {
             wake: Condvar::new(),
             stats,
             sync_failed: AtomicBool::new(false),
+            segments,
         });
-        let syncer = if let Some(file) = syncer_file {
+        let syncer = if config.fsync == Fsync::Batch {
             let s = shared.clone();
             Some(
                 std::thread::Builder::new()
                     .name("didgate-log-sync".into())
-                    .spawn(move || syncer(&s, file, fsync_interval))?,
+                    .spawn(move || syncer(&s, fsync_interval))?,
             )
         } else {
             None
@@ -227,8 +225,8 @@ impl AuditLog {
         ))
     }
 
-    /// Log a decision: returns once it is in the log (written to
-    /// `entries.log`), or with [`AuditFull`] when it cannot be, in which
+    /// Log a decision: returns once it is in the log (written to its
+    /// segment), or with [`AuditFull`] when it cannot be, in which
     /// case its request must be refused.
     pub async fn record(&self, rec: DecisionRecord) -> Result<(), AuditFull> {
         let slot = self.enqueue(&rec)?;
@@ -324,7 +322,6 @@ impl Drop for AuditWriter {
 
 fn publish_sizes(stats: &AuditStats, log: &Tlog) {
     stats.size.store(log.size(), Ordering::Release);
-    stats.log_bytes.store(log.log_bytes(), Ordering::Release);
     stats
         .checkpoint_size
         .store(log.latest().size, Ordering::Release);
@@ -386,7 +383,7 @@ fn writer(shared: &Shared, reopen: &Reopen) {
             w.log = None;
         }
         if w.log.is_none() {
-            w.log = open_again(reopen, &shared.stats);
+            w.log = open_again(reopen, shared);
         }
         let mut ok = drain(shared, &mut w);
         if let Some(l) = w.log.as_mut() {
@@ -463,7 +460,6 @@ fn append(shared: &Shared, log: &mut Tlog, batch: &mut Batch) -> bool {
             let stats = &shared.stats;
             stats.written.fetch_add(count, Ordering::Relaxed);
             stats.size.store(log.size(), Ordering::Release);
-            stats.log_bytes.store(log.log_bytes(), Ordering::Release);
             if stats.failing.swap(false, Ordering::Relaxed) {
                 tracing::warn!("decision log: writing again");
             }
@@ -491,7 +487,7 @@ fn tick(shared: &Shared, log: &mut Tlog, last_error: &mut Option<Instant>) {
             .store(c.size, Ordering::Release),
         Ok(None) => {}
         Err(e) => {
-            // Entries stay safe in entries.log; publishing is tried again.
+            // Entries stay safe in their segments; publishing is tried again.
             if last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
                 *last_error = Some(Instant::now());
                 tracing::error!(error = %e, "decision log: publishing a checkpoint failed; retrying");
@@ -501,7 +497,7 @@ fn tick(shared: &Shared, log: &mut Tlog, last_error: &mut Option<Instant>) {
 }
 
 /// The log opened again after a failure, or `None` while it cannot be.
-fn open_again(reopen: &Reopen, stats: &AuditStats) -> Option<Tlog> {
+fn open_again(reopen: &Reopen, shared: &Shared) -> Option<Tlog> {
     match Tlog::open(&reopen.dir, &reopen.config) {
         Ok((log, report)) => {
             if report.torn_bytes > 0 {
@@ -514,7 +510,8 @@ fn open_again(reopen: &Reopen, stats: &AuditStats) -> Option<Tlog> {
                 size = report.size,
                 "decision log opened again after a failure"
             );
-            publish_sizes(stats, &log);
+            publish_sizes(&shared.stats, &log);
+            *lock(&shared.segments) = log.segment_sync();
             Some(log)
         }
         Err(e) => {
@@ -526,20 +523,22 @@ fn open_again(reopen: &Reopen, stats: &AuditStats) -> Option<Tlog> {
     }
 }
 
-/// The syncer thread (`Fsync::Batch`): fsync `entries.log` every
-/// `interval` while it grows, so a power loss loses at most that window.
-fn syncer(shared: &Shared, file: std::fs::File, interval: Duration) {
-    let mut synced = shared.stats.log_bytes.load(Ordering::Acquire);
+/// The syncer thread (`Fsync::Batch`): fsync the segments written since
+/// its last pass every `interval` while the log grows, so a power loss
+/// loses at most that window.
+fn syncer(shared: &Shared, interval: Duration) {
+    let mut synced = shared.stats.size.load(Ordering::Acquire);
     loop {
         std::thread::sleep(interval);
         let closed = lock(&shared.pending).closed;
-        let len = shared.stats.log_bytes.load(Ordering::Acquire);
-        if len != synced {
-            if let Err(e) = file.sync_data() {
-                tracing::error!(error = %e, "decision log: fsync of entries.log failed; checking the log again");
+        let size = shared.stats.size.load(Ordering::Acquire);
+        if size != synced {
+            let segments = lock(&shared.segments).clone();
+            if let Err(e) = segments.sync() {
+                tracing::error!(error = %e, "decision log: fsync of its segments failed; checking the log again");
                 shared.sync_failed.store(true, Ordering::Release);
             }
-            synced = len;
+            synced = size;
         }
         if closed {
             // The writer's last checkpoint fsyncs what is left.

@@ -84,8 +84,9 @@ pub struct Located {
     pub index: Option<u64>,
 }
 
-/// How far a gateway's log is indexed: the next entry and where it starts
-/// in `entries.log`.
+/// How far a gateway's log is indexed: the next entry, and where it starts
+/// in its segment (bundle) of 256 (kept for operators; the indexer finds
+/// it again from the index alone).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Cursor {
     pub next_index: u64,

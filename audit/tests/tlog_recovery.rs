@@ -12,8 +12,9 @@ use std::path::Path;
 use audit::tlog::{verify_log, OpenCheck, Tlog, TlogError};
 use tlog_support::*;
 
-fn entries_log(dir: &Path) -> std::path::PathBuf {
-    dir.join("private/entries.log")
+/// Segment `n`: entries `256·n ..` while not yet published as a bundle.
+fn segment(dir: &Path, n: u64) -> std::path::PathBuf {
+    dir.join(format!("private/entries/{n}"))
 }
 
 /// Flip one byte of `path` at `offset`.
@@ -23,11 +24,11 @@ fn flip(path: &Path, offset: u64) {
     std::fs::write(path, bytes).unwrap();
 }
 
-/// Where entry `index` starts in `entries.log` (its length prefix).
-fn offset_of(dir: &Path, index: u64) -> u64 {
-    let bytes = std::fs::read(entries_log(dir)).unwrap();
+/// Where entry `index` starts in its segment or bundle (`file`).
+fn offset_of(file: &Path, index: u64) -> u64 {
+    let bytes = std::fs::read(file).unwrap();
     let mut at = 0usize;
-    for _ in 0..index {
+    for _ in 0..index % 256 {
         at += 2 + u16::from_be_bytes([bytes[at], bytes[at + 1]]) as usize;
     }
     at as u64
@@ -105,9 +106,9 @@ fn a_torn_last_entry_is_cut_and_reported() {
     log.checkpoint().unwrap();
     append(&mut log, 300, 305, 5);
     drop(log);
-    let path = entries_log(dir.path());
+    let path = segment(dir.path(), 1);
     let len = std::fs::metadata(&path).unwrap().len();
-    let last = offset_of(dir.path(), 304);
+    let last = offset_of(&path, 304);
 
     // Cut inside the last entry's bytes.
     OpenOptions::new()
@@ -152,8 +153,8 @@ fn a_torn_last_entry_is_cut_and_reported() {
 fn lost_signed_entries_stop_the_log() {
     let dir = tempdir();
     write_log(dir.path(), 300);
-    let path = entries_log(dir.path());
-    let at = offset_of(dir.path(), 299);
+    let path = segment(dir.path(), 1);
+    let at = offset_of(&path, 299);
     OpenOptions::new()
         .write(true)
         .open(&path)
@@ -178,9 +179,17 @@ fn lost_signed_entries_stop_the_log() {
 fn an_edited_entry_in_the_tail_stops_the_log() {
     let dir = tempdir();
     write_log(dir.path(), 600);
-    flip(&entries_log(dir.path()), offset_of(dir.path(), 550) + 20);
+    let seg = segment(dir.path(), 2);
+    flip(&seg, offset_of(&seg, 550) + 20);
     match Tlog::open(dir.path(), &config()) {
-        Err(TlogError::EntryMismatch { index: 550, path }) => assert_eq!(path, "tile/0/002.p/88"),
+        Err(TlogError::EntryMismatch {
+            index: 550,
+            path,
+            entries,
+        }) => assert_eq!(
+            (path.as_str(), entries.as_str()),
+            ("tile/0/002.p/88", "private/entries/2")
+        ),
         other => panic!("{:?}", other.map(|(_, r)| r)),
     }
 }
@@ -189,14 +198,24 @@ fn an_edited_entry_in_the_tail_stops_the_log() {
 fn a_full_check_finds_an_edited_entry_anywhere() {
     let dir = tempdir();
     write_log(dir.path(), 600);
-    flip(&entries_log(dir.path()), offset_of(dir.path(), 10) + 30);
+    // Published, a full bundle is the entries' only copy.
+    let bundle = dir.path().join("tile/entries/000");
+    assert!(!segment(dir.path(), 0).exists());
+    flip(&bundle, offset_of(&bundle, 10) + 30);
     // The tail check does not read entry 10 …
     assert!(Tlog::open(dir.path(), &config()).is_ok());
     // … the full one does.
     let mut full = config();
     full.open_check = OpenCheck::Full;
     match Tlog::open(dir.path(), &full) {
-        Err(TlogError::EntryMismatch { index: 10, path }) => assert_eq!(path, "tile/0/000"),
+        Err(TlogError::EntryMismatch {
+            index: 10,
+            path,
+            entries,
+        }) => assert_eq!(
+            (path.as_str(), entries.as_str()),
+            ("tile/0/000", "tile/entries/000")
+        ),
         other => panic!("{:?}", other.map(|(_, r)| r)),
     }
 }
@@ -281,12 +300,13 @@ fn a_full_disk_fails_the_append_and_the_log_goes_on_after() {
     let (mut log, _) = Tlog::open(&logdir, &config()).unwrap();
     append(&mut log, 0, 300, 100);
     log.checkpoint().unwrap();
-    let len = std::fs::metadata(entries_log(&logdir)).unwrap().len();
+    let len = std::fs::metadata(segment(&logdir, 1)).unwrap().len();
 
     fs.fill().unwrap();
+    // 300 entries: the rest of segment 1 and the start of segment 2.
     let mut batch = audit::tlog::Batch::new();
     let rec = record(300);
-    for _ in 0..200 {
+    for _ in 0..300 {
         batch
             .push(&audit::tlog::Entry {
                 record: &rec,
@@ -296,13 +316,14 @@ fn a_full_disk_fails_the_append_and_the_log_goes_on_after() {
             .unwrap();
     }
     assert!(matches!(log.append(&mut batch), Err(TlogError::Io { .. })));
-    assert_eq!(batch.len(), 200, "the batch is still the caller's");
+    assert_eq!(batch.len(), 300, "the batch is still the caller's");
     assert_eq!(log.size(), 300);
     assert_eq!(
-        std::fs::metadata(entries_log(&logdir)).unwrap().len(),
+        std::fs::metadata(segment(&logdir, 1)).unwrap().len(),
         len,
-        "nothing of it stays in entries.log"
+        "nothing of it stays in its segments"
     );
+    assert!(!segment(&logdir, 2).exists());
 
     fs.free().unwrap();
     append(&mut log, 300, 600, 100);

@@ -38,15 +38,28 @@ fn write_bundle(dir: &Path, path: &str, entries: &[Vec<u8>]) {
     std::fs::write(dir.join(path), out).unwrap();
 }
 
-/// Opening with a full check refuses, naming `index` and `path`.
-fn open_refuses(dir: &Path, index: u64, path: &str) {
+/// Opening with a full check refuses.
+fn open_error(dir: &Path) -> TlogError {
     let mut full = config();
     full.open_check = OpenCheck::Full;
     match Tlog::open(dir, &full) {
-        Err(TlogError::EntryMismatch { index: i, path: p }) => {
-            assert_eq!((i, p.as_str()), (index, path));
+        Err(e) => e,
+        Ok((_, r)) => panic!("opened: {r:?}"),
+    }
+}
+
+/// Opening with a full check refuses, naming `index`, the bundle that holds
+/// it (the entries' only copy once published) and the tile it disagrees with.
+fn open_refuses(dir: &Path, index: u64, bundle: &str, tile: &str) {
+    match open_error(dir) {
+        TlogError::EntryMismatch {
+            index: i,
+            path,
+            entries,
+        } => {
+            assert_eq!((i, entries.as_str(), path.as_str()), (index, bundle, tile));
         }
-        other => panic!("{:?}", other.map(|(_, r)| r)),
+        other => panic!("{other:?}"),
     }
 }
 
@@ -79,7 +92,7 @@ fn an_edited_byte_of_an_entry_is_found() {
         "{report}"
     );
     assert_eq!(report.first_bad_entry(), Some(300));
-    open_refuses(dir.path(), 300, path);
+    open_refuses(dir.path(), 300, path, "tile/0/001");
 }
 
 #[test]
@@ -99,7 +112,11 @@ fn a_deleted_entry_is_found() {
         }],
         "{report}"
     );
-    open_refuses(dir.path(), 300, path);
+    // 255 entries: a bundle that is not whole.
+    match open_error(dir.path()) {
+        TlogError::EntriesCorrupt { path: p, .. } => assert_eq!(p, path),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -143,7 +160,7 @@ fn swapped_entries_are_found() {
         }],
         "{report}"
     );
-    open_refuses(dir.path(), 300, path);
+    open_refuses(dir.path(), 300, path, "tile/0/001");
 }
 
 #[test]
@@ -223,7 +240,8 @@ fn an_edited_tile_is_blamed_not_the_entries() {
         "{report}"
     );
     assert_eq!(report.first_bad_entry(), None, "the entries are sound");
-    open_refuses(dir.path(), 263, "tile/0/001");
+    // Opening names both files; `verify` tells which is at fault.
+    open_refuses(dir.path(), 263, "tile/entries/001", "tile/0/001");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The decision log's cost, as the gateway runs it (`server/decision_log.rs`):
 //!
 //! - `decision_log/record_64`: 64 requests each `record` a decision at once
-//!   and wait until it is in `entries.log` (group commit: the request that
+//!   and wait until it is in its segment (group commit: the request that
 //!   finds the log free writes whatever has gathered in one `write`),
 //!   `fsync = "batch"` every 10 ms; what a burst of requests waits for
 //!   before being forwarded;

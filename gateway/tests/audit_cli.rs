@@ -262,6 +262,7 @@ async fn the_log_is_served_and_its_entries_only_to_auditors() {
     // Nothing else of the log's directory, and read-only.
     for path in [
         "/.didgate/log/private/entries.log",
+        "/.didgate/log/private/entries/0",
         "/.didgate/log/private/state",
         "/.didgate/log/tile/0/0",
         "/.didgate/log/",

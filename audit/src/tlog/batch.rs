@@ -1,6 +1,6 @@
 //! A batch of entries on its way to the log: their canonical encodings,
 //! each behind its 2-byte big-endian length, in one buffer that the writer
-//! appends to `entries.log` with a single write.
+//! appends to its segment(s) with one write each.
 
 use super::entry::{Encoded, Entry, EntryError};
 
@@ -61,7 +61,7 @@ impl Batch {
         self.count == 0
     }
 
-    /// The framed entries, as they go to `entries.log` and into bundles.
+    /// The framed entries, as they go to segments and bundles.
     pub fn bytes(&self) -> &[u8] {
         &self.buf
     }

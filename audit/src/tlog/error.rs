@@ -17,7 +17,7 @@ pub enum TlogError {
     Locked { path: PathBuf },
     #[error("origin {0:?} is not a valid log name (non-empty, no spaces, no '+')")]
     BadOrigin(String),
-    #[error("{dir}: entries.log holds entries but there is no checkpoint")]
+    #[error("{dir}: private/entries holds entries but there is no checkpoint")]
     CheckpointMissing { dir: PathBuf },
     #[error("checkpoint: {reason}")]
     CheckpointMalformed { reason: String },
@@ -27,19 +27,28 @@ pub enum TlogError {
     OriginMismatch { expected: String, found: String },
     #[error("private/state: {reason}")]
     StateMalformed { reason: String },
-    #[error("entries.log holds {found} entries, the signed checkpoint covers {signed}: entries were lost or cut")]
+    #[error("the log's segments hold {found} entries, the signed checkpoint covers {signed}: entries were lost or cut")]
     EntriesTruncated { signed: u64, found: u64 },
-    #[error("entries.log is damaged at byte {offset} (entry {index}): {reason}")]
+    #[error("{path} is damaged at byte {offset} (entry {index}): {reason}")]
     EntriesCorrupt {
+        path: String,
         offset: u64,
         index: u64,
         reason: &'static str,
     },
-    #[error("entry {index} of entries.log disagrees with {path}")]
-    EntryMismatch { index: u64, path: String },
+    /// `path` is the file that disagrees with the entry as read from
+    /// `entries` (the segment or bundle holding it).
+    #[error("entry {index} (in {entries}) disagrees with {path}")]
+    EntryMismatch {
+        index: u64,
+        path: String,
+        entries: String,
+    },
     #[error("{path} disagrees with the entries (first at entry {first_entry})")]
     TileMismatch { path: String, first_entry: u64 },
-    #[error("the tree over entries.log's first {size} entries does not match the signed checkpoint's root")]
+    #[error(
+        "the tree over the log's first {size} entries does not match the signed checkpoint's root"
+    )]
     RootMismatch { size: u64 },
     #[error("{path} is missing")]
     TileMissing { path: String },
@@ -49,8 +58,8 @@ pub enum TlogError {
     ArchiveIsLog { dir: PathBuf },
     #[error("index {index} is not in a tree of {size} entries")]
     OutOfRange { index: u64, size: u64 },
-    #[error("{bytes} bytes of entries wait to be published (publishing keeps failing); appends are refused until it succeeds")]
-    Backlog { bytes: usize },
+    #[error("{segments} full segments of entries wait to be published (publishing keeps failing); appends are refused until it succeeds")]
+    Backlog { segments: usize },
     #[error("the log cannot be written after an earlier failure ({0}); reopen it")]
     Poisoned(String),
     #[error("proof: {0}")]

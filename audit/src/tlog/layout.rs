@@ -8,14 +8,15 @@
 //! <dir>/tile/<L>/<N>.p/<W>          partial hash tile: W hashes (1 ≤ W ≤ 255)
 //! <dir>/tile/entries/<N>            full entry bundle: 256 entries
 //! <dir>/tile/entries/<N>.p/<W>      partial entry bundle: W entries
-//! <dir>/private/entries.log         the entries of record, appended first
-//! <dir>/private/state               where the unsealed bundle starts in entries.log
+//! <dir>/private/entries/<N>         segment N: entries 256·N.. while written,
+//!                                   hard-linked to tile/entries/<N> when full
+//! <dir>/private/state               the first entry of the unsealed bundle
 //! <dir>/private/lock                held by the one writer
 //! ```
 //!
 //! `<N>` is written in groups of three digits, all but the last prefixed
-//! with `x` (1234067 → `x001/x234/067`). An entry, in a bundle and in
-//! `entries.log` alike, is a 2-byte big-endian length and then its bytes.
+//! with `x` (1234067 → `x001/x234/067`); a segment's is plain decimal. An
+//! entry, in a bundle and in a segment alike, is a 2-byte big-endian length and then its bytes.
 //! Everything but `private/` is what a tlog-tiles client fetches.
 //!
 //! Retention ([`Files`], [`archive_sealed`]): a full tile or bundle never
@@ -39,7 +40,6 @@ pub const TILE_WIDTH: u64 = 1 << TILE_HEIGHT;
 pub const HASH_LEN: usize = 32;
 
 pub(crate) const CHECKPOINT: &str = "checkpoint";
-pub(crate) const ENTRIES_LOG: &str = "private/entries.log";
 pub(crate) const STATE: &str = "private/state";
 pub(crate) const LOCK: &str = "private/lock";
 
@@ -264,7 +264,7 @@ fn gunzip(compressed: &[u8]) -> io::Result<Vec<u8>> {
 
 /// `path` names the file as findings report it: relative to the log's
 /// directory when it is there as written, else where it was found.
-fn read_opt(files: &Files<'_>, rel: &str) -> Result<Option<Found>, TlogError> {
+pub(crate) fn read_opt(files: &Files<'_>, rel: &str) -> Result<Option<Found>, TlogError> {
     Ok(files.read(rel)?.map(|(at, bytes)| Found {
         path: if at == files.dir.join(rel) {
             rel.to_owned()
@@ -328,13 +328,6 @@ pub(crate) fn read_bundle<'a>(
     width: u64,
 ) -> Result<Option<Found>, TlogError> {
     read_covering(&files.into(), width, |w| bundle_path(index, w))
-}
-
-/// The file in `dir` that holds the log's entries, one after another
-/// (2-byte big-endian length, then the entry): the writer appends to it,
-/// the SQL indexer reads it.
-pub fn entries_log_path(dir: &Path) -> std::path::PathBuf {
-    dir.join(ENTRIES_LOG)
 }
 
 /// Split framed entries (2-byte big-endian length, then the bytes).

@@ -4,7 +4,8 @@
 //! notes, so that tools nobody here wrote can check it.
 //!
 //! Owns: the entry encoding (`entry.rs`), the batch the request path fills
-//! (`batch.rs`), the directory layout and path encoding (`layout.rs`), the
+//! (`batch.rs`), the segments entries are written to first (`segment.rs`),
+//! the directory layout and path encoding (`layout.rs`), the
 //! tree's unsealed right edge (`edge.rs`), checkpoints and the log key
 //! (`checkpoint.rs`), the writer (`writer.rs`) and what opening checks
 //! (`open.rs`), inclusion and consistency proofs (`proof.rs`), and the
@@ -24,6 +25,7 @@ mod layout;
 mod open;
 mod proof;
 mod report;
+mod segment;
 mod verify;
 mod writer;
 
@@ -34,14 +36,15 @@ pub use entry::{
 };
 pub use error::TlogError;
 pub use layout::{
-    archive_sealed, bundle_path, entries_log_path, tile_path, ArchiveTo, Archived, Files, Frames,
-    TILE_HEIGHT, TILE_WIDTH,
+    archive_sealed, bundle_path, tile_path, ArchiveTo, Archived, Files, Frames, TILE_HEIGHT,
+    TILE_WIDTH,
 };
 pub use open::{OpenCheck, OpenReport};
 pub use proof::{
     check_consistency, check_inclusion, prove_consistency, prove_inclusion, read_entry,
 };
 pub use report::{Finding, Report};
+pub use segment::{segment_bytes, SegmentSync};
 pub use tlog_tiles::Hash;
 pub use verify::verify_log;
 

@@ -1,15 +1,16 @@
 //! Opening a log directory: create it, or check what is there before
-//! writing on. The signed checkpoint must verify; the entries of
-//! `entries.log` from the start of the last unsealed bundle (all of them with
-//! [`OpenCheck::Full`]) are hashed again and must give the tiles, bundles and
-//! root the checkpoint signed. A torn last entry (a crash mid-write) is cut
-//! and reported; a tile, bundle or checkpoint missing (never synced before a
-//! crash) is written again from the entries and reported; anything else that
-//! disagrees is an error naming the entry and the file. Nothing is rewritten
-//! silently.
+//! writing on. The signed checkpoint must verify; the entries from the start
+//! of the last unsealed bundle (all of them with [`OpenCheck::Full`]) are
+//! read again from their segments or bundles, hashed, and must give the
+//! tiles, bundles and root the checkpoint signed. A torn last entry (a crash
+//! mid-write) is cut and reported; a tile, bundle or checkpoint missing
+//! (never synced before a crash) is written again from the entries and
+//! reported; anything else that disagrees is an error naming the entry and
+//! the file. Nothing is rewritten silently. A log from before segments
+//! (one `private/entries.log`) is split into segments first.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, Read, Seek};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use tlog_tiles::{record_hash, Hash};
@@ -19,7 +20,11 @@ use super::edge::{read_edge_tiles, tile_bytes, tile_hashes, tile_levels, Edge, S
 use super::error::TlogError;
 use super::layout::{
     bundle_path, io_err, read_bundle, read_tile, tile_path, write_atomic, write_once, Files,
-    Frames, Written, CHECKPOINT, ENTRIES_LOG, HASH_LEN, LOCK, STATE, TILE_HEIGHT, TILE_WIDTH,
+    Frames, Written, CHECKPOINT, HASH_LEN, LOCK, STATE, TILE_HEIGHT, TILE_WIDTH,
+};
+use super::segment::{
+    link_segment, list_segments, read_segment, segment_path, split_entries_log, sync_dirs,
+    unlink_segment, Segment, SEGMENTS,
 };
 
 /// How much of the log [`Tlog::open`](super::Tlog::open) hashes again.
@@ -29,7 +34,7 @@ pub enum OpenCheck {
     /// edge tiles and the root: fast whatever the log's size.
     #[default]
     Tail,
-    /// Every entry of `entries.log` against every tile and bundle.
+    /// Every entry against every tile and bundle.
     Full,
 }
 
@@ -42,9 +47,12 @@ pub struct OpenReport {
     pub size: u64,
     /// Entries the last checkpoint covers.
     pub signed: u64,
-    /// Bytes cut from the end of `entries.log`: a last entry only partly
-    /// written before a crash.
+    /// Bytes cut from the end of the last segment: a last entry only
+    /// partly written before a crash.
     pub torn_bytes: u64,
+    /// Entries of a `private/entries.log` (a log from before segments)
+    /// split into segments.
+    pub migrated: Option<u64>,
     /// The first entry hashed again.
     pub checked_from: u64,
     /// Why every entry was hashed again, if it was.
@@ -56,15 +64,14 @@ pub struct OpenReport {
 /// A log checked and ready to write on.
 pub(crate) struct Recovered {
     pub lock: File,
-    pub file: File,
-    pub log_len: u64,
+    /// The segment holding entry `size` (when it has entries).
+    pub current: Option<Segment>,
+    /// Full segments past the checkpoint, fsynced, not yet linked.
+    pub full: Vec<u64>,
     pub edge: Edge,
     pub checkpoint: SignedCheckpoint,
     /// Full tiles past the checkpoint, not yet written.
     pub sealed: Vec<SealedTile>,
-    /// Framed entries from `unpublished_from` (a multiple of 256) on.
-    pub unpublished: Vec<u8>,
-    pub unpublished_from: u64,
     pub report: OpenReport,
 }
 
@@ -95,35 +102,30 @@ fn recover_with(
     key: &LogKey,
     check: OpenCheck,
 ) -> Result<Recovered, TlogError> {
-    let private = dir.join("private");
-    fs::create_dir_all(&private).map_err(io_err(&private))?;
+    let segments = dir.join(SEGMENTS);
+    fs::create_dir_all(&segments).map_err(io_err(&segments))?;
     let lock = take_lock(&dir.join(LOCK))?;
-    let log_path = dir.join(ENTRIES_LOG);
-    let file = OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .open(&log_path)
-        .map_err(io_err(&log_path))?;
-    let file_len = file.metadata().map_err(io_err(&log_path))?.len();
+    let files = Files { dir, archives };
+    let migrated = split_entries_log(files)?;
     let checkpoint = match fs::read(dir.join(CHECKPOINT)) {
         Ok(note) => SignedCheckpoint::verify(&note, key.vkey())?,
-        Err(e) if e.kind() == io::ErrorKind::NotFound && file_len == 0 => {
-            return create(dir, key, lock, file);
-        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(TlogError::CheckpointMissing {
-                dir: dir.to_path_buf(),
-            })
+            if read_segment(files, 0)?.is_some_and(|f| !f.bytes.is_empty()) {
+                return Err(TlogError::CheckpointMissing {
+                    dir: dir.to_path_buf(),
+                });
+            }
+            return create(dir, key, lock);
         }
         Err(e) => return Err(io_err(&dir.join(CHECKPOINT))(e)),
     };
 
     let mut report = OpenReport {
         signed: checkpoint.size,
+        migrated,
         ..OpenReport::default()
     };
-    let (edge, offset) = starting_point(dir, check, checkpoint.size, &mut report)?;
+    let edge = starting_point(dir, check, checkpoint.size, &mut report)?;
     report.checked_from = edge.size();
     let mut replay = Replay {
         dir,
@@ -133,19 +135,54 @@ fn recover_with(
         sealed: Vec::new(),
         pending: Vec::new(),
         bundle: Vec::new(),
-        unpublished: Vec::new(),
-        unpublished_from: checkpoint.size - checkpoint.size % TILE_WIDTH,
+        source: String::new(),
         report,
     };
     if replay.edge.size() == checkpoint.size {
         replay.at_checkpoint()?;
     }
-    let end = replay.run(&file, offset, file_len)?;
+    let start = replay.edge.size() / TILE_WIDTH;
+    let mut tail = replay.run()?;
+    // Segments before the replay's start a crash left under their private
+    // names (linked but not yet unlinked): each must be its bundle.
+    for n in list_segments(dir)?.into_iter().take_while(|&n| n < start) {
+        let ours =
+            fs::read(dir.join(segment_path(n))).map_err(io_err(&dir.join(segment_path(n))))?;
+        match super::layout::read_opt(&files, &bundle_path(n, TILE_WIDTH))? {
+            Some(b) if b.bytes == ours => unlink_segment(dir, n)?,
+            Some(b) => {
+                let i = Frames::new(&b.bytes)
+                    .zip(Frames::new(&ours))
+                    .take_while(|(a, b)| a == b)
+                    .count()
+                    .min(TILE_WIDTH as usize - 1) as u64;
+                return Err(TlogError::EntryMismatch {
+                    index: n * TILE_WIDTH + i,
+                    path: b.path,
+                    entries: segment_path(n),
+                });
+            }
+            // Its bundle is gone (moved to an archive this open was not
+            // told of?): linked back only if it hashes to its signed tile.
+            None => {
+                let hashes: Vec<Hash> = Frames::new(&ours).map(record_hash).collect();
+                let tile = read_tile(files, 0, n, TILE_WIDTH)?;
+                if hashes.len() as u64 != TILE_WIDTH
+                    || tile.as_ref().map(|t| &t.bytes[..]) != Some(&tile_bytes(&hashes)[..])
+                {
+                    return Err(TlogError::EntryMismatch {
+                        index: n * TILE_WIDTH,
+                        path: tile.map_or_else(|| tile_path(0, n, TILE_WIDTH), |t| t.path),
+                        entries: segment_path(n),
+                    });
+                }
+                tail.full.insert(0, n);
+            }
+        }
+    }
     let Replay {
         edge,
         pending,
-        unpublished,
-        unpublished_from,
         mut report,
         ..
     } = replay;
@@ -156,46 +193,80 @@ fn recover_with(
             found: report.size,
         });
     }
-    // Only now, with everything signed found whole: cut a torn last entry.
-    if end < file_len {
-        report.torn_bytes = file_len - end;
-        file.set_len(end).map_err(io_err(&log_path))?;
+    // Only now, with everything signed found whole: cut a torn last entry,
+    // fsync what the replay read, and publish the full segments a crash
+    // left unlinked (their bundles written again if missing).
+    let current = match tail.last {
+        Some((n, entries, bytes, file_len)) => {
+            let path = dir.join(segment_path(n));
+            let f = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(io_err(&path))?;
+            if file_len > bytes.len() as u64 {
+                report.torn_bytes = file_len - bytes.len() as u64;
+                f.set_len(bytes.len() as u64).map_err(io_err(&path))?;
+            }
+            f.sync_all().map_err(io_err(&path))?;
+            drop(f);
+            if entries == 0 {
+                unlink_segment(dir, n)?;
+                None
+            } else {
+                Some(Segment::reopen(dir, n, entries, bytes)?)
+            }
+        }
+        None => None,
+    };
+    let mut dirs = Vec::new();
+    for &n in &tail.full {
+        let path = dir.join(segment_path(n));
+        File::open(&path)
+            .and_then(|f| f.sync_all())
+            .map_err(io_err(&path))?;
+        let bundle = bundle_path(n, TILE_WIDTH);
+        if n < checkpoint.size / TILE_WIDTH && super::layout::read_opt(&files, &bundle)?.is_none() {
+            report.republished.push(bundle);
+        }
+        dirs.push(link_segment(dir, n)?);
     }
-    file.sync_all().map_err(io_err(&log_path))?;
+    super::layout::sync_dir(&segments)?;
+    sync_dirs(dirs)?;
+    for &n in &tail.full {
+        unlink_segment(dir, n)?;
+    }
     Ok(Recovered {
         lock,
-        file,
-        log_len: end,
+        current,
+        full: Vec::new(),
         edge,
         checkpoint,
         sealed: pending,
-        unpublished,
-        unpublished_from,
         report,
     })
 }
 
-/// Where hashing `entries.log` again starts: the edge there and its byte
-/// offset (the tree's start for a full check, when private/state is
-/// missing, or when an edge tile is).
+/// Where hashing the entries again starts: the edge at the first entry of
+/// the last unsealed bundle the checkpoint covers (the tree's start for a
+/// full check, when private/state is missing, or when an edge tile is).
 fn starting_point(
     dir: &Path,
     check: OpenCheck,
     signed: u64,
     report: &mut OpenReport,
-) -> Result<(Edge, u64), TlogError> {
+) -> Result<Edge, TlogError> {
     let why = match check {
         OpenCheck::Full => "a full check was asked for".to_owned(),
         OpenCheck::Tail => match read_state(dir, signed)? {
             None => "private/state is missing".to_owned(),
-            Some((from, offset)) => match edge_from_tiles(dir, from)? {
-                Ok(edge) => return Ok((edge, offset)),
+            Some(from) => match edge_from_tiles(dir, from)? {
+                Ok(edge) => return Ok(edge),
                 Err(missing) => format!("{missing} is missing"),
             },
         },
     };
     report.full_replay = Some(why);
-    Ok((Edge::new(), 0))
+    Ok(Edge::new())
 }
 
 fn take_lock(path: &Path) -> Result<File, TlogError> {
@@ -231,22 +302,24 @@ fn take_lock(path: &Path) -> Result<File, TlogError> {
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// A new, empty log: its checkpoint of size 0 signed and written.
-fn create(dir: &Path, key: &LogKey, lock: File, file: File) -> Result<Recovered, TlogError> {
-    // entries.log's name must outlive a power loss before its first fsync.
+fn create(dir: &Path, key: &LogKey, lock: File) -> Result<Recovered, TlogError> {
+    // A segment left empty by a crash before anything was written.
+    if fs::remove_file(dir.join(segment_path(0))).is_ok() {
+        super::layout::sync_dir(&dir.join(SEGMENTS))?;
+    }
+    // The segments' folder must outlive a power loss before its first fsync.
     super::layout::sync_dir(&dir.join("private"))?;
     let edge = Edge::new();
     let checkpoint = key.sign(0, edge.root()?)?;
     write_atomic(dir, CHECKPOINT, &checkpoint.note, true)?;
-    write_state(dir, 0, 0)?;
+    write_state(dir, 0)?;
     Ok(Recovered {
         lock,
-        file,
-        log_len: 0,
+        current: None,
+        full: Vec::new(),
         edge,
         checkpoint,
         sealed: Vec::new(),
-        unpublished: Vec::new(),
-        unpublished_from: 0,
         report: OpenReport {
             created: true,
             ..OpenReport::default()
@@ -255,17 +328,14 @@ fn create(dir: &Path, key: &LogKey, lock: File, file: File) -> Result<Recovered,
 }
 
 /// `private/state`: the first entry of the last unsealed bundle the
-/// checkpoint covers, and where it starts in `entries.log`.
-pub(crate) fn write_state(dir: &Path, from: u64, offset: u64) -> Result<(), TlogError> {
-    write_atomic(
-        dir,
-        STATE,
-        format!("v1 {from} {offset}\n").as_bytes(),
-        false,
-    )
+/// checkpoint covers.
+pub(crate) fn write_state(dir: &Path, from: u64) -> Result<(), TlogError> {
+    write_atomic(dir, STATE, format!("v2 {from}\n").as_bytes(), false)
 }
 
-fn read_state(dir: &Path, signed: u64) -> Result<Option<(u64, u64)>, TlogError> {
+/// The entry `private/state` names (`v1 <entry> <offset>` from logs before
+/// segments is read too: the offset into `entries.log` no longer matters).
+fn read_state(dir: &Path, signed: u64) -> Result<Option<u64>, TlogError> {
     let path = dir.join(STATE);
     let text = match fs::read_to_string(&path) {
         Ok(t) => t,
@@ -276,17 +346,21 @@ fn read_state(dir: &Path, signed: u64) -> Result<Option<(u64, u64)>, TlogError> 
         reason: reason.to_owned(),
     };
     let mut words = text.trim_end_matches('\n').split(' ');
-    let (Some("v1"), Some(from), Some(offset), None) =
-        (words.next(), words.next(), words.next(), words.next())
-    else {
-        return Err(bad("not `v1 <entry> <offset>`"));
+    let from = match (words.next(), words.next(), words.next(), words.next()) {
+        (Some("v2"), Some(from), None, None) => from,
+        (Some("v1"), Some(from), Some(offset), None) => {
+            offset
+                .parse::<u64>()
+                .map_err(|_| bad("offset is not a number"))?;
+            from
+        }
+        _ => return Err(bad("not `v2 <entry>`")),
     };
     let from: u64 = from.parse().map_err(|_| bad("entry is not a number"))?;
-    let offset: u64 = offset.parse().map_err(|_| bad("offset is not a number"))?;
     if !from.is_multiple_of(TILE_WIDTH) || from > signed {
         return Err(bad("entry is not a bundle start the checkpoint covers"));
     }
-    Ok(Some((from, offset)))
+    Ok(Some(from))
 }
 
 /// The edge at `size` (a multiple of 256) from the partial tiles published
@@ -297,7 +371,7 @@ fn edge_from_tiles(dir: &Path, size: u64) -> Result<Result<Edge, String>, TlogEr
     }))
 }
 
-/// Hashing `entries.log` again from some entry on.
+/// Hashing the entries again from some entry on.
 struct Replay<'a> {
     dir: &'a Path,
     archives: &'a [PathBuf],
@@ -308,9 +382,19 @@ struct Replay<'a> {
     pending: Vec<SealedTile>,
     /// Framed entries of the current bundle (up to the checkpoint).
     bundle: Vec<u8>,
-    unpublished: Vec<u8>,
-    unpublished_from: u64,
+    /// The file the current entries come from (a segment or a bundle).
+    source: String,
     report: OpenReport,
+}
+
+/// What the replay found at the end of the log.
+#[derive(Default)]
+struct Tail {
+    /// The last segment when not full: its number, whole entries, their
+    /// bytes, and the file's length (longer: a torn entry to cut).
+    last: Option<(u64, u64, Vec<u8>, u64)>,
+    /// Full segments still under their private names.
+    full: Vec<u64>,
 }
 
 impl<'a> Replay<'a> {
@@ -321,58 +405,84 @@ impl<'a> Replay<'a> {
         }
     }
 
-    /// Hash the entries from byte `offset` on; return where the last whole
-    /// entry ends.
-    fn run(&mut self, file: &File, offset: u64, file_len: u64) -> Result<u64, TlogError> {
-        let path = self.dir.join(ENTRIES_LOG);
-        if offset > file_len {
-            return Err(TlogError::EntriesTruncated {
-                signed: self.checkpoint.size,
-                found: self.edge.size(),
+    /// Hash the entries from the current size (a bundle start) on, segment
+    /// by segment, to the end of the log.
+    fn run(&mut self) -> Result<Tail, TlogError> {
+        let mut tail = Tail::default();
+        let mut n = self.edge.size() / TILE_WIDTH;
+        while let Some(found) = read_segment(self.files(), n)? {
+            let private = found.path == segment_path(n);
+            self.source = found.path;
+            let bytes = found.bytes;
+            let corrupt = |at: usize, index: u64, reason| TlogError::EntriesCorrupt {
+                path: segment_path(n),
+                offset: at as u64,
+                index,
+                reason,
+            };
+            let mut at = 0usize;
+            let mut k = 0u64;
+            for entry in Frames::new(&bytes) {
+                if entry.is_empty() {
+                    // Never written (an entry is at least `{}`): a tail of
+                    // zeros is a crash's unwritten blocks; else damage.
+                    if private && bytes[at..].iter().all(|&b| b == 0) {
+                        break;
+                    }
+                    return Err(corrupt(at, self.edge.size(), "an empty entry"));
+                }
+                if k == TILE_WIDTH {
+                    return Err(corrupt(at, self.edge.size(), "more than 256 entries"));
+                }
+                self.entry(entry, private)?;
+                at += 2 + entry.len();
+                k += 1;
+            }
+            if k == TILE_WIDTH && at == bytes.len() {
+                if private {
+                    tail.full.push(n);
+                }
+                n += 1;
+                continue;
+            }
+            if !private || k == TILE_WIDTH {
+                let mut e = corrupt(
+                    at,
+                    self.edge.size(),
+                    "a full bundle without 256 whole entries",
+                );
+                if let TlogError::EntriesCorrupt { path, .. } = &mut e {
+                    path.clone_from(&self.source);
+                }
+                return Err(e);
+            }
+            let len = bytes.len() as u64;
+            let mut bytes = bytes;
+            bytes.truncate(at);
+            tail.last = Some((n, k, bytes, len));
+            n += 1;
+            break;
+        }
+        // Nothing may follow the end: a segment past it means one before
+        // it is missing or short.
+        if let Some(&m) = list_segments(self.dir)?.iter().find(|&&m| m >= n) {
+            return Err(TlogError::EntriesCorrupt {
+                path: segment_path(m),
+                offset: 0,
+                index: m.saturating_mul(TILE_WIDTH),
+                reason: "a segment past the end of the log: one before it is missing or short",
             });
         }
-        let mut reader = BufReader::with_capacity(1 << 20, file);
-        reader
-            .seek(io::SeekFrom::Start(offset))
-            .map_err(io_err(&path))?;
-        let mut at = offset;
-        let mut entry = Vec::new();
-        loop {
-            let mut len = [0u8; 2];
-            if !read_full(&mut reader, &mut len).map_err(io_err(&path))? {
-                return Ok(at);
-            }
-            let n = usize::from(u16::from_be_bytes(len));
-            entry.resize(n, 0);
-            if !read_full(&mut reader, &mut entry).map_err(io_err(&path))? {
-                return Ok(at);
-            }
-            if n == 0 {
-                // Never written (an entry is at least `{}`): a tail of zeros
-                // is a crash's unwritten blocks; anything else is damage.
-                if zeros_to_end(&mut reader).map_err(io_err(&path))? {
-                    return Ok(at);
-                }
-                return Err(TlogError::EntriesCorrupt {
-                    offset: at,
-                    index: self.edge.size(),
-                    reason: "an empty entry",
-                });
-            }
-            self.entry(&len, &entry)?;
-            at += 2 + n as u64;
-        }
+        Ok(tail)
     }
 
-    fn entry(&mut self, len: &[u8; 2], entry: &[u8]) -> Result<(), TlogError> {
+    fn entry(&mut self, entry: &[u8], private: bool) -> Result<(), TlogError> {
         let index = self.edge.size();
         let signed = self.checkpoint.size;
-        if index >= self.unpublished_from {
-            self.unpublished.extend_from_slice(len);
-            self.unpublished.extend_from_slice(entry);
-        }
         if index < signed {
-            self.bundle.extend_from_slice(len);
+            // A frame's length always fits: it was read from one.
+            let len = u16::try_from(entry.len()).unwrap_or(u16::MAX);
+            self.bundle.extend_from_slice(&len.to_be_bytes());
             self.bundle.extend_from_slice(entry);
         }
         self.edge.push(record_hash(entry), &mut self.sealed)?;
@@ -387,7 +497,11 @@ impl<'a> Replay<'a> {
         }
         let size = self.edge.size();
         if size.is_multiple_of(TILE_WIDTH) && size <= signed {
-            self.check_bundle(size / TILE_WIDTH - 1, TILE_WIDTH)?;
+            // Read from its bundle, a bundle is what it is; read from its
+            // segment, a bundle already published must hold the same.
+            if private {
+                self.check_full_bundle(size / TILE_WIDTH - 1)?;
+            }
             self.bundle.clear();
         }
         if size == signed {
@@ -441,6 +555,7 @@ impl<'a> Replay<'a> {
             Err(TlogError::EntryMismatch {
                 index: first_entry,
                 path: found.path,
+                entries: self.source.clone(),
             })
         } else {
             Err(TlogError::TileMismatch {
@@ -474,7 +589,29 @@ impl<'a> Replay<'a> {
         Err(TlogError::EntryMismatch {
             index: index * TILE_WIDTH + i,
             path: found.path,
+            entries: self.source.clone(),
         })
+    }
+
+    /// Full bundle `index`, if already published, must hold the segment's
+    /// entries (missing, it is linked once the replay is done).
+    fn check_full_bundle(&mut self, index: u64) -> Result<(), TlogError> {
+        let path = bundle_path(index, TILE_WIDTH);
+        match super::layout::read_opt(&self.files(), &path)? {
+            Some(found) if found.bytes != self.bundle => {
+                let i = Frames::new(&found.bytes)
+                    .zip(Frames::new(&self.bundle))
+                    .take_while(|(a, b)| a == b)
+                    .count()
+                    .min(TILE_WIDTH as usize - 1) as u64;
+                Err(TlogError::EntryMismatch {
+                    index: index * TILE_WIDTH + i,
+                    path: found.path,
+                    entries: self.source.clone(),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     fn republish(&mut self, path: &str, bytes: &[u8]) -> Result<(), TlogError> {
@@ -485,27 +622,5 @@ impl<'a> Replay<'a> {
         }
         self.report.republished.push(path.to_owned());
         Ok(())
-    }
-}
-
-/// Fill `buf`; `false` if the file ended first (a torn entry).
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
-    match r.read_exact(buf) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
-fn zeros_to_end(r: &mut impl Read) -> io::Result<bool> {
-    let mut buf = [0u8; 8192];
-    loop {
-        let n = r.read(&mut buf)?;
-        if n == 0 {
-            return Ok(true);
-        }
-        if buf[..n].iter().any(|&b| b != 0) {
-            return Ok(false);
-        }
     }
 }

@@ -1,17 +1,19 @@
-//! The log's one writer: appends each batch to `entries.log` with a single
-//! write, hashes it into the tree's right edge, and publishes from there:
-//! full tiles and bundles once each, then the partial ones and a signed
-//! checkpoint, at most once per checkpoint interval ([`Tlog::tick`]).
+//! The log's one writer: appends each batch to the segment file(s) it falls
+//! in (`segment.rs`: one write per segment, so one per batch but where a
+//! batch crosses a bundle boundary), hashes it into the tree's right edge,
+//! and publishes from there: full tiles once each, full segments linked as
+//! their bundles, then the partial ones and a signed checkpoint, at most
+//! once per checkpoint interval ([`Tlog::tick`]).
 //!
 //! Durability ([`Fsync`]): every tile, bundle and checkpoint is published
-//! only after `entries.log` was fsynced past the entries it covers, so a
+//! only after the segments holding the entries it covers were fsynced, so a
 //! crash never leaves a signed tree whose entries are gone. Memory holds the
-//! unsealed edge and what waits to be published (bounded: past
-//! [`MAX_UNPUBLISHED`] bytes, `tick` publishes the full tiles at once).
+//! unsealed edge, the current segment's bytes (the partial bundle) and the
+//! full tiles waiting to be written (bounded: past [`MAX_UNPUBLISHED`]
+//! bytes of full segments, `tick` publishes them at once).
 
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tlog_tiles::{record_hash, Hash};
@@ -22,12 +24,15 @@ use super::edge::{tile_bytes, tile_levels, Edge, SealedTile};
 use super::error::TlogError;
 use super::layout::{
     bundle_path, io_err, partials_dir, tile_path, write_atomic, write_once, Files, Frames,
-    CHECKPOINT, ENTRIES_LOG, TILE_HEIGHT, TILE_WIDTH,
+    CHECKPOINT, TILE_HEIGHT, TILE_WIDTH,
 };
 use super::open::{recover, write_state, OpenCheck, OpenReport};
 use super::proof;
+use super::segment::{
+    append_or_cut, link_segment, segment_path, sync_dirs, unlink_segment, Segment, SegmentSync,
+};
 
-/// When `entries.log` is fsynced.
+/// When the segments entries are written to are fsynced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Fsync {
     /// Once per checkpoint, before it is published (group commit): an
@@ -94,14 +99,17 @@ impl std::fmt::Debug for TlogConfig {
     }
 }
 
-/// Bytes of entries waiting for their full bundles to be written past which
-/// [`Tlog::tick`] writes them without waiting for the next checkpoint.
+/// Bytes of entries waiting for their full bundles to be linked past which
+/// [`Tlog::tick`] publishes them without waiting for the next checkpoint
+/// (counted as full segments of typical entries).
 pub const MAX_UNPUBLISHED: usize = 32 << 20;
+/// The same in segments: 128 of about 256 KiB.
+const MAX_FULL_SEGMENTS: usize = MAX_UNPUBLISHED / (256 << 10);
 /// The same for full hash tiles (8 KiB each).
 const MAX_SEALED: usize = 1024;
-/// Past this many bytes waiting (publishing keeps failing: a full disk),
-/// `append` refuses ([`TlogError::Backlog`]) rather than grow.
-pub const MAX_BACKLOG: usize = 8 * MAX_UNPUBLISHED;
+/// Past this many full segments waiting (publishing keeps failing: a full
+/// disk), `append` refuses ([`TlogError::Backlog`]) rather than grow.
+pub const MAX_BACKLOG: usize = 8 * MAX_FULL_SEGMENTS;
 
 /// Where an appended batch went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,16 +128,15 @@ pub struct Tlog {
     key: LogKey,
     fsync: Fsync,
     interval: Duration,
-    _lock: File,
-    file: File,
-    log_len: u64,
-    synced_len: u64,
+    _lock: std::fs::File,
+    /// The segment holding entry `size`, once it has an entry.
+    current: Option<Segment>,
+    /// Full segments not yet linked as their bundles.
+    full: Vec<u64>,
+    sync: Arc<SegmentSync>,
     edge: Edge,
     /// Full tiles not yet written.
     sealed: Vec<SealedTile>,
-    /// Framed entries from entry `unpublished_from` (a bundle start) on.
-    unpublished: Vec<u8>,
-    unpublished_from: u64,
     /// The partial tile (index, width) last written per tile level, and the
     /// partial bundle's.
     partial_tiles: Vec<Option<(u64, u64)>>,
@@ -150,6 +157,11 @@ impl Tlog {
         let key = LogKey::new(&config.origin, &config.signing_key)?;
         let r = recover(&dir, &config.archives, &key, config.open_check)?;
         let published = r.checkpoint.size;
+        let sync = Arc::new(SegmentSync::new(&dir));
+        if let Some(seg) = &r.current {
+            sync.written(&seg.file, false)
+                .map_err(io_err(&dir.join(segment_path(seg.index))))?;
+        }
         let mut log = Tlog {
             dir,
             archives: config.archives.clone(),
@@ -157,13 +169,11 @@ impl Tlog {
             fsync: config.fsync,
             interval: config.checkpoint_interval,
             _lock: r.lock,
-            file: r.file,
-            log_len: r.log_len,
-            synced_len: r.log_len,
+            current: r.current,
+            full: r.full,
+            sync,
             edge: r.edge,
             sealed: r.sealed,
-            unpublished: r.unpublished,
-            unpublished_from: r.unpublished_from,
             partial_tiles: Vec::new(),
             partial_bundle: None,
             checkpoint: r.checkpoint,
@@ -180,33 +190,32 @@ impl Tlog {
             .collect();
         let width = published % TILE_WIDTH;
         log.partial_bundle = (width > 0).then_some((published / TILE_WIDTH, width));
+        // Opening published the full segments a crash left: their partial
+        // bundles go, as when the writer publishes them.
+        if let Some((n, _)) = log.partial_bundle {
+            if n < log.edge.size() / TILE_WIDTH {
+                remove_partials(&log.dir, &bundle_path(n, TILE_WIDTH))?;
+                log.partial_bundle = None;
+            }
+        }
         Ok((log, r.report))
     }
 
-    /// Append a batch: one write to `entries.log` (and its fsync with
-    /// [`Fsync::Always`]), then its entries hashed into the tree. The batch
-    /// is emptied. On an error nothing of the batch is in the log.
+    /// Append a batch: one write to each segment it falls in (and their
+    /// fsync with [`Fsync::Always`]), then its entries hashed into the tree.
+    /// The batch is emptied. On an error nothing of the batch is in the log.
     pub fn append(&mut self, batch: &mut Batch) -> Result<Appended, TlogError> {
         self.usable()?;
         let first = self.edge.size();
         if batch.is_empty() {
             return Ok(Appended { first, count: 0 });
         }
-        if self.unpublished.len() > MAX_BACKLOG {
+        if self.full.len() > MAX_BACKLOG {
             return Err(TlogError::Backlog {
-                bytes: self.unpublished.len(),
+                segments: self.full.len(),
             });
         }
-        let path = self.dir.join(ENTRIES_LOG);
-        if let Err(e) = self.file.write_all(batch.bytes()) {
-            // A partial write is cut back; if even that fails, the file no
-            // longer matches the tree here and only a reopen can tell.
-            if let Err(cut) = self.file.set_len(self.log_len) {
-                self.poisoned = Some(format!("cutting back a failed write: {cut}"));
-            }
-            return Err(io_err(&path)(e));
-        }
-        self.log_len += batch.bytes().len() as u64;
+        self.write_segments(first, batch.bytes())?;
         if self.fsync == Fsync::Always {
             self.sync_entries()?;
         }
@@ -216,10 +225,85 @@ impl Tlog {
                 return Err(e.into());
             }
         }
-        self.unpublished.extend_from_slice(batch.bytes());
         let count = batch.len();
         batch.clear();
         Ok(Appended { first, count })
+    }
+
+    /// Write framed entries `first..` to their segments: the run of each
+    /// segment with one write. A segment that fills is handed to the syncer
+    /// and waits to be published. On an error every segment is cut back
+    /// to where it was (a segment this call created goes).
+    fn write_segments(&mut self, first: u64, bytes: &[u8]) -> Result<(), TlogError> {
+        let runs = runs(first, bytes);
+        let mut created: Vec<Segment> = Vec::new();
+        let mut reused = false;
+        for (seg, range, _) in &runs {
+            let data = &bytes[range.clone()];
+            let written = match self.current.as_mut() {
+                Some(c) if c.index == *seg => {
+                    reused = true;
+                    append_or_cut(&mut c.file, c.bytes.len() as u64, data)
+                }
+                _ => match Segment::create(&self.dir, *seg) {
+                    Ok(mut s) => {
+                        let r = append_or_cut(&mut s.file, 0, data);
+                        created.push(s);
+                        r
+                    }
+                    Err(e) => {
+                        self.undo(reused, &created);
+                        return Err(e);
+                    }
+                },
+            };
+            if let Err((e, cut)) = written {
+                if !cut {
+                    self.poisoned =
+                        Some(format!("cutting back a failed write to segment {seg}: {e}"));
+                }
+                self.undo(reused, &created);
+                return Err(io_err(&self.dir.join(segment_path(*seg)))(e));
+            }
+        }
+        // Written: the bytes in memory too; full segments to be synced and
+        // linked. Only the first run can be the current segment's.
+        let current = if reused { self.current.take() } else { None };
+        for (mut s, (seg, range, k)) in current.into_iter().chain(created).zip(runs) {
+            let fresh = s.bytes.is_empty();
+            s.bytes.extend_from_slice(&bytes[range]);
+            s.entries += k;
+            if s.entries == TILE_WIDTH {
+                self.full.push(seg);
+                self.sync.filled(s.file, fresh);
+            } else {
+                if let Err(e) = self.sync.written(&s.file, fresh) {
+                    self.poisoned = Some(format!("segment {seg}: {e}"));
+                }
+                self.current = Some(s);
+            }
+        }
+        Ok(())
+    }
+
+    /// Undo a failed append: the current segment cut back, the segments it
+    /// created removed; if that fails too, the log must be opened again.
+    fn undo(&mut self, reused: bool, created: &[Segment]) {
+        if reused {
+            if let Some(c) = &self.current {
+                if let Err(e) = c.file.set_len(c.bytes.len() as u64) {
+                    self.poisoned = Some(format!("cutting back segment {}: {e}", c.index));
+                }
+            }
+        }
+        for s in created {
+            if let Err(e) = std::fs::remove_file(self.dir.join(segment_path(s.index))) {
+                self.poisoned = Some(format!(
+                    "removing segment {} after a failed write: {e}",
+                    s.index
+                ));
+            }
+        }
     }
 
     /// Publish what is due: a checkpoint (with the tiles and bundles it
@@ -236,7 +320,7 @@ impl Tlog {
             self.publish()?;
             return Ok(Some(&self.checkpoint));
         }
-        if self.unpublished.len() > MAX_UNPUBLISHED || self.sealed.len() > MAX_SEALED {
+        if self.full.len() > MAX_FULL_SEGMENTS || self.sealed.len() > MAX_SEALED {
             self.sync_entries()?;
             self.write_full()?;
         }
@@ -277,22 +361,16 @@ impl Tlog {
         &self.dir
     }
 
-    /// Bytes of `entries.log` holding the log's entries (its length after
-    /// the last successful append).
-    pub fn log_bytes(&self) -> u64 {
-        self.log_len
-    }
-
     /// An earlier failure left the log out of step with its files: nothing
     /// more can be written until it is opened again.
     pub fn is_poisoned(&self) -> bool {
         self.poisoned.is_some()
     }
 
-    /// Another handle on `entries.log`, for fsyncing it from another
-    /// thread while this one writes.
-    pub fn entries_file(&self) -> std::io::Result<File> {
-        self.file.try_clone()
+    /// The set of segments written since their fsync, for fsyncing them
+    /// from another thread while this one writes ([`SegmentSync::sync`]).
+    pub fn segment_sync(&self) -> Arc<SegmentSync> {
+        self.sync.clone()
     }
 
     /// Proof that entry `index` is in the tree of `at` (a checkpoint this
@@ -341,18 +419,13 @@ impl Tlog {
         }
     }
 
-    /// fsync `entries.log`. A failed fsync may have dropped pages already
+    /// fsync the segments written since their last fsync (by this thread
+    /// or the syncer's). A failed fsync may have dropped pages already
     /// counted as written, so the log stops until it is reopened and checked.
     fn sync_entries(&mut self) -> Result<(), TlogError> {
-        if self.synced_len == self.log_len {
-            return Ok(());
-        }
-        if let Err(e) = self.file.sync_data() {
-            self.poisoned = Some(format!("fsync of entries.log: {e}"));
-            return Err(io_err(&self.dir.join(ENTRIES_LOG))(e));
-        }
-        self.synced_len = self.log_len;
-        Ok(())
+        self.sync.sync().inspect_err(|e| {
+            self.poisoned = Some(format!("fsync of the log's segments: {e}"));
+        })
     }
 
     /// Everything up to the current size, then its signed checkpoint.
@@ -363,8 +436,7 @@ impl Tlog {
         let size = self.edge.size();
         let checkpoint = self.key.sign(size, self.edge.root()?)?;
         write_atomic(&self.dir, CHECKPOINT, &checkpoint.note, true)?;
-        let offset = self.log_len - self.unpublished.len() as u64;
-        write_state(&self.dir, self.unpublished_from, offset)?;
+        write_state(&self.dir, size - size % TILE_WIDTH)?;
         self.checkpoint = checkpoint;
         self.last_checkpoint = Some(Instant::now());
         Ok(())
@@ -388,24 +460,20 @@ impl Tlog {
             }
         }
         self.sealed.clear();
-        let full = self.edge.size() / TILE_WIDTH - self.unpublished_from / TILE_WIDTH;
-        let mut frames = Frames::new(&self.unpublished);
-        let mut end = 0;
-        for k in 0..full {
-            let start = end;
-            for _ in 0..TILE_WIDTH {
-                end += frames.next().map_or(0, |e| 2 + e.len());
-            }
-            let index = self.unpublished_from / TILE_WIDTH + k;
-            let path = bundle_path(index, TILE_WIDTH);
-            write_once(&self.dir, &path, &self.unpublished[start..end])?;
-            if self.partial_bundle.is_some_and(|(n, _)| n == index) {
-                remove_partials(&self.dir, &path)?;
+        // Each full segment linked as its bundle; the private names go once
+        // the bundles' folders are fsynced (so a power loss keeps one name).
+        let mut dirs = Vec::new();
+        for &n in &self.full {
+            dirs.push(link_segment(&self.dir, n)?);
+        }
+        sync_dirs(dirs)?;
+        for n in std::mem::take(&mut self.full) {
+            unlink_segment(&self.dir, n)?;
+            if self.partial_bundle.is_some_and(|(p, _)| p == n) {
+                remove_partials(&self.dir, &bundle_path(n, TILE_WIDTH))?;
                 self.partial_bundle = None;
             }
         }
-        self.unpublished.drain(..end);
-        self.unpublished_from += full * TILE_WIDTH;
         Ok(())
     }
 
@@ -434,15 +502,34 @@ impl Tlog {
         let width = size % TILE_WIDTH;
         let index = size / TILE_WIDTH;
         if width > 0 && self.partial_bundle != Some((index, width)) {
-            write_atomic(
-                &self.dir,
-                &bundle_path(index, width),
-                &self.unpublished,
-                false,
-            )?;
+            let bytes = self.current.as_ref().map_or(&[][..], |c| &c.bytes[..]);
+            write_atomic(&self.dir, &bundle_path(index, width), bytes, false)?;
             self.partial_bundle = Some((index, width));
         }
         Ok(())
+    }
+}
+
+/// Framed entries `first..` split by segment: (segment, byte range, entries).
+fn runs(first: u64, bytes: &[u8]) -> Vec<(u64, std::ops::Range<usize>, u64)> {
+    let mut out = Vec::new();
+    let mut index = first;
+    let mut frames = Frames::new(bytes);
+    let mut at = 0usize;
+    loop {
+        let room = TILE_WIDTH - index % TILE_WIDTH;
+        let start = at;
+        let mut k = 0;
+        while k < room {
+            let Some(e) = frames.next() else { break };
+            at += 2 + e.len();
+            k += 1;
+        }
+        if k == 0 {
+            return out;
+        }
+        out.push((index / TILE_WIDTH, start..at, k));
+        index += k;
     }
 }
 

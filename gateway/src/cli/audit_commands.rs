@@ -481,9 +481,13 @@ pub async fn status(config: &Path) -> Result<()> {
         "checkpoint: size {} root {} (written {age})",
         cp.size, cp.root
     );
-    let entries = audit::tlog::entries_log_path(&log.dir);
-    if let Ok(m) = std::fs::metadata(&entries) {
-        println!("entries:    {} bytes in {}", m.len(), entries.display());
+    let segments = log.dir.join("private/entries");
+    if let Ok(d) = std::fs::read_dir(&segments) {
+        println!(
+            "segments:   {} not yet published as bundles, in {}",
+            d.count(),
+            segments.display()
+        );
     }
     if cp.size == 0 {
         println!("index:      nothing to index yet");

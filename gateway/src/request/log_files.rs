@@ -210,6 +210,7 @@ mod tests {
         for p in [
             "",
             "private/entries.log",
+            "private/entries/0",
             "private/state",
             "tile/0/../../private/state",
             "tile/0/1",

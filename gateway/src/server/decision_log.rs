@@ -109,7 +109,8 @@ impl IndexTask {
             Arc::from(config.server.instance.as_str()),
             &config.resolve(&config.audit.dir),
             log.stats_handle(),
-        );
+        )
+        .with_archives(config.audit_archives());
         let (stop, rx) = watch::channel(false);
         Ok(IndexTask {
             stop,

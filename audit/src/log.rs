@@ -17,7 +17,8 @@
 //! holder writes the batch before letting go (and looks again after). No
 //! thread hand-off, no wake-up per batch: a hand-off cost two context
 //! switches per batch on a busy core (bench/RESULTS.md). The writer thread
-//! publishes checkpoints, writes what no request did (a request dropped
+//! publishes checkpoints (taking what is due out of the log, then writing
+//! it with the log free, so that requests never wait for its fsyncs), writes what no request did (a request dropped
 //! after adding its decision), opens the log again after a failure, and
 //! with `Fsync::Always` writes every batch (an fsync never runs on a
 //! request's worker thread).
@@ -44,7 +45,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use crate::record::DecisionRecord;
-use crate::tlog::{Batch, Entry, Fsync, SegmentSync, Tlog, TlogConfig, TlogError};
+use crate::tlog::{Batch, Entry, Fsync, Publish, SegmentSync, Tlog, TlogConfig, TlogError};
 
 /// The decision could not be logged: its request must be refused.
 #[derive(Debug, thiserror::Error)]
@@ -386,8 +387,19 @@ fn writer(shared: &Shared, reopen: &Reopen) {
             w.log = open_again(reopen, shared);
         }
         let mut ok = drain(shared, &mut w);
-        if let Some(l) = w.log.as_mut() {
-            tick(shared, l, &mut last_tick_error);
+        // What is due is written without holding the log: requests go on
+        // appending while the segments are fsynced and the checkpoint
+        // written (a publication takes milliseconds of fsyncs).
+        let due = w.log.as_mut().and_then(|l| begin(l, &mut last_tick_error));
+        if let Some(publication) = due {
+            drop(w);
+            let written = publication.write();
+            w = lock(&shared.writing);
+            // (A request's failed batch may have closed the log meanwhile:
+            // opening it again checks and publishes what this would have.)
+            if let Some(l) = w.log.as_mut() {
+                finish(shared, l, publication, written, &mut last_tick_error);
+            }
         }
         // What was added while the checkpoint was written.
         ok &= drain(shared, &mut w);
@@ -477,22 +489,41 @@ fn append(shared: &Shared, log: &mut Tlog, batch: &mut Batch) -> bool {
     }
 }
 
-/// Publish what is due (a checkpoint a second while decisions arrive).
-/// `last_error`: when a failure was last logged (one line per 10 s).
-fn tick(shared: &Shared, log: &mut Tlog, last_error: &mut Option<Instant>) {
-    match log.tick() {
+/// What is due to be published (a checkpoint a second while decisions
+/// arrive). `last_error`: when a failure was last logged (one line per 10 s).
+fn begin(log: &mut Tlog, last_error: &mut Option<Instant>) -> Option<Publish> {
+    match log.due() {
+        Ok(p) => p,
+        Err(e) => {
+            publish_failed(&e, last_error);
+            None
+        }
+    }
+}
+
+/// A publication written (or not): the log takes it back.
+fn finish(
+    shared: &Shared,
+    log: &mut Tlog,
+    publication: Publish,
+    written: Result<(), TlogError>,
+    last_error: &mut Option<Instant>,
+) {
+    match log.end_publish(publication, written) {
         Ok(Some(c)) => shared
             .stats
             .checkpoint_size
             .store(c.size, Ordering::Release),
         Ok(None) => {}
-        Err(e) => {
-            // Entries stay safe in their segments; publishing is tried again.
-            if last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
-                *last_error = Some(Instant::now());
-                tracing::error!(error = %e, "decision log: publishing a checkpoint failed; retrying");
-            }
-        }
+        Err(e) => publish_failed(&e, last_error),
+    }
+}
+
+fn publish_failed(e: &TlogError, last_error: &mut Option<Instant>) {
+    // Entries stay safe in their segments; publishing is tried again.
+    if last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+        *last_error = Some(Instant::now());
+        tracing::error!(error = %e, "decision log: publishing a checkpoint failed; retrying");
     }
 }
 
@@ -505,6 +536,9 @@ fn open_again(reopen: &Reopen, shared: &Shared) -> Option<Tlog> {
                     bytes = report.torn_bytes,
                     "decision log: cut a partly written last entry"
                 );
+            }
+            for path in &report.dropped {
+                tracing::warn!(%path, "decision log: removed a segment past a gap (unsigned entries only)");
             }
             tracing::warn!(
                 size = report.size,

@@ -127,18 +127,40 @@ fn a_full_segment_never_linked_is_published_at_open() {
 }
 
 #[test]
-fn a_missing_segment_before_the_last_stops_the_log() {
+fn segments_past_a_gap_above_the_checkpoint_are_dropped_and_reported() {
+    // A power loss kept segment 3's creation but not all of segment 2.
     let dir = tempdir();
     let (mut log, _) = Tlog::open(dir.path(), &config()).unwrap();
     append(&mut log, 0, 300, 100);
     log.checkpoint().unwrap();
     append(&mut log, 300, 900, 100);
     drop(log);
-    std::fs::remove_file(segment(dir.path(), 2)).unwrap();
+    let seg = segment(dir.path(), 2);
+    let bytes = std::fs::read(&seg).unwrap();
+    std::fs::write(&seg, &bytes[..bytes.len() / 2]).unwrap();
+    let (mut log, report) = Tlog::open(dir.path(), &config()).unwrap();
+    assert!(report.size > 512 && report.size < 768, "{report:?}");
+    assert_eq!(report.dropped, ["private/entries/3"]);
+    assert!(!segment(dir.path(), 3).exists());
+    let size = report.size;
+    append(&mut log, size, 1000, 100);
+    assert_eq!(log.checkpoint().unwrap().size, 1000);
+    verifies(dir.path(), log.vkey());
+    drop(log);
+
+    // Below the checkpoint the same gap is lost signed entries: refused,
+    // nothing removed.
+    let dir = tempdir();
+    write_log(dir.path(), 700); // segment 2 private, signed
+    let (mut log, _) = Tlog::open(dir.path(), &config()).unwrap();
+    append(&mut log, 700, 800, 100); // segment 3 created
+    drop(log);
+    std::fs::write(segment(dir.path(), 2), b"").unwrap();
     match Tlog::open(dir.path(), &config()) {
-        Err(TlogError::EntriesCorrupt { path, index, .. }) => {
-            assert_eq!((path.as_str(), index), ("private/entries/3", 768));
-        }
+        Err(TlogError::EntriesTruncated {
+            signed: 700,
+            found: 512,
+        }) => {}
         other => panic!("{:?}", other.map(|(_, r)| r)),
     }
     assert!(segment(dir.path(), 3).exists(), "nothing removed");
@@ -207,6 +229,43 @@ fn a_log_from_before_segments_is_split_once_and_goes_on() {
     let (log, report) = Tlog::open(dir.path(), &config()).unwrap();
     assert_eq!(report.migrated, None, "once");
     verifies(dir.path(), log.vkey());
+}
+
+#[test]
+fn a_log_from_before_segments_with_a_tail_of_zeros_is_split_without_it() {
+    let dir = tempdir();
+    write_log(dir.path(), 600);
+    as_before_segments(dir.path());
+    let mut old = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.path().join("private/entries.log"))
+        .unwrap();
+    std::io::Write::write_all(&mut old, &[0; 4096]).unwrap();
+    drop(old);
+    let (log, report) = Tlog::open(dir.path(), &config()).unwrap();
+    assert_eq!(
+        (report.migrated, report.size, report.torn_bytes),
+        (Some(600), 600, 4096)
+    );
+    assert_eq!(segments(dir.path()), ["2"]);
+    verifies(dir.path(), log.vkey());
+    drop(log);
+
+    // An empty entry with more after it is damage: refused, the old file kept.
+    let dir = tempdir();
+    write_log(dir.path(), 600);
+    as_before_segments(dir.path());
+    let mut old = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.path().join("private/entries.log"))
+        .unwrap();
+    std::io::Write::write_all(&mut old, &[0, 0, 0, 3, b'a', b'b', b'c']).unwrap();
+    drop(old);
+    match Tlog::open(dir.path(), &config()) {
+        Err(TlogError::EntriesCorrupt { index: 600, .. }) => {}
+        other => panic!("{:?}", other.map(|(_, r)| r)),
+    }
+    assert!(dir.path().join("private/entries.log").exists());
 }
 
 #[test]

@@ -239,3 +239,34 @@ fn checkpoints_come_when_due() {
     assert_eq!(log.tick().unwrap().map(|cp| cp.size), Some(20));
     assert!(log.tick().unwrap().is_none(), "nothing new, nothing signed");
 }
+
+#[test]
+fn a_publication_is_written_while_appends_go_on() {
+    let dir = tempdir();
+    let mut c = config();
+    c.checkpoint_interval = Duration::ZERO;
+    let (mut log, _) = Tlog::open(dir.path(), &c).unwrap();
+    append(&mut log, 0, 300, 100);
+    let p = log.due().unwrap().unwrap();
+    assert_eq!(p.checkpoint().unwrap().size, 300);
+    // Appends go on while it is out, across a bundle boundary.
+    append(&mut log, 300, 700, 100);
+    p.write().unwrap();
+    let cp = log.end_publish(p, Ok(())).unwrap().cloned().unwrap();
+    assert_eq!((cp.size, log.latest().size), (300, 300));
+    assert!(verify_log(dir.path(), log.vkey()).unwrap().is_ok());
+    assert_eq!(log.tick().unwrap().unwrap().size, 700);
+
+    // One that failed puts back what it held: the next one publishes all.
+    append(&mut log, 700, 1100, 100); // seals bundles 2, 3
+    let p = log.due().unwrap().unwrap();
+    let failed = log.end_publish(p, Err(TlogError::Poisoned("a test".into())));
+    assert!(failed.is_err());
+    assert_eq!(log.latest().size, 700);
+    assert_eq!(log.checkpoint().unwrap().size, 1100);
+    let vkey = log.vkey().to_owned();
+    drop(log);
+    let report = verify_log(dir.path(), &vkey).unwrap();
+    assert!(report.is_ok(), "{report}");
+    assert_eq!(report.bundles, 5);
+}

@@ -53,4 +53,4 @@ pub use verify::verify_log;
 pub fn log_id(first_entry: &[u8]) -> String {
     hex::encode(tlog_tiles::record_hash(first_entry).0)
 }
-pub use writer::{Appended, Fsync, Tlog, TlogConfig, MAX_BACKLOG, MAX_UNPUBLISHED};
+pub use writer::{Appended, Fsync, Publish, Tlog, TlogConfig, MAX_BACKLOG, MAX_UNPUBLISHED};

@@ -53,6 +53,10 @@ pub struct OpenReport {
     /// Entries of a `private/entries.log` (a log from before segments)
     /// split into segments.
     pub migrated: Option<u64>,
+    /// Segments removed from past a gap: a power loss kept a later segment
+    /// but not all of one before it. Their entries were never signed (a
+    /// gap in signed entries is an error instead).
+    pub dropped: Vec<String>,
     /// The first entry hashed again.
     pub checked_from: u64,
     /// Why every entry was hashed again, if it was.
@@ -106,7 +110,7 @@ fn recover_with(
     fs::create_dir_all(&segments).map_err(io_err(&segments))?;
     let lock = take_lock(&dir.join(LOCK))?;
     let files = Files { dir, archives };
-    let migrated = split_entries_log(files)?;
+    let split = split_entries_log(files)?;
     let checkpoint = match fs::read(dir.join(CHECKPOINT)) {
         Ok(note) => SignedCheckpoint::verify(&note, key.vkey())?,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -122,7 +126,8 @@ fn recover_with(
 
     let mut report = OpenReport {
         signed: checkpoint.size,
-        migrated,
+        migrated: split.map(|s| s.entries),
+        torn_bytes: split.map_or(0, |s| s.zeros),
         ..OpenReport::default()
     };
     let edge = starting_point(dir, check, checkpoint.size, &mut report)?;
@@ -149,7 +154,20 @@ fn recover_with(
         let ours =
             fs::read(dir.join(segment_path(n))).map_err(io_err(&dir.join(segment_path(n))))?;
         match super::layout::read_opt(&files, &bundle_path(n, TILE_WIDTH))? {
-            Some(b) if b.bytes == ours => unlink_segment(dir, n)?,
+            Some(b) if b.bytes == ours => {
+                // The bundle may be only in memory yet (a crash before its
+                // folder's fsync): made durable before its twin goes.
+                let bundle = dir.join(bundle_path(n, TILE_WIDTH));
+                if b.path == bundle_path(n, TILE_WIDTH) {
+                    File::open(&bundle)
+                        .and_then(|f| f.sync_all())
+                        .map_err(io_err(&bundle))?;
+                    if let Some(parent) = bundle.parent() {
+                        super::layout::sync_dir(parent)?;
+                    }
+                }
+                unlink_segment(dir, n)?;
+            }
             Some(b) => {
                 let i = Frames::new(&b.bytes)
                     .zip(Frames::new(&ours))
@@ -193,6 +211,16 @@ fn recover_with(
             found: report.size,
         });
     }
+    if !tail.beyond.is_empty() {
+        // Past a gap, yet nothing signed is missing: only unsigned entries
+        // a power loss kept out of order. With the gap's own entries gone,
+        // they can never be in the log: removed, and reported.
+        for &m in &tail.beyond {
+            unlink_segment(dir, m)?;
+            report.dropped.push(segment_path(m));
+        }
+        super::layout::sync_dir(&segments)?;
+    }
     // Only now, with everything signed found whole: cut a torn last entry,
     // fsync what the replay read, and publish the full segments a crash
     // left unlinked (their bundles written again if missing).
@@ -204,7 +232,7 @@ fn recover_with(
                 .open(&path)
                 .map_err(io_err(&path))?;
             if file_len > bytes.len() as u64 {
-                report.torn_bytes = file_len - bytes.len() as u64;
+                report.torn_bytes += file_len - bytes.len() as u64;
                 f.set_len(bytes.len() as u64).map_err(io_err(&path))?;
             }
             f.sync_all().map_err(io_err(&path))?;
@@ -228,7 +256,7 @@ fn recover_with(
         if n < checkpoint.size / TILE_WIDTH && super::layout::read_opt(&files, &bundle)?.is_none() {
             report.republished.push(bundle);
         }
-        dirs.push(link_segment(dir, n)?);
+        dirs.extend(link_segment(dir, n)?);
     }
     super::layout::sync_dir(&segments)?;
     sync_dirs(dirs)?;
@@ -395,6 +423,8 @@ struct Tail {
     last: Option<(u64, u64, Vec<u8>, u64)>,
     /// Full segments still under their private names.
     full: Vec<u64>,
+    /// Segments past the end (after a missing or short one).
+    beyond: Vec<u64>,
 }
 
 impl<'a> Replay<'a> {
@@ -463,16 +493,12 @@ impl<'a> Replay<'a> {
             n += 1;
             break;
         }
-        // Nothing may follow the end: a segment past it means one before
-        // it is missing or short.
-        if let Some(&m) = list_segments(self.dir)?.iter().find(|&&m| m >= n) {
-            return Err(TlogError::EntriesCorrupt {
-                path: segment_path(m),
-                offset: 0,
-                index: m.saturating_mul(TILE_WIDTH),
-                reason: "a segment past the end of the log: one before it is missing or short",
-            });
-        }
+        // A segment past the end means one before it is missing or short:
+        // the caller refuses that below the checkpoint, drops it above.
+        tail.beyond = list_segments(self.dir)?
+            .into_iter()
+            .filter(|&m| m >= n)
+            .collect();
         Ok(tail)
     }
 

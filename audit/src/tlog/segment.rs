@@ -20,11 +20,11 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::error::TlogError;
 use super::layout::{
-    bundle_path, io_err, read_opt, sync_dir, write_atomic, Files, Found, Frames, TILE_WIDTH,
+    bundle_path, io_err, read_opt, sync_dir, write_atomic, Files, Found, TILE_WIDTH,
 };
 
 /// The folder of the segments not yet published as full bundles.
@@ -60,7 +60,8 @@ pub(crate) fn read_segment(files: Files<'_>, n: u64) -> Result<Option<Found>, Tl
 /// not a multiple of 256.
 pub(crate) struct Segment {
     pub index: u64,
-    pub file: File,
+    /// Shared with [`SegmentSync`], which fsyncs it.
+    pub file: Arc<File>,
     /// Entries in it.
     pub entries: u64,
     /// Its bytes (also in the file): the partial bundle published at each
@@ -82,7 +83,7 @@ impl Segment {
         file.set_len(0).map_err(io_err(&path))?;
         Ok(Segment {
             index: n,
-            file,
+            file: Arc::new(file),
             entries: 0,
             bytes: Vec::new(),
         })
@@ -97,7 +98,7 @@ impl Segment {
             .map_err(io_err(&path))?;
         Ok(Segment {
             index: n,
-            file,
+            file: Arc::new(file),
             entries,
             bytes,
         })
@@ -119,10 +120,10 @@ pub struct SegmentSync {
 #[derive(Default)]
 struct Queue {
     /// Segments now full, not fsynced since their last write.
-    full: Vec<File>,
+    full: Vec<Arc<File>>,
     /// The segment being written, and whether it was written since its
     /// last fsync.
-    current: Option<File>,
+    current: Option<Arc<File>>,
     dirty: bool,
     /// A segment was created since the folder was last fsynced.
     created: bool,
@@ -140,19 +141,18 @@ impl SegmentSync {
         }
     }
 
-    /// `file` (a handle on the current segment) was written.
-    pub(crate) fn written(&self, file: &File, created: bool) -> io::Result<()> {
+    /// `file`, the current segment, was written (or cut back).
+    pub(crate) fn written(&self, file: &Arc<File>, created: bool) {
         let mut q = lock(&self.queue);
         if created || q.current.is_none() {
-            q.current = Some(file.try_clone()?);
+            q.current = Some(file.clone());
         }
         q.dirty = true;
         q.created |= created;
-        Ok(())
     }
 
     /// The current segment is full: fsync it with the others, then forget it.
-    pub(crate) fn filled(&self, file: File, created: bool) {
+    pub(crate) fn filled(&self, file: Arc<File>, created: bool) {
         let mut q = lock(&self.queue);
         q.full.push(file);
         q.current = None;
@@ -161,8 +161,11 @@ impl SegmentSync {
     }
 
     /// fsync every segment written since the last sync, and the folder if
-    /// one was created. A failure is sticky ([`Self::failed`]): pages may
-    /// have been dropped, and only opening the log again can tell.
+    /// one was created. A failure is sticky ([`Self::failed`]): the writer
+    /// stops and the log is opened again, which re-reads its tail. (Linux
+    /// may keep pages whose write-back failed readable in memory, so that
+    /// check cannot prove they reached the disk: the failure is logged as
+    /// an error for the operator.)
     pub fn sync(&self) -> Result<(), TlogError> {
         let _one = lock(&self.syncing);
         if self.failed() {
@@ -170,11 +173,7 @@ impl SegmentSync {
         }
         let (full, current, created) = {
             let mut q = lock(&self.queue);
-            let current = if q.dirty {
-                q.current.as_ref().map(File::try_clone).transpose()
-            } else {
-                Ok(None)
-            };
+            let current = if q.dirty { q.current.clone() } else { None };
             q.dirty = false;
             (
                 std::mem::take(&mut q.full),
@@ -182,7 +181,7 @@ impl SegmentSync {
                 std::mem::take(&mut q.created),
             )
         };
-        let result = current.and_then(|current| {
+        let result = (|| {
             for f in full.iter().chain(current.as_ref()) {
                 f.sync_data()?;
             }
@@ -190,7 +189,7 @@ impl SegmentSync {
                 File::open(&self.dir)?.sync_all()?;
             }
             Ok(())
-        });
+        })();
         result.map_err(|e| {
             self.failed.store(true, Ordering::Release);
             self.failure(e)
@@ -208,35 +207,51 @@ impl SegmentSync {
 }
 
 /// Publish full segment `n` as bundle `tile/entries/<n>`: hard-link it
-/// (a copy where the filesystem has no links), a bundle already there must
-/// hold the same bytes. Returns the bundle's folder, to be fsynced before
-/// the private name goes ([`unlink_segment`]).
-pub(crate) fn link_segment(dir: &Path, n: u64) -> Result<PathBuf, TlogError> {
+/// (a durable copy where the filesystem has no links); a bundle already
+/// there must hold the same bytes. Returns the folders to fsync before the
+/// private name goes ([`unlink_segment`]): the bundle's, and the parent of
+/// each folder this created.
+pub(crate) fn link_segment(dir: &Path, n: u64) -> Result<Vec<PathBuf>, TlogError> {
     let rel = bundle_path(n, TILE_WIDTH);
     let bundle = dir.join(&rel);
     let parent = bundle.parent().unwrap_or(dir).to_path_buf();
+    let mut dirs: Vec<PathBuf> = parent
+        .ancestors()
+        .take_while(|a| !a.exists())
+        .filter_map(|a| a.parent().map(Path::to_path_buf))
+        .collect();
     fs::create_dir_all(&parent).map_err(io_err(&parent))?;
+    dirs.push(parent);
     let private = dir.join(segment_path(n));
     match fs::hard_link(&private, &bundle) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             let ours = fs::read(&private).map_err(io_err(&private))?;
             let theirs = fs::read(&bundle).map_err(io_err(&bundle))?;
-            // An empty one is a copy a crash left unsynced.
             if theirs.is_empty() {
-                write_atomic(dir, &rel, &ours, false)?;
+                // A copy a crash left unsynced.
+                write_atomic(dir, &rel, &ours, true)?;
             } else if ours != theirs {
                 return Err(TlogError::TileConflict { path: rel });
+            } else {
+                File::open(&bundle)
+                    .and_then(|f| f.sync_all())
+                    .map_err(io_err(&bundle))?;
             }
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(io_err(&private)(e)),
-        // No hard links here (or another filesystem): a copy.
+        // Linked and unlinked by a publication that failed after: done.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if !fs::metadata(&bundle).is_ok_and(|m| m.len() > 0) {
+                return Err(io_err(&private)(e));
+            }
+        }
+        // No hard links here (or another filesystem): a durable copy.
         Err(_) => {
             let ours = fs::read(&private).map_err(io_err(&private))?;
-            write_atomic(dir, &rel, &ours, false)?;
+            write_atomic(dir, &rel, &ours, true)?;
         }
     }
-    Ok(parent)
+    Ok(dirs)
 }
 
 /// The private name of segment `n`, published and its bundle's folder
@@ -252,6 +267,7 @@ pub(crate) fn unlink_segment(dir: &Path, n: u64) -> Result<(), TlogError> {
 
 /// fsync each folder once.
 pub(crate) fn sync_dirs(mut dirs: Vec<PathBuf>) -> Result<(), TlogError> {
+    dirs.retain(|d| !d.as_os_str().is_empty());
     dirs.sort();
     dirs.dedup();
     for d in dirs {
@@ -272,6 +288,12 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<u64>, TlogError> {
     };
     for e in entries {
         let e = e.map_err(io_err(&seg_dir))?;
+        let name = e.file_name();
+        if name.to_str().is_some_and(|s| s.ends_with(".tmp")) {
+            // Left by a split interrupted midway (written again if needed).
+            let _ = fs::remove_file(e.path());
+            continue;
+        }
         if let Some(n) = e
             .file_name()
             .to_str()
@@ -285,56 +307,140 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<u64>, TlogError> {
     Ok(out)
 }
 
+/// What [`split_entries_log`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Split {
+    /// Whole entries found.
+    pub entries: u64,
+    /// Zeros after the last entry (blocks a crash left unwritten): dropped.
+    pub zeros: u64,
+}
+
 /// A log written before segments keeps its entries in one
-/// `private/entries.log`: split it into segments once, at open. A segment
-/// whose full bundle already holds the same bytes is not written again.
-/// Each segment is written through a temporary file and fsynced, and the
-/// old file goes only once they all are, so a crash midway leaves it to be
-/// split again. Returns the entries found (a torn tail goes to the last
-/// segment, for the checks at open to cut).
-pub(crate) fn split_entries_log(files: Files<'_>) -> Result<Option<u64>, TlogError> {
+/// `private/entries.log`: split it into segments once, at open, reading it
+/// one bundle at a time. A segment whose full bundle already holds the same
+/// bytes is not written again (that bundle is fsynced instead: the old
+/// writer did not). Each segment is written through a temporary file and
+/// fsynced, and the old file goes only once they all are, so a crash midway
+/// leaves it to be split again. A torn last entry goes to the last segment,
+/// for the checks at open to cut; a tail of zeros is dropped and counted;
+/// an empty entry before other bytes is damage, refused.
+pub(crate) fn split_entries_log(files: Files<'_>) -> Result<Option<Split>, TlogError> {
     let dir = files.dir;
     let old = dir.join(LEGACY_ENTRIES_LOG);
-    let mut bytes = Vec::new();
-    match File::open(&old) {
-        Ok(mut f) => f.read_to_end(&mut bytes).map_err(io_err(&old))?,
+    let file = match File::open(&old) {
+        Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_err(&old)(e)),
     };
-    let mut frames = Frames::new(&bytes);
-    let mut at = 0usize;
-    let mut n = 0u64;
-    let mut count = 0u64;
-    loop {
-        let start = at;
+    let mut reader = io::BufReader::with_capacity(1 << 20, file);
+    let mut split = Split::default();
+    let mut dirs = Vec::new();
+    let mut chunk = Vec::new();
+    let mut offset = 0u64;
+    for n in 0u64.. {
+        chunk.clear();
         let mut k = 0u64;
+        let mut end = false;
         while k < TILE_WIDTH {
-            let Some(e) = frames.next() else { break };
-            at += 2 + e.len();
+            let mut len = [0u8; 2];
+            let got = read_up_to(&mut reader, &mut len).map_err(io_err(&old))?;
+            if got < 2 {
+                chunk.extend_from_slice(&len[..got]);
+                end = true;
+                break;
+            }
+            let size = usize::from(u16::from_be_bytes(len));
+            if size == 0 {
+                let (zeros, rest) = count_zeros(&mut reader).map_err(io_err(&old))?;
+                if rest {
+                    return Err(TlogError::EntriesCorrupt {
+                        path: LEGACY_ENTRIES_LOG.to_owned(),
+                        offset,
+                        index: split.entries,
+                        reason: "an empty entry",
+                    });
+                }
+                split.zeros = 2 + zeros;
+                end = true;
+                break;
+            }
+            let start = chunk.len();
+            chunk.extend_from_slice(&len);
+            chunk.resize(start + 2 + size, 0);
+            let got = read_up_to(&mut reader, &mut chunk[start + 2..]).map_err(io_err(&old))?;
+            if got < size {
+                chunk.truncate(start + 2 + got);
+                end = true;
+                break;
+            }
+            offset += 2 + size as u64;
             k += 1;
+            split.entries += 1;
         }
-        count += k;
-        let whole = k == TILE_WIDTH;
-        // What follows the last whole entry goes with the last segment.
-        let end = if whole { at } else { bytes.len() };
-        let chunk = &bytes[start..end];
         if chunk.is_empty() {
             break;
         }
-        let published = whole
-            && read_opt(&files, &bundle_path(n, TILE_WIDTH))?.is_some_and(|f| f.bytes == chunk);
-        if !published {
-            write_atomic(dir, &segment_path(n), chunk, true)?;
+        let published = if k == TILE_WIDTH {
+            read_opt(&files, &bundle_path(n, TILE_WIDTH))?.filter(|f| f.bytes == chunk)
+        } else {
+            None
+        };
+        match published {
+            Some(found) => {
+                let path = if Path::new(&found.path).is_absolute() {
+                    PathBuf::from(&found.path)
+                } else {
+                    dir.join(&found.path)
+                };
+                File::open(&path)
+                    .and_then(|f| f.sync_all())
+                    .map_err(io_err(&path))?;
+                if let Some(p) = path.parent() {
+                    dirs.push(p.to_path_buf());
+                }
+            }
+            None => write_atomic(dir, &segment_path(n), &chunk, true)?,
         }
-        if !whole {
+        if end || k < TILE_WIDTH {
             break;
         }
-        n += 1;
     }
-    sync_dir(&dir.join(SEGMENTS))?;
+    dirs.push(dir.join(SEGMENTS));
+    sync_dirs(dirs)?;
     fs::remove_file(&old).map_err(io_err(&old))?;
     sync_dir(&dir.join("private"))?;
-    Ok(Some(count))
+    Ok(Some(split))
+}
+
+/// Fill `buf` as far as the reader goes; how much was read.
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut at = 0;
+    while at < buf.len() {
+        match r.read(&mut buf[at..]) {
+            Ok(0) => break,
+            Ok(n) => at += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(at)
+}
+
+/// Zeros to the end: how many, and whether anything else follows them.
+fn count_zeros(r: &mut impl Read) -> io::Result<(u64, bool)> {
+    let mut buf = [0u8; 8192];
+    let mut zeros = 0u64;
+    loop {
+        let n = read_up_to(r, &mut buf)?;
+        if n == 0 {
+            return Ok((zeros, false));
+        }
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Ok((zeros, true));
+        }
+        zeros += n as u64;
+    }
 }
 
 /// The bytes of segment `n` and the file they came from (see
@@ -345,11 +451,8 @@ pub fn segment_bytes(files: Files<'_>, n: u64) -> Result<Option<(String, Vec<u8>
 
 /// Write `bytes` to the end of `file`; on an error, cut it back to `len`.
 /// `Err((error, cut_back))`: whether the cut worked.
-pub(crate) fn append_or_cut(
-    file: &mut File,
-    len: u64,
-    bytes: &[u8],
-) -> Result<(), (io::Error, bool)> {
-    file.write_all(bytes)
+pub(crate) fn append_or_cut(file: &File, len: u64, bytes: &[u8]) -> Result<(), (io::Error, bool)> {
+    let mut f = file;
+    f.write_all(bytes)
         .map_err(|e| (e, file.set_len(len).is_ok()))
 }

@@ -159,8 +159,7 @@ impl Tlog {
         let published = r.checkpoint.size;
         let sync = Arc::new(SegmentSync::new(&dir));
         if let Some(seg) = &r.current {
-            sync.written(&seg.file, false)
-                .map_err(io_err(&dir.join(segment_path(seg.index))))?;
+            sync.written(&seg.file, false);
         }
         let mut log = Tlog {
             dir,
@@ -243,11 +242,11 @@ impl Tlog {
             let written = match self.current.as_mut() {
                 Some(c) if c.index == *seg => {
                     reused = true;
-                    append_or_cut(&mut c.file, c.bytes.len() as u64, data)
+                    append_or_cut(&c.file, c.bytes.len() as u64, data)
                 }
                 _ => match Segment::create(&self.dir, *seg) {
-                    Ok(mut s) => {
-                        let r = append_or_cut(&mut s.file, 0, data);
+                    Ok(s) => {
+                        let r = append_or_cut(&s.file, 0, data);
                         created.push(s);
                         r
                     }
@@ -277,26 +276,20 @@ impl Tlog {
                 self.full.push(seg);
                 self.sync.filled(s.file, fresh);
             } else {
-                if let Err(e) = self.sync.written(&s.file, fresh) {
-                    self.poisoned = Some(format!("segment {seg}: {e}"));
-                }
+                self.sync.written(&s.file, fresh);
                 self.current = Some(s);
             }
         }
         Ok(())
     }
 
-    /// Undo a failed append: the current segment cut back, the segments it
-    /// created removed; if that fails too, the log must be opened again.
+    /// Undo a failed append: the segments it created removed (newest
+    /// first, so that no segment is left past a gap), then the current
+    /// segment cut back and marked for the next fsync (the syncer may have
+    /// fsynced the bytes being cut). If that fails too, the log must be
+    /// opened again.
     fn undo(&mut self, reused: bool, created: &[Segment]) {
-        if reused {
-            if let Some(c) = &self.current {
-                if let Err(e) = c.file.set_len(c.bytes.len() as u64) {
-                    self.poisoned = Some(format!("cutting back segment {}: {e}", c.index));
-                }
-            }
-        }
-        for s in created {
+        for s in created.iter().rev() {
             if let Err(e) = std::fs::remove_file(self.dir.join(segment_path(s.index))) {
                 self.poisoned = Some(format!(
                     "removing segment {} after a failed write: {e}",
@@ -304,25 +297,46 @@ impl Tlog {
                 ));
             }
         }
+        if reused {
+            if let Some(c) = &self.current {
+                if let Err(e) = c.file.set_len(c.bytes.len() as u64) {
+                    self.poisoned = Some(format!("cutting back segment {}: {e}", c.index));
+                }
+                self.sync.written(&c.file, false);
+            }
+        }
     }
 
     /// Publish what is due: a checkpoint (with the tiles and bundles it
     /// needs) if the interval has passed since the last one and there are
-    /// new entries, else the full tiles if too many wait in memory. Returns
-    /// the new checkpoint, if one was signed. An error leaves everything to
-    /// be published by a later tick; appended entries are safe either way.
+    /// new entries, else the full tiles and bundles if too many wait.
+    /// Returns the new checkpoint, if one was signed. An error leaves
+    /// everything to be published by a later tick; appended entries are
+    /// safe either way.
     pub fn tick(&mut self) -> Result<Option<&SignedCheckpoint>, TlogError> {
+        match self.due()? {
+            Some(p) => {
+                let written = p.write();
+                self.end_publish(p, written)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// What [`Self::tick`] would publish now, taken out of the log to be
+    /// written without holding it ([`Publish::write`], then
+    /// [`Self::end_publish`]): appends may go on meanwhile. `None`: nothing
+    /// is due.
+    pub fn due(&mut self) -> Result<Option<Publish>, TlogError> {
         self.usable()?;
         let due = self
             .last_checkpoint
             .is_none_or(|t| t.elapsed() >= self.interval);
         if due && self.edge.size() > self.checkpoint.size {
-            self.publish()?;
-            return Ok(Some(&self.checkpoint));
+            return Ok(Some(self.begin_publish(true)?));
         }
         if self.full.len() > MAX_FULL_SEGMENTS || self.sealed.len() > MAX_SEALED {
-            self.sync_entries()?;
-            self.write_full()?;
+            return Ok(Some(self.begin_publish(false)?));
         }
         Ok(None)
     }
@@ -331,7 +345,9 @@ impl Tlog {
     pub fn checkpoint(&mut self) -> Result<&SignedCheckpoint, TlogError> {
         self.usable()?;
         if self.edge.size() > self.checkpoint.size {
-            self.publish()?;
+            let p = self.begin_publish(true)?;
+            let written = p.write();
+            self.end_publish(p, written)?;
         }
         Ok(&self.checkpoint)
     }
@@ -428,85 +444,164 @@ impl Tlog {
         })
     }
 
-    /// Everything up to the current size, then its signed checkpoint.
-    fn publish(&mut self) -> Result<(), TlogError> {
-        self.sync_entries()?;
-        self.write_full()?;
-        self.write_partial()?;
+    /// Take what is to be published out of the log: the full tiles and
+    /// segments waiting and, `with_checkpoint`, the partial tiles and
+    /// bundle of the current size and its signed checkpoint. Nothing is
+    /// written here; [`Self::end_publish`] puts it all back if writing fails.
+    fn begin_publish(&mut self, with_checkpoint: bool) -> Result<Publish, TlogError> {
         let size = self.edge.size();
-        let checkpoint = self.key.sign(size, self.edge.root()?)?;
-        write_atomic(&self.dir, CHECKPOINT, &checkpoint.note, true)?;
-        write_state(&self.dir, size - size % TILE_WIDTH)?;
-        self.checkpoint = checkpoint;
-        self.last_checkpoint = Some(Instant::now());
-        Ok(())
-    }
-
-    /// The full tiles and bundles waiting (entries fsynced before).
-    fn write_full(&mut self) -> Result<(), TlogError> {
-        for t in &self.sealed {
-            let path = tile_path(t.level, t.index, TILE_WIDTH);
-            write_once(&self.dir, &path, &tile_bytes(&t.hashes))?;
+        // Signed first: an error here leaves everything in place.
+        let checkpoint = if with_checkpoint {
+            Some(self.key.sign(size, self.edge.root()?)?)
+        } else {
+            None
+        };
+        let prev_partial_tiles = self.partial_tiles.clone();
+        let prev_partial_bundle = self.partial_bundle;
+        let sealed = std::mem::take(&mut self.sealed);
+        let full = std::mem::take(&mut self.full);
+        // Partial versions of what is now full go (after the full files).
+        let mut remove = Vec::new();
+        for t in &sealed {
             let level = usize::from(t.level);
-            if self
-                .partial_tiles
-                .get(level)
-                .copied()
-                .flatten()
-                .is_some_and(|(n, _)| n == t.index)
-            {
-                remove_partials(&self.dir, &path)?;
-                self.partial_tiles[level] = None;
+            if let Some(slot) = self.partial_tiles.get_mut(level) {
+                if slot.is_some_and(|(n, _)| n == t.index) {
+                    remove.push(tile_path(t.level, t.index, TILE_WIDTH));
+                    *slot = None;
+                }
             }
         }
-        self.sealed.clear();
-        // Each full segment linked as its bundle; the private names go once
-        // the bundles' folders are fsynced (so a power loss keeps one name).
-        let mut dirs = Vec::new();
-        for &n in &self.full {
-            dirs.push(link_segment(&self.dir, n)?);
-        }
-        sync_dirs(dirs)?;
-        for n in std::mem::take(&mut self.full) {
-            unlink_segment(&self.dir, n)?;
+        for &n in &full {
             if self.partial_bundle.is_some_and(|(p, _)| p == n) {
-                remove_partials(&self.dir, &bundle_path(n, TILE_WIDTH))?;
+                remove.push(bundle_path(n, TILE_WIDTH));
                 self.partial_bundle = None;
             }
         }
+        let mut partials = Vec::new();
+        if with_checkpoint {
+            let levels = usize::from(tile_levels(size));
+            if self.partial_tiles.len() < levels {
+                self.partial_tiles.resize(levels, None);
+            }
+            for level in 0..tile_levels(size) {
+                let hashes = self.edge.partial(level);
+                let width = hashes.len() as u64;
+                let index = size >> (u32::from(TILE_HEIGHT) * (u32::from(level) + 1));
+                let slot = &mut self.partial_tiles[usize::from(level)];
+                if width > 0 && *slot != Some((index, width)) {
+                    partials.push((tile_path(level, index, width), tile_bytes(hashes)));
+                    *slot = Some((index, width));
+                }
+            }
+            let width = size % TILE_WIDTH;
+            let index = size / TILE_WIDTH;
+            if width > 0 && self.partial_bundle != Some((index, width)) {
+                let bytes = self.current.as_ref().map_or(&[][..], |c| &c.bytes[..]);
+                partials.push((bundle_path(index, width), bytes.to_vec()));
+                self.partial_bundle = Some((index, width));
+            }
+        }
+        Ok(Publish {
+            dir: self.dir.clone(),
+            sync: self.sync.clone(),
+            sealed,
+            full,
+            remove,
+            partials,
+            checkpoint,
+            prev_partial_tiles,
+            prev_partial_bundle,
+        })
+    }
+
+    /// Hand back a publication once written (`written`: how that went). On
+    /// success its checkpoint, if any, is the log's latest; on an error,
+    /// what it held waits for the next one (a failed fsync stops the log
+    /// until it is opened again).
+    pub fn end_publish(
+        &mut self,
+        p: Publish,
+        written: Result<(), TlogError>,
+    ) -> Result<Option<&SignedCheckpoint>, TlogError> {
+        match written {
+            Ok(()) => match p.checkpoint {
+                Some(c) => {
+                    self.checkpoint = c;
+                    self.last_checkpoint = Some(Instant::now());
+                    Ok(Some(&self.checkpoint))
+                }
+                None => Ok(None),
+            },
+            Err(e) => {
+                let mut sealed = p.sealed;
+                sealed.append(&mut self.sealed);
+                self.sealed = sealed;
+                let mut full = p.full;
+                full.append(&mut self.full);
+                self.full = full;
+                self.partial_tiles = p.prev_partial_tiles;
+                self.partial_bundle = p.prev_partial_bundle;
+                if self.sync.failed() {
+                    self.poisoned = Some(format!("fsync of the log's segments: {e}"));
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A publication taken out of a [`Tlog`] ([`Tlog::due`]) to be written
+/// while appends go on: the entries' segments fsynced, full tiles written
+/// and full segments linked as their bundles (their folders fsynced before
+/// the private names go), partial versions of those removed, new partials
+/// written, and last the signed checkpoint and `private/state`.
+pub struct Publish {
+    dir: PathBuf,
+    sync: Arc<SegmentSync>,
+    sealed: Vec<SealedTile>,
+    full: Vec<u64>,
+    /// Full files whose partial versions go.
+    remove: Vec<String>,
+    /// (path, bytes) of the partial tiles and bundle to write.
+    partials: Vec<(String, Vec<u8>)>,
+    checkpoint: Option<SignedCheckpoint>,
+    prev_partial_tiles: Vec<Option<(u64, u64)>>,
+    prev_partial_bundle: Option<(u64, u64)>,
+}
+
+impl Publish {
+    /// Write it all, in the order a crash needs (see [`Publish`]). Safe to
+    /// run again after an error: every step is idempotent.
+    pub fn write(&self) -> Result<(), TlogError> {
+        self.sync.sync()?;
+        for t in &self.sealed {
+            let path = tile_path(t.level, t.index, TILE_WIDTH);
+            write_once(&self.dir, &path, &tile_bytes(&t.hashes))?;
+        }
+        let mut dirs = Vec::new();
+        for &n in &self.full {
+            dirs.extend(link_segment(&self.dir, n)?);
+        }
+        sync_dirs(dirs)?;
+        for &n in &self.full {
+            unlink_segment(&self.dir, n)?;
+        }
+        for full in &self.remove {
+            remove_partials(&self.dir, full)?;
+        }
+        for (path, bytes) in &self.partials {
+            write_atomic(&self.dir, path, bytes, false)?;
+        }
+        if let Some(c) = &self.checkpoint {
+            write_atomic(&self.dir, CHECKPOINT, &c.note, true)?;
+            write_state(&self.dir, c.size - c.size % TILE_WIDTH)?;
+        }
         Ok(())
     }
 
-    /// The partial tiles and bundle of the current size, where they changed.
-    fn write_partial(&mut self) -> Result<(), TlogError> {
-        let size = self.edge.size();
-        let levels = usize::from(tile_levels(size));
-        if self.partial_tiles.len() < levels {
-            self.partial_tiles.resize(levels, None);
-        }
-        for level in 0..tile_levels(size) {
-            let hashes = self.edge.partial(level);
-            let width = hashes.len() as u64;
-            let index = size >> (u32::from(TILE_HEIGHT) * (u32::from(level) + 1));
-            let slot = &mut self.partial_tiles[usize::from(level)];
-            if width > 0 && *slot != Some((index, width)) {
-                write_atomic(
-                    &self.dir,
-                    &tile_path(level, index, width),
-                    &tile_bytes(hashes),
-                    false,
-                )?;
-                *slot = Some((index, width));
-            }
-        }
-        let width = size % TILE_WIDTH;
-        let index = size / TILE_WIDTH;
-        if width > 0 && self.partial_bundle != Some((index, width)) {
-            let bytes = self.current.as_ref().map_or(&[][..], |c| &c.bytes[..]);
-            write_atomic(&self.dir, &bundle_path(index, width), bytes, false)?;
-            self.partial_bundle = Some((index, width));
-        }
-        Ok(())
+    /// The checkpoint it publishes, if any.
+    pub fn checkpoint(&self) -> Option<&SignedCheckpoint> {
+        self.checkpoint.as_ref()
     }
 }
 

@@ -61,6 +61,14 @@ pub async fn open(dir: PathBuf, tc: TlogConfig) -> Result<Tlog, StartError> {
         tracing::warn!(dir = %dir.display(), bytes = report.torn_bytes, size = report.size,
             "decision log: a last entry was only partly written (a crash or power loss mid-write); cut back to the last whole entry");
     }
+    if let Some(entries) = report.migrated {
+        tracing::info!(dir = %dir.display(), entries,
+            "decision log: private/entries.log (before segments) split into segments and removed");
+    }
+    for path in &report.dropped {
+        tracing::warn!(dir = %dir.display(), %path,
+            "decision log: a segment past a gap (a power loss kept it but not one before it) held only unsigned entries; removed");
+    }
     for path in &report.republished {
         tracing::warn!(dir = %dir.display(), %path, "decision log: a tile missing after a crash was written again from the entries");
     }

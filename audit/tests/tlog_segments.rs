@@ -195,6 +195,15 @@ fn as_before_segments(dir: &Path) {
     std::fs::write(dir.join("private/state"), format!("v1 512 {offset}\n")).unwrap();
 }
 
+/// Bytes at the end of the old `private/entries.log`.
+fn append_to_old_log(dir: &Path, bytes: &[u8]) {
+    let mut old = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("private/entries.log"))
+        .unwrap();
+    std::io::Write::write_all(&mut old, bytes).unwrap();
+}
+
 #[test]
 fn a_log_from_before_segments_is_split_once_and_goes_on() {
     let dir = tempdir();
@@ -204,12 +213,7 @@ fn a_log_from_before_segments_is_split_once_and_goes_on() {
     as_before_segments(dir.path());
     // A bundle the old writer had not written yet, and a torn last entry.
     std::fs::remove_file(dir.path().join("tile/entries/001")).unwrap();
-    let mut old = std::fs::OpenOptions::new()
-        .append(true)
-        .open(dir.path().join("private/entries.log"))
-        .unwrap();
-    std::io::Write::write_all(&mut old, &[0x01, 0x00, b'{']).unwrap();
-    drop(old);
+    append_to_old_log(dir.path(), &[0x01, 0x00, b'{']);
 
     let (mut log, report) = Tlog::open(dir.path(), &config()).unwrap();
     assert_eq!(report.migrated, Some(600));
@@ -236,12 +240,7 @@ fn a_log_from_before_segments_with_a_tail_of_zeros_is_split_without_it() {
     let dir = tempdir();
     write_log(dir.path(), 600);
     as_before_segments(dir.path());
-    let mut old = std::fs::OpenOptions::new()
-        .append(true)
-        .open(dir.path().join("private/entries.log"))
-        .unwrap();
-    std::io::Write::write_all(&mut old, &[0; 4096]).unwrap();
-    drop(old);
+    append_to_old_log(dir.path(), &[0; 4096]);
     let (log, report) = Tlog::open(dir.path(), &config()).unwrap();
     assert_eq!(
         (report.migrated, report.size, report.torn_bytes),
@@ -255,12 +254,7 @@ fn a_log_from_before_segments_with_a_tail_of_zeros_is_split_without_it() {
     let dir = tempdir();
     write_log(dir.path(), 600);
     as_before_segments(dir.path());
-    let mut old = std::fs::OpenOptions::new()
-        .append(true)
-        .open(dir.path().join("private/entries.log"))
-        .unwrap();
-    std::io::Write::write_all(&mut old, &[0, 0, 0, 3, b'a', b'b', b'c']).unwrap();
-    drop(old);
+    append_to_old_log(dir.path(), &[0, 0, 0, 3, b'a', b'b', b'c']);
     match Tlog::open(dir.path(), &config()) {
         Err(TlogError::EntriesCorrupt { index: 600, .. }) => {}
         other => panic!("{:?}", other.map(|(_, r)| r)),

@@ -169,13 +169,8 @@ fn recover_with(
                 unlink_segment(dir, n)?;
             }
             Some(b) => {
-                let i = Frames::new(&b.bytes)
-                    .zip(Frames::new(&ours))
-                    .take_while(|(a, b)| a == b)
-                    .count()
-                    .min(TILE_WIDTH as usize - 1) as u64;
                 return Err(TlogError::EntryMismatch {
-                    index: n * TILE_WIDTH + i,
+                    index: n * TILE_WIDTH + first_difference(&b.bytes, &ours),
                     path: b.path,
                     entries: segment_path(n),
                 });
@@ -600,15 +595,12 @@ impl<'a> Replay<'a> {
             self.bundle = bytes;
             return Ok(());
         };
-        let stored = Frames::new(&found.bytes).take(usize::try_from(width).unwrap_or(usize::MAX));
-        let mut ours = Frames::new(&self.bundle);
-        let mut i = 0u64;
-        for theirs in stored {
-            if ours.next() != Some(theirs) {
-                break;
-            }
-            i += 1;
-        }
+        // A wider stored file (a later partial, or the full one) is trimmed.
+        let i = Frames::new(&found.bytes)
+            .take(usize::try_from(width).unwrap_or(usize::MAX))
+            .zip(Frames::new(&self.bundle))
+            .take_while(|(a, b)| a == b)
+            .count() as u64;
         if i == width {
             return Ok(());
         }
@@ -624,18 +616,11 @@ impl<'a> Replay<'a> {
     fn check_full_bundle(&mut self, index: u64) -> Result<(), TlogError> {
         let path = bundle_path(index, TILE_WIDTH);
         match super::layout::read_opt(&self.files(), &path)? {
-            Some(found) if found.bytes != self.bundle => {
-                let i = Frames::new(&found.bytes)
-                    .zip(Frames::new(&self.bundle))
-                    .take_while(|(a, b)| a == b)
-                    .count()
-                    .min(TILE_WIDTH as usize - 1) as u64;
-                Err(TlogError::EntryMismatch {
-                    index: index * TILE_WIDTH + i,
-                    path: found.path,
-                    entries: self.source.clone(),
-                })
-            }
+            Some(found) if found.bytes != self.bundle => Err(TlogError::EntryMismatch {
+                index: index * TILE_WIDTH + first_difference(&found.bytes, &self.bundle),
+                path: found.path,
+                entries: self.source.clone(),
+            }),
             _ => Ok(()),
         }
     }
@@ -649,4 +634,14 @@ impl<'a> Replay<'a> {
         self.report.republished.push(path.to_owned());
         Ok(())
     }
+}
+
+/// The position in a bundle of the first entry where two framed runs
+/// differ (for naming it; at most 255).
+fn first_difference(a: &[u8], b: &[u8]) -> u64 {
+    let same = Frames::new(a)
+        .zip(Frames::new(b))
+        .take_while(|(x, y)| x == y)
+        .count();
+    same.min(TILE_WIDTH as usize - 1) as u64
 }

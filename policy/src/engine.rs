@@ -102,6 +102,14 @@ pub struct Decision {
     pub policy_set: [u8; 32],
 }
 
+/// [`PolicyEngine::cache_usage`]: per cache, (estimated bytes held, bound).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheUsage {
+    pub entity_stores: (u64, u64),
+    pub contexts: (u64, u64),
+    pub decisions: (u64, u64),
+}
+
 /// What a reload did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReloadOutcome {
@@ -128,10 +136,12 @@ struct Loaded {
     count: usize,
     claim_shape: ClaimShape,
     /// Per HTTP method: its action entity and the action groups above it
-    /// (`GET` → `read` → …), all a request's `action in …` can look at.
-    /// Passing only these, not every action, keeps the per-request entity
-    /// store (and its transitive closure) small.
-    action_entities: HashMap<&'static str, Vec<Entity>>,
+    /// (`GET` → `read` → …), all a request's `action in …` can look at,
+    /// as an entity store with its transitive closure computed. Passing
+    /// only these, not every action, keeps the per-request entity store
+    /// (and its transitive closure) small; a principal's store is this one
+    /// (its entities shared, not copied) plus the holder and the app.
+    action_stores: HashMap<&'static str, Entities>,
     actions: HashMap<&'static str, EntityUid>,
     step_up: HashSet<PolicyId>,
 }
@@ -161,11 +171,14 @@ pub struct PolicyEngine {
     scores: Box<[OnceLock<RestrictedExpression>]>,
     /// Entity stores holding a keyed principal, its app and the method's
     /// actions: a request then adds only its resource
-    /// (`DecisionRequest::principal_key`).
+    /// (`DecisionRequest::principal_key`). Bounded in bytes: a stream of
+    /// distinct principals (each new credential is one) must not pin memory
+    /// in proportion to the size of their claims.
     bases: moka::sync::Cache<u64, Arc<Base>>,
     /// A keyed principal's latest context: the requests of one session in
     /// the same second, from the same address and with the same risk, share
     /// it (building one costs two extension calls and a dozen allocations).
+    /// Bounded in bytes.
     contexts: moka::sync::Cache<[u8; 16], Arc<ContextEntry>>,
     /// Decisions already made for keyed principals, each with every input
     /// it was made from (see [`Memo`]); bounded in bytes.
@@ -221,10 +234,10 @@ impl Memo {
     }
 
     /// Bytes held, over-estimated, for the cache's bound. A memo keeps its
-    /// context entry alive (a Cedar record of a dozen values, shared by the
-    /// principal's memos of that second), so each memo counts one,
-    /// generously: a principal whose context changes every second cannot
-    /// pin much more memory than the bound says.
+    /// context entry alive (shared by the principal's memos of that
+    /// second), so each memo counts that entry's weight in full: a
+    /// principal whose context changes every second cannot pin more memory
+    /// than the bound says.
     fn weight(&self) -> u32 {
         let strings: usize = self
             .decision
@@ -233,20 +246,27 @@ impl Memo {
             .chain(&self.decision.errors)
             .map(|s| s.len() + 24)
             .sum();
-        let n = MEMO_FIXED_BYTES + self.app.len() + self.host.len() + self.path.len() + strings;
+        let n = MEMO_FIXED_BYTES
+            + self.context.weight as usize
+            + self.app.len()
+            + self.host.len()
+            + self.path.len()
+            + strings;
         u32::try_from(n).unwrap_or(u32::MAX)
     }
 }
 
 /// Bytes of decisions kept for keyed principals (at least 32,768 of them).
 const DECISION_CACHE_BYTES: u64 = 64 << 20;
-/// What a memo costs besides its strings: the memo, its `Decision`, the
-/// moka entry, and the context entry it keeps alive.
+/// What a memo costs besides its strings and its context entry: the memo,
+/// its `Decision` and the moka entry.
 const MEMO_FIXED_BYTES: usize = 2048;
 
 /// A built context and everything it was built from, besides the keyed
 /// principal's credential types (fixed by the key).
 struct ContextEntry {
+    /// Bytes held, over-estimated ([`context_weight`]).
+    weight: u32,
     auth_method: Box<str>,
     client_ip: IpAddr,
     now_unix: i64,
@@ -274,6 +294,8 @@ impl ContextEntry {
 
 /// A principal's part of the entity store for one method and app.
 struct Base {
+    /// Bytes held, over-estimated ([`base_weight`]).
+    weight: u32,
     generation: u64,
     principal: [u8; 16],
     action: &'static str,
@@ -281,8 +303,81 @@ struct Base {
     entities: Entities,
 }
 
-/// Principals' entity stores kept (each a few entities).
-const BASE_CACHE: u64 = 100_000;
+/// Bytes of principals' entity stores kept: about 16,000 principals with
+/// a few claims each.
+const BASE_CACHE_BYTES: u64 = 64 << 20;
+/// Bytes of principals' latest contexts kept: about 8,000 principals.
+const CONTEXT_CACHE_BYTES: u64 = 32 << 20;
+
+/// What one Cedar value costs in memory besides its own string bytes,
+/// over-estimated: the value and its kind, an entry of the record or set
+/// holding it, and the allocator's rounding. Measured with heaptrack
+/// (bench/RESULTS.md, "Caches bounded in bytes").
+const CEDAR_VALUE_BYTES: usize = 256;
+/// What a principal's entity store costs besides its claims: the holder
+/// entity and its four attributes, the app entity, the store's map over
+/// the shared action entities, and the moka entry.
+const BASE_FIXED_BYTES: usize = 4096;
+/// What a context costs besides its strings: a record of seven values, the
+/// risk record inside it, and the moka entry.
+const CONTEXT_FIXED_BYTES: usize = 6144;
+
+/// Bytes a JSON claim value becomes as a Cedar value, over-estimated.
+/// serde_json's recursion limit (128) bounds the depth of this walk.
+fn json_weight(v: &serde_json::Value) -> usize {
+    CEDAR_VALUE_BYTES
+        + match v {
+            serde_json::Value::String(s) => 2 * s.len(),
+            serde_json::Value::Array(a) => a.iter().map(json_weight).sum(),
+            serde_json::Value::Object(m) => {
+                m.iter().map(|(k, v)| 2 * k.len() + json_weight(v)).sum()
+            }
+            _ => 0,
+        }
+}
+
+fn strings_weight(v: &[String]) -> usize {
+    v.iter().map(|s| CEDAR_VALUE_BYTES + 2 * s.len()).sum()
+}
+
+/// Bytes a keyed principal's entity store holds, over-estimated: every
+/// claim counts, whether or not the schema's claim shape keeps it.
+fn base_weight(r: &DecisionRequest<'_>) -> u32 {
+    let claims: usize = r
+        .claims
+        .iter()
+        .map(|(ty, c)| {
+            let fields: usize = c
+                .claims
+                .iter()
+                .map(|(k, v)| 2 * k.len() + json_weight(v))
+                .sum();
+            2 * CEDAR_VALUE_BYTES + 2 * (ty.len() + c.issuer.len()) + fields
+        })
+        .sum();
+    let n = BASE_FIXED_BYTES
+        + 2 * r.principal_did.len()
+        + 2 * r.app.len()
+        + strings_weight(r.issuers)
+        + strings_weight(r.credential_types)
+        + claims;
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Bytes a keyed principal's context holds, over-estimated.
+fn context_weight(r: &DecisionRequest<'_>) -> u32 {
+    let factors: usize = r
+        .risk
+        .factors
+        .iter()
+        .map(|f| CEDAR_VALUE_BYTES + 3 * f.len())
+        .sum();
+    let n = CONTEXT_FIXED_BYTES
+        + 3 * r.auth_method.len()
+        + strings_weight(r.credential_types)
+        + factors;
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
 
 /// Generations of policy sets, process-wide.
 static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -340,8 +435,14 @@ impl PolicyEngine {
             resource_type: type_name("Didgate::Resource"),
             ips: moka::sync::Cache::new(IP_CACHE),
             scores: (0..=SCORE_STEPS).map(|_| OnceLock::new()).collect(),
-            bases: moka::sync::Cache::new(BASE_CACHE),
-            contexts: moka::sync::Cache::new(BASE_CACHE),
+            bases: moka::sync::Cache::builder()
+                .max_capacity(BASE_CACHE_BYTES)
+                .weigher(|_, b: &Arc<Base>| b.weight)
+                .build(),
+            contexts: moka::sync::Cache::builder()
+                .max_capacity(CONTEXT_CACHE_BYTES)
+                .weigher(|_, c: &Arc<ContextEntry>| c.weight)
+                .build(),
             decisions: moka::sync::Cache::builder()
                 .max_capacity(DECISION_CACHE_BYTES)
                 .weigher(|_, m: &Arc<Memo>| m.weight())
@@ -380,6 +481,20 @@ impl PolicyEngine {
 
     pub fn policy_count(&self) -> usize {
         self.current.load().count
+    }
+
+    /// What the per-principal caches hold, in estimated bytes, each against
+    /// its bound. Settles the caches' pending work first, so it is for
+    /// tests and status pages, not the request path.
+    pub fn cache_usage(&self) -> CacheUsage {
+        self.bases.run_pending_tasks();
+        self.contexts.run_pending_tasks();
+        self.decisions.run_pending_tasks();
+        CacheUsage {
+            entity_stores: (self.bases.weighted_size(), BASE_CACHE_BYTES),
+            contexts: (self.contexts.weighted_size(), CONTEXT_CACHE_BYTES),
+            decisions: (self.decisions.weighted_size(), DECISION_CACHE_BYTES),
+        }
     }
 
     /// SHA-256 of the policy set in force: over the schema's text and each
@@ -592,6 +707,7 @@ impl PolicyEngine {
         self.bases.insert(
             slot,
             Arc::new(Base {
+                weight: base_weight(r),
                 generation: loaded.generation,
                 principal: key,
                 action: method,
@@ -628,15 +744,16 @@ impl PolicyEngine {
         )
         .map_err(|e| e.to_string())?;
         let actions = loaded
-            .action_entities
+            .action_stores
             .get(method)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        let mut all = Vec::with_capacity(actions.len() + 2);
-        all.extend(actions.iter().cloned());
-        all.push(holder);
-        all.push(Entity::new_no_attrs(app.clone(), HashSet::new()));
-        Entities::from_entities(all, None).map_err(|e| e.to_string())
+            .cloned()
+            .unwrap_or_else(Entities::empty);
+        actions
+            .add_entities(
+                [holder, Entity::new_no_attrs(app.clone(), HashSet::new())],
+                None,
+            )
+            .map_err(|e| e.to_string())
     }
 
     fn build_request(
@@ -699,6 +816,7 @@ impl PolicyEngine {
         }
         let context = self.build_context(r, score_step)?;
         let entry = Arc::new(ContextEntry {
+            weight: context_weight(r),
             auth_method: r.auth_method.into(),
             client_ip: r.client_ip,
             now_unix: r.now_unix,
@@ -1035,6 +1153,18 @@ fn build(
             (*m, closure)
         })
         .collect();
+    let action_stores = action_entities
+        .iter()
+        .map(|(m, closure)| {
+            Entities::from_entities(closure.iter().cloned(), None)
+                .map(|store| (*m, store))
+                .map_err(|e| PolicyError::Schema {
+                    file: schema_name.to_owned(),
+                    at: "?".into(),
+                    message: e.to_string(),
+                })
+        })
+        .collect::<Result<_, _>>()?;
     let count = set.policies().count();
     let (by_app, unscoped) = slice_by_app(&set)?;
     Ok(Loaded {
@@ -1044,7 +1174,7 @@ fn build(
         unscoped,
         count,
         claim_shape,
-        action_entities,
+        action_stores,
         actions,
         step_up,
     })

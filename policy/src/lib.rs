@@ -20,7 +20,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use engine::{
-    Decision, DecisionReason, DecisionRequest, Effect, PolicyEngine, ReloadOutcome, RiskContext,
+    CacheUsage, Decision, DecisionReason, DecisionRequest, Effect, PolicyEngine, ReloadOutcome,
+    RiskContext,
 };
 pub use testfile::{run_tests, TestCaseResult, TestReport};
 

@@ -430,6 +430,75 @@ fn keyed_principals_reuse_their_entities_and_nothing_else() {
     );
 }
 
+/// A stream of distinct keyed principals (each new credential is one)
+/// cannot make the engine keep more than its bounds, however large their
+/// claims: the per-principal caches are bounded in bytes, not entries.
+/// Before, each kept 100,000 principals whatever their size, and a load
+/// test of fresh credentials grew the gateway to 1.5 GB.
+#[test]
+fn distinct_principals_with_large_claims_stay_within_the_byte_bounds() {
+    let e = engine(
+        r#"
+@id("admins") permit (principal, action, resource in Didgate::App::"a")
+  when { principal.claims has EmployeeCredential.role && principal.claims.EmployeeCredential.role == "admin" };
+"#,
+    )
+    .unwrap();
+    let big = "x".repeat(32 * 1024);
+    let claims = typed(
+        &obj(json!({ "role": "admin", "name": big })),
+        &["EmployeeCredential".to_owned()],
+    );
+    let types = ["EmployeeCredential".to_owned()];
+    let issuers = ["did:key:zIss".to_owned()];
+    let ask = |i: u32, second: i64| {
+        let mut key = [0u8; 16];
+        key[..4].copy_from_slice(&i.to_le_bytes());
+        e.decide(&DecisionRequest {
+            principal_key: Some(key),
+            principal_did: "did:key:z6Mk",
+            issuers: &issuers,
+            credential_types: &types,
+            claims: &claims,
+            action: "GET",
+            app: "a",
+            host: "localhost",
+            path: "/x",
+            auth_method: "vp_jwt",
+            client_ip: IpAddr::from([10, 1, 2, 3]),
+            now_unix: 1_800_000_000 + second,
+            risk: RiskContext {
+                score: 0.0,
+                factors: &[],
+                cold_start: false,
+            },
+        })
+    };
+    // 64 KiB of claims a principal (both copies counted twice over): the
+    // 64 MiB bound on entity stores holds about 500 of them.
+    for i in 0..3_000 {
+        assert_eq!(ask(i, 0).effect, Effect::Allow);
+    }
+    let usage = e.cache_usage();
+    for (name, (held, bound)) in [
+        ("entity stores", usage.entity_stores),
+        ("contexts", usage.contexts),
+        ("decisions", usage.decisions),
+    ] {
+        assert!(held <= bound, "{name}: {held} bytes held, bound {bound}");
+    }
+    let (held, bound) = usage.entity_stores;
+    assert!(
+        held > bound / 2,
+        "large claims weigh what they hold: {held} of {bound}"
+    );
+    // Still exact after evictions: a principal asked again, in a later
+    // second, is decided afresh.
+    for i in 0..3_000 {
+        assert_eq!(ask(i, 1).effect, Effect::Allow);
+    }
+}
+
 /// A keyed principal's context, and its decisions, are reused only while
 /// every input they were made from is the same: the address, the time, the
 /// risk score, factors and cold start, the authentication method, the HTTP

@@ -148,6 +148,8 @@ pub struct AssertionCache {
 }
 
 struct CachedAssertion {
+    /// Bytes held, over-estimated ([`assertion_weight`]).
+    weight: u32,
     principal: Arc<Principal>,
     audience: Arc<str>,
     auth_method: &'static str,
@@ -157,10 +159,52 @@ struct CachedAssertion {
     header: HeaderValue,
 }
 
+/// What a cached assertion costs besides its header and its principal's
+/// strings: the entry, its `Arc`s and the moka node.
+const ASSERTION_FIXED_BYTES: usize = 1024;
+
+/// Bytes an entry holds, over-estimated. It keeps its principal alive,
+/// which may be the only reference left to it, so the principal counts in
+/// full: its strings and its claims.
+fn assertion_weight(p: &Principal, header: &HeaderValue) -> u32 {
+    fn json(v: &serde_json::Value) -> usize {
+        // A serde_json value and its map or vector slot, with rounding.
+        96 + match v {
+            serde_json::Value::String(s) => s.len(),
+            serde_json::Value::Array(a) => a.iter().map(json).sum(),
+            serde_json::Value::Object(m) => m.iter().map(|(k, v)| 32 + k.len() + json(v)).sum(),
+            _ => 0,
+        }
+    }
+    let strings = |v: &[String]| -> usize { v.iter().map(|s| 32 + s.len()).sum() };
+    let claims: usize = p
+        .claims
+        .iter()
+        .map(|(ty, c)| {
+            let fields: usize = c.claims.iter().map(|(k, v)| 32 + k.len() + json(v)).sum();
+            128 + ty.len() + c.issuer.len() + fields
+        })
+        .sum();
+    let n = ASSERTION_FIXED_BYTES
+        + header.len()
+        + p.did.len()
+        + strings(&p.issuers)
+        + strings(&p.credential_types)
+        + strings(&p.credential_ids)
+        + claims;
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 impl AssertionCache {
-    pub fn new(capacity: u64) -> Self {
+    /// Keeps at most `capacity_bytes` of assertions and the principals they
+    /// hold (estimated generously): a stream of distinct holders cannot pin
+    /// more memory than that, however large their claims.
+    pub fn new(capacity_bytes: u64) -> Self {
         Self {
-            entries: moka::sync::Cache::builder().max_capacity(capacity).build(),
+            entries: moka::sync::Cache::builder()
+                .max_capacity(capacity_bytes)
+                .weigher(|_, a: &Arc<CachedAssertion>| a.weight)
+                .build(),
             hasher: std::hash::RandomState::new(),
         }
     }
@@ -209,6 +253,7 @@ impl AssertionCache {
         self.entries.insert(
             key,
             Arc::new(CachedAssertion {
+                weight: assertion_weight(principal, &header),
                 principal: principal.clone(),
                 audience: audience.clone(),
                 auth_method,
@@ -412,7 +457,7 @@ mod tests {
     #[test]
     fn assertions_are_reused_only_for_the_same_statement_and_while_fresh() {
         let signer = AssertionSigner::new(SigningKey::generate(KeyType::Ed25519), "https://gw", 60);
-        let cache = AssertionCache::new(100);
+        let cache = AssertionCache::new(1 << 20);
         let app: Arc<str> = Arc::from("app");
         let alice = principal("engineer");
         let get = |p: &Arc<Principal>, aud: &Arc<str>, method, risk, now| {

@@ -265,7 +265,7 @@ async fn build_gateway(
             crate::request::log_files::ENTRIES_PREFIX,
         ),
         signer,
-        assertions: crate::request::assertion::AssertionCache::new(100_000),
+        assertions: crate::request::assertion::AssertionCache::new(ASSERTION_CACHE_BYTES),
         proxy: Proxy::new(config.server.limits.request_body_timeout())
             .map_err(StartError::Client)?,
         risk,
@@ -858,6 +858,10 @@ struct HelloRecorder {
 }
 
 /// A ClientHello can span several records; each adds a 5-byte header.
+/// Bytes of signed identity assertions (and the principals they hold) kept
+/// for reuse: about 20,000 holders with a few claims each.
+const ASSERTION_CACHE_BYTES: u64 = 64 << 20;
+
 const RECORD_CAP: usize = ja4::MAX_CLIENT_HELLO + 64;
 
 impl HelloRecorder {

@@ -273,7 +273,14 @@ fn start(opts: &Opts, work: &Path, me: &Path, didgate: &Path, nginx: &Path) -> R
     let conf = ngx_dir.join("nginx.conf");
     std::fs::write(
         &conf,
-        report::nginx_conf(&ngx_dir, upstream, authz, nginx_proxy, nginx_auth),
+        report::nginx_conf(
+            &ngx_dir,
+            crate::options::cpu_count(cpu)?,
+            upstream,
+            authz,
+            nginx_proxy,
+            nginx_auth,
+        ),
     )?;
     let mut ngx = Proc::spawn(
         "nginx",
@@ -461,7 +468,7 @@ impl Driver<'_> {
             "-c".into(),
             self.opts.client_cpu.clone(),
             self.wrk.to_string_lossy().into_owned(),
-            "-t1".into(),
+            format!("-t{}", crate::options::cpu_count(&self.opts.client_cpu)?),
             format!("-c{conns}"),
             format!("-d{secs}s"),
             "--timeout".into(),
@@ -614,6 +621,59 @@ fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// The rows measured again with the servers and wrk sharing every core.
+const SHARED_CPU_ROWS: [System; 3] = [
+    System::BareProxy,
+    System::NginxProxy,
+    System::DidgateSession,
+];
+
+/// Peak throughput of the systems `measured` picks: a warm-up each, then the
+/// repetitions interleaved across systems so that drift on a noisy machine
+/// touches every system alike. Every system has a row; those not measured
+/// have no runs.
+fn peaks(d: &mut Driver<'_>, measured: impl Fn(&System) -> bool) -> Result<Vec<Row>> {
+    let opts = d.opts;
+    let mut runs: Vec<Vec<Run>> = vec![Vec::new(); System::ALL.len()];
+    let mut expected = [20_000.0f64; System::ALL.len()];
+    println!(
+        "==> warm-up ({} s each, {} connections)",
+        opts.warmup, opts.connections
+    );
+    for (i, sys) in System::ALL
+        .into_iter()
+        .enumerate()
+        .filter(|(_, s)| measured(s))
+    {
+        let w = d.run(sys, opts.warmup, opts.connections, false, expected[i])?;
+        expected[i] = w.rps.max(1_000.0);
+    }
+    for rep in 1..=opts.reps {
+        println!(
+            "==> repetition {rep}/{} ({} s each)",
+            opts.reps, opts.duration
+        );
+        for (i, sys) in System::ALL
+            .into_iter()
+            .enumerate()
+            .filter(|(_, s)| measured(s))
+        {
+            let r = d.run(sys, opts.duration, opts.connections, false, expected[i])?;
+            expected[i] = expected[i].max(r.rps);
+            runs[i].push(r);
+        }
+    }
+    Ok(System::ALL
+        .into_iter()
+        .zip(&runs)
+        .map(|(system, r)| Row {
+            system,
+            summary: summarize(r),
+            runs: r.clone(),
+        })
+        .collect())
+}
+
 pub fn run(opts: Opts) -> Result<()> {
     let didgate = std::fs::canonicalize(&opts.didgate).with_context(|| {
         format!(
@@ -621,6 +681,20 @@ pub fn run(opts: Opts) -> Result<()> {
             opts.didgate.display()
         )
     })?;
+    crate::options::cpu_count(&opts.server_cpu).context("--server-cpu")?;
+    crate::options::cpu_count(&opts.client_cpu).context("--client-cpu")?;
+    let shared_cpus = match &opts.shared_cpus {
+        Some(list) if list.is_empty() => None,
+        Some(list) => {
+            crate::options::cpu_count(list).context("--shared-cpus")?;
+            Some(list.clone())
+        }
+        None => std::thread::available_parallelism()
+            .ok()
+            .map(|n| n.get())
+            .filter(|n| *n >= 2)
+            .map(|n| format!("0-{}", n - 1)),
+    };
     let nginx = which("nginx")?;
     let wrk = which("wrk")?;
     which("taskset")?;
@@ -646,48 +720,9 @@ pub fn run(opts: Opts) -> Result<()> {
         tokens_ready: false,
     };
 
-    // Peak: warm-up, then the repetitions interleaved across systems so that
-    // drift on a noisy machine touches every system alike.
-    let mut runs: Vec<Vec<Run>> = vec![Vec::new(); System::ALL.len()];
-    let mut expected = [20_000.0f64; System::ALL.len()];
-    println!(
-        "==> warm-up ({} s each, {} connections)",
-        opts.warmup, opts.connections
-    );
-    let measured = |sys: &System| opts.only.is_empty() || opts.only.contains(sys);
     println!("  didgate's pid: {}", stack.didgate_proc.pid());
-    for (i, sys) in System::ALL
-        .into_iter()
-        .enumerate()
-        .filter(|(_, s)| measured(s))
-    {
-        let w = d.run(sys, opts.warmup, opts.connections, false, expected[i])?;
-        expected[i] = w.rps.max(1_000.0);
-    }
-    for rep in 1..=opts.reps {
-        println!(
-            "==> repetition {rep}/{} ({} s each)",
-            opts.reps, opts.duration
-        );
-        for (i, sys) in System::ALL
-            .into_iter()
-            .enumerate()
-            .filter(|(_, s)| measured(s))
-        {
-            let r = d.run(sys, opts.duration, opts.connections, false, expected[i])?;
-            expected[i] = expected[i].max(r.rps);
-            runs[i].push(r);
-        }
-    }
-    let rows: Vec<Row> = System::ALL
-        .into_iter()
-        .zip(&runs)
-        .map(|(system, r)| Row {
-            system,
-            summary: summarize(r),
-            runs: r.clone(),
-        })
-        .collect();
+    let measured = |sys: &System| opts.only.is_empty() || opts.only.contains(sys);
+    let rows = peaks(&mut d, measured)?;
     if !opts.only.is_empty() {
         println!("==> --only: no half load, no soak, no report");
         return Ok(());
@@ -799,19 +834,60 @@ pub fn run(opts: Opts) -> Result<()> {
         None
     };
     let machine = report::machine(&d.wrk)?;
+    let (wrk, load_lua) = (d.wrk.clone(), d.load_lua.clone());
     stack.didgate_proc.check_alive()?;
+
+    // The same peak with every core shared by the servers and wrk, as a
+    // deployment on this machine would run (nginx with one worker per core).
+    let two_core = match shared_cpus.as_deref() {
+        None => None,
+        Some(cpus) => {
+            drop(stack);
+            let wide = Opts {
+                server_cpu: cpus.to_owned(),
+                client_cpu: cpus.to_owned(),
+                ..opts.clone()
+            };
+            println!("==> the servers and wrk sharing CPU {cpus}");
+            let mut stack = start(&wide, &work, &me, &didgate, &nginx)?;
+            let mut d = Driver {
+                opts: &wide,
+                work: work.clone(),
+                wrk,
+                load_lua,
+                stack: &stack,
+                log: std::fs::File::options()
+                    .append(true)
+                    .open(work.join("wrk.log"))?,
+                tokens_ready: false,
+            };
+            let rows = peaks(&mut d, |s| SHARED_CPU_ROWS.contains(s))?;
+            stack.didgate_proc.check_alive()?;
+            Some(report::SharedCpus {
+                cpus: cpus.to_owned(),
+                rows,
+            })
+        }
+    };
 
     let rep = Report {
         opts: opts.clone(),
         rows,
         half,
         soak,
+        two_core,
         machine,
     };
     let text = report::markdown(&rep);
     report::write_section(&opts.out, &text)?;
     println!("==> results written to {}", opts.out.display());
     let errors: u64 = rep.rows.iter().map(|r| r.summary.errors).sum::<u64>()
+        + rep
+            .two_core
+            .iter()
+            .flat_map(|t| &t.rows)
+            .map(|r| r.summary.errors)
+            .sum::<u64>()
         + rep.half.direct.errors
         + rep.half.didgate.errors
         + rep.soak.as_ref().map(|s| s.run.errors).unwrap_or(0);

@@ -43,6 +43,12 @@ pub struct Opts {
     /// CPU (taskset list) for the load generator.
     #[arg(long, default_value = "1")]
     pub client_cpu: String,
+    /// After the rest, measure the bare proxy, nginx (one worker per core)
+    /// and didgate's session row again with the servers and wrk all sharing
+    /// these CPUs, as a deployment would run [default: every CPU, when there
+    /// are at least two]; an empty list skips it.
+    #[arg(long)]
+    pub shared_cpus: Option<String>,
     /// The command line to print in the report (the wrapper script passes its own).
     #[arg(long)]
     pub command_line: Option<String>,
@@ -54,6 +60,27 @@ pub struct Opts {
     /// no half load, no soak, nothing written to --out.
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<System>,
+}
+
+/// How many CPUs a taskset list names (`0`, `0,1`, `0-3,6`): the server
+/// side gets that many nginx workers (didgate and the bare proxy run one
+/// runtime worker per CPU they are pinned to by themselves), and wrk that
+/// many threads on the client side.
+pub fn cpu_count(list: &str) -> anyhow::Result<usize> {
+    let mut cpus = std::collections::BTreeSet::new();
+    for part in list.split(',') {
+        let part = part.trim();
+        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+        let parse = |s: &str| {
+            s.trim()
+                .parse::<u16>()
+                .map_err(|_| anyhow::anyhow!("{list:?} is not a CPU list such as 0, 0,1 or 0-3"))
+        };
+        let (lo, hi) = (parse(lo)?, parse(hi)?);
+        anyhow::ensure!(lo <= hi, "{list:?}: the range {lo}-{hi} runs backwards");
+        cpus.extend(lo..=hi);
+    }
+    Ok(cpus.len())
 }
 
 /// Which didgate path the paced runs (half load, soak) measure.
@@ -68,6 +95,23 @@ impl Paced {
         match self {
             Paced::Session => System::DidgateSession,
             Paced::Bearer => System::DidgateBearerHit,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::cpu_count;
+
+    #[test]
+    fn cpu_lists_are_counted_and_bad_ones_refused() {
+        assert_eq!(cpu_count("0").unwrap(), 1);
+        assert_eq!(cpu_count("0,1").unwrap(), 2);
+        assert_eq!(cpu_count("0-3,6").unwrap(), 5);
+        assert_eq!(cpu_count("1,1,0-1").unwrap(), 2);
+        for bad in ["", "a", "3-1", "0,,1", "-1", "99999"] {
+            assert!(cpu_count(bad).is_err(), "{bad:?} accepted");
         }
     }
 }

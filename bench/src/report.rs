@@ -48,21 +48,35 @@ pub struct Machine {
     pub didgate: String,
 }
 
+/// The peak rows measured again with the servers and wrk sharing `cpus`.
+pub struct SharedCpus {
+    pub cpus: String,
+    pub rows: Vec<Row>,
+}
+
 pub struct Report {
     pub opts: Opts,
     pub rows: Vec<Row>,
     pub half: HalfLoad,
     pub soak: Option<Soak>,
+    pub two_core: Option<SharedCpus>,
     pub machine: Machine,
 }
 
-/// nginx: one worker (the server side has one core), keep-alive to the
-/// upstream and to the auth endpoint, buffered access log — the setup an
-/// operator who tunes nginx would use.
-pub fn nginx_conf(dir: &Path, upstream: u16, authz: u16, proxy: u16, auth: u16) -> String {
+/// nginx: one worker per server-side core, keep-alive to the upstream and
+/// to the auth endpoint, buffered access log — the setup an operator who
+/// tunes nginx would use.
+pub fn nginx_conf(
+    dir: &Path,
+    workers: usize,
+    upstream: u16,
+    authz: u16,
+    proxy: u16,
+    auth: u16,
+) -> String {
     let d = dir.display();
     format!(
-        r#"worker_processes 1;
+        r#"worker_processes {workers};
 pid {d}/nginx.pid;
 error_log {d}/error.log warn;
 events {{ worker_connections 4096; }}
@@ -247,6 +261,8 @@ fn ratio(a: f64, b: f64) -> String {
 pub fn markdown(r: &Report) -> String {
     let o = &r.opts;
     let m = &r.machine;
+    let server_cpus = crate::options::cpu_count(&o.server_cpu).unwrap_or(1);
+    let client_cpus = crate::options::cpu_count(&o.client_cpu).unwrap_or(1);
     let mut s = String::new();
     let date = time::OffsetDateTime::now_utc();
     let _ = writeln!(s, "{BEGIN}");
@@ -272,10 +288,15 @@ pub fn markdown(r: &Report) -> String {
     let _ = writeln!(s, "```sh\n{cmd}\n```\n");
     let _ = writeln!(
         s,
-        "Server side (upstream, proxy, auth endpoint) pinned to CPU {}, wrk (1 thread) to CPU {}. \
+        "Server side (upstream, proxy, auth endpoint) pinned to CPU {} (nginx with {} worker{}), \
+         wrk ({} thread{}) to CPU {}. \
          Peak: {} connections, {} s warm-up, {} × {} s per system, repetitions interleaved \
          across systems; medians. Request: `GET /eng/docs`, {}-byte upstream answer.\n",
         o.server_cpu,
+        server_cpus,
+        if server_cpus == 1 { "" } else { "s" },
+        client_cpus,
+        if client_cpus == 1 { "" } else { "s" },
         o.client_cpu,
         o.connections,
         o.warmup,
@@ -342,6 +363,9 @@ pub fn markdown(r: &Report) -> String {
     for row in &r.rows {
         let each: Vec<String> = row.runs.iter().map(|x| format!("{:.0}", x.rps)).collect();
         let _ = writeln!(s, "- {}: {}", row.system.label(), each.join(", "));
+    }
+    if let Some(t) = &r.two_core {
+        shared_cpus(&mut s, r, t);
     }
     let h = &r.half;
     let paced = o.paced.system().label();
@@ -508,4 +532,45 @@ pub fn write_section(path: &Path, section: &str) -> Result<()> {
         _ => format!("{}\n{section}", old.trim_end()),
     };
     std::fs::write(path, new).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The table of the run with every core shared: each row against nginx on
+/// the same cores and against its own one-core figure.
+fn shared_cpus(s: &mut String, r: &Report, t: &SharedCpus) {
+    let n = crate::options::cpu_count(&t.cpus).unwrap_or(1);
+    let _ = writeln!(
+        s,
+        "\n**Sharing CPU {} ({n} cores)**: the upstream, the proxy and wrk ({n} threads) all on \
+         the same cores, nginx with {n} workers and didgate with one runtime worker per core, \
+         as a deployment on this machine would run; {} × {} s per system, medians.\n",
+        t.cpus, r.opts.reps, r.opts.duration
+    );
+    let rps = |rows: &[Row], sys: System| {
+        rows.iter()
+            .find(|x| x.system == sys)
+            .map(|x| x.summary.rps)
+            .unwrap_or(0.0)
+    };
+    let nginx = rps(&t.rows, System::NginxProxy);
+    let _ = writeln!(
+        s,
+        "| system | req/s | p50 µs | p99 µs | vs nginx proxy | vs its one-core row | CPU µs/req | errors |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    for row in t.rows.iter().filter(|x| !x.runs.is_empty()) {
+        let x = &row.summary;
+        let _ = writeln!(
+            s,
+            "| {} | {:.0} | {:.0} | {:.0} | {} | {} | {:.1} | {} |",
+            row.system.label(),
+            x.rps,
+            x.p50,
+            x.p99,
+            ratio(x.rps, nginx),
+            ratio(x.rps, rps(&r.rows, row.system)),
+            x.cpu_us,
+            x.errors
+        );
+    }
+    let _ = writeln!(s);
 }

@@ -17,6 +17,7 @@ fn short_run(
     didgate: &Path,
     dir: &Path,
     soak_secs: u32,
+    extra: &[&str],
 ) -> std::process::Output {
     Command::new(me)
         .current_dir(root)
@@ -29,6 +30,7 @@ fn short_run(
         .arg(dir.join("RESULTS.md"))
         .arg("--work")
         .arg(dir.join("work"))
+        .args(extra)
         .output()
         .unwrap()
 }
@@ -53,7 +55,7 @@ fn a_short_run_measures_every_system_without_errors() {
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join("RESULTS.md");
     std::fs::write(&out, "# results\n\nkept above the section\n").unwrap();
-    let run = short_run(me, root, &didgate, &dir, 3);
+    let run = short_run(me, root, &didgate, &dir, 3, &[]);
     let stdout = String::from_utf8_lossy(&run.stdout);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "harness failed:\n{stdout}\n{stderr}");
@@ -87,9 +89,23 @@ fn a_short_run_measures_every_system_without_errors() {
     assert!(text.contains("**Above the floor**"), "{text}");
     assert!(text.contains("**Memory soak**"), "{text}");
     assert!(text.contains("**Targets**"), "{text}");
+    // With two cores or more, the same rows again with every core shared.
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2 {
+        let shared = text
+            .split("**Sharing CPU")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no shared-CPU table:\n{text}"));
+        let row = shared
+            .lines()
+            .find(|l| l.starts_with("| didgate, browser session cookie |"))
+            .unwrap_or_else(|| panic!("no session row sharing CPUs:\n{text}"));
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        assert!(cells[2].parse::<f64>().unwrap() > 0.0, "{row}");
+        assert_eq!(cells[8], "0", "errors in {row}");
+    }
 
     // A second run replaces the section instead of adding another.
-    let again = short_run(me, root, &didgate, &dir, 0);
+    let again = short_run(me, root, &didgate, &dir, 0, &["--shared-cpus", ""]);
     assert!(
         again.status.success(),
         "{}",
@@ -98,6 +114,10 @@ fn a_short_run_measures_every_system_without_errors() {
     let text = std::fs::read_to_string(&out).unwrap();
     assert_eq!(text.matches("load-harness:begin").count(), 1, "{text}");
     assert!(text.contains("Memory soak: skipped"), "{text}");
+    assert!(
+        !text.contains("**Sharing CPU"),
+        "--shared-cpus \"\" skips it: {text}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -304,14 +304,10 @@ pub fn markdown(r: &Report) -> String {
         o.duration,
         crate::servers::UPSTREAM_BODY.len()
     );
-    let by = |sys: System| {
-        r.rows
-            .iter()
-            .find(|x| x.system == sys)
-            .map(|x| x.summary.rps)
-            .unwrap_or(0.0)
-    };
-    let (nginx, direct) = (by(System::NginxProxy), by(System::Direct));
+    let (nginx, direct) = (
+        rps_of(&r.rows, System::NginxProxy),
+        rps_of(&r.rows, System::Direct),
+    );
     let _ = writeln!(
         s,
         "| system | req/s | p50 µs | p99 µs | p99.9 µs | vs nginx proxy | vs direct | CPU µs/req | errors |"
@@ -534,6 +530,14 @@ pub fn write_section(path: &Path, section: &str) -> Result<()> {
     std::fs::write(path, new).with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// `sys`'s median req/s among `rows`; 0 when it was not measured.
+fn rps_of(rows: &[Row], sys: System) -> f64 {
+    rows.iter()
+        .find(|x| x.system == sys)
+        .map(|x| x.summary.rps)
+        .unwrap_or(0.0)
+}
+
 /// The table of the run with every core shared: each row against nginx on
 /// the same cores and against its own one-core figure.
 fn shared_cpus(s: &mut String, r: &Report, t: &SharedCpus) {
@@ -545,13 +549,7 @@ fn shared_cpus(s: &mut String, r: &Report, t: &SharedCpus) {
          as a deployment on this machine would run; {} × {} s per system, medians.\n",
         t.cpus, r.opts.reps, r.opts.duration
     );
-    let rps = |rows: &[Row], sys: System| {
-        rows.iter()
-            .find(|x| x.system == sys)
-            .map(|x| x.summary.rps)
-            .unwrap_or(0.0)
-    };
-    let nginx = rps(&t.rows, System::NginxProxy);
+    let nginx = rps_of(&t.rows, System::NginxProxy);
     let _ = writeln!(
         s,
         "| system | req/s | p50 µs | p99 µs | vs nginx proxy | vs its one-core row | CPU µs/req | errors |"
@@ -567,7 +565,7 @@ fn shared_cpus(s: &mut String, r: &Report, t: &SharedCpus) {
             x.p50,
             x.p99,
             ratio(x.rps, nginx),
-            ratio(x.rps, rps(&r.rows, row.system)),
+            ratio(x.rps, rps_of(&r.rows, row.system)),
             x.cpu_us,
             x.errors
         );

@@ -399,17 +399,17 @@ fn per_app_policies_decide_as_the_whole_set_would() {
     );
 }
 
+/// Admins may do anything in app "a"; nothing else is allowed.
+const ADMINS_OF_APP_A: &str = r#"
+@id("admins") permit (principal, action, resource in Didgate::App::"a")
+  when { principal.claims has EmployeeCredential.role && principal.claims.EmployeeCredential.role == "admin" };
+"#;
+
 /// A keyed principal's entities are reused, never across principals, apps
 /// or methods, and never past a reload.
 #[test]
 fn keyed_principals_reuse_their_entities_and_nothing_else() {
-    let e = engine(
-        r#"
-@id("admins") permit (principal, action, resource in Didgate::App::"a")
-  when { principal.claims has EmployeeCredential.role && principal.claims.EmployeeCredential.role == "admin" };
-"#,
-    )
-    .unwrap();
+    let e = engine(ADMINS_OF_APP_A).unwrap();
     let admin = Some([1; 16]);
     let guest = Some([2; 16]);
     assert_eq!(ask_app(&e, "a", admin, "admin").effect, Effect::Allow);
@@ -437,13 +437,7 @@ fn keyed_principals_reuse_their_entities_and_nothing_else() {
 /// test of fresh credentials grew the gateway to 1.5 GB.
 #[test]
 fn distinct_principals_with_large_claims_stay_within_the_byte_bounds() {
-    let e = engine(
-        r#"
-@id("admins") permit (principal, action, resource in Didgate::App::"a")
-  when { principal.claims has EmployeeCredential.role && principal.claims.EmployeeCredential.role == "admin" };
-"#,
-    )
-    .unwrap();
+    let e = engine(ADMINS_OF_APP_A).unwrap();
     let big = "x".repeat(32 * 1024);
     let claims = typed(
         &obj(json!({ "role": "admin", "name": big })),

@@ -613,12 +613,9 @@ fn cpu_ns(pids: &[u32]) -> u64 {
     total
 }
 
-fn rss_kib(pid: u32) -> Option<u64> {
+fn rss_sample(pid: u32, secs: u64) -> Option<report::RssSample> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    report::RssSample::parse(secs, &status)
 }
 
 /// The rows measured again with the servers and wrk sharing every core.
@@ -775,10 +772,10 @@ pub fn run(opts: Opts) -> Result<()> {
                 let start = Instant::now();
                 let mut next = Duration::ZERO;
                 while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                    if let Some(kib) = rss_kib(pid) {
+                    if let Some(sample) = rss_sample(pid, start.elapsed().as_secs()) {
                         if start.elapsed() >= next {
                             if let Ok(mut v) = samples.lock() {
-                                v.push((start.elapsed().as_secs(), kib));
+                                v.push(sample);
                             }
                             next += Duration::from_secs(10);
                         }

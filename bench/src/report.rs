@@ -34,8 +34,44 @@ pub struct Soak {
     pub connections: u32,
     pub secs: u64,
     pub run: Run,
-    /// (seconds since the run started, RSS in KiB).
-    pub samples: Vec<(u64, u64)>,
+    pub samples: Vec<RssSample>,
+}
+
+/// didgate's resident memory at one moment of the soak, from
+/// `/proc/PID/status`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RssSample {
+    /// Seconds since the soak started.
+    pub secs: u64,
+    /// `VmRSS`, KiB: all of it.
+    pub rss_kib: u64,
+    /// `RssAnon`, KiB: the heap and stacks, what a leak would grow.
+    pub anon_kib: u64,
+    /// `RssFile`, KiB: file pages mapped in (the binary, SQLite's memory
+    /// map of the index), page cache the kernel can take back.
+    pub file_kib: u64,
+}
+
+impl RssSample {
+    /// Parse the RSS lines of a `/proc/PID/status` text.
+    pub fn parse(secs: u64, status: &str) -> Option<Self> {
+        let field = |name: &str| {
+            status.lines().find_map(|l| {
+                l.strip_prefix(name)?
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+        };
+        Some(Self {
+            secs,
+            rss_kib: field("VmRSS:")?,
+            anon_kib: field("RssAnon:").unwrap_or(0),
+            file_kib: field("RssFile:").unwrap_or(0),
+        })
+    }
 }
 
 pub struct Machine {
@@ -398,21 +434,22 @@ pub fn markdown(r: &Report) -> String {
     );
     match &r.soak {
         Some(k) => {
-            let first = k.samples.first().map(|x| x.1).unwrap_or(0);
-            let last = k.samples.last().map(|x| x.1).unwrap_or(0);
-            let max = k.samples.iter().map(|x| x.1).max().unwrap_or(0);
+            let first = k.samples.first().map(|x| x.rss_kib).unwrap_or(0);
+            let last = k.samples.last().map(|x| x.rss_kib).unwrap_or(0);
+            let max = k.samples.iter().map(|x| x.rss_kib).max().unwrap_or(0);
             let segments = if o.paced == crate::options::Paced::Bearer {
                 "; in segments of up to 60 s, each with presentations made just before it, \
                  the first few seconds of every minute"
             } else {
                 ""
             };
+            let mib = |kib: u64| kib as f64 / 1024.0;
             let _ = writeln!(
                 s,
                 "**Memory soak**: {} s of {paced} at 80 % of its peak (target {:.0} req/s with {} \
                  connections, achieved {:.0}; {} requests, {} errors; p99 {:.0} µs{segments}). \
                  didgate's RSS: start {:.1} MiB, end {:.1} MiB, max {:.1} MiB. \
-                 Every minute (MiB): {}.\n",
+                 Every minute, RSS = anonymous + file-backed (MiB): {}.\n",
                 k.secs,
                 k.target_rps,
                 k.connections,
@@ -420,13 +457,19 @@ pub fn markdown(r: &Report) -> String {
                 k.run.requests,
                 k.run.errors,
                 k.run.p99,
-                first as f64 / 1024.0,
-                last as f64 / 1024.0,
-                max as f64 / 1024.0,
+                mib(first),
+                mib(last),
+                mib(max),
                 k.samples
                     .iter()
-                    .filter(|(t, _)| t % 60 == 0)
-                    .map(|(t, kib)| format!("{}m {:.1}", t / 60, *kib as f64 / 1024.0))
+                    .filter(|x| x.secs % 60 == 0)
+                    .map(|x| format!(
+                        "{}m {:.1} = {:.1} + {:.1}",
+                        x.secs / 60,
+                        mib(x.rss_kib),
+                        mib(x.anon_kib),
+                        mib(x.file_kib)
+                    ))
                     .collect::<Vec<_>>()
                     .join(", ")
             );
@@ -492,15 +535,15 @@ fn targets(s: &mut String, r: &Report) {
         );
     }
     if let Some(k) = &r.soak {
-        let first = k.samples.first().map(|x| x.1).unwrap_or(0) as f64 / 1024.0;
-        let last = k.samples.last().map(|x| x.1).unwrap_or(0) as f64 / 1024.0;
+        let first = k.samples.first().map(|x| x.rss_kib).unwrap_or(0) as f64 / 1024.0;
+        let last = k.samples.last().map(|x| x.rss_kib).unwrap_or(0) as f64 / 1024.0;
         // Flat: the last sample within 10 % of the one at the first minute
         // (the first minute fills caches and pools).
         let minute = k
             .samples
             .iter()
-            .find(|(t, _)| *t >= 60)
-            .map(|x| x.1 as f64 / 1024.0)
+            .find(|x| x.secs >= 60)
+            .map(|x| x.rss_kib as f64 / 1024.0)
             .unwrap_or(first);
         let flat = last <= minute * 1.1 && k.run.errors == 0;
         let _ = writeln!(
@@ -571,4 +614,25 @@ fn shared_cpus(s: &mut String, r: &Report, t: &SharedCpus) {
         );
     }
     let _ = writeln!(s);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RssSample;
+
+    #[test]
+    fn an_rss_sample_splits_anonymous_and_file_backed_memory() {
+        let status = "Name:\tdidgate\nVmRSS:\t  230000 kB\nRssAnon:\t  180000 kB\n\
+                      RssFile:\t   49000 kB\nRssShmem:\t    1000 kB\n";
+        assert_eq!(
+            RssSample::parse(60, status),
+            Some(RssSample {
+                secs: 60,
+                rss_kib: 230_000,
+                anon_kib: 180_000,
+                file_kib: 49_000,
+            })
+        );
+        assert_eq!(RssSample::parse(0, "Name:\tgone\n"), None);
+    }
 }

@@ -8,6 +8,12 @@
 //!   the temp dir, or in `$TLOG_BENCH_DIR` (target ≥ 200,000 entries a
 //!   second on one core).
 //!
+//! - `tlog/decode_full` and `tlog/decode_row`: one entry read back, as
+//!   `audit verify` reads it (owned fields) and as the SQL indexer reads
+//!   it (strings borrowed, arrays kept as their JSON text), plus what the
+//!   indexer then turned the full form into before it had rows to bind
+//!   (the arrays re-encoded as JSON, the policy set as hex).
+//!
 //!   cargo bench -p audit --bench tlog
 #![allow(clippy::unwrap_used)]
 
@@ -17,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use audit::tlog::{Batch, Entry, Fsync, Tlog, TlogConfig};
+use audit::tlog::{decode, decode_row, Batch, Entry, Fsync, Tlog, TlogConfig};
 use audit::{DecisionRecord, Effect};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -81,6 +87,40 @@ fn encode(c: &mut Criterion) {
     g.finish();
 }
 
+fn read_back(c: &mut Criterion) {
+    let rec = typical();
+    let ids = ["urn:uuid:5b0c8e3a-8d1f-4a3b-9f1e-2c3d4e5f6a7b".to_owned()];
+    let mut bytes = Vec::new();
+    Entry {
+        record: &rec,
+        policy_set: &POLICY_SET,
+        credential_ids: &ids,
+    }
+    .encode_into(&mut bytes)
+    .unwrap();
+    let mut g = c.benchmark_group("tlog");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("decode_full", |b| {
+        b.iter(|| {
+            let d = decode(black_box(&bytes)).unwrap();
+            let json = |v: &Vec<String>| serde_json::to_string(v).unwrap();
+            black_box((
+                json(&d.credential_types),
+                json(&d.credential_ids),
+                json(&d.issuers),
+                json(&d.policies),
+                serde_json::to_string(&d.risk_factors).unwrap(),
+                hex::encode(d.policy_set),
+                d,
+            ))
+        })
+    });
+    g.bench_function("decode_row", |b| {
+        b.iter(|| black_box(decode_row(black_box(&bytes)).unwrap()))
+    });
+    g.finish();
+}
+
 /// `TLOG_BENCH_DIR`, else a tmpfs, else the temp dir.
 fn scratch_dir() -> PathBuf {
     let base = if let Some(dir) = std::env::var_os("TLOG_BENCH_DIR") {
@@ -133,5 +173,5 @@ fn append(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-criterion_group!(benches, encode, append);
+criterion_group!(benches, encode, read_back, append);
 criterion_main!(benches);

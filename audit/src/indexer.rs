@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crate::log::AuditStats;
 use crate::sql::{Cursor, DecisionDb, Indexed, LogRef};
-use crate::tlog::{decode, segment_bytes, Files, Frames, TILE_WIDTH};
+use crate::tlog::{decode_row, segment_bytes, Files, Frames, TILE_WIDTH};
 
 /// Rows per transaction: at most one segment's. The indexer runs on the
 /// request path's runtime and SQLite on a thread sharing its core, so each
@@ -145,7 +145,7 @@ impl Indexer {
                     if i >= to {
                         break;
                     }
-                    let row = match decode(entry) {
+                    let row = match decode_row(entry) {
                         Ok(decision) => Some(Indexed { index: i, decision }),
                         Err(e) => {
                             self.undecodable += 1;

@@ -9,7 +9,7 @@ use sqlx::sqlite::SqlitePool;
 use sqlx::{QueryBuilder, Row};
 
 use crate::record::DecisionRecord;
-use crate::tlog::{decode, Entry, EntryError, LoggedDecision};
+use crate::tlog::{decode_row, DecisionRow, Entry, EntryError};
 
 /// The database the decision log is written to: the same pool the gateway
 /// uses, or one of its own.
@@ -38,18 +38,19 @@ fn close_failed<DB: sqlx::Database, T, E>(
     }
 }
 
-/// An entry of a gateway's log, read back for the index.
+/// An entry of a gateway's log, read back for the index (borrowing from
+/// the segment it was read from).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Indexed {
+pub struct Indexed<'a> {
     /// Its index in its gateway's log.
     pub index: u64,
-    pub decision: LoggedDecision,
+    pub decision: DecisionRow<'a>,
 }
 
-impl Indexed {
+impl Indexed<'static> {
     /// A record as the log holds it (encoded, then read back): what the
     /// indexer would insert for it. Tests and benches.
-    pub fn from_record(index: u64, rec: &DecisionRecord) -> Result<Indexed, EntryError> {
+    pub fn from_record(index: u64, rec: &DecisionRecord) -> Result<Self, EntryError> {
         let mut buf = Vec::new();
         Entry {
             record: rec,
@@ -59,7 +60,7 @@ impl Indexed {
         .encode_into(&mut buf)?;
         Ok(Indexed {
             index,
-            decision: decode(&buf)?,
+            decision: decode_row(&buf)?.into_owned(),
         })
     }
 }
@@ -118,7 +119,7 @@ impl DecisionDb {
     pub async fn index(
         &self,
         log: &LogRef,
-        rows: &[Indexed],
+        rows: &[Indexed<'_>],
         cursor: Cursor,
         now_ms: i64,
     ) -> Result<(), sqlx::Error> {
@@ -303,7 +304,7 @@ const SET_CURSOR: &str =
      updated_ms = excluded.updated_ms";
 
 fn insert_builder<'a, DB>(
-    chunk: &'a [Indexed],
+    chunk: &'a [Indexed<'a>],
     log_id: &'a str,
     insert: &'static str,
     json_cast: &'static str,
@@ -336,32 +337,32 @@ where
         } else {
             0.0
         };
-        b.push_bind(d.id.as_str())
+        b.push_bind(&*d.id)
             .push_bind(d.ts_ms)
-            .push_bind(d.gateway.as_str())
+            .push_bind(&*d.gateway)
             .push_bind(d.route.as_deref())
-            .push_bind(d.method.as_str())
-            .push_bind(d.host.as_str())
-            .push_bind(d.path.as_str())
+            .push_bind(&*d.method)
+            .push_bind(&*d.host)
+            .push_bind(&*d.path)
             .push_bind(d.client_ip.to_string())
             .push_bind(d.subject.as_deref())
             .push_bind(d.auth_method.as_deref())
-            .push_bind(json_array(&d.credential_types))
+            .push_bind(&*d.credential_types)
             .push_unseparated(json_cast)
-            .push_bind(json_array(&d.issuers))
+            .push_bind(&*d.issuers)
             .push_unseparated(json_cast)
             .push_bind(d.effect.as_str())
             .push_bind(d.status.map(i32::from))
-            .push_bind(d.reason.as_str())
-            .push_bind(json_array(&d.policies))
+            .push_bind(&*d.reason)
+            .push_bind(&*d.policies)
             .push_unseparated(json_cast)
             .push_bind(score)
-            .push_bind(serde_json::to_string(&d.risk_factors).unwrap_or_else(|_| "[]".to_owned()))
+            .push_bind(&*d.risk_factors)
             .push_unseparated(json_cast)
             .push_bind(log_id)
             .push_bind(index)
-            .push_bind(hex::encode(d.policy_set))
-            .push_bind(json_array(&d.credential_ids))
+            .push_bind(&*d.policy_set)
+            .push_bind(&*d.credential_ids)
             .push_unseparated(json_cast);
     });
     Ok(qb)
@@ -386,10 +387,6 @@ fn fixed_chunks<T>(batch: &[T]) -> Vec<&[T]> {
         rest = tail;
     }
     out
-}
-
-fn json_array(items: &[String]) -> String {
-    serde_json::to_string(items).unwrap_or_else(|_| "[]".to_owned())
 }
 
 /// A decision as read back from the database.

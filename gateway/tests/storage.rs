@@ -68,7 +68,7 @@ fn record(i: usize) -> DecisionRecord {
 }
 
 /// Entries `from..from + n` of a log, as the indexer reads them back.
-fn indexed(from: usize, n: usize) -> Vec<Indexed> {
+fn indexed(from: usize, n: usize) -> Vec<Indexed<'static>> {
     (from..from + n)
         .map(|i| Indexed::from_record(i as u64, &record(i)).unwrap())
         .collect()

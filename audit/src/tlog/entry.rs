@@ -258,12 +258,19 @@ const NAMES: [&str; 21] = [
 ];
 
 fn truncated_mask(names: &[String]) -> Result<u32, EntryError> {
+    truncated_mask_of(names.iter().map(String::as_str))
+}
+
+/// The truncation mask of member names, or the first unknown one.
+pub(super) fn truncated_mask_of<'n>(
+    names: impl IntoIterator<Item = &'n str>,
+) -> Result<u32, EntryError> {
     let mut mask = 0u32;
     for name in names {
         let bit = NAMES
             .iter()
             .position(|n| *n == name)
-            .ok_or_else(|| EntryError::UnknownTruncated(name.clone()))?;
+            .ok_or_else(|| EntryError::UnknownTruncated(name.to_owned()))?;
         mask |= 1 << bit;
     }
     Ok(mask)
@@ -576,7 +583,7 @@ impl From<std::io::Error> for EntryError {
     }
 }
 
-mod effect_wire {
+pub(super) mod effect_wire {
     use serde::{Deserialize, Deserializer};
 
     use crate::record::Effect;
@@ -590,7 +597,7 @@ mod effect_wire {
     }
 }
 
-mod hex32 {
+pub(super) mod hex32 {
     use serde::{Deserialize, Deserializer};
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
@@ -617,7 +624,7 @@ mod hex32 {
 }
 
 /// A number, or `null` for a non-finite one (read back as NaN).
-mod number_or_null {
+pub(super) mod number_or_null {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
@@ -630,7 +637,7 @@ mod number_or_null {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use std::sync::Arc;

@@ -25,6 +25,7 @@ mod layout;
 mod open;
 mod proof;
 mod report;
+mod row;
 mod segment;
 mod verify;
 mod writer;
@@ -35,6 +36,7 @@ pub use entry::{
     decode, Encoded, Entry, EntryError, LoggedDecision, LoggedFactor, ENTRY_VERSION, MAX_ENTRY_LEN,
 };
 pub use error::TlogError;
+pub use row::{decode_row, DecisionRow};
 pub use layout::{
     archive_sealed, bundle_path, tile_path, ArchiveTo, Archived, Files, Frames, TILE_HEIGHT,
     TILE_WIDTH,

@@ -86,6 +86,33 @@ pub fn node_stdout(script: &str, args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Run `node interop/<script>` with `input` on its stdin and return its stdout.
+pub fn node_with_input(script: &str, input: &[u8]) -> Result<String> {
+    use std::io::Write as _;
+    ensure_interop();
+    let mut child = Command::new("node")
+        .arg(repo_root().join("interop").join(script))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("cannot run node: install Node.js (node and npm) to run the interop tests")?;
+    child
+        .stdin
+        .take()
+        .context("node's stdin")?
+        .write_all(input)
+        .context("writing to node's stdin")?;
+    let out = child.wait_with_output().context("waiting for node")?;
+    if !out.status.success() {
+        bail!(
+            "node {script} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// A real anvil node (Foundry's dev chain, from the npm package pinned in
 /// `test-support/anvil/`) on a free port; killed on drop.
 pub struct Anvil {

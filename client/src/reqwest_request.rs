@@ -1,0 +1,35 @@
+//! Signing a built `reqwest::Request` (feature `reqwest`).
+
+use crate::error::SignError;
+use crate::signer::Signer;
+
+impl Signer {
+    /// Signs a built `reqwest::Request` in place (see [`Signer::sign`]).
+    ///
+    /// Its body must be in memory (`.body(String | Vec<u8> | Bytes | &'static str)`);
+    /// a streaming body (`Body::wrap`, `Body::wrap_stream`) is refused with
+    /// [`SignError::StreamingBody`]. Sign again after changing the request,
+    /// and before each retry.
+    pub fn sign_reqwest(&self, request: &mut reqwest::Request) -> Result<(), SignError> {
+        if request.body().is_some_and(|b| b.as_bytes().is_none()) {
+            return Err(SignError::StreamingBody);
+        }
+        let url = request.url().as_str();
+        let uri: http::Uri = url.parse().map_err(|_| SignError::InvalidUrl {
+            url: url.to_owned(),
+        })?;
+        let mut parts = http::Request::new(()).into_parts().0;
+        parts.method = request.method().clone();
+        parts.version = request.version();
+        parts.uri = uri;
+        // The headers are moved out while the body is borrowed, then back.
+        parts.headers = std::mem::take(request.headers_mut());
+        let body = request
+            .body()
+            .and_then(reqwest::Body::as_bytes)
+            .unwrap_or_default();
+        let signed = self.sign(&mut parts, body);
+        *request.headers_mut() = parts.headers;
+        signed
+    }
+}

@@ -36,7 +36,6 @@ pub use entry::{
     decode, Encoded, Entry, EntryError, LoggedDecision, LoggedFactor, ENTRY_VERSION, MAX_ENTRY_LEN,
 };
 pub use error::TlogError;
-pub use row::{decode_row, DecisionRow};
 pub use layout::{
     archive_sealed, bundle_path, tile_path, ArchiveTo, Archived, Files, Frames, TILE_HEIGHT,
     TILE_WIDTH,
@@ -46,6 +45,7 @@ pub use proof::{
     check_consistency, check_inclusion, prove_consistency, prove_inclusion, read_entry,
 };
 pub use report::{Finding, Report};
+pub use row::{decode_row, DecisionRow};
 pub use segment::{segment_bytes, SegmentSync};
 pub use tlog_tiles::Hash;
 pub use verify::verify_log;

@@ -112,11 +112,7 @@ impl DecisionRow<'_> {
             policy_set: own(self.policy_set),
             risk_score: self.risk_score,
             risk_factors: own(self.risk_factors),
-            truncated: self
-                .truncated
-                .into_iter()
-                .map(|n| Name(own(n.0)))
-                .collect(),
+            truncated: self.truncated.into_iter().map(|n| Name(own(n.0))).collect(),
         }
     }
 }
@@ -246,7 +242,11 @@ mod tests {
             text.replacen("\"policy_set\":\"", "\"policy_set\":\"A", 1),
             text.replacen("\"effect\":\"deny\"", "\"effect\":\"maybe\"", 1),
             format!("{},\"extra\":1}}", &text[..text.len() - 1]),
-            text.replacen("\"risk_factors\"", "\"truncated\":[\"nope\"],\"risk_factors\"", 1),
+            text.replacen(
+                "\"risk_factors\"",
+                "\"truncated\":[\"nope\"],\"risk_factors\"",
+                1,
+            ),
         ];
         for b in bad {
             assert_ne!(b, text, "the edit applies");

@@ -31,21 +31,7 @@ pub(crate) fn of(uri: &Uri) -> Result<Target, SignError> {
     if authority.host().is_empty() {
         return Err(relative());
     }
-    let default_port = if *scheme == Scheme::HTTPS {
-        Some(443)
-    } else if *scheme == Scheme::HTTP {
-        Some(80)
-    } else {
-        None
-    };
-    let text = authority.as_str();
-    let authority = match authority.port() {
-        Some(port) if Some(port.as_u16()) == default_port => text
-            .strip_suffix(port.as_str())
-            .and_then(|host| host.strip_suffix(':'))
-            .unwrap_or(text),
-        _ => text,
-    };
+    let authority = http_signatures::without_default_port(scheme, authority.as_str());
     Ok(Target {
         scheme: scheme.clone(),
         authority: authority.to_owned(),

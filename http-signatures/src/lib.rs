@@ -95,4 +95,4 @@ pub use headers::{
 };
 pub use limits::{MAX_COMPONENTS, MAX_FIELD_BYTES, MAX_SIGNATURES, MAX_SIGNATURE_BYTES};
 pub use params::{Param, SignatureParams};
-pub use request::RequestView;
+pub use request::{without_default_port, RequestView};

@@ -147,21 +147,7 @@ impl<'a> RequestView<'a> {
         if raw.contains('@') {
             return Err(invalid("the authority has userinfo"));
         }
-        let default_port = match self.scheme.as_str().to_ascii_lowercase().as_str() {
-            "https" => Some("443"),
-            "http" => Some("80"),
-            _ => None,
-        };
-        let host = match raw.rsplit_once(':') {
-            // A port follows the last `:` unless that `:` is inside an IPv6 literal.
-            Some((host, port))
-                if (host.ends_with(']') || !host.contains(':')) && Some(port) == default_port =>
-            {
-                host
-            }
-            _ => raw,
-        };
-        Ok(host.to_ascii_lowercase())
+        Ok(without_default_port(&self.scheme, raw).to_ascii_lowercase())
     }
 
     fn target_uri(&self, component: &Component) -> Result<String, Error> {
@@ -204,6 +190,27 @@ impl<'a> RequestView<'a> {
                 component: Component::QueryParam(name.to_owned()).to_string(),
             }),
         }
+    }
+}
+
+/// `authority` without the port when it is `scheme`'s default (`:443` for
+/// https, `:80` for http): HTTP §4.2.3 makes the two forms equal, clients
+/// leave the default port out of `Host`, and `@authority` drops it. The
+/// host's case is kept.
+pub fn without_default_port<'a>(scheme: &Scheme, authority: &'a str) -> &'a str {
+    let default_port = match scheme.as_str().to_ascii_lowercase().as_str() {
+        "https" => Some("443"),
+        "http" => Some("80"),
+        _ => None,
+    };
+    match authority.rsplit_once(':') {
+        // A port follows the last `:` unless that `:` is inside an IPv6 literal.
+        Some((host, port))
+            if (host.ends_with(']') || !host.contains(':')) && Some(port) == default_port =>
+        {
+            host
+        }
+        _ => authority,
     }
 }
 

@@ -720,6 +720,72 @@ impl Verifier {
         Ok(())
     }
 
+    /// Check a detached signature over `message` by the verification method
+    /// `keyid` (a DID URL, `did:…#fragment`): an HTTP message signature
+    /// (RFC 9421). The key must be listed under its DID's `authentication`
+    /// as the DID resolves now, so a key removed or a DID deactivated on
+    /// chain fails from the next block the resolver has seen. `alg` is the
+    /// JOSE algorithm the signature states; `None` lets the key decide
+    /// (`EdDSA`, `ES256`, `ES256K`; an Ethereum address recovers with
+    /// `ES256K`).
+    pub async fn verify_detached(
+        &self,
+        keyid: &str,
+        alg: Option<&str>,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), CredentialError> {
+        let did = keyid
+            .split_once('#')
+            .map(|(did, _)| did)
+            .filter(|did| !did.is_empty())
+            .ok_or_else(|| CredentialError::Resolve {
+                did: String::new(),
+                source: ResolveError::KeyNotFound {
+                    kid: keyid.chars().take(200).collect(),
+                    reason: "keyid is not a DID URL with a fragment (did:…#key)".into(),
+                },
+            })?;
+        let doc = self.resolve(did).await?;
+        let candidates = doc
+            .keys_for(Some(keyid), Purpose::Authentication)
+            .map_err(|source| CredentialError::Resolve {
+                did: did.to_owned(),
+                source,
+            })?;
+        let mut first_error = None;
+        for vm in candidates {
+            let alg = alg.unwrap_or(match &vm.material {
+                did_registry::KeyMaterial::Key(k) => k.key_type().jose_alg(),
+                did_registry::KeyMaterial::EthereumAddress(_) => "ES256K",
+            });
+            match vm.verify_jose(alg, message, signature) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Err(CredentialError::Signature {
+            what: "request",
+            source: first_error.unwrap_or(did_registry::SignatureError::BadSignature),
+        })
+    }
+
+    /// Whether the verification method `keyid` is still listed under its
+    /// DID's `authentication` (an exchange a signed request opened is
+    /// still going): no signature is checked.
+    pub async fn check_authentication_key(&self, keyid: &str) -> Result<(), CredentialError> {
+        let did = keyid.split_once('#').map_or(keyid, |(did, _)| did);
+        let doc = self.resolve(did).await?;
+        doc.keys_for(Some(keyid), Purpose::Authentication)
+            .map(|_| ())
+            .map_err(|source| CredentialError::Resolve {
+                did: did.to_owned(),
+                source,
+            })
+    }
+
     /// Rebuild a [`Binding`] from what a session stored (the holder, the id of
     /// the key that signed in, the VC-JWTs), verifying every credential again
     /// in full: holder binding, trust, signature, time and status. Returns

@@ -56,7 +56,9 @@ impl<'a> RequestView<'a> {
         )
     }
 
-    fn from_components(
+    /// A view of a request held as its parts (method, URI as received,
+    /// version, header fields), reached over `scheme`.
+    pub fn from_components(
         method: &'a Method,
         uri: &'a Uri,
         version: Version,

@@ -30,6 +30,17 @@ pub struct CredentialsConfig {
     /// (sooner when the list credential expires or says a shorter `ttl`).
     #[serde(default = "default_status_list_ttl")]
     pub status_list_ttl_secs: u64,
+    /// Signed requests (RFC 9421): the longest a signature may be valid
+    /// from `created` to `expires`. Its nonce is remembered that long.
+    #[serde(default = "default_signature_validity")]
+    pub signature_max_validity_secs: i64,
+    /// Signed requests: the largest body read whole to check its
+    /// `Content-Digest` before forwarding (larger: 413).
+    #[serde(default = "default_signed_body")]
+    pub signed_body_max_bytes: usize,
+    /// Services whose presented credentials are kept (by DID).
+    #[serde(default = "default_presented_capacity")]
+    pub presented_credentials_capacity: u64,
 }
 
 impl Default for CredentialsConfig {
@@ -42,6 +53,9 @@ impl Default for CredentialsConfig {
             verified_credential_cache: default_verified_cache(),
             trusted_issuers: Vec::new(),
             status_list_ttl_secs: default_status_list_ttl(),
+            signature_max_validity_secs: default_signature_validity(),
+            signed_body_max_bytes: default_signed_body(),
+            presented_credentials_capacity: default_presented_capacity(),
         }
     }
 }
@@ -60,6 +74,15 @@ fn default_verified_cache() -> u64 {
 }
 fn default_status_list_ttl() -> u64 {
     300
+}
+fn default_signature_validity() -> i64 {
+    300
+}
+fn default_signed_body() -> usize {
+    1 << 20
+}
+fn default_presented_capacity() -> u64 {
+    100_000
 }
 
 /// `[[credentials.trusted_issuers]]`: the issuers trusted for one credential type.
@@ -125,6 +148,27 @@ impl CredentialsConfig {
                 "credentials.status_list_ttl_secs",
                 "must be between 1 and 86400",
                 "use 300 (a revocation is seen within 5 minutes)",
+            );
+        }
+        if !(1..=3600).contains(&self.signature_max_validity_secs) {
+            v.invalid(
+                "credentials.signature_max_validity_secs",
+                "must be between 1 and 3600",
+                "use 300 (a signed request is a proof for one request, not a token)",
+            );
+        }
+        if !(1024..=(64 << 20)).contains(&self.signed_body_max_bytes) {
+            v.invalid(
+                "credentials.signed_body_max_bytes",
+                "must be between 1024 and 67108864",
+                "use 1048576 (1 MiB)",
+            );
+        }
+        if self.presented_credentials_capacity < 16 {
+            v.invalid(
+                "credentials.presented_credentials_capacity",
+                "is below 16",
+                "remove it to use the default of 100000",
             );
         }
         if self.trusted_issuers.is_empty() {

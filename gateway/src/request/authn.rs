@@ -1,8 +1,10 @@
-//! Authentication: turn the request's credential into a verified `Identity`.
-//! Today: `Authorization: Bearer <VP-JWT>` (a verifiable presentation signed
-//! by the holder, carrying VC-JWTs). Every presentation is single-use: its
-//! (holder, jti|nonce) is remembered until it expires, and a second use is
-//! refused as `replayed_presentation`.
+//! Authentication: turn the request's credential into a verified `Identity`:
+//! `Authorization: Bearer <VP-JWT>` (a verifiable presentation signed by the
+//! holder, carrying VC-JWTs), a browser session, or an HTTP message
+//! signature by a service's DID key (`signed.rs`). Every presentation is
+//! single-use: its (holder, jti|nonce) is remembered until it expires, and a
+//! second use is refused as `replayed_presentation`; a signature's nonce
+//! likewise (`replayed_signature`).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -18,6 +20,7 @@ use crate::request::principal::Principal;
 use crate::request::reason::Reason;
 use crate::request::refusal::{credential_refusal, Refusal};
 use crate::request::session::{Session, Sessions};
+use crate::request::signed::{Received, SignedBy, SignedRequests};
 
 /// How a request (or a login) proved who it is. Its `as_str` is what
 /// policies (`context.auth_method`), the identity assertion, the risk
@@ -30,6 +33,8 @@ pub enum AuthMethod {
     Session,
     /// A wallet login itself (OpenID4VP), as the login endpoints record it.
     OpenId4Vp,
+    /// An HTTP message signature by the caller's DID key (RFC 9421).
+    HttpSignature,
 }
 
 impl AuthMethod {
@@ -38,6 +43,7 @@ impl AuthMethod {
             AuthMethod::VpJwt => "vp_jwt",
             AuthMethod::Session => "session",
             AuthMethod::OpenId4Vp => "openid4vp",
+            AuthMethod::HttpSignature => "http_signature",
         }
     }
 }
@@ -52,6 +58,8 @@ pub struct Identity {
     pub nonce: Option<String>,
     /// The browser session the request came with.
     pub session: Option<Arc<Session>>,
+    /// The signature a signed request was verified by.
+    pub signed: Option<Arc<SignedBy>>,
     /// A name for `principal` that every request carrying the same holder,
     /// issuers, types and claims shares: the session's, or for a bearer
     /// presentation the digest of its holder and credential tokens. The
@@ -69,6 +77,7 @@ impl Identity {
             auth_method: AuthMethod::VpJwt,
             nonce: vp.nonce,
             session: None,
+            signed: None,
         }
     }
 
@@ -221,6 +230,7 @@ pub struct Authenticator {
     replay: ReplayCache,
     clock_skew: i64,
     sessions: Option<Arc<Sessions>>,
+    signed: SignedRequests,
 }
 
 impl Authenticator {
@@ -229,13 +239,47 @@ impl Authenticator {
         replay_capacity: u64,
         clock_skew: i64,
         sessions: Option<Arc<Sessions>>,
+        signed: SignedRequests,
     ) -> Self {
         Self {
             verifier,
             replay: ReplayCache::new(replay_capacity),
             clock_skew,
             sessions,
+            signed,
         }
+    }
+
+    /// Signed requests: their settings, nonces and presented credentials.
+    pub fn signed(&self) -> &SignedRequests {
+        &self.signed
+    }
+
+    /// Authenticate a signed request (RFC 9421) by its signature alone: an
+    /// `Authorization` header beside it is ambiguous.
+    pub async fn authenticate_signed(
+        &self,
+        received: &Received<'_>,
+        now_ms: i64,
+    ) -> Result<Identity, Refusal> {
+        if received.headers.contains_key(header::AUTHORIZATION) {
+            return Err(Refusal::new(
+                Reason::AmbiguousCredentials,
+                "send either a signed request or an Authorization header, not both",
+            ));
+        }
+        let v = self
+            .signed
+            .authenticate(&self.verifier, received, now_ms / 1000)
+            .await?;
+        Ok(Identity {
+            principal: v.principal,
+            auth_method: AuthMethod::HttpSignature,
+            nonce: None,
+            session: None,
+            signed: Some(Arc::new(v.signed)),
+            principal_key: v.principal_key,
+        })
     }
 
     pub fn verifier(&self) -> &Verifier {
@@ -267,6 +311,7 @@ impl Authenticator {
                         auth_method: AuthMethod::Session,
                         nonce: None,
                         session: Some(session),
+                        signed: None,
                     });
                 }
             }

@@ -81,6 +81,16 @@ pub async fn read_limited(
     max: usize,
     timeout: Duration,
 ) -> Result<Bytes, ReadError> {
+    read_limited_mut(&mut body, max, timeout).await
+}
+
+/// [`read_limited`], leaving the (drained) body in place: a signed
+/// request's body, read to check its digest and then forwarded as read.
+pub async fn read_limited_mut(
+    body: &mut Incoming,
+    max: usize,
+    timeout: Duration,
+) -> Result<Bytes, ReadError> {
     let mut out = bytes::BytesMut::new();
     loop {
         let frame = match tokio::time::timeout(timeout, body.frame()).await {

@@ -25,6 +25,7 @@ pub(crate) mod recheck;
 pub(crate) mod refusal;
 pub(crate) mod route;
 pub mod session;
+pub(crate) mod signed;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -99,6 +100,8 @@ struct Routed<'a> {
 
 /// What an allowed request carries forward to the proxy step.
 struct Allowed<'a> {
+    /// A signed request's body, read and checked against its digest.
+    body: Option<bytes::Bytes>,
     route: &'a Route,
     host: &'a str,
     client_ip: IpAddr,
@@ -145,6 +148,8 @@ impl Gateway {
         let now_ms = unix_ms();
         let decision_id = audit::new_id(now_ms);
 
+        // A signed request's signature covers its target as received.
+        let received_uri = signed::is_signed(req.headers()).then(|| req.uri().clone());
         // 0. The target, normalised once: everything after this sees the
         // canonical path (`req.uri()`), and the decoded form (`target`).
         let target = Target::normalize(&mut req);
@@ -182,8 +187,17 @@ impl Gateway {
                     record.route = Some(routed.route.name.clone());
                     record.path.clone_from(&routed.path);
                     record.method = routed.method.as_str().to_owned();
-                    self.decide(&req, &conn, &host, ip, now_ms, routed, &mut record)
-                        .await
+                    self.decide(
+                        &mut req,
+                        received_uri.as_ref(),
+                        &conn,
+                        &host,
+                        ip,
+                        now_ms,
+                        routed,
+                        &mut record,
+                    )
+                    .await
                 }
                 Err((route, refusal)) => {
                     record.route = route.map(|r| r.name.clone());
@@ -203,6 +217,7 @@ impl Gateway {
                     .await
             }
         };
+        let body = allowed.body.clone();
         record.effect = Effect::Allow;
         if self.audit.record(record).await.is_err() {
             return audit_unavailable(accept.as_ref(), &decision_id);
@@ -217,8 +232,55 @@ impl Gateway {
                 _ => log_files::not_found(),
             };
         }
-        self.forward(req, &conn, allowed, &decision_id, accept.as_ref(), now_ms)
+        self.forward(
+            req,
+            body,
+            &conn,
+            allowed,
+            &decision_id,
+            accept.as_ref(),
+            now_ms,
+        )
+        .await
+    }
+
+    /// The body of a signed request whose signature covers its
+    /// `Content-Digest`: read whole (at most `[credentials]
+    /// signed_body_max_bytes`) and checked against the digest. `None` for
+    /// every other request, whose body streams through.
+    async fn signed_body(
+        &self,
+        req: &mut Request<Incoming>,
+        identity: &Identity,
+    ) -> Result<Option<bytes::Bytes>, Refusal> {
+        if !identity.signed.as_ref().is_some_and(|s| s.digest_covered) {
+            return Ok(None);
+        }
+        let max = self.authn.signed().max_body_bytes();
+        let timeout = self.proxy.request_body_timeout();
+        let bytes = body::read_limited_mut(req.body_mut(), max, timeout)
             .await
+            .map_err(|e| match e {
+                body::ReadError::TooLarge => Refusal::new(
+                    Reason::RequestBodyTooLarge,
+                    format!("a signed request's body is read whole to check its digest: at most {max} bytes"),
+                ),
+                body::ReadError::TimedOut => Refusal::new(
+                    Reason::RequestBodyTimeout,
+                    format!("no request body bytes arrived for {} s", timeout.as_secs()),
+                ),
+                body::ReadError::Broken => Refusal::new(
+                    Reason::BadRequestTarget,
+                    "the request body could not be read",
+                ),
+            })?;
+        http_signatures::content_digest::verify(req.headers().get_all("content-digest"), &bytes)
+            .map_err(|e| {
+                let mut r = Refusal::new(Reason::Signature(e.reason()), e.to_string());
+                r.signed = true;
+                r
+            })?;
+        Ok(Some(bytes))
     }
 
     /// The gateway's own endpoints (JWKS, health), answered on every host.
@@ -313,9 +375,11 @@ impl Gateway {
     /// Step 6: forward with a signed identity assertion (reused while
     /// fresh), decide the exchange again while it stays open, and teach the
     /// risk engine what the upstream answered (refusals, volume).
+    #[allow(clippy::too_many_arguments)]
     async fn forward(
         self: &Arc<Self>,
         req: Request<Incoming>,
+        body: Option<bytes::Bytes>,
         conn: &ConnInfo,
         allowed: Allowed<'_>,
         decision_id: &str,
@@ -361,7 +425,7 @@ impl Gateway {
             decision_id: HeaderValue::from_str(decision_id).unwrap_or(HeaderValue::from_static("")),
             recheck,
         };
-        let resp = match self.proxy.forward(allowed.route, req, fwd).await {
+        let resp = match self.proxy.forward(allowed.route, req, body, fwd).await {
             Ok(resp) => resp,
             Err(refusal) => refusal.into_response(accept, decision_id),
         };
@@ -496,7 +560,8 @@ impl Gateway {
     #[allow(clippy::too_many_arguments)]
     async fn decide<'a>(
         &'a self,
-        req: &Request<Incoming>,
+        req: &mut Request<Incoming>,
+        received_uri: Option<&http::Uri>,
         conn: &ConnInfo,
         host: &'a str,
         client_ip: IpAddr,
@@ -516,10 +581,13 @@ impl Gateway {
             ));
         }
 
-        // 2. Authenticate.
+        // 2. Authenticate (a signed body is read and checked against its
+        // digest here, before anything is decided on it).
         let identity = self
-            .authenticate(req, &method, client_ip, now_ms, record)
+            .authenticate(req, received_uri, conn, &method, client_ip, now_ms, record)
             .await?;
+        let body = self.signed_body(req, &identity).await?;
+        let req = &*req;
         let principal = &identity.principal;
 
         // 3. Risk: this identity's history, this request, this source.
@@ -565,6 +633,7 @@ impl Gateway {
             engine.observe_keyed(&event, keys, &risk);
         }
         outcome.map(|()| Allowed {
+            body,
             route,
             host,
             client_ip,
@@ -579,15 +648,37 @@ impl Gateway {
     /// from one source feed spray detection; with a session cookie, a change
     /// must come from the gateway's own pages (a cookie rides along on
     /// cross-site requests).
+    #[allow(clippy::too_many_arguments)]
     async fn authenticate(
         &self,
         req: &Request<Incoming>,
+        received_uri: Option<&http::Uri>,
+        conn: &ConnInfo,
         method: &Method,
         client_ip: IpAddr,
         now_ms: i64,
         record: &mut DecisionRecord,
     ) -> Result<Identity, Refusal> {
-        let identity = match self.authn.authenticate(req.headers(), now_ms).await {
+        let authenticated = match received_uri {
+            Some(uri) => {
+                use http_body::Body as _;
+                let received = signed::Received {
+                    method: req.method(),
+                    uri,
+                    version: req.version(),
+                    headers: req.headers(),
+                    scheme: if conn.tls {
+                        http::uri::Scheme::HTTPS
+                    } else {
+                        http::uri::Scheme::HTTP
+                    },
+                    has_body: !req.body().is_end_stream(),
+                };
+                self.authn.authenticate_signed(&received, now_ms).await
+            }
+            None => self.authn.authenticate(req.headers(), now_ms).await,
+        };
+        let identity = match authenticated {
             Ok(identity) => identity,
             Err(refusal) => {
                 if refusal.status() == StatusCode::UNAUTHORIZED
@@ -736,6 +827,14 @@ impl Gateway {
                 sessions
                     .recheck(self.authn.verifier(), session, now_ms)
                     .await?
+            }
+            (None, _, _) if identity.signed.is_some() => {
+                if let Some(signed) = &identity.signed {
+                    self.authn
+                        .signed()
+                        .recheck(self.authn.verifier(), signed, now_ms / 1000)
+                        .await?;
+                }
             }
             (None, Some(bearer), _) => {
                 let token = bearer

@@ -78,19 +78,27 @@ impl Proxy {
         })
     }
 
+    /// How long a request body may stay silent.
+    pub fn request_body_timeout(&self) -> Duration {
+        self.request_body_timeout
+    }
+
     /// Forward `req` to `route`'s upstream and stream the answer back.
     /// Forward an allowed request: rewritten for the upstream, sent with
     /// the deadlines, and its answer (or its websocket) handed back to the
     /// client, decided again while it stays open.
+    /// `body`, when given, is the request's body already read (a signed
+    /// request's, checked against its digest); otherwise it streams.
     pub async fn forward(
         &self,
         route: &Route,
         mut req: Request<Incoming>,
+        body: Option<bytes::Bytes>,
         fwd: Forward<'_>,
     ) -> Result<Response<GatewayBody>, Refusal> {
         let client_upgrade = websocket_upgrade(&req).then(|| hyper::upgrade::on(&mut req));
         let (upstream_req, recheck) =
-            self.upstream_request(route, req, fwd, client_upgrade.is_some())?;
+            self.upstream_request(route, req, body, fwd, client_upgrade.is_some())?;
         let mut resp = self.send(route, upstream_req).await?;
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
             return splice_websocket(route, &mut resp, client_upgrade, recheck).map(|()| {
@@ -119,6 +127,7 @@ impl Proxy {
         &self,
         route: &Route,
         req: Request<Incoming>,
+        read: Option<bytes::Bytes>,
         fwd: Forward<'_>,
         upgrade: bool,
     ) -> Result<(Request<GatewayBody>, Recheck), Refusal> {
@@ -155,7 +164,10 @@ impl Proxy {
             headers.insert(name, value);
         }
         headers.insert(crate::request::assertion::DECISION_HEADER, fwd.decision_id);
-        let body = body::timed(body, self.request_body_timeout);
+        let body = match read {
+            Some(bytes) => body::full(bytes),
+            None => body::timed(body, self.request_body_timeout),
+        };
         Ok((Request::from_parts(parts, body), fwd.recheck))
     }
 

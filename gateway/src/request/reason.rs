@@ -22,12 +22,19 @@ pub enum Reason {
     NoRoute,
     MethodNotAllowed,
     RequestBodyTimeout,
+    /// A signed request's body is larger than the gateway reads to check
+    /// its digest.
+    RequestBodyTooLarge,
 
     // Who is asking.
     CredentialMissing,
     MalformedToken,
     UnsupportedAuthScheme,
     ReplayedPresentation,
+    /// An HTTP message signature that is refused, with its code: the
+    /// `http-signatures` crate's (`content_digest_mismatch`, …) or the
+    /// gateway's (`signature_expired`, `replayed_signature`, …).
+    Signature(&'static str),
     /// A credential or presentation that does not verify, with the
     /// `credentials` crate's code (`bad_signature`, `credential_expired`, …).
     Credential(&'static str),
@@ -77,11 +84,14 @@ impl Reason {
             Reason::NoRoute => "no_route",
             Reason::MethodNotAllowed => "method_not_allowed",
             Reason::RequestBodyTimeout => "request_body_timeout",
+            Reason::RequestBodyTooLarge => "request_body_too_large",
             Reason::CredentialMissing => "credential_missing",
             Reason::MalformedToken => "malformed_token",
             Reason::UnsupportedAuthScheme => "unsupported_auth_scheme",
             Reason::ReplayedPresentation => "replayed_presentation",
-            Reason::Credential(code) | Reason::CredentialUnavailable(code) => code,
+            Reason::Credential(code)
+            | Reason::CredentialUnavailable(code)
+            | Reason::Signature(code) => code,
             Reason::CredentialNotRequested => "credential_not_requested",
             Reason::SessionInvalid => "session_invalid",
             Reason::SessionUnknown => "session_unknown",
@@ -120,11 +130,13 @@ impl Reason {
             Reason::NoRoute => StatusCode::NOT_FOUND,
             Reason::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Reason::RequestBodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Reason::RequestBodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Reason::CredentialMissing
             | Reason::MalformedToken
             | Reason::UnsupportedAuthScheme
             | Reason::ReplayedPresentation
             | Reason::Credential(_)
+            | Reason::Signature(_)
             | Reason::CredentialNotRequested
             | Reason::SessionInvalid
             | Reason::SessionUnknown

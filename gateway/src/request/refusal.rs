@@ -21,6 +21,9 @@ pub struct Refusal {
     pub challenge: Option<String>,
     /// Set when the refusal was already audited, under this decision id.
     pub decision_id: Option<String>,
+    /// The request was signed (RFC 9421): its challenge names the
+    /// `Signature` scheme instead of `Bearer`.
+    pub signed: bool,
 }
 
 impl Refusal {
@@ -30,6 +33,7 @@ impl Refusal {
             message: message.into(),
             challenge: None,
             decision_id: None,
+            signed: false,
         }
     }
 
@@ -84,6 +88,13 @@ impl Refusal {
         if let Some(www) = self.www_authenticate() {
             h.insert(header::WWW_AUTHENTICATE, www);
         }
+        if self.status() == StatusCode::UNAUTHORIZED {
+            // A service may sign its requests instead (RFC 9421 §5.1).
+            h.insert(
+                header::HeaderName::from_static("accept-signature"),
+                crate::request::signed::ACCEPT_SIGNATURE,
+            );
+        }
         resp
     }
 
@@ -93,11 +104,12 @@ impl Refusal {
             return None;
         }
         let error = self.reason.bearer_error();
+        let scheme = if self.signed { "Signature" } else { "Bearer" };
         let value = match error {
-            None => "Bearer realm=\"didgate\"".to_owned(),
+            None => format!("{scheme} realm=\"didgate\""),
             Some(e) => {
                 let mut v = format!(
-                    "Bearer realm=\"didgate\", error=\"{e}\", error_description=\"{}\"",
+                    "{scheme} realm=\"didgate\", error=\"{e}\", error_description=\"{}\"",
                     self.code()
                 );
                 if let Some(c) = &self.challenge {

@@ -254,6 +254,15 @@ async fn build_gateway(
             config.credentials.replay_cache_capacity,
             config.credentials.clock_skew_secs,
             sessions,
+            crate::request::signed::SignedRequests::new(
+                crate::request::signed::SignatureSettings {
+                    max_validity_secs: config.credentials.signature_max_validity_secs,
+                    clock_skew_secs: config.credentials.clock_skew_secs,
+                    max_body_bytes: config.credentials.signed_body_max_bytes,
+                    nonce_capacity: config.credentials.replay_cache_capacity,
+                    presented_capacity: config.credentials.presented_credentials_capacity,
+                },
+            ),
         ),
         policy,
         audit,

@@ -628,3 +628,116 @@ async fn requests_signed_by_an_independent_implementation_pass_the_gateway() {
     }
     h.stop().await;
 }
+
+/// The shell tools: `didgate did create` makes a service key, `didgate
+/// curl` signs and sends (presenting credentials once with `--vc`), and
+/// `didgate wallet sign-request` prints headers any HTTP client can send.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_and_sign_request_from_the_command_line() {
+    let h = start(&Service::new(KeyType::Ed25519)).await;
+    let dir = h.dir.clone();
+    let key = dir.join("svc.jwk");
+    let key_s = key.to_str().unwrap().to_owned();
+    let did = run_ok(&["did", "create", "--method", "key", "--out", &key_s])
+        .trim()
+        .to_owned();
+    let vc = h.vc_by(
+        &h.issuer,
+        &did,
+        json!({"role": "service", "department": "billing"}),
+        now(),
+        3600,
+        Format::JwtVc11,
+    );
+    let vc_path = dir.join("svc.vc.jwt");
+    std::fs::write(&vc_path, &vc).unwrap();
+    let url = format!("{}/orders", h.url);
+
+    let cli = |args: Vec<String>| async move {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            didgate_cli(&args)
+        })
+        .await
+        .unwrap()
+    };
+    let args = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+
+    // curl: signed, with the credentials presented once.
+    let out = cli(args(&[
+        "curl",
+        "--key",
+        &key_s,
+        "--vc",
+        vc_path.to_str().unwrap(),
+        "--audience",
+        &h.audience,
+        "-i",
+        "-d",
+        r#"{"sku":1}"#,
+        &url,
+    ]))
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("HTTP/1.1 200 OK"), "{stdout}");
+    assert!(stdout.contains("\"body_bytes\": 9"), "{stdout}");
+
+    // sign-request: the headers, sent by another client with the same body.
+    let out = cli(args(&[
+        "wallet",
+        "sign-request",
+        "--key",
+        &key_s,
+        "-X",
+        "POST",
+        "-d",
+        r#"{"sku":2}"#,
+        &url,
+    ]))
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let headers: Vec<(&str, &str)> = printed
+        .lines()
+        .map(|l| l.split_once(": ").unwrap())
+        .collect();
+    let names: Vec<&str> = headers.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, ["Content-Digest", "Signature-Input", "Signature"]);
+    let r = send(
+        &h.url,
+        Method::POST,
+        "/orders",
+        None,
+        &headers,
+        Bytes::from_static(br#"{"sku":2}"#),
+    )
+    .await;
+    r.assert_ok();
+
+    // curl -f: a refusal is exit status 22, its body still printed.
+    let out = cli(args(&[
+        "curl",
+        "-f",
+        "--key",
+        &key_s,
+        &format!("{}/secret", h.url),
+    ]))
+    .await;
+    assert_eq!(out.status.code(), Some(22));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("policy_denied"));
+
+    // A key file that is not one.
+    let out = cli(args(&["curl", "--key", "/nonexistent.jwk", &url])).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--key /nonexistent.jwk"));
+    h.stop().await;
+}

@@ -3,8 +3,9 @@
 //! of commands: `serve`, `check`, `demo`, `identity` (`did create` and the
 //! helpers the others share), `chain_commands` (`did resolve`, the did:ethr
 //! registry writes, `chain …`), `status_commands` (`vc …`), `wallet`,
-//! `policy_commands`, `risk_commands`, `session_commands`, `decisions` and
-//! `audit_commands` (`audit …`; `exit` its exit statuses).
+//! `signed_request` (`wallet sign-request`, `curl`), `policy_commands`,
+//! `risk_commands`, `session_commands`, `decisions` and `audit_commands`
+//! (`audit …`; `exit` its exit statuses).
 //! None of them imports this file.
 
 pub(crate) mod audit_commands;
@@ -18,6 +19,7 @@ pub(crate) mod policy_commands;
 pub mod risk_commands;
 pub(crate) mod serve;
 pub(crate) mod session_commands;
+pub(crate) mod signed_request;
 pub(crate) mod status_commands;
 pub(crate) mod wallet;
 
@@ -82,6 +84,9 @@ pub enum Command {
     /// is in it, check such a proof, show its state.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Sign a request with a DID key (RFC 9421) and send it, as a service
+    /// calling through the gateway would: `didgate curl --key svc.jwk URL`.
+    Curl(signed_request::CurlArgs),
     /// Print the most recent decisions from the decision log.
     Decisions {
         #[arg(short, long, default_value = "didgate.toml")]
@@ -530,6 +535,9 @@ pub enum WalletCommand {
         #[arg(long)]
         insecure: bool,
     },
+    /// Print the RFC 9421 signature headers (and Content-Digest) for one
+    /// request signed with a service's DID key, `Name: value` per line.
+    SignRequest(signed_request::RequestArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -594,6 +602,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Risk(cmd) => run_risk(cmd).await,
         Command::Sessions(cmd) => run_sessions(cmd).await,
         Command::Audit(cmd) => run_audit(cmd).await,
+        Command::Curl(args) => signed_request::curl(&args).await,
         Command::Decisions { config, limit } => decisions::print(&config, limit).await,
     }
 }
@@ -755,6 +764,7 @@ async fn run_wallet(cmd: WalletCommand) -> Result<()> {
             )
             .await
         }
+        WalletCommand::SignRequest(args) => signed_request::sign_request(&args),
     }
 }
 

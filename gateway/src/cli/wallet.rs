@@ -58,7 +58,7 @@ pub async fn login(
 }
 
 /// Each `--vc`: a file holding a VC-JWT, or the token itself.
-fn read_tokens(vcs: &[String]) -> Result<Vec<String>> {
+pub(crate) fn read_tokens(vcs: &[String]) -> Result<Vec<String>> {
     vcs.iter().map(|v| read_token(v)).collect()
 }
 

@@ -96,11 +96,17 @@ fn free_port() -> Result<u16> {
 
 /// One HTTP/1.1 request over a fresh connection: the status code.
 fn http_status(port: u16, path: &str, header: Option<(&str, &str)>) -> Result<u16> {
+    http_status_with(port, path, header.as_slice())
+}
+
+/// [`http_status`] with any number of headers.
+fn http_status_with(port: u16, path: &str, headers: &[(&str, &str)]) -> Result<u16> {
     let mut s = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port)))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let extra = header
+    let extra: String = headers
+        .iter()
         .map(|(k, v)| format!("{k}: {v}\r\n"))
-        .unwrap_or_default();
+        .collect();
     write!(
         s,
         "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}Connection: close\r\n\r\n"
@@ -175,9 +181,10 @@ impl Stack {
             System::BareProxy => self.bare_proxy,
             System::NginxProxy => self.nginx_proxy,
             System::NginxAuthRequest => self.nginx_auth,
-            System::DidgateSession | System::DidgateBearerHit | System::DidgateBearerMiss => {
-                self.didgate
-            }
+            System::DidgateSession
+            | System::DidgateBearerHit
+            | System::DidgateBearerMiss
+            | System::DidgateSigned => self.didgate,
         }
     }
 
@@ -198,9 +205,10 @@ impl Stack {
                 v.push(self.authz_pid);
                 v
             }
-            System::DidgateSession | System::DidgateBearerHit | System::DidgateBearerMiss => {
-                vec![self.didgate_proc.pid()]
-            }
+            System::DidgateSession
+            | System::DidgateBearerHit
+            | System::DidgateBearerMiss
+            | System::DidgateSigned => vec![self.didgate_proc.pid()],
         }
     }
 
@@ -376,6 +384,37 @@ fn start(opts: &Opts, work: &Path, me: &Path, didgate: &Path, nginx: &Path) -> R
         200,
     )?;
 
+    // Every holder, as a service, presents its credential once with a
+    // signed request; the signed row's requests then carry signatures only.
+    let t = Instant::now();
+    for (i, (holder, vc)) in population.holders.iter().enumerate() {
+        let (input, signature, vp) = crate::signed::presenting(
+            holder,
+            vc,
+            &format!("http://127.0.0.1:{didgate_port}"),
+            &format!("http://127.0.0.1:{didgate_port}{PATH}"),
+            unix_now(),
+        )?;
+        expect(
+            &format!("didgate, signed request with credentials (service {i})"),
+            http_status_with(
+                didgate_port,
+                PATH,
+                &[
+                    ("Signature-Input", &input),
+                    ("Signature", &signature),
+                    ("X-Didgate-Presentation", &vp),
+                ],
+            )?,
+            200,
+        )?;
+    }
+    println!(
+        "  {} services presented credentials in {:.1} s",
+        population.holders.len(),
+        t.elapsed().as_secs_f64()
+    );
+
     Ok(Stack {
         upstream,
         bare_proxy: bare_port,
@@ -423,6 +462,27 @@ impl Driver<'_> {
         writeln!(
             self.log,
             "  generated {count} presentations in {:.1} s",
+            t.elapsed().as_secs_f64()
+        )?;
+        Ok(())
+    }
+
+    /// Enough freshly signed requests for a run of `secs` at `rps`, with a
+    /// margin (each nonce is accepted once).
+    fn prepare_signed(&mut self, file: &Path, rps: f64, secs: u64) -> Result<()> {
+        let count = (rps * secs as f64 * 1.4) as usize + 2_000;
+        let t = Instant::now();
+        crate::signed::write(
+            &self.stack.population,
+            &format!("http://127.0.0.1:{}{PATH}", self.stack.didgate),
+            count,
+            unix_now(),
+            crate::signed::validity_for(secs),
+            file,
+        )?;
+        writeln!(
+            self.log,
+            "  signed {count} requests in {:.1} s",
             t.elapsed().as_secs_f64()
         )?;
         Ok(())
@@ -485,6 +545,12 @@ impl Driver<'_> {
                     self.prepare(cache, expected_rps, secs)?;
                 }
                 args.push("bearer".into());
+                args.push(file.to_string_lossy().into_owned());
+            }
+            (System::DidgateSigned, None) => {
+                let file = self.work.join("signatures.txt");
+                self.prepare_signed(&file, expected_rps, secs)?;
+                args.push("signed".into());
                 args.push(file.to_string_lossy().into_owned());
             }
             (System::NginxAuthRequest, None) => {

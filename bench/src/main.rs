@@ -16,6 +16,7 @@ mod login;
 mod options;
 mod report;
 mod servers;
+mod signed;
 mod systems;
 mod tokens;
 

@@ -14,10 +14,11 @@ pub enum System {
     DidgateSession,
     DidgateBearerHit,
     DidgateBearerMiss,
+    DidgateSigned,
 }
 
 impl System {
-    pub const ALL: [System; 7] = [
+    pub const ALL: [System; 8] = [
         System::Direct,
         System::BareProxy,
         System::NginxProxy,
@@ -25,6 +26,7 @@ impl System {
         System::DidgateSession,
         System::DidgateBearerHit,
         System::DidgateBearerMiss,
+        System::DidgateSigned,
     ];
 
     pub fn label(self) -> &'static str {
@@ -36,6 +38,7 @@ impl System {
             System::DidgateSession => "didgate, browser session cookie",
             System::DidgateBearerHit => "didgate, VP-JWT bearer, credential cache hit",
             System::DidgateBearerMiss => "didgate, VP-JWT bearer, credential cache miss",
+            System::DidgateSigned => "didgate, RFC 9421 signed request, fresh signature",
         }
     }
 

@@ -1,7 +1,9 @@
 -- didgate load harness: the wrk script every system is measured with.
--- args: mode ("plain" | "cookie" | "sessions" | "bearer"), then the cookie
--- value, the file of session cookies (name=value per line, used in turn) or
--- the file of presentations (one VP-JWT per line, each used once), then, for
+-- args: mode ("plain" | "cookie" | "sessions" | "bearer" | "signed"), then
+-- the cookie value, the file of session cookies (name=value per line, used in
+-- turn), the file of presentations (one VP-JWT per line, each used once) or
+-- the file of signatures (Signature-Input TAB Signature per line, each used
+-- once), then, for
 -- a paced run (half load, soak), the mean think time in milliseconds.
 -- Every mode builds its request in request(), so the client does the same
 -- work per request for every system.
@@ -17,7 +19,7 @@ local mode, arg, tokens, sessions, turn
 function init(args)
   mode = args[1] or "plain"
   arg = args[2]
-  if mode == "bearer" then
+  if mode == "bearer" or mode == "signed" then
     tokens = assert(io.open(arg, "r"))
   elseif mode == "sessions" then
     sessions, turn = {}, 0
@@ -46,6 +48,16 @@ function request()
       t = tokens:read("*l")
     end
     return wrk.format(nil, nil, { ["Authorization"] = "Bearer " .. t })
+  elseif mode == "signed" then
+    local t = tokens:read("*l")
+    if not t then
+      -- Out of fresh signatures: start over (refused as replays, counted
+      -- as errors).
+      tokens:seek("set", 0)
+      t = tokens:read("*l")
+    end
+    local input, signature = t:match("^([^\t]*)\t(.*)$")
+    return wrk.format(nil, nil, { ["Signature-Input"] = input, ["Signature"] = signature })
   elseif mode == "cookie" then
     return wrk.format(nil, nil, { ["Cookie"] = "session=" .. arg })
   elseif mode == "sessions" then

@@ -13,6 +13,7 @@ pub mod config;
 pub mod login;
 pub mod request;
 pub mod sample_app;
+pub mod sample_service;
 pub mod server;
 pub mod signals;
 pub mod store;

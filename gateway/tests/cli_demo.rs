@@ -367,8 +367,33 @@ fn demo_prints_commands_that_work() {
     assert!(anchored.contains("anchored: size"), "{anchored}");
     let status = run(&find(" audit status "));
     assert!(status.contains("consistent"), "{status}");
-    let checkpoint = run(commands.last().unwrap());
+    let checkpoint = run(&find("/.didgate/log/checkpoint"));
     assert!(checkpoint.contains("/didgate/"), "{checkpoint}");
+
+    // 10. Service to service: the billing service calls the app through the
+    //     gateway with signed requests; its credential went with the first.
+    let json = |cmd: &str| -> serde_json::Value {
+        let out = run(cmd);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}) from {cmd}: {out}"))
+    };
+    let service_get = find("# billing GETs");
+    let r = json(&service_get);
+    assert_eq!(r["gateway_status"], 200, "{r}");
+    assert_eq!(r["presented_credential"], true, "{r}");
+    let claims = &r["answer"]["identity"]["claims"];
+    assert_eq!(claims["auth_method"], "http_signature", "{r}");
+    assert_eq!(claims["credential_types"][0], "ServiceCredential", "{r}");
+    let r = json(&find("# billing POSTs"));
+    assert_eq!(r["gateway_status"], 200, "{r}");
+    assert_eq!(r["presented_credential"], false, "presented once: {r}");
+    assert_eq!(r["answer"]["method"], "POST", "{r}");
+    let r = json(&find("/api/invoices -d '{\"amount\":42}' -H"));
+    assert_eq!(r["error"], "policy_denied", "a bearer POST: {r}");
+    let r = json(&find(" curl --key "));
+    assert_eq!(r["method"], "POST", "didgate curl: {r}");
+    assert_eq!(r["identity"]["claims"]["auth_method"], "http_signature");
+    let r = json(&find("H=()"));
+    assert_eq!(r["error"], "content_digest_mismatch", "{r}");
 
     // The policy tests it points at pass.
     let cfg = dir.join("didgate.toml");

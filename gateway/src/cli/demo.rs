@@ -16,6 +16,7 @@ use crate::cli::identity::{create_did, create_ethr_did, issue_vc, DidMethod};
 use crate::config::Config;
 use crate::request::assertion::{read_key_file, write_key_file, AssertionSigner};
 use crate::sample_app::SampleApp;
+use crate::sample_service::SampleService;
 
 const SCHEMA: &str = include_str!("../../../deploy/policies/didgate.cedarschema");
 const POLICIES: &str = include_str!("../../../deploy/policies/demo.cedar");
@@ -90,9 +91,21 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         };
         anyhow::anyhow!("{e}{hint}")
     })?;
-    print_walkthrough(&setup, app.addr);
+    // The second service: billing, calling the app through the gateway
+    // with signed requests.
+    let service = SampleService::start(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        &dir.join("billing-service.jwk"),
+        &dir.join("billing-service.vc.jwt"),
+        &setup.public_url,
+        &setup.public_url,
+    )
+    .await
+    .context("cannot start the sample billing service")?;
+    print_walkthrough(&setup, app.addr, service.addr);
     crate::server::shutdown_signal().await;
     eprintln!("stopping the demo: draining connections and flushing the decision log");
+    service.stop();
     running.shutdown().await;
     app.stop();
     Ok(())
@@ -370,13 +383,38 @@ upstream = "http://{app}"
 }
 
 /// Print where everything is and the commands to try.
-fn print_walkthrough(s: &DemoSetup, app: SocketAddr) {
+fn print_walkthrough(s: &DemoSetup, app: SocketAddr, service: SocketAddr) {
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "didgate".to_owned());
     print_overview(s, app);
     print_steps(s, &exe);
+    print_services(s, &exe, service);
     print_then(s, &exe);
+}
+
+/// The walkthrough's service-to-service step: the billing service calls
+/// the app through the gateway with signed requests.
+fn print_services(s: &DemoSetup, exe: &str, service: SocketAddr) {
+    let d = s.dir.display();
+    let url = &s.public_url;
+    print!(
+        r#"
+10. SERVICE TO SERVICE - a second sample service, billing, runs at http://{service}. Each request
+   to it makes one call through the gateway to /api/invoices, signed with billing's own DID key
+   (RFC 9421 HTTP Message Signatures, by the didgate-client library); its credential is presented
+   once, with its first call. Services may POST to the API only with signed requests (policy
+   services-write-api-signed: context.auth_method == "http_signature"):
+   curl -s http://{service}/                        # billing GETs /api/invoices, signed: 200
+   curl -s http://{service}/ -d '{{"amount":42}}'     # billing POSTs, signed: 200
+   The same POST with a presentation instead of a signature is denied (403 policy_denied):
+   curl -s -X POST {url}/api/invoices -d '{{"amount":42}}' -H "Authorization: Bearer $({exe} wallet present --holder-key {d}/billing-service.jwk --vc {d}/billing-service.vc.jwt --audience {url})"
+   Sign and send as billing from the shell (`wallet sign-request` prints the headers instead):
+   {exe} curl --key {d}/billing-service.jwk -d '{{"amount":7}}' {url}/api/invoices
+   A body changed after signing is refused (401 content_digest_mismatch):
+   H=(); while IFS= read -r l; do H+=(-H "$l"); done < <({exe} wallet sign-request --key {d}/billing-service.jwk -d '{{"amount":7}}' {url}/api/invoices); curl -s {url}/api/invoices -d '{{"amount":9000}}' "${{H[@]}}"
+"#,
+    );
 }
 
 /// The walkthrough's start: the gateway, the sample app, the identities.

@@ -25,7 +25,7 @@ pub(crate) mod recheck;
 pub(crate) mod refusal;
 pub(crate) mod route;
 pub mod session;
-pub(crate) mod signed;
+pub mod signed;
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -16,7 +16,9 @@ use http_body_util::{BodyExt, Full};
 use http_signatures::{signature_base, Component, Param, RequestView, SignatureParams};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use didgate::sample_app::SampleApp;
 use serde_json::{json, Value};
+use std::net::{Ipv4Addr, SocketAddr};
 use support::*;
 
 /// A service: its key, its did:key and the signer for it.
@@ -62,8 +64,18 @@ when {{ resource.path like "/orders*" && context.auth_method == "http_signature"
     )
 }
 
+/// The gateway, with a route that decides method overrides (`/legacy`).
 async fn start(svc: &Service) -> Harness {
-    Harness::start_full(None, "", "", "", &policies(svc)).await
+    let app = SampleApp::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), None)
+        .await
+        .unwrap();
+    let legacy = format!(
+        "[[route]]\nname = \"legacy\"\npath_prefix = \"/legacy\"\nupstream = \"http://{}\"\nmethod_override = \"decide\"\n",
+        app.addr
+    );
+    // The app lives as long as the test process; each test starts its own.
+    std::mem::forget(app);
+    Harness::start_full(None, "", "", &legacy, &policies(svc)).await
 }
 
 /// A request to the gateway, as the service builds it.
@@ -504,6 +516,18 @@ async fn each_refused_signature_has_its_reason_and_is_logged() {
         send_raw(req, None).await,
         StatusCode::BAD_REQUEST,
         "ambiguous_credentials",
+    );
+
+    // A method override the signature does not cover.
+    let mut req = request(&h, Method::POST, "/legacy/a", b"");
+    req.headers_mut()
+        .insert("x-http-method-override", "DELETE".parse().unwrap());
+    signer.sign_request(&mut req).unwrap();
+    check(
+        "method override",
+        send_raw(req, None).await,
+        StatusCode::UNAUTHORIZED,
+        "signature_method_override",
     );
 
     // A body larger than the gateway reads to check a digest.

@@ -660,6 +660,12 @@ impl Gateway {
         record: &mut DecisionRecord,
     ) -> Result<Identity, Refusal> {
         let authenticated = match received_uri {
+            // The signature covers the method on the wire; an override
+            // (header or `_method`) would decide and forward another one.
+            Some(_) if method != req.method() => Err(signed::refuse(
+                "signature_method_override",
+                "a signed request cannot override its method; send the method itself",
+            )),
             Some(uri) => {
                 use http_body::Body as _;
                 let received = signed::Received {

@@ -118,7 +118,8 @@ pub struct Verified {
     pub signed: SignedBy,
 }
 
-fn refuse(code: &'static str, message: impl Into<String>) -> Refusal {
+/// A refusal of a signed request: `code`, a `Signature` challenge.
+pub(crate) fn refuse(code: &'static str, message: impl Into<String>) -> Refusal {
     let mut r = Refusal::new(Reason::Signature(code), message);
     r.signed = true;
     r

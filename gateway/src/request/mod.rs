@@ -23,6 +23,7 @@ pub(crate) mod proxy;
 pub(crate) mod reason;
 pub(crate) mod recheck;
 pub(crate) mod refusal;
+pub(crate) mod replay;
 pub(crate) mod route;
 pub mod session;
 pub mod signed;

@@ -11,6 +11,12 @@ use http::{header, HeaderValue, Response, StatusCode};
 use crate::request::body::{full, GatewayBody};
 use crate::request::reason::Reason;
 
+/// What a refusal tells a client that could sign (RFC 9421 §5.1): the
+/// components and parameters a didgate signature needs.
+pub const ACCEPT_SIGNATURE: HeaderValue = HeaderValue::from_static(
+    "didgate=(\"@method\" \"@target-uri\" \"content-digest\");created;expires;nonce;keyid;tag=\"didgate\"",
+);
+
 /// Why a request was not forwarded, with what the client is told.
 #[derive(Debug, Clone)]
 pub struct Refusal {
@@ -92,7 +98,7 @@ impl Refusal {
             // A service may sign its requests instead (RFC 9421 §5.1).
             h.insert(
                 header::HeaderName::from_static("accept-signature"),
-                crate::request::signed::ACCEPT_SIGNATURE,
+                ACCEPT_SIGNATURE,
             );
         }
         resp

@@ -32,14 +32,14 @@ use std::time::Duration;
 use credentials::{Binding, Expected, Verifier};
 use http::header::HeaderName;
 use http::uri::Scheme;
-use http::{HeaderMap, HeaderValue, Method, Uri};
+use http::{HeaderMap, Method, Uri};
 use http_signatures::{Component, ParsedSignature, RequestView};
 use moka::sync::Cache;
 
-use crate::request::authn::{ReplayCache, ReplayError};
 use crate::request::principal::Principal;
 use crate::request::reason::Reason;
 use crate::request::refusal::{credential_refusal, Refusal};
+use crate::request::replay::{ReplayCache, ReplayError};
 
 /// The header a signed request presents its credentials in: a VP-JWT by
 /// the signing DID. Stripped before forwarding, like every `x-didgate-*`.
@@ -48,11 +48,7 @@ pub const PRESENTATION_HEADER: HeaderName = HeaderName::from_static("x-didgate-p
 /// The `tag` of the signatures the gateway reads (RFC 9421 §2.3).
 pub const TAG: &str = "didgate";
 
-/// What a refusal tells a client that could sign (RFC 9421 §5.1): the
-/// components and parameters a didgate signature needs.
-pub const ACCEPT_SIGNATURE: HeaderValue = HeaderValue::from_static(
-    "didgate=(\"@method\" \"@target-uri\" \"content-digest\");created;expires;nonce;keyid;tag=\"didgate\"",
-);
+pub use crate::request::refusal::ACCEPT_SIGNATURE;
 
 /// How long presented credentials are kept for a service that sends no
 /// signed request at all.

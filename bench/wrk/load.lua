@@ -38,24 +38,23 @@ function init(args)
   end
 end
 
+-- The next unused line of the presentations or signatures file.
+local function next_token()
+  local t = tokens:read("*l")
+  if not t then
+    -- Out of fresh ones: start over (the gateway refuses the replays, and
+    -- the harness reports them as errors).
+    tokens:seek("set", 0)
+    t = tokens:read("*l")
+  end
+  return t
+end
+
 function request()
   if mode == "bearer" then
-    local t = tokens:read("*l")
-    if not t then
-      -- Out of fresh presentations: start over (the gateway refuses the
-      -- replays, and the harness reports them as errors).
-      tokens:seek("set", 0)
-      t = tokens:read("*l")
-    end
-    return wrk.format(nil, nil, { ["Authorization"] = "Bearer " .. t })
+    return wrk.format(nil, nil, { ["Authorization"] = "Bearer " .. next_token() })
   elseif mode == "signed" then
-    local t = tokens:read("*l")
-    if not t then
-      -- Out of fresh signatures: start over (refused as replays, counted
-      -- as errors).
-      tokens:seek("set", 0)
-      t = tokens:read("*l")
-    end
+    local t = next_token()
     local input, signature = t:match("^([^\t]*)\t(.*)$")
     return wrk.format(nil, nil, { ["Signature-Input"] = input, ["Signature"] = signature })
   elseif mode == "cookie" then

@@ -735,6 +735,41 @@ impl Verifier {
         message: &[u8],
         signature: &[u8],
     ) -> Result<(), CredentialError> {
+        self.authentication_keys(keyid, |candidates| {
+            let mut first_error = None;
+            for vm in candidates {
+                let alg = alg.unwrap_or(match &vm.material {
+                    did_registry::KeyMaterial::Key(k) => k.key_type().jose_alg(),
+                    did_registry::KeyMaterial::EthereumAddress(_) => "ES256K",
+                });
+                match vm.verify_jose(alg, message, signature) {
+                    Ok(()) => return Ok(()),
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            Err(CredentialError::Signature {
+                what: "request",
+                source: first_error.unwrap_or(did_registry::SignatureError::BadSignature),
+            })
+        })
+        .await?
+    }
+    /// Whether the verification method `keyid` is still listed under its
+    /// DID's `authentication` (an exchange a signed request opened is
+    /// still going): no signature is checked.
+    pub async fn check_authentication_key(&self, keyid: &str) -> Result<(), CredentialError> {
+        self.authentication_keys(keyid, |_| ()).await
+    }
+
+    /// `f` of the verification methods `keyid` (a DID URL with a fragment)
+    /// names under its DID's `authentication`, as the DID resolves now.
+    async fn authentication_keys<R>(
+        &self,
+        keyid: &str,
+        f: impl FnOnce(Vec<&VerificationMethod>) -> R,
+    ) -> Result<R, CredentialError> {
         let did = keyid
             .split_once('#')
             .map(|(did, _)| did)
@@ -747,43 +782,13 @@ impl Verifier {
                 },
             })?;
         let doc = self.resolve(did).await?;
-        let candidates = doc
+        let keys = doc
             .keys_for(Some(keyid), Purpose::Authentication)
             .map_err(|source| CredentialError::Resolve {
                 did: did.to_owned(),
                 source,
             })?;
-        let mut first_error = None;
-        for vm in candidates {
-            let alg = alg.unwrap_or(match &vm.material {
-                did_registry::KeyMaterial::Key(k) => k.key_type().jose_alg(),
-                did_registry::KeyMaterial::EthereumAddress(_) => "ES256K",
-            });
-            match vm.verify_jose(alg, message, signature) {
-                Ok(()) => return Ok(()),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        Err(CredentialError::Signature {
-            what: "request",
-            source: first_error.unwrap_or(did_registry::SignatureError::BadSignature),
-        })
-    }
-
-    /// Whether the verification method `keyid` is still listed under its
-    /// DID's `authentication` (an exchange a signed request opened is
-    /// still going): no signature is checked.
-    pub async fn check_authentication_key(&self, keyid: &str) -> Result<(), CredentialError> {
-        let did = keyid.split_once('#').map_or(keyid, |(did, _)| did);
-        let doc = self.resolve(did).await?;
-        doc.keys_for(Some(keyid), Purpose::Authentication)
-            .map(|_| ())
-            .map_err(|source| CredentialError::Resolve {
-                did: did.to_owned(),
-                source,
-            })
+        Ok(f(keys))
     }
 
     /// Rebuild a [`Binding`] from what a session stored (the holder, the id of

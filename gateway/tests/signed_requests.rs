@@ -13,10 +13,8 @@ use credentials::{Format, KeyType, SigningKey};
 use didgate::sample_app::SampleApp;
 use didgate_client::Signer;
 use http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use http_signatures::{signature_base, Component, Param, RequestView, SignatureParams};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
 use std::net::{Ipv4Addr, SocketAddr};
 use support::*;
@@ -89,19 +87,9 @@ fn request(h: &Harness, method: Method, path: &str, body: &[u8]) -> Request<Vec<
 
 /// Send `req` as it is (its body as built, unless `body` replaces it).
 async fn send_raw(req: Request<Vec<u8>>, body: Option<&[u8]>) -> Resp {
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let (parts, b) = req.into_parts();
     let b = body.map_or(b, <[u8]>::to_vec);
-    let resp = client
-        .request(Request::from_parts(parts, Full::new(Bytes::from(b))))
-        .await
-        .unwrap();
-    let (parts, body) = resp.into_parts();
-    Resp {
-        status: parts.status,
-        headers: parts.headers,
-        body: body.collect().await.unwrap().to_bytes(),
-    }
+    send_request(Request::from_parts(parts, Full::new(Bytes::from(b)))).await
 }
 
 async fn signed(signer: &Signer, mut req: Request<Vec<u8>>) -> Resp {

@@ -409,7 +409,6 @@ pub async fn send(
     extra: &[(&str, &str)],
     body: Bytes,
 ) -> Resp {
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let mut req = Request::builder()
         .method(method)
         .uri(format!("{base}{path}"));
@@ -419,10 +418,13 @@ pub async fn send(
     for (k, v) in extra {
         req = req.header(*k, *v);
     }
-    let resp = client
-        .request(req.body(Full::new(body)).unwrap())
-        .await
-        .unwrap();
+    send_request(req.body(Full::new(body)).unwrap()).await
+}
+
+/// Send a request built whole; the answer, its body read.
+pub async fn send_request(req: Request<Full<Bytes>>) -> Resp {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let resp = client.request(req).await.unwrap();
     let (parts, body) = resp.into_parts();
     Resp {
         status: parts.status,

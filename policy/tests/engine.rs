@@ -75,7 +75,7 @@ fn demo() -> PolicyEngine {
 #[test]
 fn shipped_demo_policies_load_and_their_tests_pass() {
     let e = demo();
-    assert_eq!(e.policy_count(), 7);
+    assert_eq!(e.policy_count(), 8);
     let report = policy::run_tests(&e, &deploy().join("demo-tests.toml")).unwrap();
     assert_eq!(report.failures, 0, "{report}");
     assert!(report.cases.len() >= 10);

@@ -69,6 +69,10 @@ pub enum SignError {
     /// key types a `SigningKey` holds).
     #[error("cannot derive the did:key of this key: {reason}")]
     DidKeyUnavailable { reason: String },
+    /// A client certificate could not be made for this key (a secp256k1
+    /// key, which TLS cannot use; a validity out of range).
+    #[error("no client certificate: {detail}")]
+    Certificate { detail: String },
     /// The signature base could not be built from the request.
     #[error("the request cannot be signed: {0}")]
     Signature(http_signatures::Error),

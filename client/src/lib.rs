@@ -8,7 +8,9 @@
 //! `@target-uri` of an outgoing request (`target.rs`), a `tower` layer that
 //! signs every request ([`SigningLayer`], `layer.rs`), and a helper for a
 //! built `reqwest::Request` ([`Signer::sign_reqwest`], feature `reqwest`,
-//! on by default; `reqwest_request.rs`).
+//! on by default; `reqwest_request.rs`), and a self-signed client
+//! certificate for mutual TLS whose URI SAN is the key's DID URL
+//! ([`Signer::client_certificate`], `certificate.rs`).
 //!
 //! Every signature covers `@method`, `@target-uri` and, with a body,
 //! `content-digest` (sha-256), and has `created`, `expires`, a 128-bit
@@ -64,6 +66,7 @@ let response = client.execute(request).await?;
 //! # Ok(()) }
 //! ```
 
+mod certificate;
 mod error;
 mod key_file;
 mod layer;
@@ -72,6 +75,7 @@ mod reqwest_request;
 mod signer;
 mod target;
 
+pub use certificate::{ClientCertificate, MAX_CERTIFICATE_VALIDITY};
 pub use error::SignError;
 pub use layer::{ResponseFuture, SigningLayer, SigningService, SigningServiceError};
 pub use signer::{

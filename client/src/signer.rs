@@ -215,13 +215,26 @@ impl Signer {
         signed
     }
 
+    /// The key this signer signs with.
+    pub(crate) fn signing_key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    /// The clock's time, Unix seconds, after 1970.
+    pub(crate) fn now(&self) -> Result<i64, SignError> {
+        let now = (self.clock)();
+        if now > 0 {
+            Ok(now)
+        } else {
+            Err(SignError::ClockBeforeUnixEpoch { unix_secs: now })
+        }
+    }
+
     /// The signature parameters of a signature made now.
     fn params(&self, covers_body: bool) -> Result<SignatureParams, SignError> {
-        let now = (self.clock)();
-        let created = u64::try_from(now)
-            .ok()
-            .filter(|&t| t > 0)
-            .ok_or(SignError::ClockBeforeUnixEpoch { unix_secs: now })?;
+        let now = self.now()?;
+        let created =
+            u64::try_from(now).map_err(|_| SignError::ClockBeforeUnixEpoch { unix_secs: now })?;
         let expires = created.saturating_add(self.validity_secs);
         let mut components = vec![Component::Method, Component::TargetUri];
         if covers_body {

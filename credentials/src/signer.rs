@@ -106,6 +106,31 @@ impl SigningKey {
         }
     }
 
+    /// The private key as PKCS#8 DER (RFC 5208/5958), for TLS: a client
+    /// certificate's key (`didgate_client::ClientCertificate`). TLS has no
+    /// signature scheme for secp256k1, so such a key is refused.
+    pub fn to_pkcs8_der(&self) -> Result<zeroize::Zeroizing<Vec<u8>>, CredentialError> {
+        let doc = match self {
+            SigningKey::Ed25519(k) => {
+                use ed25519_dalek::pkcs8::EncodePrivateKey;
+                k.to_pkcs8_der()
+            }
+            SigningKey::P256(k) => {
+                use p256::pkcs8::EncodePrivateKey;
+                k.to_pkcs8_der()
+            }
+            SigningKey::Secp256k1(_) => {
+                return Err(CredentialError::InvalidKey {
+                    reason: "TLS cannot use a secp256k1 key; use an Ed25519 or P-256 key".into(),
+                })
+            }
+        }
+        .map_err(|e| CredentialError::InvalidKey {
+            reason: format!("cannot encode the key as PKCS#8: {e}"),
+        })?;
+        Ok(zeroize::Zeroizing::new(doc.as_bytes().to_vec()))
+    }
+
     /// The JOSE `alg` this key signs with.
     pub fn alg(&self) -> &'static str {
         self.key_type().jose_alg()
@@ -158,6 +183,22 @@ mod tests {
         let mut public_only = a.clone();
         public_only.d = None;
         assert!(SigningKey::from_jwk(&public_only).is_err());
+    }
+
+    #[test]
+    fn pkcs8_round_trips_for_tls_keys_and_refuses_secp256k1() {
+        let ed = SigningKey::generate(KeyType::Ed25519);
+        let der = ed.to_pkcs8_der().unwrap();
+        use ed25519_dalek::pkcs8::DecodePrivateKey;
+        let back = ed25519_dalek::SigningKey::from_pkcs8_der(&der).unwrap();
+        assert_eq!(PublicKey::Ed25519(back.verifying_key()), ed.public_key());
+        let p = SigningKey::generate(KeyType::P256);
+        let der = p.to_pkcs8_der().unwrap();
+        let back = p256::ecdsa::SigningKey::from_pkcs8_der(&der).unwrap();
+        assert_eq!(PublicKey::P256(*back.verifying_key()), p.public_key());
+        assert!(SigningKey::generate(KeyType::Secp256k1)
+            .to_pkcs8_der()
+            .is_err());
     }
 
     #[test]

@@ -763,6 +763,30 @@ impl Verifier {
         self.authentication_keys(keyid, |_| ()).await
     }
 
+    /// The id of the verification method under `did_url`'s DID's
+    /// `authentication`, as the DID resolves now, whose public key is
+    /// `key` (a client certificate's): `Ok(None)` when no such key is
+    /// listed. With a fragment, `did_url` names the one method to compare.
+    /// No signature is checked: the TLS handshake proved possession.
+    pub async fn authentication_key_matching(
+        &self,
+        did_url: &str,
+        key: &did_registry::PublicKey,
+    ) -> Result<Option<String>, CredentialError> {
+        let (did, fragment) = match did_url.split_once('#') {
+            Some((did, _)) => (did, Some(did_url)),
+            None => (did_url, None),
+        };
+        let doc = self.resolve(did).await?;
+        let Ok(keys) = doc.keys_for(fragment, Purpose::Authentication) else {
+            return Ok(None);
+        };
+        Ok(keys
+            .into_iter()
+            .find(|vm| matches!(&vm.material, did_registry::KeyMaterial::Key(k) if k == key))
+            .map(|vm| vm.id.clone()))
+    }
+
     /// `f` of the verification methods `keyid` (a DID URL with a fragment)
     /// names under its DID's `authentication`, as the DID resolves now.
     async fn authentication_keys<R>(

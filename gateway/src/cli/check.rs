@@ -14,7 +14,11 @@ pub fn check(path: &Path) -> Result<()> {
     let config = Config::load(path)?;
     let engine = config.policy_engine().context("policies do not load")?;
     if let Some(tls) = &config.server.tls {
-        crate::server::tls::server_config(&config.resolve(&tls.cert), &config.resolve(&tls.key))?;
+        crate::server::tls::server_config(
+            &config.resolve(&tls.cert),
+            &config.resolve(&tls.key),
+            tls.client_auth,
+        )?;
     }
     let key = config.resolve(&config.identity.key_file);
     if key.exists() {
@@ -29,5 +33,13 @@ pub fn check(path: &Path) -> Result<()> {
         config.credentials.trusted_issuers.len(),
         config.database.url.split(['?', '@']).next().unwrap_or("")
     );
+    if let Some(tls) = &config.server.tls {
+        if tls.client_auth == crate::config::ClientAuth::Did {
+            println!(
+                "mutual TLS: client certificates naming a DID are identities \
+                 (their key checked against the DID on every request)"
+            );
+        }
+    }
     Ok(())
 }

@@ -538,6 +538,10 @@ pub enum WalletCommand {
     /// Print the RFC 9421 signature headers (and Content-Digest) for one
     /// request signed with a service's DID key, `Name: value` per line.
     SignRequest(signed_request::RequestArgs),
+    /// Write a self-signed client certificate for a DID key, for mutual TLS
+    /// to a gateway with `[server.tls] client_auth = "did"`: its URI SAN is
+    /// the key's DID URL; the gateway checks the key against the DID.
+    Cert(signed_request::CertArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -765,6 +769,7 @@ async fn run_wallet(cmd: WalletCommand) -> Result<()> {
             .await
         }
         WalletCommand::SignRequest(args) => signed_request::sign_request(&args),
+        WalletCommand::Cert(args) => signed_request::cert(&args),
     }
 }
 

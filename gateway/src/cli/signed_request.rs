@@ -1,8 +1,10 @@
 //! Signed requests from the shell: `didgate wallet sign-request` prints the
 //! RFC 9421 headers for one request, `didgate curl` signs one and sends it
 //! (with the service's credentials presented in `X-Didgate-Presentation`
-//! when `--vc` is given). Both sign with `didgate-client`, as a service
-//! would.
+//! when `--vc` is given), or with `--mtls` sends it over mutual TLS with a
+//! client certificate for the key instead of signing it; `didgate wallet
+//! cert` writes such a certificate for other TLS clients. All use
+//! `didgate-client`, as a service would.
 
 use std::path::PathBuf;
 
@@ -52,17 +54,20 @@ impl RequestArgs {
     }
 
     fn signer(&self) -> Result<Signer> {
-        let signer = match &self.keyid {
-            Some(keyid) => Signer::from_jwk_file(&self.key, keyid.clone()),
-            None => Signer::from_key_file(&self.key),
-        }
-        .with_context(|| format!("--key {}", self.key.display()))?;
+        let signer = signer_for(&self.key, self.keyid.as_deref())?;
         Ok(signer.with_validity_secs(self.valid_for)?)
     }
 
     /// The request, its headers and body set, signed; `extra` headers
     /// (the presentation) added before signing.
     fn sign(&self, extra: Option<(HeaderName, HeaderValue)>) -> Result<http::Request<Vec<u8>>> {
+        let mut request = self.build(extra)?;
+        self.signer()?.sign_request(&mut request)?;
+        Ok(request)
+    }
+
+    /// The request, its headers and body set, and `extra` headers.
+    fn build(&self, extra: Option<(HeaderName, HeaderValue)>) -> Result<http::Request<Vec<u8>>> {
         let body = self.body()?;
         let method = match &self.method {
             Some(m) => Method::from_bytes(m.to_ascii_uppercase().as_bytes())
@@ -94,7 +99,6 @@ impl RequestArgs {
         if let Some((name, value)) = extra {
             request.headers_mut().insert(name, value);
         }
-        self.signer()?.sign_request(&mut request)?;
         Ok(request)
     }
 }
@@ -143,6 +147,66 @@ pub struct CurlArgs {
     /// gateway's self-signed certificate only).
     #[arg(short = 'k', long)]
     pub insecure: bool,
+    /// Authenticate by mutual TLS instead of a signature: present a client
+    /// certificate for the key (made for this call; its URI SAN is the
+    /// keyid), to a gateway with `[server.tls] client_auth = "did"`.
+    #[arg(long)]
+    pub mtls: bool,
+}
+
+/// `wallet cert`: a client certificate for a DID key.
+#[derive(clap::Args, Debug)]
+pub struct CertArgs {
+    /// The key: a private JWK file (`didgate did create` writes one; its
+    /// `kid` is the key's DID URL). Ed25519 or P-256.
+    #[arg(long)]
+    pub key: PathBuf,
+    /// The DID URL the certificate names, when the key file has no `kid` or
+    /// another verification method is meant (e.g. a did:ethr delegate's).
+    #[arg(long)]
+    pub keyid: Option<String>,
+    /// Days the certificate is valid for (at most 366).
+    #[arg(long, default_value_t = 30)]
+    pub days: u64,
+    /// Where to write the certificate (PEM).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Where to write the private key (PKCS#8 PEM, mode 0600), for TLS
+    /// clients that cannot read a JWK (`curl --key`).
+    #[arg(long)]
+    pub key_out: Option<PathBuf>,
+}
+
+fn signer_for(key: &std::path::Path, keyid: Option<&str>) -> Result<Signer> {
+    match keyid {
+        Some(keyid) => Signer::from_jwk_file(key, keyid.to_owned()),
+        None => Signer::from_key_file(key),
+    }
+    .with_context(|| format!("--key {}", key.display()))
+}
+
+/// `wallet cert`: write a DID-bound client certificate (and its key).
+pub fn cert(args: &CertArgs) -> Result<()> {
+    let signer = signer_for(&args.key, args.keyid.as_deref())?;
+    let secs = args.days.saturating_mul(24 * 3600);
+    let cert = signer.client_certificate(std::time::Duration::from_secs(secs))?;
+    std::fs::write(&args.out, cert.cert_pem())
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    if let Some(key_out) = &args.key_out {
+        crate::request::assertion::write_secret_file(key_out, cert.key_pem().as_bytes())
+            .with_context(|| format!("cannot write {}", key_out.display()))?;
+    }
+    println!(
+        "{}: a client certificate for {} ({} days){}",
+        args.out.display(),
+        signer.keyid(),
+        args.days,
+        args.key_out
+            .as_ref()
+            .map(|k| format!("; its key in {}", k.display()))
+            .unwrap_or_default()
+    );
+    Ok(())
 }
 
 /// `curl`: sign the request, send it, print the answer.
@@ -168,14 +232,29 @@ pub async fn curl(args: &CurlArgs) -> Result<()> {
             HeaderValue::from_str(&vp).context("the presentation is not a header value")?,
         ))
     };
-    let signed = args.request.sign(extra)?;
     crate::server::tls::install_crypto_provider();
-    let client = reqwest::Client::builder()
+    let mut client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(60))
         .redirect(reqwest::redirect::Policy::none())
-        .danger_accept_invalid_certs(args.insecure)
-        .build()
-        .context("cannot build an HTTP client")?;
+        .danger_accept_invalid_certs(args.insecure);
+    let signed = if args.mtls {
+        if !args.request.url.starts_with("https://") {
+            bail!(
+                "--mtls needs an https:// URL: the client certificate is sent in the TLS handshake"
+            );
+        }
+        let cert = args
+            .request
+            .signer()?
+            .client_certificate(std::time::Duration::from_secs(3600))?;
+        let identity = reqwest::Identity::from_pem(cert.identity_pem().as_bytes())
+            .context("the client certificate cannot be used")?;
+        client = client.identity(identity);
+        args.request.build(extra)?
+    } else {
+        args.request.sign(extra)?
+    };
+    let client = client.build().context("cannot build an HTTP client")?;
     let request = reqwest::Request::try_from(signed.map(reqwest::Body::from))
         .context("the request cannot be sent")?;
     let url = request.url().to_string();

@@ -32,7 +32,7 @@ pub use identity::IdentityConfig;
 pub use policy_files::PolicyConfig;
 pub use risk_settings::RiskSettings;
 pub use routes::{MethodOverride, RouteConfig};
-pub use server::{Cidr, ServerConfig, TlsConfig};
+pub use server::{Cidr, ClientAuth, ServerConfig, TlsConfig};
 pub use sessions::SessionsConfig;
 pub use validation::Problem;
 

@@ -45,6 +45,23 @@ pub struct ServerConfig {
 pub struct TlsConfig {
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// Client certificates (mutual TLS): `"none"` (default) asks for none;
+    /// `"did"` asks every client for one, optionally, and a certificate
+    /// whose URI SAN names a DID and whose key is listed under that DID's
+    /// `authentication` authenticates the requests that carry no other
+    /// credential (`context.auth_method == "mtls"`). No CA is involved:
+    /// the DID registry is the trust anchor.
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+}
+
+/// `[server.tls] client_auth`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    #[default]
+    None,
+    Did,
 }
 
 impl ServerConfig {

@@ -70,8 +70,14 @@ pub fn write_key_file(
         path: path.display().to_string(),
         source,
     };
+    write_secret_file(path, text.as_bytes()).map_err(err)
+}
+
+/// Write `bytes` to `path` readable by its owner only (mode 0600 on Unix),
+/// creating its folder.
+pub fn write_secret_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(err)?;
+        std::fs::create_dir_all(dir)?;
     }
     #[cfg(unix)]
     {
@@ -82,13 +88,11 @@ pub fn write_key_file(
             .create(true)
             .truncate(true)
             .mode(0o600)
-            .open(path)
-            .map_err(err)?;
-        f.write_all(text.as_bytes()).map_err(err)?;
+            .open(path)?;
+        f.write_all(bytes)
     }
     #[cfg(not(unix))]
-    std::fs::write(path, text).map_err(err)?;
-    Ok(())
+    std::fs::write(path, bytes)
 }
 
 /// The gateway's signing identity.

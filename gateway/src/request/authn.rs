@@ -13,6 +13,7 @@ use credentials::{VerifiedPresentation, Verifier};
 use http::{header, HeaderMap};
 use moka::sync::Cache;
 
+use crate::request::mtls::{self, CertifiedBy, PeerCertificate};
 use crate::request::principal::Principal;
 use crate::request::reason::Reason;
 use crate::request::refusal::{credential_refusal, Refusal};
@@ -33,6 +34,8 @@ pub enum AuthMethod {
     OpenId4Vp,
     /// An HTTP message signature by the caller's DID key (RFC 9421).
     HttpSignature,
+    /// A TLS client certificate whose key is the caller's DID key.
+    Mtls,
 }
 
 impl AuthMethod {
@@ -42,6 +45,7 @@ impl AuthMethod {
             AuthMethod::Session => "session",
             AuthMethod::OpenId4Vp => "openid4vp",
             AuthMethod::HttpSignature => "http_signature",
+            AuthMethod::Mtls => "mtls",
         }
     }
 }
@@ -58,6 +62,8 @@ pub struct Identity {
     pub session: Option<Arc<Session>>,
     /// The signature a signed request was verified by.
     pub signed: Option<Arc<SignedBy>>,
+    /// The client certificate a request was authenticated by.
+    pub certified: Option<Arc<CertifiedBy>>,
     /// A name for `principal` that every request carrying the same holder,
     /// issuers, types and claims shares: the session's, or for a bearer
     /// presentation the digest of its holder and credential tokens. The
@@ -76,6 +82,7 @@ impl Identity {
             nonce: vp.nonce,
             session: None,
             signed: None,
+            certified: None,
         }
     }
 
@@ -137,8 +144,42 @@ impl Authenticator {
             nonce: None,
             session: None,
             signed: Some(Arc::new(v.signed)),
+            certified: None,
             principal_key: v.principal_key,
         })
+    }
+
+    /// Authenticate a request by its connection's client certificate.
+    async fn authenticate_certificate(
+        &self,
+        cert: &Arc<PeerCertificate>,
+        headers: &HeaderMap,
+        now_ms: i64,
+    ) -> Result<Identity, Refusal> {
+        let c = mtls::authenticate(
+            &self.verifier,
+            &self.signed,
+            cert,
+            headers,
+            now_ms / 1000,
+            self.clock_skew,
+        )
+        .await?;
+        Ok(Identity {
+            principal: c.principal,
+            auth_method: AuthMethod::Mtls,
+            nonce: None,
+            session: None,
+            signed: None,
+            certified: Some(Arc::new(c.by)),
+            principal_key: c.principal_key,
+        })
+    }
+
+    /// Check again what an exchange opened with a client certificate was
+    /// allowed on.
+    pub async fn recheck_certificate(&self, by: &CertifiedBy, now_ms: i64) -> Result<(), Refusal> {
+        mtls::recheck(&self.verifier, by, now_ms / 1000, self.clock_skew).await
     }
 
     pub fn verifier(&self) -> &Verifier {
@@ -152,10 +193,12 @@ impl Authenticator {
 
     /// Authenticate a request from its headers, or say precisely why not: an
     /// `Authorization` header is a bearer presentation; without one, a
-    /// session cookie is the browser's session.
+    /// session cookie is the browser's session; without either, the
+    /// connection's client certificate (mutual TLS), if it sent one.
     pub async fn authenticate(
         &self,
         headers: &HeaderMap,
+        client_cert: Option<&Arc<PeerCertificate>>,
         now_ms: i64,
     ) -> Result<Identity, Refusal> {
         if !headers.contains_key(header::AUTHORIZATION) {
@@ -171,8 +214,12 @@ impl Authenticator {
                         nonce: None,
                         session: Some(session),
                         signed: None,
+                        certified: None,
                     });
                 }
+            }
+            if let Some(cert) = client_cert {
+                return self.authenticate_certificate(cert, headers, now_ms).await;
             }
         }
         let now = now_ms / 1000;

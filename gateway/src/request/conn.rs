@@ -10,4 +10,7 @@ pub struct ConnInfo {
     pub tls: bool,
     /// JA4 fingerprint of the TLS ClientHello (HTTPS connections only).
     pub tls_fp: Option<Arc<str>>,
+    /// The client certificate the TLS client sent, read once (mutual TLS
+    /// with `[server.tls] client_auth = "did"`; `None`: none was sent).
+    pub client_cert: Option<Arc<crate::request::mtls::PeerCertificate>>,
 }

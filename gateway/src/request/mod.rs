@@ -17,6 +17,7 @@ pub(crate) mod browser;
 pub(crate) mod conformance;
 pub(crate) mod conn;
 pub mod log_files;
+pub mod mtls;
 pub mod normalize;
 pub mod principal;
 pub(crate) mod proxy;
@@ -683,7 +684,11 @@ impl Gateway {
                 };
                 self.authn.authenticate_signed(&received, now_ms).await
             }
-            None => self.authn.authenticate(req.headers(), now_ms).await,
+            None => {
+                self.authn
+                    .authenticate(req.headers(), conn.client_cert.as_ref(), now_ms)
+                    .await
+            }
         };
         let identity = match authenticated {
             Ok(identity) => identity,
@@ -834,6 +839,11 @@ impl Gateway {
                 sessions
                     .recheck(self.authn.verifier(), session, now_ms)
                     .await?
+            }
+            (None, _, _) if identity.certified.is_some() => {
+                if let Some(by) = &identity.certified {
+                    self.authn.recheck_certificate(by, now_ms).await?;
+                }
             }
             (None, _, _) if identity.signed.is_some() => {
                 if let Some(signed) = &identity.signed {

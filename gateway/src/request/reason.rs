@@ -35,6 +35,9 @@ pub enum Reason {
     /// `http-signatures` crate's (`content_digest_mismatch`, …) or the
     /// gateway's (`signature_expired`, `replayed_signature`, …).
     Signature(&'static str),
+    /// A client certificate (mutual TLS) that is no identity, with its code
+    /// (`client_certificate_key_not_in_did`, `client_certificate_expired`, …).
+    ClientCertificate(&'static str),
     /// A credential or presentation that does not verify, with the
     /// `credentials` crate's code (`bad_signature`, `credential_expired`, …).
     Credential(&'static str),
@@ -91,7 +94,8 @@ impl Reason {
             Reason::ReplayedPresentation => "replayed_presentation",
             Reason::Credential(code)
             | Reason::CredentialUnavailable(code)
-            | Reason::Signature(code) => code,
+            | Reason::Signature(code)
+            | Reason::ClientCertificate(code) => code,
             Reason::CredentialNotRequested => "credential_not_requested",
             Reason::SessionInvalid => "session_invalid",
             Reason::SessionUnknown => "session_unknown",
@@ -137,6 +141,7 @@ impl Reason {
             | Reason::ReplayedPresentation
             | Reason::Credential(_)
             | Reason::Signature(_)
+            | Reason::ClientCertificate(_)
             | Reason::CredentialNotRequested
             | Reason::SessionInvalid
             | Reason::SessionUnknown

@@ -328,7 +328,7 @@ impl SignedRequests {
     /// [`PRESENTATION_HEADER`] (verified once, then reused while the same
     /// token comes again), else the ones it presented earlier, checked
     /// again now.
-    async fn presented_for(
+    pub(crate) async fn presented_for(
         &self,
         verifier: &Verifier,
         headers: &HeaderMap,
@@ -397,7 +397,8 @@ impl SignedRequests {
         if vp.holder != did {
             return Err(refuse(
                 "presentation_not_signer",
-                "the presentation's holder is not the DID that signed the request",
+                "the presentation's holder is not the DID the request is authenticated as \
+                 (the signing key's, or the client certificate's)",
             ));
         }
         let mut principal_key = [0; 16];
@@ -427,12 +428,20 @@ impl SignedRequests {
             .await
             .map_err(|e| credential_refusal(&e))?;
         if let Some(p) = &signed.presented {
-            verifier
-                .recheck(&p.binding, now)
-                .await
-                .map_err(|e| credential_refusal(&e))?;
+            p.recheck(verifier, now).await?;
         }
         Ok(())
+    }
+}
+
+impl Presented {
+    /// Check the presented credentials again at `now` (expiry, status,
+    /// issuer keys, the presenting key): an exchange that stays open.
+    pub async fn recheck(&self, verifier: &Verifier, now: i64) -> Result<(), Refusal> {
+        verifier
+            .recheck(&self.binding, now)
+            .await
+            .map_err(|e| credential_refusal(&e))
     }
 }
 
@@ -469,7 +478,7 @@ fn authority<'a>(req: &Received<'a>) -> Option<&'a str> {
 }
 
 /// The principal name of a DID that presented no credentials.
-fn did_only_key(did: &str) -> [u8; 16] {
+pub(crate) fn did_only_key(did: &str) -> [u8; 16] {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(b"didgate signer v1\0");

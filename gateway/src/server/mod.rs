@@ -356,6 +356,7 @@ async fn bind_listeners(
         let tls_cfg = crate::server::tls::server_config(
             &config.resolve(&tls.cert),
             &config.resolve(&tls.key),
+            tls.client_auth,
         )?;
         let acceptor = tokio_rustls::TlsAcceptor::from(tls_cfg);
         let (local, task) = listen(addr, Some(acceptor), &listening, shutdown).await?;
@@ -563,6 +564,7 @@ async fn serve(
                     peer,
                     tls: false,
                     tls_fp: None,
+                    client_cert: None,
                 };
                 serve_connection(&listening, TokioIo::new(io), conn, activity, stop).await;
             }),
@@ -640,10 +642,13 @@ async fn serve_tls_connection(
     activity.handshake_done();
     // Fingerprinted once per connection; requests share the Arc.
     let tls_fp = tls_stream.get_mut().0.hook.finish();
+    let client_cert =
+        crate::request::mtls::peer_certificate(tls_stream.get_ref().1.peer_certificates());
     let conn = ConnInfo {
         peer,
         tls: true,
         tls_fp,
+        client_cert,
     };
     let io = TokioIo::new(tls_stream);
     serve_connection(listening, io, conn, activity, stop).await;
@@ -959,7 +964,9 @@ mod tests {
         let (cert, key) = (dir.join("c.pem"), dir.join("k.pem"));
         crate::server::tls::write_self_signed(&cert, &key, &["localhost", "127.0.0.1"])
             .expect("cert");
-        let server = crate::server::tls::server_config(&cert, &key).expect("server config");
+        let server =
+            crate::server::tls::server_config(&cert, &key, crate::config::ClientAuth::None)
+                .expect("server config");
         let mut roots = rustls::RootCertStore::empty();
         let pem = std::fs::read(&cert).expect("cert pem");
         for c in rustls_pemfile::certs(&mut pem.as_slice()) {

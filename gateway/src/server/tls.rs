@@ -4,7 +4,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+
+use crate::config::ClientAuth;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -33,8 +39,13 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// Server config from PEM files, offering HTTP/2 and HTTP/1.1 by ALPN.
-pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+/// Server config from PEM files, offering HTTP/2 and HTTP/1.1 by ALPN;
+/// with `ClientAuth::Did`, asking clients for a DID-bound certificate.
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    client_auth: ClientAuth,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     install_crypto_provider();
     let read = |p: &Path| {
         std::fs::read(p).map_err(|source| TlsError::Read {
@@ -58,11 +69,89 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
         .ok_or_else(|| TlsError::NoKey {
             path: key.display().to_string(),
         })?;
-    let mut cfg = rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
+    let builder = rustls::ServerConfig::builder();
+    let mut cfg = match client_auth {
+        ClientAuth::None => builder.with_no_client_auth(),
+        ClientAuth::Did => {
+            builder.with_client_cert_verifier(Arc::new(DidClientCertVerifier::new()))
+        }
+    }
+    .with_single_cert(certs, key)?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
+}
+
+/// Asks every TLS client for a certificate, without requiring one, and
+/// accepts any it can read whose key signs the handshake: possession of
+/// the key is all TLS proves here. No CA chain is checked; whether the key
+/// is the DID's that the certificate names is decided per request, against
+/// the DID as it resolves then (`request::mtls`), so that a certificate
+/// that is no identity gets a refusal with a reason code, and a key removed
+/// on chain ends connections already open.
+#[derive(Debug)]
+pub struct DidClientCertVerifier {
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl DidClientCertVerifier {
+    pub fn new() -> Self {
+        Self {
+            algorithms: rustls::crypto::ring::default_provider().signature_verification_algorithms,
+        }
+    }
+}
+
+impl Default for DidClientCertVerifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ClientCertVerifier for DidClientCertVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        // Browsers and bearer clients share the listener.
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        // The DID, not a CA, vouches for the key: checked per request.
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
 }
 
 /// Write a self-signed certificate for `names` (development and the demo only).

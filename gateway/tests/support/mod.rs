@@ -200,6 +200,17 @@ forward_claims = ["role", "department"]
         &self,
         dir: &std::path::Path,
     ) -> (RunningGateway, u16, rustls::RootCertStore) {
+        self.start_https_twin_with(dir, didgate::config::ClientAuth::None)
+            .await
+    }
+
+    /// [`Self::start_https_twin`], asking clients for certificates as
+    /// `client_auth` says.
+    pub async fn start_https_twin_with(
+        &self,
+        dir: &std::path::Path,
+        client_auth: didgate::config::ClientAuth,
+    ) -> (RunningGateway, u16, rustls::RootCertStore) {
         let (cert, key) = (dir.join("c.pem"), dir.join("k.pem"));
         didgate::server::tls::write_self_signed(&cert, &key, &["localhost"]).unwrap();
         let mut cfg = self.config.clone();
@@ -208,6 +219,7 @@ forward_claims = ["role", "department"]
         cfg.server.tls = Some(didgate::config::TlsConfig {
             cert: cert.clone(),
             key,
+            client_auth,
         });
         cfg.database.url = format!("sqlite://{}", dir.join("tls.db").display());
         cfg.audit.dir = dir.join("tls-log");

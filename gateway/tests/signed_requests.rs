@@ -527,12 +527,39 @@ async fn each_refused_signature_has_its_reason_and_is_logged() {
         "request_body_too_large",
     );
 
+    // A body that is malformed on the wire (a chunk size that is not hex),
+    // under a valid signature of a body: refused, never forwarded.
+    let mut req = request(&h, Method::POST, "/orders", b"hello");
+    signer.sign_request(&mut req).unwrap();
+    let mut raw = format!("POST /orders HTTP/1.1\r\nhost: {}\r\n", h.addr);
+    for (k, v) in req.headers() {
+        raw.push_str(&format!("{k}: {}\r\n", v.to_str().unwrap()));
+    }
+    raw.push_str("transfer-encoding: chunked\r\nconnection: close\r\n\r\nzz\r\nhello\r\n0\r\n\r\n");
+    let answer = raw_exchange(h.addr, raw.as_bytes()).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 400") && answer.contains("request_body_invalid"),
+        "{answer}"
+    );
+    seen.push("request_body_invalid".to_owned());
+
     let codes: Vec<&str> = seen.iter().map(String::as_str).collect();
     let d = h.decisions_with(&codes).await;
     assert!(d
         .iter()
         .all(|d| d.effect != "allow" || d.reason == "allowed"));
     h.stop().await;
+}
+
+/// Write `bytes` to the gateway on a fresh connection; what it answers
+/// until it closes.
+async fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(bytes).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -272,8 +272,8 @@ impl Gateway {
                     format!("no request body bytes arrived for {} s", timeout.as_secs()),
                 ),
                 body::ReadError::Broken => Refusal::new(
-                    Reason::BadRequestTarget,
-                    "the request body could not be read",
+                    Reason::RequestBodyInvalid,
+                    "the request body broke off or is malformed (e.g. its chunked encoding)",
                 ),
             })?;
         http_signatures::content_digest::verify(req.headers().get_all("content-digest"), &bytes)

@@ -25,6 +25,9 @@ pub enum Reason {
     /// A signed request's body is larger than the gateway reads to check
     /// its digest.
     RequestBodyTooLarge,
+    /// A request body the gateway reads (a signed one, to check its
+    /// digest) that broke off or was malformed on the wire.
+    RequestBodyInvalid,
 
     // Who is asking.
     CredentialMissing,
@@ -88,6 +91,7 @@ impl Reason {
             Reason::MethodNotAllowed => "method_not_allowed",
             Reason::RequestBodyTimeout => "request_body_timeout",
             Reason::RequestBodyTooLarge => "request_body_too_large",
+            Reason::RequestBodyInvalid => "request_body_invalid",
             Reason::CredentialMissing => "credential_missing",
             Reason::MalformedToken => "malformed_token",
             Reason::UnsupportedAuthScheme => "unsupported_auth_scheme",
@@ -129,6 +133,7 @@ impl Reason {
             | Reason::PathParameter
             | Reason::ForwardedForInvalid
             | Reason::AmbiguousCredentials
+            | Reason::RequestBodyInvalid
             | Reason::LoginOtherBrowser
             | Reason::LoginUnknown => StatusCode::BAD_REQUEST,
             Reason::NoRoute => StatusCode::NOT_FOUND,

@@ -394,6 +394,11 @@ fn demo_prints_commands_that_work() {
     assert_eq!(r["identity"]["claims"]["auth_method"], "http_signature");
     let r = json(&find("H=()"));
     assert_eq!(r["error"], "content_digest_mismatch", "{r}");
+    let r = json(&find(" curl --mtls -k --key "));
+    assert_eq!(r["method"], "GET", "didgate curl --mtls: {r}");
+    assert_eq!(r["identity"]["claims"]["auth_method"], "mtls", "{r}");
+    let r = json(&find(".jwk -d '{\"amount\":7}' https://"));
+    assert_eq!(r["error"], "policy_denied", "a write over mutual TLS: {r}");
 
     // The policy tests it points at pass.
     let cfg = dir.join("didgate.toml");

@@ -358,6 +358,9 @@ trusted_proxies = ["127.0.0.1/32", "::1/128"]
 [server.tls]
 cert = "tls-cert.pem"
 key = "tls-key.pem"
+# A client certificate whose URI SAN names a DID and whose key is that DID's
+# authentication key is an identity (mutual TLS, no CA; step 10).
+client_auth = "did"
 
 [identity]
 key_file = "gateway-key.jwk"
@@ -413,7 +416,13 @@ fn print_services(s: &DemoSetup, exe: &str, service: SocketAddr) {
    {exe} curl --key {d}/billing-service.jwk -d '{{"amount":7}}' {url}/api/invoices
    A body changed after signing is refused (401 content_digest_mismatch):
    H=(); while IFS= read -r l; do H+=(-H "$l"); done < <({exe} wallet sign-request --key {d}/billing-service.jwk -d '{{"amount":7}}' {url}/api/invoices); curl -s {url}/api/invoices -d '{{"amount":9000}}' "${{H[@]}}"
+   Or by mutual TLS on {https}: a client certificate for billing's key (no CA; the gateway checks the
+   key against billing's DID on every request). Reading is allowed; writing is not, as the policy
+   asks for signed requests (403 policy_denied):
+   {exe} curl --mtls -k --key {d}/billing-service.jwk --vc {d}/billing-service.vc.jwt --audience {url} {https}/api/invoices
+   {exe} curl --mtls -k --key {d}/billing-service.jwk -d '{{"amount":7}}' {https}/api/invoices
 "#,
+        https = s.https_url,
     );
 }
 

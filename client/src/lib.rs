@@ -10,7 +10,8 @@
 //! built `reqwest::Request` ([`Signer::sign_reqwest`], feature `reqwest`,
 //! on by default; `reqwest_request.rs`), and a self-signed client
 //! certificate for mutual TLS whose URI SAN is the key's DID URL
-//! ([`Signer::client_certificate`], `certificate.rs`).
+//! ([`Signer::client_certificate`], `certificate.rs`; as a
+//! `reqwest::Identity`: `Signer::reqwest_identity`).
 //!
 //! Every signature covers `@method`, `@target-uri` and, with a body,
 //! `content-digest` (sha-256), and has `created`, `expires`, a 128-bit

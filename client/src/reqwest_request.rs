@@ -1,9 +1,27 @@
-//! Signing a built `reqwest::Request` (feature `reqwest`).
+//! Signing a built `reqwest::Request`, and a client certificate as a
+//! `reqwest::Identity` for mutual TLS (feature `reqwest`).
 
 use crate::error::SignError;
 use crate::signer::Signer;
 
 impl Signer {
+    /// A client certificate for this signer's key (see
+    /// [`Signer::client_certificate`]) as the `reqwest::Identity` a client
+    /// presents for mutual TLS: `reqwest::Client::builder().identity(…)`.
+    /// Requests on that client need no signature; the gateway checks the
+    /// certificate's key against the DID on each.
+    pub fn reqwest_identity(
+        &self,
+        valid_for: std::time::Duration,
+    ) -> Result<reqwest::Identity, SignError> {
+        let cert = self.client_certificate(valid_for)?;
+        reqwest::Identity::from_pem(cert.identity_pem().as_bytes()).map_err(|e| {
+            SignError::Certificate {
+                detail: format!("reqwest cannot use the certificate: {e}"),
+            }
+        })
+    }
+
     /// Signs a built `reqwest::Request` in place (see [`Signer::sign`]).
     ///
     /// Its body must be in memory (`.body(String | Vec<u8> | Bytes | &'static str)`);

@@ -243,12 +243,10 @@ pub async fn curl(args: &CurlArgs) -> Result<()> {
                 "--mtls needs an https:// URL: the client certificate is sent in the TLS handshake"
             );
         }
-        let cert = args
+        let identity = args
             .request
             .signer()?
-            .client_certificate(std::time::Duration::from_secs(3600))?;
-        let identity = reqwest::Identity::from_pem(cert.identity_pem().as_bytes())
-            .context("the client certificate cannot be used")?;
+            .reqwest_identity(std::time::Duration::from_secs(3600))?;
         client = client.identity(identity);
         args.request.build(extra)?
     } else {

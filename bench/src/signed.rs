@@ -5,7 +5,6 @@
 //! the gateway refuses a nonce twice). Signed with `didgate-client`, as a
 //! service would.
 
-use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -91,42 +90,15 @@ pub fn write(
         .iter()
         .map(|(h, _)| signer(h, validity, now))
         .collect::<Result<_>>()?;
-    let threads = 2;
-    let per = count.div_ceil(threads);
-    let chunks: Vec<Result<Vec<u8>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let signers = &signers;
-                s.spawn(move || -> Result<Vec<u8>> {
-                    let mut out = Vec::with_capacity(per * 300);
-                    for i in 0..per {
-                        let signer = &signers[(t * per + i) % signers.len()];
-                        let (input, signature) = sign_get(signer, url, None)?;
-                        out.extend_from_slice(input.as_bytes());
-                        out.push(b'\t');
-                        out.extend_from_slice(signature.as_bytes());
-                        out.push(b'\n');
-                    }
-                    Ok(out)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("signing thread panicked")))
-            })
-            .collect()
-    });
-    let file =
-        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let mut w = BufWriter::new(file);
-    for chunk in chunks {
-        w.write_all(&chunk?)?;
-    }
-    w.flush()?;
-    Ok(())
+    crate::tokens::write_lines(count, 300, path, |n, out| {
+        let signer = &signers[n % signers.len()];
+        let (input, signature) = sign_get(signer, url, None)?;
+        out.extend_from_slice(input.as_bytes());
+        out.push(b'\t');
+        out.extend_from_slice(signature.as_bytes());
+        out.push(b'\n');
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -102,39 +102,57 @@ pub fn write(
     lifetime: i64,
     path: &Path,
 ) -> Result<()> {
+    // Each chunk cycles through the holders, so consecutive requests come
+    // from different holders, as they would from a population of clients.
+    write_lines(count, 1200, path, |n, out| {
+        let (holder, own_vc) = &pop.holders[n % pop.holders.len()];
+        let vc = match cache {
+            Cache::Hit => own_vc.clone(),
+            Cache::Miss => credential(
+                &pop.issuer,
+                &holder.did,
+                now,
+                Some(format!("urn:didgate-bench:{now}:{n}")),
+            )?,
+        };
+        let vp = present(
+            &holder.key,
+            &holder.kid,
+            &PresentationRequest {
+                holder: holder.did.clone(),
+                audience: audience.to_owned(),
+                nonce: None,
+                valid_for_secs: lifetime,
+                credentials: vec![vc],
+                format: Format::JwtVc11,
+            },
+            now,
+        )?;
+        out.extend_from_slice(vp.as_bytes());
+        out.push(b'\n');
+        Ok(())
+    })
+}
+
+/// Write `count` lines to `path`, made by `line(n, out)` for n in
+/// `0..count` on two threads (signing is the cost), in order of `n`
+/// within each thread's half. `line_bytes` sizes the buffers.
+pub fn write_lines(
+    count: usize,
+    line_bytes: usize,
+    path: &Path,
+    line: impl Fn(usize, &mut Vec<u8>) -> Result<()> + Sync,
+) -> Result<()> {
     let threads = 2;
     let per = count.div_ceil(threads);
+    let line = &line;
     let chunks: Vec<Result<Vec<u8>>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 s.spawn(move || -> Result<Vec<u8>> {
-                    let mut out = Vec::with_capacity(per * 1200);
+                    let mut out = Vec::with_capacity(per * line_bytes);
                     for i in 0..per {
-                        let (holder, own_vc) = &pop.holders[(t * per + i) % pop.holders.len()];
-                        let vc = match cache {
-                            Cache::Hit => own_vc.clone(),
-                            Cache::Miss => credential(
-                                &pop.issuer,
-                                &holder.did,
-                                now,
-                                Some(format!("urn:didgate-bench:{now}:{t}:{i}")),
-                            )?,
-                        };
-                        let vp = present(
-                            &holder.key,
-                            &holder.kid,
-                            &PresentationRequest {
-                                holder: holder.did.clone(),
-                                audience: audience.to_owned(),
-                                nonce: None,
-                                valid_for_secs: lifetime,
-                                credentials: vec![vc],
-                                format: Format::JwtVc11,
-                            },
-                            now,
-                        )?;
-                        out.extend_from_slice(vp.as_bytes());
-                        out.push(b'\n');
+                        line(t * per + i, &mut out)?;
                     }
                     Ok(out)
                 })
@@ -151,8 +169,6 @@ pub fn write(
     let file =
         std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
     let mut w = BufWriter::new(file);
-    // Each chunk cycles through the holders, so consecutive requests come
-    // from different holders, as they would from a population of clients.
     for chunk in chunks {
         w.write_all(&chunk?)?;
     }

@@ -28,22 +28,9 @@ impl SampleApp {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let keys = std::sync::Arc::new(gateway_jwks.map(|j| parse_jwks(&j)).unwrap_or_default());
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let keys = keys.clone();
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| {
-                        let keys = keys.clone();
-                        async move { Ok::<_, Infallible>(answer(req, &keys).await) }
-                    });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
+        let task = serve(listener, move |req| {
+            let keys = keys.clone();
+            async move { answer(req, &keys).await }
         });
         Ok(Self { addr, task })
     }
@@ -51,6 +38,33 @@ impl SampleApp {
     pub fn stop(self) {
         self.task.abort();
     }
+}
+
+/// Accept connections on `listener` until aborted and answer each request
+/// (HTTP/1.1 or HTTP/2) with `handler`: the sample app's and the sample
+/// service's server.
+pub(crate) fn serve<F, Fut>(listener: TcpListener, handler: F) -> tokio::task::JoinHandle<()>
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let handler = handler.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req| {
+                    let answer = handler(req);
+                    async move { Ok::<_, Infallible>(answer.await) }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    })
 }
 
 fn parse_jwks(text: &str) -> Vec<PublicKey> {

@@ -6,7 +6,6 @@
 //! reason and body. Its credential is presented once, with its first call
 //! (and again after a 401, e.g. once the gateway has forgotten it).
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +17,6 @@ use didgate_client::Signer;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
@@ -78,22 +76,9 @@ impl SampleService {
         });
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let caller = caller.clone();
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| {
-                        let caller = caller.clone();
-                        async move { Ok::<_, Infallible>(caller.answer(req).await) }
-                    });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
+        let task = crate::sample_app::serve(listener, move |req| {
+            let caller = caller.clone();
+            async move { caller.answer(req).await }
         });
         Ok(Self { addr, task })
     }

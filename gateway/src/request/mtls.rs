@@ -32,7 +32,7 @@ use x509_cert::ext::pkix::SubjectAltName;
 use crate::request::principal::Principal;
 use crate::request::reason::Reason;
 use crate::request::refusal::{credential_refusal, Refusal};
-use crate::request::signed::{did_only_key, Presented, SignedRequests};
+use crate::request::signed::{Presented, SignedRequests};
 
 /// The longest DID URL a certificate may name.
 const MAX_DID_URL: usize = 2048;
@@ -223,13 +223,7 @@ pub async fn authenticate(
             r.signed = false;
             r
         })?;
-    let (principal, principal_key) = match &presented {
-        Some(p) => (p.principal.clone(), p.principal_key),
-        None => (
-            Arc::new(Principal::from_credentials(did.to_owned(), Vec::new())),
-            did_only_key(did),
-        ),
-    };
+    let (principal, principal_key) = services.principal_of(did, presented.as_deref());
     Ok(Certified {
         principal,
         principal_key,

@@ -69,6 +69,8 @@ pub struct SignatureSettings {
 pub struct SignedRequests {
     nonces: ReplayCache,
     presented: Cache<Box<str>, Arc<Presented>>,
+    /// The principals of DIDs that presented no credentials, made once.
+    did_only: Cache<String, (Arc<Principal>, [u8; 16])>,
     settings: SignatureSettings,
 }
 
@@ -130,6 +132,10 @@ impl SignedRequests {
         Self {
             nonces: ReplayCache::new(settings.nonce_capacity),
             presented: Cache::builder()
+                .max_capacity(settings.presented_capacity)
+                .time_to_idle(PRESENTED_IDLE)
+                .build(),
+            did_only: Cache::builder()
                 .max_capacity(settings.presented_capacity)
                 .time_to_idle(PRESENTED_IDLE)
                 .build(),
@@ -216,13 +222,7 @@ impl SignedRequests {
         }
 
         let presented = self.presented_for(verifier, req.headers, did, now).await?;
-        let (principal, principal_key) = match &presented {
-            Some(p) => (p.principal.clone(), p.principal_key),
-            None => (
-                Arc::new(Principal::from_credentials(did.to_owned(), Vec::new())),
-                did_only_key(did),
-            ),
-        };
+        let (principal, principal_key) = self.principal_of(did, presented.as_deref());
         Ok(Verified {
             principal,
             principal_key,
@@ -322,6 +322,24 @@ impl SignedRequests {
             ));
         }
         Ok((keyid, nonce, expires))
+    }
+
+    /// The principal of a request by `did`: its presented credentials', or
+    /// the DID alone (made once per DID, not per request).
+    pub(crate) fn principal_of(
+        &self,
+        did: &str,
+        presented: Option<&Presented>,
+    ) -> (Arc<Principal>, [u8; 16]) {
+        match presented {
+            Some(p) => (p.principal.clone(), p.principal_key),
+            None => self.did_only.get_with_by_ref(did, || {
+                (
+                    Arc::new(Principal::from_credentials(did.to_owned(), Vec::new())),
+                    did_only_key(did),
+                )
+            }),
+        }
     }
 
     /// The credentials this request's DID presented: the ones in its
@@ -478,7 +496,7 @@ fn authority<'a>(req: &Received<'a>) -> Option<&'a str> {
 }
 
 /// The principal name of a DID that presented no credentials.
-pub(crate) fn did_only_key(did: &str) -> [u8; 16] {
+fn did_only_key(did: &str) -> [u8; 16] {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(b"didgate signer v1\0");

@@ -317,7 +317,9 @@ async fn certificates_that_are_no_identity_are_refused_each_with_its_reason() {
         refused("client_certificate_not_yet_valid")
     );
 
-    // No DID in the certificate: an ordinary certificate for a DNS name.
+    // No DID in the certificate: an ordinary certificate for a DNS name is
+    // no didgate identity and is ignored, as if none was sent (a browser's
+    // corporate certificate still lets its user reach the login page).
     let kp = rcgen::KeyPair::generate().unwrap();
     let plain = rcgen::CertificateParams::new(vec!["svc.example".to_owned()])
         .unwrap()
@@ -325,7 +327,25 @@ async fn certificates_that_are_no_identity_are_refused_each_with_its_reason() {
         .unwrap();
     let mut conn = connect_raw(port, &roots, plain.der().to_vec(), kp.serialize_der()).await;
     let r = send_on(&mut conn, Method::GET, "/svc/status", &[], b"").await;
-    assert_eq!((r.status, r.code()), refused("client_certificate_no_did"));
+    assert_eq!((r.status, r.code()), refused("credential_missing"));
+
+    // Two DIDs: which one the key is for is ambiguous.
+    let two = {
+        let kp = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::default();
+        params.subject_alt_names = vec![
+            rcgen::SanType::URI(svc.did.as_str().try_into().unwrap()),
+            rcgen::SanType::URI(impostor.did.as_str().try_into().unwrap()),
+        ];
+        let cert = params.self_signed(&kp).unwrap();
+        (cert.der().to_vec(), kp.serialize_der())
+    };
+    let mut conn = connect_raw(port, &roots, two.0, two.1).await;
+    let r = send_on(&mut conn, Method::GET, "/svc/status", &[], b"").await;
+    assert_eq!(
+        (r.status, r.code()),
+        refused("client_certificate_ambiguous")
+    );
 
     // A DID that does not resolve.
     let cert = svc
@@ -342,7 +362,7 @@ async fn certificates_that_are_no_identity_are_refused_each_with_its_reason() {
             "client_certificate_key_not_in_did",
             "client_certificate_expired",
             "client_certificate_not_yet_valid",
-            "client_certificate_no_did",
+            "client_certificate_ambiguous",
         ])
         .await;
     let n = rows

@@ -12,8 +12,9 @@
 //! whose key signed the handshake: rustls proves possession of the key. What
 //! the certificate says is read here once per connection
 //! ([`ClientCert::from_der`]) and judged per request, so a certificate
-//! that is no identity gets an HTTP refusal with its reason code rather
-//! than an opaque TLS alert.
+//! that claims a DID but is no identity gets an HTTP refusal with its
+//! reason code rather than an opaque TLS alert. A certificate that names
+//! no DID is ignored, as if none was sent.
 //!
 //! A request that carries its own credential (a signature, an
 //! `Authorization` header, a session cookie) is authenticated by that; the
@@ -80,8 +81,19 @@ fn problem(code: &'static str, message: impl Into<String>) -> CertProblem {
 impl ClientCert {
     /// Read the end-entity certificate of a TLS client: its one DID URI
     /// SAN, its Ed25519 or P-256 key and its validity. Nothing is trusted
-    /// yet: [`authenticate`] checks the key against the DID.
-    pub fn from_der(der: &[u8]) -> PeerCertificate {
+    /// yet: [`authenticate`] checks the key against the DID. `None`: the
+    /// certificate names no DID, so it is no didgate identity and is
+    /// ignored (a browser's corporate certificate must not keep its user
+    /// from the login page).
+    pub fn from_der(der: &[u8]) -> Option<PeerCertificate> {
+        match Self::read(der) {
+            Ok(Some(cert)) => Some(Ok(cert)),
+            Ok(None) => None,
+            Err(p) => Some(Err(p)),
+        }
+    }
+
+    fn read(der: &[u8]) -> Result<Option<ClientCert>, CertProblem> {
         let cert = x509_cert::Certificate::from_der(der).map_err(|e| {
             problem(
                 "client_certificate_invalid",
@@ -109,28 +121,28 @@ impl ClientCert {
                     _ => None,
                 });
         let did_url = match (dids.next(), dids.next()) {
+            (None, _) => return Ok(None),
             (Some(did), None) if did.len() <= MAX_DID_URL && did.len() > "did:".len() => did,
+            (Some(_), None) => return Err(problem(
+                "client_certificate_invalid",
+                format!(
+                    "the client certificate's DID is empty or longer than {MAX_DID_URL} characters"
+                ),
+            )),
             (Some(_), Some(_)) => {
                 return Err(problem(
-                    "client_certificate_no_did",
+                    "client_certificate_ambiguous",
                     "the client certificate names more than one DID in its subjectAltName",
-                ))
-            }
-            _ => {
-                return Err(problem(
-                    "client_certificate_no_did",
-                    "the client certificate names no DID: put the key's DID URL in a URI \
-                     subjectAltName (didgate wallet cert makes one)",
                 ))
             }
         };
         let key = public_key(&tbs.subject_public_key_info)?;
-        Ok(ClientCert {
+        Ok(Some(ClientCert {
             did_url: did_url.into(),
             key,
             not_before,
             not_after,
-        })
+        }))
     }
 
     /// The DID the certificate names (its URI SAN without a fragment).
@@ -289,10 +301,10 @@ pub async fn recheck(
 }
 
 /// The end-entity certificate of a TLS connection, read (`None`: the client
-/// sent none).
+/// sent none, or one that names no DID).
 pub fn peer_certificate(
     certs: Option<&[rustls::pki_types::CertificateDer<'_>]>,
 ) -> Option<Arc<PeerCertificate>> {
     let end_entity = certs?.first()?;
-    Some(Arc::new(ClientCert::from_der(end_entity)))
+    ClientCert::from_der(end_entity).map(Arc::new)
 }

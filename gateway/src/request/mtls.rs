@@ -122,13 +122,22 @@ impl ClientCert {
                 });
         let did_url = match (dids.next(), dids.next()) {
             (None, _) => return Ok(None),
-            (Some(did), None) if did.len() <= MAX_DID_URL && did.len() > "did:".len() => did,
-            (Some(_), None) => return Err(problem(
-                "client_certificate_invalid",
-                format!(
-                    "the client certificate's DID is empty or longer than {MAX_DID_URL} characters"
-                ),
-            )),
+            (Some(did), None)
+                if did.len() <= MAX_DID_URL
+                    && did.len() > "did:".len()
+                    && did.bytes().all(|b| b.is_ascii_graphic()) =>
+            {
+                did
+            }
+            (Some(_), None) => {
+                return Err(problem(
+                    "client_certificate_invalid",
+                    format!(
+                        "the client certificate's DID is empty, longer than {MAX_DID_URL} \
+                         characters, or has characters a DID URL cannot have"
+                    ),
+                ))
+            }
             (Some(_), Some(_)) => {
                 return Err(problem(
                     "client_certificate_ambiguous",
@@ -307,4 +316,84 @@ pub fn peer_certificate(
 ) -> Option<Arc<PeerCertificate>> {
     let end_entity = certs?.first()?;
     ClientCert::from_der(end_entity).map(Arc::new)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A self-signed certificate with `uris` as URI SANs and `dns` as DNS
+    /// SANs, for a fresh key of `alg`.
+    fn cert(uris: &[&str], dns: &[&str], alg: &'static rcgen::SignatureAlgorithm) -> Vec<u8> {
+        let kp = rcgen::KeyPair::generate_for(alg).unwrap();
+        let mut params = rcgen::CertificateParams::default();
+        for u in uris {
+            params
+                .subject_alt_names
+                .push(rcgen::SanType::URI((*u).try_into().unwrap()));
+        }
+        for d in dns {
+            params
+                .subject_alt_names
+                .push(rcgen::SanType::DnsName((*d).try_into().unwrap()));
+        }
+        params.self_signed(&kp).unwrap().der().to_vec()
+    }
+
+    #[test]
+    fn certificates_are_read_for_their_one_did_and_key() {
+        let ed = &rcgen::PKCS_ED25519;
+        let c = ClientCert::from_der(&cert(&["did:key:z6Mkx#z6Mkx"], &["a.example"], ed))
+            .unwrap()
+            .unwrap();
+        assert_eq!(&*c.did_url, "did:key:z6Mkx#z6Mkx");
+        assert_eq!(c.did(), "did:key:z6Mkx");
+        assert_eq!(c.key.key_type(), did_registry::KeyType::Ed25519);
+        assert!(c.not_before < c.not_after);
+        let p = ClientCert::from_der(&cert(
+            &["did:web:a.example"],
+            &[],
+            &rcgen::PKCS_ECDSA_P256_SHA256,
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(p.key.key_type(), did_registry::KeyType::P256);
+
+        // No DID: ignored. An https URI is not a DID.
+        assert!(ClientCert::from_der(&cert(&[], &["a.example"], ed)).is_none());
+        assert!(ClientCert::from_der(&cert(&["https://a.example"], &[], ed)).is_none());
+
+        let code = |der: Vec<u8>| ClientCert::from_der(&der).unwrap().unwrap_err().code;
+        assert_eq!(
+            code(cert(&["did:a:1", "did:b:2"], &[], ed)),
+            "client_certificate_ambiguous"
+        );
+        assert_eq!(code(cert(&["did:"], &[], ed)), "client_certificate_invalid");
+        assert_eq!(
+            code(cert(&["did:key:z6Mk x"], &[], ed)),
+            "client_certificate_invalid"
+        );
+        assert_eq!(
+            code(cert(&["did:key:z6Mk\nx"], &[], ed)),
+            "client_certificate_invalid"
+        );
+        let long = format!("did:key:{}", "z".repeat(MAX_DID_URL));
+        assert_eq!(code(cert(&[&long], &[], ed)), "client_certificate_invalid");
+        assert_eq!(
+            code(cert(
+                &["did:key:z6Mkx"],
+                &[],
+                &rcgen::PKCS_ECDSA_P384_SHA384
+            )),
+            "client_certificate_key_unsupported"
+        );
+        assert_eq!(
+            ClientCert::from_der(b"not a certificate")
+                .unwrap()
+                .unwrap_err()
+                .code,
+            "client_certificate_invalid"
+        );
+    }
 }

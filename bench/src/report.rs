@@ -369,10 +369,7 @@ pub fn markdown(r: &Report) -> String {
             x.errors
         );
     }
-    let _ = writeln!(
-        s,
-        "| didgate, RFC 9421 signature per request | not built | | | | | | | |\n"
-    );
+    let _ = writeln!(s);
     let cpu_of = |sys: System| {
         r.rows
             .iter()

@@ -79,6 +79,11 @@ async fn connect(
             )
             .unwrap(),
     };
+    connect_with(port, cfg).await
+}
+
+/// One HTTP/1.1 connection over TLS with the client config `cfg`.
+async fn connect_with(port: u16, cfg: rustls::ClientConfig) -> SendRequest<Full<Bytes>> {
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .unwrap();
@@ -388,19 +393,7 @@ async fn connect_raw(
             rustls::pki_types::PrivateKeyDer::Pkcs8(key.into()),
         )
         .unwrap();
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
-        .connect(name, tcp)
-        .await
-        .unwrap();
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    sender
+    connect_with(port, cfg).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

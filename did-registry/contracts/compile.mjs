@@ -1,5 +1,6 @@
-// Compiles the contracts (the registries and the log anchor) with the pinned solc (package.json) and writes one artifact per
-// contract: {contractName, solcVersion, abi, bytecode, deployedBytecode}.
+// Compiles the contracts (the registries, the log anchor and the policy registry) with the
+// pinned solc (package.json) and writes one artifact per contract:
+// {contractName, solcVersion, abi, bytecode, deployedBytecode}.
 //
 //   node compile.mjs [OUT_DIR]     (default: artifacts/ beside this script)
 //
@@ -16,7 +17,7 @@ const require = createRequire(import.meta.url)
 const solc = require('solc')
 
 const here = dirname(fileURLToPath(import.meta.url))
-const CONTRACTS = ['EthereumDIDRegistry', 'StatusRegistry', 'LogAnchor']
+const CONTRACTS = ['EthereumDIDRegistry', 'StatusRegistry', 'LogAnchor', 'PolicyRegistry']
 
 const outDir = resolve(process.argv[2] ?? join(here, 'artifacts'))
 

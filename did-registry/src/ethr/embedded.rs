@@ -24,6 +24,13 @@
 //!   as 8-byte big-endian). They are deterministic and unique per chain but
 //!   are not Ethereum transaction or header hashes (there is no signature,
 //!   no RLP header, no state root).
+//! - **The contracts** are deployed on demand by one public [`deployer_key`],
+//!   each at a fixed nonce, so their addresses are the same on every
+//!   embedded chain: the ERC-1056 registry at nonce 0
+//!   ([`ensure_registry`](EmbeddedChain::ensure_registry)), the status
+//!   registry at 1, the log anchor at 2 and the policy registry at 3
+//!   ([`ensure_policy_registry`](EmbeddedChain::ensure_policy_registry));
+//!   each `ensure_*` deploys those before it first.
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
@@ -58,7 +65,9 @@ const BLOCKHASH_WINDOW: u64 = 256;
 /// The key that deploys the registry contracts on every embedded chain
 /// (keccak-256 of a fixed string: public, and only meant for local chains).
 /// The ERC-1056 registry is its first creation (nonce 0), the status
-/// registry its second (nonce 1).
+/// registry its second (nonce 1), the log anchor its third (nonce 2) and the
+/// policy registry its fourth (nonce 3): each is deployed after those
+/// before it, so its address is the same on every embedded chain.
 pub fn deployer_key() -> Result<k256::SecretKey, ChainError> {
     k256::SecretKey::from_slice(keccak256(b"didgate embedded chain deployer").as_slice())
         .map_err(|e| ChainError::Embedded(format!("deployer key: {e}")))
@@ -484,6 +493,16 @@ impl EmbeddedChain {
         let mut code = creation_code(crate::ethr::anchor::ANCHOR_ARTIFACT)?;
         code.extend_from_slice(registry.into_word().as_slice());
         self.ensure_contract(2, code).await
+    }
+
+    /// The policy registry's address (constructed with the ERC-1056
+    /// registry's address), deployed first if needed, after the log anchor.
+    pub async fn ensure_policy_registry(&self) -> Result<Address, ChainError> {
+        let registry = self.ensure_registry().await?;
+        self.ensure_log_anchor().await?;
+        let mut code = creation_code(crate::ethr::governance::POLICY_REGISTRY_ARTIFACT)?;
+        code.extend_from_slice(registry.into_word().as_slice());
+        self.ensure_contract(3, code).await
     }
 
     async fn ensure_contract(&self, nonce: u64, init: Vec<u8>) -> Result<Address, ChainError> {
@@ -1036,6 +1055,12 @@ mod tests {
                 .unwrap()
                 .len()
                 > 500
+        );
+        assert!(
+            creation_code(crate::ethr::governance::POLICY_REGISTRY_ARTIFACT)
+                .unwrap()
+                .len()
+                > 1000
         );
         deployer_key().unwrap();
     }

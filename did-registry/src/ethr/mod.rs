@@ -15,6 +15,10 @@
 //!   the revoked set the follower keeps current.
 //! - [`anchor`]: the `LogAnchor` contract, where gateways anchor the tree
 //!   heads of their decision logs (it checks each head extends the last).
+//! - [`governance`]: the `PolicyRegistry` contract, M-of-N governance of the
+//!   Cedar policy bundle each deployment runs (its administrators, who are
+//!   ERC-1056 identities, propose and approve bundles and changes to their
+//!   own set and threshold).
 
 pub mod anchor;
 pub mod chain;
@@ -23,6 +27,7 @@ mod document;
 pub mod embedded;
 pub mod events;
 mod follower;
+pub mod governance;
 mod index;
 pub mod registry;
 mod resolver;

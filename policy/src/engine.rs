@@ -157,6 +157,9 @@ enum Source {
 pub struct PolicyEngine {
     source: Source,
     current: ArcSwap<Loaded>,
+    /// Why the set in force is not the one that should be (a reload or a
+    /// governed bundle that failed): health reports it until a set loads.
+    problem: arc_swap::ArcSwapOption<String>,
     stamp: Mutex<Vec<(PathBuf, Option<SystemTime>, u64)>>,
     authorizer: Authorizer,
     holder_type: EntityTypeName,
@@ -428,6 +431,7 @@ impl PolicyEngine {
         Self {
             source,
             current: ArcSwap::from_pointee(loaded),
+            problem: arc_swap::ArcSwapOption::empty(),
             stamp: Mutex::new(stamp),
             authorizer: Authorizer::new(),
             holder_type: type_name("Didgate::Holder"),
@@ -528,9 +532,37 @@ impl PolicyEngine {
         if let Ok(mut s) = self.stamp.lock() {
             *s = stamps(schema, policies);
         }
-        let (loaded, _) = load_files(schema, policies)?;
+        let (loaded, _) =
+            load_files(schema, policies).inspect_err(|e| self.set_problem(Some(e.to_string())))?;
         let count = loaded.count;
         self.current.store(Arc::new(loaded));
+        self.set_problem(None);
+        Ok(ReloadOutcome { policies: count })
+    }
+
+    /// Record why the set in force is not the one that should be (`None`:
+    /// it is). The last good set stays in force either way.
+    pub fn set_problem(&self, problem: Option<String>) {
+        self.problem.store(problem.map(Arc::new));
+    }
+
+    /// The last failure to put a new set in force, until one succeeds.
+    pub fn problem(&self) -> Option<Arc<String>> {
+        self.problem.load_full()
+    }
+
+    /// Put another policy set in force (a governed bundle): built and
+    /// validated first; on any error the set in force stays.
+    pub fn replace(
+        &self,
+        schema_src: &str,
+        sources: &[(String, String)],
+    ) -> Result<ReloadOutcome, PolicyError> {
+        let loaded = build(schema_src, "<schema>", sources)
+            .inspect_err(|e| self.set_problem(Some(e.to_string())))?;
+        let count = loaded.count;
+        self.current.store(Arc::new(loaded));
+        self.set_problem(None);
         Ok(ReloadOutcome { policies: count })
     }
 
@@ -919,6 +951,17 @@ fn load_files(
     policies: &[PathBuf],
 ) -> Result<(Loaded, Vec<(PathBuf, Option<SystemTime>, u64)>), PolicyError> {
     let stamp = stamps(schema, policies);
+    let (schema_src, sources) = read_sources(schema, policies)?;
+    let loaded = build(&schema_src, &schema.display().to_string(), &sources)?;
+    Ok((loaded, stamp))
+}
+
+/// The schema's text and each policy file's (file name, text), in load
+/// order: sorted within each folder, folders and files in config order.
+pub(crate) fn read_sources(
+    schema: &Path,
+    policies: &[PathBuf],
+) -> Result<(String, Vec<(String, String)>), PolicyError> {
     let read = |p: &Path| {
         std::fs::read_to_string(p).map_err(|source| PolicyError::Read {
             path: p.to_owned(),
@@ -938,8 +981,34 @@ fn load_files(
             .unwrap_or_default();
         sources.push((name, read(f)?));
     }
-    let loaded = build(&schema_src, &schema.display().to_string(), &sources)?;
-    Ok((loaded, stamp))
+    Ok((schema_src, sources))
+}
+
+/// Every policy of `sources` by its id (`@id`, or `file:index` as the
+/// engine names it): (file, the policy's text as Cedar prints it).
+pub(crate) fn policies_by_id(
+    sources: &[(String, String)],
+) -> Result<std::collections::BTreeMap<String, (String, String)>, PolicyError> {
+    let mut out = std::collections::BTreeMap::new();
+    for (name, text) in sources {
+        let parsed = PolicySet::from_str(text).map_err(|e| PolicyError::Parse {
+            file: name.clone(),
+            at: e
+                .iter()
+                .next()
+                .map(|d| where_in(text, d))
+                .unwrap_or_else(|| "?".into()),
+            message: e.to_string(),
+        })?;
+        for (i, p) in parsed.policies().enumerate() {
+            let id = p
+                .annotation("id")
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("{name}:{i}"));
+            out.insert(id, (name.clone(), p.to_string()));
+        }
+    }
+    Ok(out)
 }
 
 /// Line and column (1-based) of a byte offset.

@@ -2,7 +2,8 @@
 //!
 //! Owns: the Cedar schema and policy files — loading, strict validation,
 //! atomic replacement (`ArcSwap`), reload on change that keeps the last good
-//! set — and the per-request decision: principal = the holder (DID, issuers,
+//! set, and bundles (one content-addressed file per policy set, what
+//! administrators approve on chain) — and the per-request decision: principal = the holder (DID, issuers,
 //! credential types, schema-typed claims per credential type), action = the HTTP method (grouped
 //! as `read` / `write`), resource = app + path, context = auth method, client
 //! IP, time and risk. `@step_up` forbid policies turn a deny into "present
@@ -11,6 +12,7 @@
 //! Does not own: verifying credentials (`credentials`), computing risk
 //! (`risk`), or what the gateway does with a decision.
 
+pub mod bundle;
 mod claims;
 mod engine;
 mod testfile;
@@ -19,6 +21,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use bundle::{Bundle, BundleDiff, BundleError};
 pub use engine::{
     CacheUsage, Decision, DecisionReason, DecisionRequest, Effect, PolicyEngine, ReloadOutcome,
     RiskContext,
@@ -70,6 +73,8 @@ pub enum PolicyError {
     },
     #[error("policies do not validate against the schema:\n  {}", problems.join("\n  "))]
     Validation { problems: Vec<String> },
+    #[error("policy bundle: {0}")]
+    Bundle(String),
     #[error("test file {path}: {message}")]
     TestFile { path: PathBuf, message: String },
 }

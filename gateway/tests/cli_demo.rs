@@ -207,6 +207,48 @@ fn demo_prints_commands_that_work() {
         "{service}"
     );
 
+    // 11. Policies governed on chain (run here, before the risk step makes
+    //     alice's requests risky): administrator 1 proposes letting
+    //     engineers write; alice's POST is still denied; administrator 2
+    //     approves; the same POST is then allowed. The step's commands share
+    //     a shell variable, so they run as one script.
+    let at = lines
+        .iter()
+        .position(|l| l.contains("11. POLICIES GOVERNED ON CHAIN"))
+        .expect("the walkthrough prints the governance step");
+    let script: Vec<&str> = lines[at + 1..]
+        .iter()
+        .map(|l| l.trim())
+        .take_while(|l| !l.is_empty())
+        .filter(|l| {
+            ["H=", "curl ", "sleep ", "/"]
+                .iter()
+                .any(|p| l.starts_with(p))
+        })
+        .collect();
+    assert_eq!(script.len(), 6, "{script:#?}");
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(script.join("\n"))
+        .output()
+        .expect("bash");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let denied = text
+        .find("\"error\":\"policy_denied\"")
+        .unwrap_or_else(|| panic!("{text}"));
+    let allowed = text
+        .find("\"method\": \"POST\"")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(denied < allowed, "denied, then allowed: {text}");
+    assert!(
+        text.contains("pending, 1 of 2") && text.contains("executed, 2 of 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("+ engineers-write-eng"),
+        "policy status shows the change: {text}"
+    );
+
     // 6. dave (did:ethr on the embedded chain) is allowed; the printed command
     //    deactivates his DID on chain; the same request is then refused.
     let dave: serde_json::Value = serde_json::from_str(&run(commands[5])).unwrap();

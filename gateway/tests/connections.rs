@@ -67,7 +67,8 @@ async fn health(s: &mut TcpStream) {
         .unwrap();
     let mut got = Vec::new();
     let mut buf = [0u8; 1024];
-    while !got.ends_with(b"{\"status\":\"ok\"}") {
+    // The body is one JSON object: `{"status":"ok","policy_set":"…"}`.
+    while !(got.ends_with(b"}") && got.windows(13).any(|w| w == b"\"status\":\"ok\"")) {
         let n = tokio::time::timeout(MARGIN, s.read(&mut buf))
             .await
             .expect("health answer in time")

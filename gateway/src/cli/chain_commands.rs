@@ -418,10 +418,22 @@ pub async fn deploy(rpc: &str, key_path: &Path) -> Result<()> {
         receipt.block_number, receipt.tx_hash
     );
     println!("{}", address.to_checksum(None));
+    eprintln!("deploying the PolicyRegistry (policy sets approved M of N) for that registry…");
+    let code = did_registry::ethr::governance::policy_registry_creation_code(address)
+        .map_err(anyhow::Error::msg)?;
+    let policies = chain
+        .transact(&secret, None, code, 3_000_000)
+        .await
+        .context("deploying the PolicyRegistry failed")?
+        .contract_address
+        .context("the node reported no contract address")?;
     eprintln!(
-        "add to didgate.toml:\n[chains.NAME]\nrpc_url = \"{rpc}\"\nregistry = \"{}\"\nchain_id = {chain_id}\nstart_block = {}",
+        "add to didgate.toml:\n[chains.NAME]\nrpc_url = \"{rpc}\"\nregistry = \"{}\"\nchain_id = {chain_id}\nstart_block = {}\n\n\
+         and, to govern policies on this chain:\n[policy.governance]\nchain = \"NAME\"\ncontract = \"{}\"\n\
+         deployment = \"prod\"\nbundles = \"policy-bundles\"",
         address.to_checksum(None),
-        receipt.block_number
+        receipt.block_number,
+        policies.to_checksum(None)
     );
     Ok(())
 }

@@ -83,6 +83,9 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     seed_history(&config, &setup.alice)
         .await
         .context("cannot seed alice's risk history")?;
+    govern_policies(&config, &dir)
+        .await
+        .context("cannot put the demo's policies under on-chain governance")?;
     let running = crate::server::start(&config).await.map_err(|e| {
         let hint = if matches!(e, crate::server::StartError::Bind { .. }) {
             "\nhint: another program uses that port; try `didgate demo --port 0 --tls-port 0` for free ports"
@@ -108,6 +111,90 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     service.stop();
     running.shutdown().await;
     app.stop();
+    Ok(())
+}
+
+/// Put the demo's policy set under governance: the deployment "demo" with
+/// its two administrators (2 of 2) is created once, and the shipped policy
+/// set is proposed and approved by both whenever another set is active (a
+/// walkthrough of an earlier run approved its change), so every run starts
+/// from the same rules.
+pub async fn govern_policies(config: &Config, dir: &Path) -> Result<()> {
+    use crate::server::governance::{BundleStore, GovernanceError, Registry};
+    use did_registry::ethr::governance::{self as gov, ProposalKind, GOVERNANCE_GAS};
+    let store = crate::store::Store::connect(&config.database_url()).await?;
+    let registry = Registry::open(config, &store).await?;
+    let mut admins = Vec::new();
+    for name in POLICY_ADMINS {
+        let path = dir.join(format!("{name}.jwk"));
+        let (key, did, _) = crate::cli::identity::load_identity(&path)?;
+        let secret = crate::server::anchor::ethereum_secret(&key, &path)?;
+        admins.push((secret, crate::server::anchor::parse_account(&did)?));
+    }
+    let send = |i: usize, data| {
+        let (secret, _) = &admins[i];
+        let (chain, contract) = (registry.chain.clone(), registry.contract);
+        let secret = secret.clone();
+        async move {
+            chain
+                .transact(&secret, Some(contract), data, GOVERNANCE_GAS)
+                .await
+        }
+    };
+    let info = match registry.info().await {
+        Err(GovernanceError::NoDeployment { .. }) => {
+            let addrs: Vec<_> = admins.iter().map(|(_, a)| *a).collect();
+            send(0, gov::create(registry.deployment, &addrs, 2)).await?;
+            registry.info().await?
+        }
+        other => other?,
+    };
+    let bundle = config.policy_bundle()?;
+    let g = config
+        .policy
+        .governance
+        .as_ref()
+        .context("[policy.governance]")?;
+    BundleStore::from_config(config, g).put(&bundle)?;
+    let hash = alloy_primitives::B256::from(bundle.hash());
+    if info.active != Some(hash) {
+        let pending = registry
+            .chain
+            .call(
+                registry.contract,
+                gov::pending_proposal(registry.deployment, ProposalKind::Bundle, hash),
+            )
+            .await
+            .ok()
+            .and_then(|r| gov::decode_id(&r))
+            .unwrap_or(0);
+        let id = if pending == 0 {
+            send(
+                0,
+                gov::propose(registry.deployment, admins[0].1, ProposalKind::Bundle, hash),
+            )
+            .await?;
+            registry.info().await?.proposal_count
+        } else {
+            pending
+        };
+        for (i, (_, admin)) in admins.iter().enumerate() {
+            let approved = registry
+                .chain
+                .call(
+                    registry.contract,
+                    gov::has_approved(registry.deployment, id, *admin),
+                )
+                .await
+                .ok()
+                .and_then(|r| gov::decode_bool(&r))
+                .unwrap_or(false);
+            if !approved {
+                send(i, gov::approve(registry.deployment, *admin, id)).await?;
+            }
+        }
+    }
+    store.close().await;
     Ok(())
 }
 
@@ -174,6 +261,10 @@ pub fn prepare(dir: &Path, http_port: u16, tls_port: u16, app: SocketAddr) -> Re
     let billing = demo_identity(dir, "billing-service", DidMethod::Jwk, KeyType::P256)?;
     // The gateway's own did:ethr, under which its decision log is anchored.
     demo_identity(dir, "gateway-anchor", DidMethod::Ethr, KeyType::Secp256k1)?;
+    // The two administrators who approve policy sets on chain (2 of 2).
+    for admin in POLICY_ADMINS {
+        demo_identity(dir, admin, DidMethod::Ethr, KeyType::Secp256k1)?;
+    }
     // Dave is new on every run: the walkthrough deactivates his DID on chain.
     let dave = create_ethr_did(DEMO_NETWORK, &dir.join("dave.jwk"))?.0;
     write_credentials(dir, &alice, &carol, &dave, &billing)?;
@@ -284,12 +375,37 @@ fn write_credentials(
     Ok(())
 }
 
-/// Write the policies, their tests, and (once) a self-signed certificate.
+/// The demo's policy administrators (key files `NAME.jwk`, did:ethr).
+pub const POLICY_ADMINS: [&str; 2] = ["policy-admin-1", "policy-admin-2"];
+
+/// The change the walkthrough proposes on chain: engineers may also write
+/// under /eng/.
+const NEXT_POLICY: &str = r#"// Proposed through on-chain governance (walkthrough step 11): engineers may
+// also change things under /eng/. In force only once both administrators
+// approved this bundle on chain.
+@id("engineers-write-eng")
+permit (principal, action in Didgate::Action::"write", resource in Didgate::App::"demo")
+when {
+  context.credential_types.contains("EmployeeCredential") &&
+  resource.path like "/eng/*" &&
+  principal.claims has EmployeeCredential.department &&
+  principal.claims.EmployeeCredential.department == "eng"
+};
+"#;
+
+/// Write the policies (the set in force and the walkthrough's proposed
+/// next one), their tests, and (once) a self-signed certificate.
 fn write_policies_and_certificate(dir: &Path) -> Result<()> {
     let pol = dir.join("policies");
     std::fs::create_dir_all(&pol)?;
     std::fs::write(pol.join("didgate.cedarschema"), SCHEMA)?;
     std::fs::write(pol.join("demo.cedar"), POLICIES)?;
+    let next = dir.join("policies-next");
+    std::fs::create_dir_all(&next)?;
+    std::fs::write(next.join("didgate.cedarschema"), SCHEMA)?;
+    std::fs::write(next.join("demo.cedar"), POLICIES)?;
+    std::fs::write(next.join("engineers-write.cedar"), NEXT_POLICY)?;
+    std::fs::create_dir_all(dir.join("policy-bundles"))?;
     std::fs::write(dir.join("policy-tests.toml"), POLICY_TESTS)?;
 
     let (cert, key) = (dir.join("tls-cert.pem"), dir.join("tls-key.pem"));
@@ -300,9 +416,19 @@ fn write_policies_and_certificate(dir: &Path) -> Result<()> {
 }
 
 /// The sections of the demo config that depend on neither ports nor identities.
-const CONFIG_FIXED_SECTIONS: &str = r#"[policy]
+const CONFIG_FIXED_SECTIONS: &str = r#"# The policy set in force is the bundle the deployment's two administrators
+# (policy-admin-1.jwk, policy-admin-2.jwk) approved, 2 of 2, in the
+# PolicyRegistry on the embedded chain. The files below are the working copy
+# they propose from: editing them changes nothing until both approve.
+[policy]
+source = "chain"
 schema = "policies/didgate.cedarschema"
 policies = ["policies"]
+
+[policy.governance]
+chain = "demo"
+deployment = "demo"
+bundles = "policy-bundles"
 
 [database]
 url = "sqlite://didgate.db"
@@ -393,6 +519,7 @@ fn print_walkthrough(s: &DemoSetup, app: SocketAddr, service: SocketAddr) {
     print_overview(s, app);
     print_steps(s, &exe);
     print_services(s, &exe, service);
+    print_governance(s, &exe);
     print_then(s, &exe);
 }
 
@@ -423,6 +550,31 @@ fn print_services(s: &DemoSetup, exe: &str, service: SocketAddr) {
    {exe} curl --mtls -k --key {d}/billing-service.jwk -d '{{"amount":7}}' {https}/api/invoices
 "#,
         https = s.https_url,
+    );
+}
+
+/// The walkthrough's governance step: a policy change proposed by one
+/// administrator is pending until the second approves it on chain.
+fn print_governance(s: &DemoSetup, exe: &str) {
+    let d = s.dir.display();
+    let url = &s.public_url;
+    let cfg = s.config_path.display();
+    print!(
+        r#"
+11. POLICIES GOVERNED ON CHAIN - the rules in force are the bundle that both policy administrators
+   approved in the PolicyRegistry on the embedded chain (2 of 2); editing {d}/policies/*.cedar
+   changes nothing by itself. {d}/policies-next adds one rule: engineers may write under /eng/.
+   Administrator 1 proposes it; it is pending with 1 of 2 approvals and alice's POST is still denied:
+   H=$({exe} policy bundle --from {d}/policies-next -c {cfg})
+   {exe} policy propose -c {cfg} --bundle {d}/policies-next --key {d}/policy-admin-1.jwk
+   {exe} policy status -c {cfg}
+   curl -s -X POST {url}/eng/docs -d 'x=1' -H "Authorization: Bearer $({exe} wallet present --holder-key {d}/alice.jwk --vc {d}/alice-employee.vc.jwt --audience {url})"
+   Administrator 2 approves; from that block on (the gateway polls every 200 ms) the same POST is allowed,
+   and every decision in the log records the hash of the set that made it ({url}/.didgate/health shows it):
+   {exe} policy approve -c {cfg} $H --key {d}/policy-admin-2.jwk
+   sleep 1; curl -s -X POST {url}/eng/docs -d 'x=1' -H "Authorization: Bearer $({exe} wallet present --holder-key {d}/alice.jwk --vc {d}/alice-employee.vc.jwt --audience {url})"
+   Rolling back is approving the earlier set again: `policy propose` the policies/ folder, then `policy approve`.
+"#
     );
 }
 
@@ -555,7 +707,8 @@ Then:
    {exe} decisions -c {cfg}                      # the decision log (its SQL index)
    {exe} audit status -c {cfg}                   # the log, its last checkpoint, how far the index is
    {exe} policy test -c {cfg} {d}/policy-tests.toml   # evaluate sample requests
-   edit {d}/policies/demo.cedar                  # reloaded within 2 s; a broken file keeps the last good set
+   {exe} policy status -c {cfg}                  # the set in force, pending proposals, administrators
+   {exe} check -c {cfg}                          # which policy set a gateway enforces, and why
 
 Press Ctrl-C to stop.
 "#,

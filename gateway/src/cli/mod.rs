@@ -4,6 +4,7 @@
 //! helpers the others share), `chain_commands` (`did resolve`, the did:ethr
 //! registry writes, `chain …`), `status_commands` (`vc …`), `wallet`,
 //! `signed_request` (`wallet sign-request`, `curl`), `policy_commands`,
+//! `policy_governance` (bundles and their approval on chain),
 //! `risk_commands`, `session_commands`, `decisions` and `audit_commands`
 //! (`audit …`; `exit` its exit statuses).
 //! None of them imports this file.
@@ -16,6 +17,7 @@ pub(crate) mod demo;
 pub mod exit;
 pub(crate) mod identity;
 pub(crate) mod policy_commands;
+pub(crate) mod policy_governance;
 pub mod risk_commands;
 pub(crate) mod serve;
 pub(crate) mod session_commands;
@@ -553,6 +555,121 @@ pub enum PolicyCommand {
         config: PathBuf,
         /// The test cases file.
         cases: PathBuf,
+        /// Test this bundle instead of the [policy] files: a bundle file, a
+        /// folder, or the hash of a bundle in [policy.governance] bundles.
+        #[arg(long)]
+        bundle: Option<String>,
+    },
+    /// Build a policy bundle (schema + *.cedar, content-addressed), write it
+    /// as HASH.bundle and print its hash.
+    Bundle {
+        /// Config whose [policy] files are bundled (and whose bundles folder is written).
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// A folder with one *.cedarschema and *.cedar files, instead of the config's files.
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// Folder to write HASH.bundle into (default: [policy.governance] bundles, or .).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Create the deployment in the PolicyRegistry: its administrators and
+    /// how many of them must approve each change.
+    Init {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// An administrator (did:ethr or 0x address); repeat for each.
+        #[arg(long = "admin", required = true)]
+        admins: Vec<String>,
+        #[arg(long)]
+        threshold: u32,
+    },
+    /// Publish a bundle and propose it as the deployment's policy set
+    /// (counts as your approval).
+    Propose {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// A folder (schema + *.cedar) or a bundle file; default: the config's [policy] files.
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+    },
+    /// Approve the pending proposal of a bundle (by hash) or any proposal (--id).
+    Approve {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// The bundle's hash.
+        hash: Option<String>,
+        #[arg(long)]
+        id: Option<u64>,
+    },
+    /// Withdraw a pending proposal you made.
+    Cancel {
+        #[command(flatten)]
+        admin: AdminArgs,
+        #[arg(long)]
+        id: u64,
+    },
+    /// Propose a change to the administrators or the threshold.
+    #[command(subcommand)]
+    Admins(AdminsCommand),
+    /// The active set, pending proposals with their approvals and changes,
+    /// the administrators, and whether the local files match the active set.
+    Status {
+        #[arg(short, long, default_value = "didgate.toml")]
+        config: PathBuf,
+    },
+    /// Policies added, removed or changed by a bundle, against the active set (or --against).
+    Diff {
+        #[arg(short, long, default_value = "didgate.toml")]
+        config: PathBuf,
+        hash: String,
+        #[arg(long)]
+        against: Option<String>,
+    },
+}
+
+/// Who signs a governance transaction.
+#[derive(Args, Debug)]
+pub struct AdminArgs {
+    #[arg(short, long, default_value = "didgate.toml")]
+    pub config: PathBuf,
+    /// The administrator's secp256k1 key file (its did:ethr owner, or a sigAuth/veriKey delegate's key).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// The administrator identity the key acts for (default: the key's own DID).
+    #[arg(long = "as")]
+    pub identity: Option<String>,
+}
+
+impl AdminArgs {
+    fn admin(&self) -> policy_governance::Admin<'_> {
+        policy_governance::Admin {
+            config: &self.config,
+            key: &self.key,
+            identity: self.identity.as_deref(),
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminsCommand {
+    /// Propose adding an administrator.
+    Add {
+        #[command(flatten)]
+        admin: AdminArgs,
+        identity: String,
+    },
+    /// Propose removing an administrator.
+    Remove {
+        #[command(flatten)]
+        admin: AdminArgs,
+        identity: String,
+    },
+    /// Propose a new threshold.
+    Threshold {
+        #[command(flatten)]
+        admin: AdminArgs,
+        threshold: u32,
     },
 }
 
@@ -594,20 +711,65 @@ impl From<KeyKind> for KeyType {
 pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve { config } => serve::serve(&config).await,
-        Command::Check { config } => check::check(&config),
+        Command::Check { config } => check::check(&config).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Did(cmd) => run_did(cmd).await,
         Command::Vc(cmd) => run_vc(cmd).await,
         Command::Wallet(cmd) => run_wallet(cmd).await,
-        Command::Policy(PolicyCommand::Test { config, cases }) => {
-            policy_commands::test(&config, &cases)
-        }
+        Command::Policy(cmd) => run_policy(cmd).await,
         Command::Chain(cmd) => run_chain(cmd).await,
         Command::Risk(cmd) => run_risk(cmd).await,
         Command::Sessions(cmd) => run_sessions(cmd).await,
         Command::Audit(cmd) => run_audit(cmd).await,
         Command::Curl(args) => signed_request::curl(&args).await,
         Command::Decisions { config, limit } => decisions::print(&config, limit).await,
+    }
+}
+
+/// `didgate policy …`: tests, bundles and their governance on chain.
+async fn run_policy(cmd: PolicyCommand) -> Result<()> {
+    use policy_governance::AdminChange;
+    match cmd {
+        PolicyCommand::Test {
+            config,
+            cases,
+            bundle: None,
+        } => policy_commands::test(&config, &cases),
+        PolicyCommand::Test {
+            config,
+            cases,
+            bundle: Some(b),
+        } => policy_governance::test_bundle(&config, &cases, &b).await,
+        PolicyCommand::Bundle { config, from, out } => {
+            policy_governance::bundle(config.as_deref(), from.as_deref(), out.as_deref())
+        }
+        PolicyCommand::Init {
+            admin,
+            admins,
+            threshold,
+        } => policy_governance::init(&admin.admin(), &admins, threshold).await,
+        PolicyCommand::Propose { admin, bundle } => {
+            policy_governance::propose(&admin.admin(), bundle.as_deref()).await
+        }
+        PolicyCommand::Approve { admin, hash, id } => {
+            policy_governance::approve(&admin.admin(), hash.as_deref(), id).await
+        }
+        PolicyCommand::Cancel { admin, id } => policy_governance::cancel(&admin.admin(), id).await,
+        PolicyCommand::Admins(AdminsCommand::Add { admin, identity }) => {
+            policy_governance::admins(&admin.admin(), AdminChange::Add(identity)).await
+        }
+        PolicyCommand::Admins(AdminsCommand::Remove { admin, identity }) => {
+            policy_governance::admins(&admin.admin(), AdminChange::Remove(identity)).await
+        }
+        PolicyCommand::Admins(AdminsCommand::Threshold { admin, threshold }) => {
+            policy_governance::admins(&admin.admin(), AdminChange::Threshold(threshold)).await
+        }
+        PolicyCommand::Status { config } => policy_governance::status(&config).await,
+        PolicyCommand::Diff {
+            config,
+            hash,
+            against,
+        } => policy_governance::diff(&config, &hash, against.as_deref()).await,
     }
 }
 

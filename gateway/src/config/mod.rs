@@ -29,7 +29,7 @@ pub use chains::ChainConfig;
 pub use credential_settings::{CredentialsConfig, TrustedIssuerConfig};
 pub use database::DatabaseConfig;
 pub use identity::IdentityConfig;
-pub use policy_files::PolicyConfig;
+pub use policy_files::{GovernanceConfig, PolicyConfig, PolicySource};
 pub use risk_settings::RiskSettings;
 pub use routes::{MethodOverride, RouteConfig};
 pub use server::{Cidr, ClientAuth, ServerConfig, TlsConfig};
@@ -230,6 +230,21 @@ impl Config {
         self.policy.validate(&mut v);
         self.database.validate(&mut v);
         self.audit.validate(&mut v);
+        if let Some(g) = &self.policy.governance {
+            match self.chains.get(&g.chain) {
+                None => v.invalid(
+                    "policy.governance.chain",
+                    format!("names {:?}, which is not a [chains.NAME]", g.chain),
+                    "name one of the [chains] sections, e.g. an embedded chain",
+                ),
+                Some(c) if !c.embedded && g.contract.is_none() => v.invalid(
+                    "policy.governance.contract",
+                    "is missing",
+                    "a chain on a node needs the PolicyRegistry's address (`didgate chain deploy` prints it)",
+                ),
+                Some(_) => {}
+            }
+        }
         if let Some(a) = &self.audit.anchor {
             if !self.chains.contains_key(&a.chain) {
                 v.invalid(

@@ -296,8 +296,24 @@ impl Gateway {
                 self.signer.jwks().to_owned(),
                 "public, max-age=300",
             )),
-            HEALTH_PATH => Some(json_response(r#"{"status":"ok"}"#.to_owned(), "no-store")),
+            HEALTH_PATH => Some(json_response(self.health(), "no-store")),
             _ => None,
+        }
+    }
+
+    /// `ok`, or `degraded` with the reason while the policy set in force is
+    /// not the one that should be (a failed reload or governed bundle: the
+    /// last good set still decides, so the gateway stays in service).
+    fn health(&self) -> String {
+        let policy_set = policy::bundle::hex(&self.policy.policy_set_digest());
+        match self.policy.problem() {
+            None => format!("{{\"status\":\"ok\",\"policy_set\":\"{policy_set}\"}}"),
+            Some(p) => serde_json::json!({
+                "status": "degraded",
+                "policy_set": policy_set,
+                "policy_problem": p.as_str(),
+            })
+            .to_string(),
         }
     }
 

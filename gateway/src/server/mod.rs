@@ -7,6 +7,7 @@
 pub mod anchor;
 pub mod chains;
 pub(crate) mod decision_log;
+pub mod governance;
 pub(crate) mod limits;
 pub(crate) mod risk_sync;
 pub mod tls;
@@ -85,6 +86,8 @@ pub enum StartError {
     GeoIp(#[from] crate::signals::geoip::GeoIpError),
     #[error("{0}")]
     Audit(String),
+    #[error("policies governed on chain: {0}")]
+    Governance(#[from] governance::GovernanceError),
 }
 
 /// A gateway that is serving; `shutdown` stops it cleanly.
@@ -93,6 +96,8 @@ pub struct RunningGateway {
     pub https_addr: Option<SocketAddr>,
     pub store: Store,
     pub policy: Arc<PolicyEngine>,
+    /// `[policy] source = "chain"`: what keeps `policy` on the approved set.
+    pub governor: Option<Arc<governance::Governor>>,
     /// did:ethr resolution over the configured chains (`None`: no chains).
     pub ethr: Option<Arc<EthrResolver>>,
     shutdown: watch::Sender<bool>,
@@ -114,7 +119,7 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         );
     }
     let store = Store::connect(&config.database_url()).await?;
-    let policy = Arc::new(load_policies(config)?);
+    let (policy, governor) = load_policies(config, &store).await?;
     let Followed {
         resolver: ethr,
         status,
@@ -142,6 +147,7 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         &store,
         &gateway,
         followers,
+        governor.clone(),
         &shutdown_rx,
     ));
     if let (Some(a), Some(settings)) = (&anchorer, &config.audit.anchor) {
@@ -159,6 +165,7 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         https_addr,
         store,
         policy,
+        governor,
         ethr,
         shutdown,
         tasks,
@@ -169,9 +176,18 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
     })
 }
 
-/// The policy engine over `[policy]`'s schema and policy files.
-fn load_policies(config: &Config) -> Result<PolicyEngine, StartError> {
-    config.policy_engine().map_err(StartError::Policy)
+/// The policy engine: over `[policy]`'s files, or (`source = "chain"`)
+/// over the bundle approved on chain, with the governor that keeps it so.
+async fn load_policies(
+    config: &Config,
+    store: &Store,
+) -> Result<(Arc<PolicyEngine>, Option<Arc<governance::Governor>>), StartError> {
+    if config.policy.source == crate::config::PolicySource::Files {
+        return Ok((Arc::new(config.policy_engine()?), None));
+    }
+    let governor = governance::Governor::open(config, store).await?;
+    let engine = governor.initial_engine().await?;
+    Ok((Arc::new(engine), Some(Arc::new(governor))))
 }
 
 /// did:ethr over the configured chains: the resolver, the status registries
@@ -383,12 +399,14 @@ async fn listen(
 }
 
 /// The jobs beside the listeners, each until shutdown: the chain followers,
-/// the risk profiles' sync, the sessions' sync and the policy files' poll.
+/// the risk profiles' sync, the sessions' sync and the policy files' poll
+/// (or, in chain mode, the policy governor).
 fn spawn_background(
     config: &Config,
     store: &Store,
     gateway: &Gateway,
     followers: Vec<ChainFollower>,
+    governor: Option<Arc<governance::Governor>>,
     shutdown: &watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
     let mut tasks = Vec::new();
@@ -410,7 +428,23 @@ fn spawn_background(
             shutdown.clone(),
         )));
     }
-    if config.policy.reload_interval_secs > 0 {
+    if let Some(g) = governor {
+        // The governance chain's poll interval: a switch is seen as soon as
+        // the chain's other changes are.
+        let poll = config
+            .policy
+            .governance
+            .as_ref()
+            .and_then(|g| config.chains.get(&g.chain))
+            .map_or(Duration::from_secs(1), |c| {
+                Duration::from_millis(c.poll_interval_ms)
+            });
+        tasks.push(tokio::spawn(g.run(
+            gateway.policy.clone(),
+            poll,
+            shutdown.clone(),
+        )));
+    } else if config.policy.reload_interval_secs > 0 {
         tasks.push(tokio::spawn(watch_policies(
             gateway.policy.clone(),
             Duration::from_secs(config.policy.reload_interval_secs),

@@ -1,0 +1,449 @@
+//! Policies governed on chain (`[policy] source = "chain"`), through the
+//! command line as administrators use it, on the embedded chain and on a
+//! real node (anvil):
+//! - a deployment with administrators A and B, 2 of 2; below the threshold
+//!   nothing changes, and a non-administrator's approval is refused by the
+//!   contract;
+//! - once B approves, the gateway enforces the new set, and the decisions
+//!   it makes record that set's hash;
+//! - a bundle whose bytes do not match the approved hash is refused: the
+//!   last good set stays in force and health says why, until the right
+//!   bundle can be fetched;
+//! - editing the local files in chain mode changes nothing, and `policy
+//!   status` says so; rolling back is approving the earlier hash again;
+//! - on anvil: two gateways on one chain enforce the same set from the same
+//!   activation block, and a reorganisation that removes an activation puts
+//!   the earlier set back on both.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use did_registry::ethr::governance;
+use did_registry::ethr::{Chain, RpcChain};
+use http::{Method, StatusCode};
+use serde_json::json;
+use support::*;
+use test_support::Anvil;
+
+/// anvil's dev accounts 0, 1 and 2: administrators A and B, and C, who is not one.
+const ACCOUNTS: [(&str, &str); 3] = [
+    (
+        "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266",
+        "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    ),
+    (
+        "0x70997970c51812dc3a010c7d01b50e0d17dc79c8",
+        "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    ),
+    (
+        "0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc",
+        "5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+    ),
+];
+
+/// The policy that the proposed set adds: engineers may POST under /eng/.
+const ENGINEERS_WRITE: &str = r#"
+@id("engineers-write")
+permit (principal, action == Didgate::Action::"POST", resource)
+when { resource.path like "/eng/*" && principal.claims has EmployeeCredential.department && principal.claims.EmployeeCredential.department == "eng" };
+"#;
+
+/// A third set: the harness's, plus a rule that changes nothing here.
+const THIRD: &str = r#"
+@id("reports-read")
+permit (principal, action == Didgate::Action::"GET", resource)
+when { resource.path like "/reports/*" };
+"#;
+
+fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Key files of the three accounts, as did:ethr on network `dev`.
+fn admin_keys(dir: &Path) -> Vec<(PathBuf, String)> {
+    ACCOUNTS
+        .iter()
+        .enumerate()
+        .map(|(i, acct)| {
+            let who = anvil_holder(*acct);
+            let path = dir.join(format!("admin-{i}.jwk"));
+            didgate::request::assertion::write_key_file(&path, &who.key, Some(&who.kid)).unwrap();
+            (path, who.did)
+        })
+        .collect()
+}
+
+/// A folder holding the harness's schema and policies plus `extra`.
+fn policy_folder(h: &Harness, name: &str, extra: &str) -> PathBuf {
+    let d = h.dir.join(name);
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::copy(
+        h.dir.join("schema.cedarschema"),
+        d.join("schema.cedarschema"),
+    )
+    .unwrap();
+    std::fs::write(d.join("test.cedar"), POLICIES).unwrap();
+    if !extra.is_empty() {
+        std::fs::write(d.join("extra.cedar"), extra).unwrap();
+    }
+    d
+}
+
+/// alice (an engineer in eng) POSTs to /eng/docs with a fresh presentation.
+async fn alice_posts(h: &Harness) -> Answer {
+    let vp = h.fresh_vp(&h.alice);
+    Answer::of(&h.send(Method::POST, "/eng/docs", Some(&vp), &[]).await)
+}
+
+/// Wait until alice's POST gets `status`, failing after a few seconds.
+async fn wait_for_post(h: &Harness, status: StatusCode, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let a = alice_posts(h).await;
+        if a.status == status {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: still {a:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn health(h: &Harness) -> serde_json::Value {
+    let r = h.send(Method::GET, "/.didgate/health", None, &[]).await;
+    r.json()
+}
+
+/// Everything a deployment's life asks of one gateway. `chain` is the
+/// `[chains.dev]` section; `contract` a `contract = "0x…"` line for
+/// `[policy.governance]` (empty on the embedded chain).
+async fn governed_lifecycle(chain: &str, contract: &str) -> Harness {
+    let keys = tempdir("gov-keys");
+    let bundles = tempdir("gov-bundles");
+    let admins = admin_keys(&keys);
+    let extra = format!(
+        "{chain}\n[policy.governance]\nchain = \"dev\"\ndeployment = \"test\"\nbundles = \"{}\"\n{contract}\n",
+        bundles.display()
+    );
+    let mut h = Harness::start(None, &extra).await;
+    let cfg = h.dir.join("didgate.toml").display().to_string();
+    let key = |i: usize| admins[i].0.display().to_string();
+
+    // The deployment: A and B, 2 of 2. Then the harness's set, proposed by
+    // A and approved by B.
+    let out = run_ok(&[
+        "policy",
+        "init",
+        "-c",
+        &cfg,
+        "--key",
+        &key(0),
+        "--admin",
+        &admins[0].1,
+        "--admin",
+        &admins[1].1,
+        "--threshold",
+        "2",
+    ]);
+    assert!(out.contains("2 administrators"), "{out}");
+    let first = run_ok(&["policy", "bundle", "-c", &cfg]).trim().to_owned();
+    let out = run_ok(&["policy", "propose", "-c", &cfg, "--key", &key(0)]);
+    assert!(out.contains("pending, 1 of 2"), "{out}");
+    let refused = didgate_cli(&["policy", "approve", "-c", &cfg, &first, "--key", &key(2)]);
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains("not_admin"), "{}", text(&refused));
+    let out = run_ok(&["policy", "approve", "-c", &cfg, &first, "--key", &key(1)]);
+    assert!(out.contains("executed, 2 of 2"), "{out}");
+
+    // From now on the gateway enforces what the chain says.
+    let toml = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        toml.replacen("[policy]\n", "[policy]\nsource = \"chain\"\n", 1),
+    )
+    .unwrap();
+    h.reconfigure(|c| c.policy.source = didgate::config::PolicySource::Chain)
+        .await;
+    let out = run_ok(&["check", "-c", &cfg]);
+    assert!(
+        out.contains("source = \"chain\"") && out.contains(&first),
+        "{out}"
+    );
+    assert_eq!(health(&h).await["policy_set"], json!(first));
+    let denied = alice_posts(&h).await;
+    assert!(
+        denied.is(StatusCode::FORBIDDEN, "policy_denied"),
+        "{denied:?}"
+    );
+
+    // A proposes a set that lets engineers POST: pending, nothing changes.
+    let next_dir = policy_folder(&h, "next", ENGINEERS_WRITE);
+    let next = run_ok(&[
+        "policy",
+        "bundle",
+        "--from",
+        next_dir.to_str().unwrap(),
+        "-c",
+        &cfg,
+    ])
+    .trim()
+    .to_owned();
+    let out = run_ok(&[
+        "policy",
+        "propose",
+        "-c",
+        &cfg,
+        "--bundle",
+        next_dir.to_str().unwrap(),
+        "--key",
+        &key(0),
+    ]);
+    assert!(out.contains("pending, 1 of 2"), "{out}");
+    let status = run_ok(&["policy", "status", "-c", &cfg]);
+    assert!(status.contains(&format!("active: {first}")), "{status}");
+    assert!(
+        status.contains("+ engineers-write (extra.cedar)"),
+        "{status}"
+    );
+    let diff = run_ok(&["policy", "diff", "-c", &cfg, &next]);
+    assert!(diff.contains("+ engineers-write"), "{diff}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(alice_posts(&h)
+        .await
+        .is(StatusCode::FORBIDDEN, "policy_denied"));
+
+    // B approves: the gateway switches, and records the new set's hash.
+    run_ok(&["policy", "approve", "-c", &cfg, &next, "--key", &key(1)]);
+    wait_for_post(&h, StatusCode::OK, "after the approval").await;
+    let allowed = alice_posts(&h).await;
+    let id = allowed.decision_id.clone().unwrap();
+    assert_eq!(policy_set_of(&h, &id).await, next);
+    assert_eq!(health(&h).await["policy_set"], json!(next));
+
+    // Editing the local files changes nothing in chain mode.
+    std::fs::write(
+        h.dir.join("test.cedar"),
+        "forbid (principal, action, resource);",
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    alice_posts(&h).await;
+    assert_eq!(alice_posts(&h).await.status, StatusCode::OK);
+    let status = run_ok(&["policy", "status", "-c", &cfg]);
+    assert!(status.contains("NOT enforced"), "{status}");
+
+    // A tampered bundle: approved by hash, but the bytes served differ.
+    // The last good set stays; health says why; the right bytes fix it.
+    let third_dir = policy_folder(&h, "third", THIRD);
+    let third = run_ok(&[
+        "policy",
+        "bundle",
+        "--from",
+        third_dir.to_str().unwrap(),
+        "-c",
+        &cfg,
+    ])
+    .trim()
+    .to_owned();
+    run_ok(&[
+        "policy",
+        "propose",
+        "-c",
+        &cfg,
+        "--bundle",
+        third_dir.to_str().unwrap(),
+        "--key",
+        &key(1),
+    ]);
+    let file = bundles.join(format!("{third}.bundle"));
+    let good = std::fs::read(&file).unwrap();
+    let mut bad = good.clone();
+    let n = bad.len() - 3;
+    bad[n] ^= 0x20;
+    std::fs::write(&file, &bad).unwrap();
+    run_ok(&["policy", "approve", "-c", &cfg, &third, "--key", &key(0)]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let hl = health(&h).await;
+        if hl["status"] == json!("degraded") {
+            let p = hl["policy_problem"].as_str().unwrap();
+            assert!(p.contains("not the approved"), "{p}");
+            assert_eq!(hl["policy_set"], json!(next), "the last good set stays");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never degraded: {hl}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(alice_posts(&h).await.status, StatusCode::OK);
+    std::fs::write(&file, &good).unwrap();
+    wait_for_post(
+        &h,
+        StatusCode::FORBIDDEN,
+        "after the right bundle came back",
+    )
+    .await;
+    assert_eq!(health(&h).await["status"], json!("ok"));
+
+    // Rolling back is approving an earlier hash again.
+    let back_dir = policy_folder(&h, "back", ENGINEERS_WRITE);
+    let out = run_ok(&[
+        "policy",
+        "propose",
+        "-c",
+        &cfg,
+        "--bundle",
+        back_dir.to_str().unwrap(),
+        "--key",
+        &key(0),
+    ]);
+    assert!(out.contains(&next), "{out}");
+    run_ok(&["policy", "approve", "-c", &cfg, &next, "--key", &key(1)]);
+    wait_for_post(&h, StatusCode::OK, "after the rollback").await;
+    h
+}
+
+/// The policy set a decision in the index was made by.
+async fn policy_set_of(h: &Harness, id: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let url = h.config.database_url();
+    loop {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let row: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT policy_set FROM decisions WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&pool)
+                .await
+                .unwrap();
+        pool.close().await;
+        if let Some((Some(set),)) = row {
+            return set;
+        }
+        assert!(Instant::now() < deadline, "decision {id} never indexed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_chain_governs_the_policy_set() {
+    let h = governed_lifecycle(
+        "[chains.dev]\nembedded = true\npoll_interval_ms = 100\n",
+        "",
+    )
+    .await;
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anvil_governs_two_gateways_and_follows_a_reorganisation() {
+    let anvil = Anvil::start();
+    let registry = anvil.deploy_registry();
+    let chain = RpcChain::new(&anvil.url).unwrap();
+    let deployer = k256::SecretKey::from_slice(&hex::decode(ACCOUNTS[0].1).unwrap()).unwrap();
+    let code = governance::policy_registry_creation_code(registry.parse().unwrap()).unwrap();
+    let contract = chain
+        .transact(&deployer, None, code, 5_000_000)
+        .await
+        .unwrap()
+        .contract_address
+        .unwrap();
+    let chain_toml = format!(
+        "[chains.dev]\nrpc_url = \"{}\"\nregistry = \"{registry}\"\nchain_id = 31337\npoll_interval_ms = 100\n",
+        anvil.url
+    );
+    let contract_line = format!("contract = \"{contract}\"");
+    let h1 = governed_lifecycle(&chain_toml, &contract_line).await;
+
+    // A second gateway on the same chain enforces the same set.
+    let mut h2 = Harness::start(None, &h1_extra(&h1)).await;
+    h2.reconfigure(|c| c.policy = h1.config.policy.clone())
+        .await;
+    let set = |h: &Harness| {
+        let h = h.gw().policy.policy_set_digest();
+        policy::bundle::hex(&h)
+    };
+    assert_eq!(set(&h1), set(&h2));
+
+    // Both switch to the next set; a reorganisation removes its activation
+    // and both go back.
+    let cfg = h1.dir.join("didgate.toml").display().to_string();
+    let keys = tempdir("gov-keys-2");
+    let admins = admin_keys(&keys);
+    let before = set(&h1);
+    // (The lifecycle left the set that lets engineers POST in force.)
+    let next_dir = policy_folder(&h1, "next2", THIRD);
+    let next = run_ok(&[
+        "policy",
+        "bundle",
+        "--from",
+        next_dir.to_str().unwrap(),
+        "-c",
+        &cfg,
+    ])
+    .trim()
+    .to_owned();
+    run_ok(&[
+        "policy",
+        "propose",
+        "-c",
+        &cfg,
+        "--bundle",
+        next_dir.to_str().unwrap(),
+        "--key",
+        admins[0].0.to_str().unwrap(),
+    ]);
+    let snapshot = anvil.rpc("evm_snapshot", json!([])).unwrap();
+    let out = run_ok(&[
+        "policy",
+        "approve",
+        "-c",
+        &cfg,
+        &next,
+        "--key",
+        admins[1].0.to_str().unwrap(),
+    ]);
+    let block: u64 = out
+        .split("active from block ")
+        .nth(1)
+        .and_then(|t| t.split(':').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    wait_for_post(&h1, StatusCode::FORBIDDEN, "gateway 1 after the approval").await;
+    wait_for_post(&h2, StatusCode::FORBIDDEN, "gateway 2 after the approval").await;
+    for h in [&h1, &h2] {
+        let s = h.gw().governor.as_ref().unwrap().status();
+        assert_eq!(
+            s.active.map(|(_, b)| b),
+            Some(block),
+            "same activation block"
+        );
+        assert_eq!(
+            s.enforced.map(|e| policy::bundle::hex(&e)),
+            Some(next.clone())
+        );
+    }
+    assert_eq!(anvil.rpc("evm_revert", json!([snapshot])).unwrap(), true);
+    anvil.rpc("evm_mine", json!([])).unwrap();
+    wait_for_post(&h1, StatusCode::OK, "gateway 1 after the reorganisation").await;
+    wait_for_post(&h2, StatusCode::OK, "gateway 2 after the reorganisation").await;
+    assert_eq!(set(&h1), before);
+    assert_eq!(set(&h2), before);
+    h2.stop().await;
+    h1.stop().await;
+}
+
+/// The `[chains.dev]` and `[policy.governance]` of a harness's config, for
+/// a second gateway on the same chain.
+fn h1_extra(h: &Harness) -> String {
+    let c = &h.config.chains["dev"];
+    format!(
+        "[chains.dev]\nrpc_url = \"{}\"\nregistry = \"{}\"\nchain_id = 31337\npoll_interval_ms = 100\n",
+        c.rpc_url.as_deref().unwrap(),
+        c.registry.as_deref().unwrap()
+    )
+}

@@ -32,7 +32,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ALL_TARGETS=(jws vp_jwt openid4vp_form config_toml risk_jsonl claims_cedar registry_logs path_normalize tlog_read
-    ja4_client_hello http_signature)
+    ja4_client_hello http_signature policy_bundle)
 read -r -a TARGETS <<<"${FUZZ_TARGETS:-${ALL_TARGETS[*]}}"
 TARGET_DIR=${FUZZ_TARGET_DIR:-fuzz/target}
 CI_SECONDS=${FUZZ_CI_SECONDS:-20}

@@ -643,6 +643,40 @@ impl Store {
         raw.map(LoginRow::try_from).transpose()
     }
 
+    /// Keep a policy bundle under its hash (64 hex digits); a bundle kept
+    /// already stays as it is.
+    pub async fn put_policy_bundle(
+        &self,
+        hash: &str,
+        bytes: &[u8],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        const INSERT: &str =
+            "INSERT INTO policy_bundles (hash, bytes, added_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (hash) DO NOTHING";
+        on_pool!(self, |pool| {
+            sqlx::query(INSERT)
+                .bind(hash)
+                .bind(bytes)
+                .bind(now_ms)
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    /// The bytes kept under a policy bundle's hash (not checked here).
+    pub async fn policy_bundle(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        const SELECT: &str = "SELECT bytes FROM policy_bundles WHERE hash = $1";
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_scalar(SELECT)
+                .bind(hash)
+                .fetch_optional(pool)
+                .await
+        })?)
+    }
+
     /// A 32-byte secret shared by every gateway on this database, created by
     /// the first one that asks for it.
     pub async fn shared_key(&self, name: &str) -> Result<[u8; 32], StoreError> {

@@ -6,6 +6,8 @@
 //!   contract;
 //! - once B approves, the gateway enforces the new set, and the decisions
 //!   it makes record that set's hash;
+//! - bundles kept in a folder (embedded chain) or in the PostgreSQL database
+//!   two gateways share (anvil);
 //! - a bundle whose bytes do not match the approved hash is refused: the
 //!   last good set stays in force and health says why, until the right
 //!   bundle can be fetched;
@@ -14,6 +16,10 @@
 //! - on anvil: two gateways on one chain enforce the same set from the same
 //!   activation block, and a reorganisation that removes an activation puts
 //!   the earlier set back on both.
+//!
+//! The time from the approving command's return to the first request the
+//! new set decides is printed as `POLICY_ACTIVATION_DELAY …` (run with
+//! `--nocapture`; bench/RESULTS.md).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -102,6 +108,21 @@ async fn alice_posts(h: &Harness) -> Answer {
     Answer::of(&h.send(Method::POST, "/eng/docs", Some(&vp), &[]).await)
 }
 
+/// Milliseconds from `since` until the gateway enforces the set `hash`
+/// (its policy engine's digest, looked at every millisecond; a request
+/// with a fresh presentation costs tens of milliseconds in a debug build,
+/// too coarse to time this by).
+async fn enforced_after(h: &Harness, hash: &str, since: Instant) -> u128 {
+    let deadline = since + Duration::from_secs(15);
+    loop {
+        if policy::bundle::hex(&h.gw().policy.policy_set_digest()) == hash {
+            return since.elapsed().as_millis();
+        }
+        assert!(Instant::now() < deadline, "{hash} never enforced");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 /// Wait until alice's POST gets `status`, failing after a few seconds.
 async fn wait_for_post(h: &Harness, status: StatusCode, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -120,18 +141,73 @@ async fn health(h: &Harness) -> serde_json::Value {
     r.json()
 }
 
+/// Where the bundles are kept: a folder, or the (PostgreSQL) database the
+/// gateways share.
+enum Bundles {
+    Folder(PathBuf),
+    Database(String),
+}
+
+impl Bundles {
+    fn setting(&self) -> String {
+        match self {
+            Bundles::Folder(d) => d.display().to_string(),
+            Bundles::Database(_) => "database".into(),
+        }
+    }
+
+    fn db_url(&self) -> Option<String> {
+        match self {
+            Bundles::Folder(_) => None,
+            Bundles::Database(url) => Some(url.clone()),
+        }
+    }
+
+    async fn read(&self, hash: &str) -> Vec<u8> {
+        match self {
+            Bundles::Folder(d) => std::fs::read(d.join(format!("{hash}.bundle"))).unwrap(),
+            Bundles::Database(url) => {
+                let pool = sqlx::PgPool::connect(url).await.unwrap();
+                let b = sqlx::query_scalar("SELECT bytes FROM policy_bundles WHERE hash = $1")
+                    .bind(hash)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                pool.close().await;
+                b
+            }
+        }
+    }
+
+    /// Replace what is kept under `hash` (an attacker with write access).
+    async fn write(&self, hash: &str, bytes: &[u8]) {
+        match self {
+            Bundles::Folder(d) => std::fs::write(d.join(format!("{hash}.bundle")), bytes).unwrap(),
+            Bundles::Database(url) => {
+                let pool = sqlx::PgPool::connect(url).await.unwrap();
+                sqlx::query("UPDATE policy_bundles SET bytes = $2 WHERE hash = $1")
+                    .bind(hash)
+                    .bind(bytes)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                pool.close().await;
+            }
+        }
+    }
+}
+
 /// Everything a deployment's life asks of one gateway. `chain` is the
 /// `[chains.dev]` section; `contract` a `contract = "0x…"` line for
 /// `[policy.governance]` (empty on the embedded chain).
-async fn governed_lifecycle(chain: &str, contract: &str) -> Harness {
+async fn governed_lifecycle(chain: &str, contract: &str, bundles: &Bundles) -> Harness {
     let keys = tempdir("gov-keys");
-    let bundles = tempdir("gov-bundles");
     let admins = admin_keys(&keys);
     let extra = format!(
         "{chain}\n[policy.governance]\nchain = \"dev\"\ndeployment = \"test\"\nbundles = \"{}\"\n{contract}\n",
-        bundles.display()
+        bundles.setting()
     );
-    let mut h = Harness::start(None, &extra).await;
+    let mut h = Harness::start(bundles.db_url(), &extra).await;
     let cfg = h.dir.join("didgate.toml").display().to_string();
     let key = |i: usize| admins[i].0.display().to_string();
 
@@ -219,11 +295,22 @@ async fn governed_lifecycle(chain: &str, contract: &str) -> Harness {
         .is(StatusCode::FORBIDDEN, "policy_denied"));
 
     // B approves: the gateway switches, and records the new set's hash.
+    let started = Instant::now();
     run_ok(&["policy", "approve", "-c", &cfg, &next, "--key", &key(1)]);
+    let cli_ms = started.elapsed().as_millis();
+    let ms = enforced_after(&h, &next, started).await;
     wait_for_post(&h, StatusCode::OK, "after the approval").await;
+    println!(
+        "POLICY_ACTIVATION_DELAY chain={} approve_command_ms={cli_ms} enforced_after_ms={ms}",
+        if contract.is_empty() {
+            "embedded"
+        } else {
+            "anvil"
+        }
+    );
     let allowed = alice_posts(&h).await;
     let id = allowed.decision_id.clone().unwrap();
-    assert_eq!(policy_set_of(&h, &id).await, next);
+    assert_eq!(policy_set_of(&h, &id, bundles).await, next);
     assert_eq!(health(&h).await["policy_set"], json!(next));
 
     // Editing the local files changes nothing in chain mode.
@@ -261,12 +348,11 @@ async fn governed_lifecycle(chain: &str, contract: &str) -> Harness {
         "--key",
         &key(1),
     ]);
-    let file = bundles.join(format!("{third}.bundle"));
-    let good = std::fs::read(&file).unwrap();
+    let good = bundles.read(&third).await;
     let mut bad = good.clone();
     let n = bad.len() - 3;
     bad[n] ^= 0x20;
-    std::fs::write(&file, &bad).unwrap();
+    bundles.write(&third, &bad).await;
     run_ok(&["policy", "approve", "-c", &cfg, &third, "--key", &key(0)]);
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -281,7 +367,7 @@ async fn governed_lifecycle(chain: &str, contract: &str) -> Harness {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(alice_posts(&h).await.status, StatusCode::OK);
-    std::fs::write(&file, &good).unwrap();
+    bundles.write(&third, &good).await;
     wait_for_post(
         &h,
         StatusCode::FORBIDDEN,
@@ -309,18 +395,30 @@ async fn governed_lifecycle(chain: &str, contract: &str) -> Harness {
 }
 
 /// The policy set a decision in the index was made by.
-async fn policy_set_of(h: &Harness, id: &str) -> String {
+async fn policy_set_of(h: &Harness, id: &str, bundles: &Bundles) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     let url = h.config.database_url();
     loop {
-        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        let row: Option<(Option<String>,)> =
-            sqlx::query_as("SELECT policy_set FROM decisions WHERE id = ?")
+        const SELECT: &str = "SELECT policy_set FROM decisions WHERE id = $1";
+        let row: Option<(Option<String>,)> = if bundles.db_url().is_some() {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            let r = sqlx::query_as(SELECT)
                 .bind(id)
                 .fetch_optional(&pool)
                 .await
                 .unwrap();
-        pool.close().await;
+            pool.close().await;
+            r
+        } else {
+            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+            let r = sqlx::query_as(SELECT)
+                .bind(id)
+                .fetch_optional(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            r
+        };
         if let Some((Some(set),)) = row {
             return set;
         }
@@ -331,9 +429,11 @@ async fn policy_set_of(h: &Harness, id: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_chain_governs_the_policy_set() {
+    let bundles = Bundles::Folder(tempdir("gov-bundles"));
     let h = governed_lifecycle(
         "[chains.dev]\nembedded = true\npoll_interval_ms = 100\n",
         "",
+        &bundles,
     )
     .await;
     h.stop().await;
@@ -357,10 +457,12 @@ async fn anvil_governs_two_gateways_and_follows_a_reorganisation() {
         anvil.url
     );
     let contract_line = format!("contract = \"{contract}\"");
-    let h1 = governed_lifecycle(&chain_toml, &contract_line).await;
+    // Both gateways share one PostgreSQL database, and keep bundles there.
+    let bundles = Bundles::Database(test_support::fresh_postgres_database());
+    let h1 = governed_lifecycle(&chain_toml, &contract_line, &bundles).await;
 
     // A second gateway on the same chain enforces the same set.
-    let mut h2 = Harness::start(None, &h1_extra(&h1)).await;
+    let mut h2 = Harness::start(bundles.db_url(), &h1_extra(&h1)).await;
     h2.reconfigure(|c| c.policy = h1.config.policy.clone())
         .await;
     let set = |h: &Harness| {
@@ -398,6 +500,7 @@ async fn anvil_governs_two_gateways_and_follows_a_reorganisation() {
         admins[0].0.to_str().unwrap(),
     ]);
     let snapshot = anvil.rpc("evm_snapshot", json!([])).unwrap();
+    let started = Instant::now();
     let out = run_ok(&[
         "policy",
         "approve",
@@ -413,8 +516,18 @@ async fn anvil_governs_two_gateways_and_follows_a_reorganisation() {
         .and_then(|t| t.split(':').next())
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or_else(|| panic!("{out}"));
+    let cli_ms = started.elapsed().as_millis();
+    let (ms1, ms2) = tokio::join!(
+        enforced_after(&h1, &next, started),
+        enforced_after(&h2, &next, started)
+    );
     wait_for_post(&h1, StatusCode::FORBIDDEN, "gateway 1 after the approval").await;
     wait_for_post(&h2, StatusCode::FORBIDDEN, "gateway 2 after the approval").await;
+    let head = chain.block_number().await.unwrap();
+    println!(
+        "POLICY_ACTIVATION_DELAY chain=anvil gateways=2 blocks={} approve_command_ms={cli_ms} enforced_after_ms={ms1},{ms2}",
+        head - block
+    );
     for h in [&h1, &h2] {
         let s = h.gw().governor.as_ref().unwrap().status();
         assert_eq!(

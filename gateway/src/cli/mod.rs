@@ -741,7 +741,7 @@ async fn run_policy(cmd: PolicyCommand) -> Result<()> {
             bundle: Some(b),
         } => policy_governance::test_bundle(&config, &cases, &b).await,
         PolicyCommand::Bundle { config, from, out } => {
-            policy_governance::bundle(config.as_deref(), from.as_deref(), out.as_deref())
+            policy_governance::bundle(config.as_deref(), from.as_deref(), out.as_deref()).await
         }
         PolicyCommand::Init {
             admin,

@@ -47,7 +47,7 @@ pub fn read_bundle(config: &Config, from: Option<&Path>) -> Result<Bundle> {
 }
 
 /// `policy bundle`: build a bundle, write it as `<hash>.bundle`, print the hash.
-pub fn bundle(config: Option<&Path>, from: Option<&Path>, out: Option<&Path>) -> Result<()> {
+pub async fn bundle(config: Option<&Path>, from: Option<&Path>, out: Option<&Path>) -> Result<()> {
     let config = config.map(Config::load).transpose()?;
     let bundle = match (&config, from) {
         (Some(c), f) => read_bundle(c, f)?,
@@ -57,16 +57,30 @@ pub fn bundle(config: Option<&Path>, from: Option<&Path>, out: Option<&Path>) ->
     // Validate as the gateway would before anyone approves it.
     policy::PolicyEngine::from_strings(bundle.schema(), bundle.policies())
         .context("the bundle's policies do not load")?;
-    let dir = match (out, config.as_ref().and_then(Config::bundles_dir)) {
-        (Some(o), _) => o.to_owned(),
-        (None, Some(d)) => d,
-        (None, None) => PathBuf::from("."),
-    };
-    let path = BundleStore::Folder(dir).put(&bundle)?.unwrap_or_default();
+    // Where bundles are kept for this config (a folder or the database),
+    // unless --out names a folder; a URL store is filled by whoever serves
+    // it, so the file goes to the current folder for uploading.
+    let governed = config.as_ref().and_then(|c| {
+        c.policy
+            .governance
+            .as_ref()
+            .filter(|g| g.bundles_url().is_none())
+            .map(|g| (c, g))
+    });
+    let path = match (out, governed) {
+        (Some(o), _) => BundleStore::Folder(o.to_owned()).put(&bundle).await?,
+        (None, Some((c, g))) => {
+            let store = Store::connect(&c.database_url()).await?;
+            let put = BundleStore::from_config(c, g, &store).put(&bundle).await;
+            store.close().await;
+            put?
+        }
+        (None, None) => BundleStore::Folder(PathBuf::from(".")).put(&bundle).await?,
+    }
+    .unwrap_or_default();
     println!("{}", hex(&bundle.hash()));
     eprintln!(
-        "wrote {} ({} policy files, {} bytes)",
-        path.display(),
+        "wrote {path} ({} policy files, {} bytes)",
         bundle.policies().len(),
         bundle.encode().len()
     );
@@ -178,7 +192,7 @@ pub async fn init(a: &Admin<'_>, admins: &[String], threshold: u32) -> Result<()
 /// `policy propose`: publish a bundle where gateways fetch it and propose
 /// it; counts as the proposer's approval.
 pub async fn propose(a: &Admin<'_>, from: Option<&Path>) -> Result<()> {
-    let (config, _store, registry) = open(a.config).await?;
+    let (config, store, registry) = open(a.config).await?;
     let bundle = read_bundle(&config, from)?;
     policy::PolicyEngine::from_strings(bundle.schema(), bundle.policies())
         .context("the bundle's policies do not load; fix them before proposing")?;
@@ -187,8 +201,11 @@ pub async fn propose(a: &Admin<'_>, from: Option<&Path>) -> Result<()> {
         .governance
         .as_ref()
         .context("[policy.governance]")?;
-    if let Some(path) = BundleStore::from_config(&config, g).put(&bundle)? {
-        eprintln!("published {}", path.display());
+    if let Some(path) = BundleStore::from_config(&config, g, &store)
+        .put(&bundle)
+        .await?
+    {
+        eprintln!("published {path}");
     } else {
         eprintln!(
             "bundles are served from {}: upload {}.bundle there (`didgate policy bundle --out DIR`)",

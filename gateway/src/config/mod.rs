@@ -29,7 +29,7 @@ pub use chains::ChainConfig;
 pub use credential_settings::{CredentialsConfig, TrustedIssuerConfig};
 pub use database::DatabaseConfig;
 pub use identity::IdentityConfig;
-pub use policy_files::{GovernanceConfig, PolicyConfig, PolicySource};
+pub use policy_files::{GovernanceConfig, PolicyConfig, PolicySource, BUNDLES_IN_DATABASE};
 pub use risk_settings::RiskSettings;
 pub use routes::{MethodOverride, RouteConfig};
 pub use server::{Cidr, ClientAuth, ServerConfig, TlsConfig};

@@ -56,11 +56,15 @@ pub struct GovernanceConfig {
     /// The deployment's name in the contract (e.g. `prod`): 1 to 32 visible ASCII characters.
     pub deployment: String,
     /// Where approved bundles are fetched from, by hash: a folder holding
-    /// `<hash>.bundle` files, or an `https://` URL under which
-    /// `<hash>.bundle` is served. Every bundle is checked against its
-    /// approved hash before use, so the place need not be trusted.
+    /// `<hash>.bundle` files, an `https://` URL under which `<hash>.bundle`
+    /// is served, or `"database"` (the `[database]` every gateway of a
+    /// fleet shares). Every bundle is checked against its approved hash
+    /// before use, so the place need not be trusted.
     pub bundles: String,
 }
+
+/// `bundles = "database"`.
+pub const BUNDLES_IN_DATABASE: &str = "database";
 
 impl GovernanceConfig {
     /// `bundles` as a URL when it is one.
@@ -139,12 +143,15 @@ impl PolicyConfig {
                 "serve bundles over https:// (they are checked against their hash, but a \
                  plain-text fetch lets anyone on the path withhold them)",
             );
-        } else if g.bundles_url().is_none() && !v.resolve(std::path::Path::new(&g.bundles)).is_dir()
+        } else if g.bundles_url().is_none()
+            && g.bundles != BUNDLES_IN_DATABASE
+            && !v.resolve(std::path::Path::new(&g.bundles)).is_dir()
         {
             v.invalid(
                 "policy.governance.bundles",
                 format!("names {:?}, which is not a folder", g.bundles),
-                "create the folder (`didgate policy propose` writes bundles there) or give an https:// URL",
+                "create the folder (`didgate policy propose` writes bundles there), give an \
+                 https:// URL, or \"database\"",
             );
         }
     }
@@ -179,8 +186,7 @@ impl Config {
     /// it is a folder), resolved.
     pub fn bundles_dir(&self) -> Option<PathBuf> {
         let g = self.policy.governance.as_ref()?;
-        g.bundles_url()
-            .is_none()
+        (g.bundles_url().is_none() && g.bundles != BUNDLES_IN_DATABASE)
             .then(|| self.resolve(std::path::Path::new(&g.bundles)))
     }
 }

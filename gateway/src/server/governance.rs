@@ -54,7 +54,7 @@ pub enum GovernanceError {
     },
     #[error("deployment {0:?} has no approved policy set yet; propose one (`didgate policy propose`) and have its administrators approve it")]
     NothingActive(String),
-    #[error("bundle {hash}: cannot fetch it from {from}: {reason}")]
+    #[error("bundle {hash}: cannot fetch or keep it at {from}: {reason}")]
     Fetch {
         hash: String,
         from: String,
@@ -73,10 +73,14 @@ pub enum BundleStore {
         base: String,
         client: reqwest::Client,
     },
+    Database(Store),
 }
 
 impl BundleStore {
-    pub fn from_config(config: &Config, g: &GovernanceConfig) -> Self {
+    pub fn from_config(config: &Config, g: &GovernanceConfig, store: &Store) -> Self {
+        if g.bundles == crate::config::BUNDLES_IN_DATABASE {
+            return Self::Database(store.clone());
+        }
         match (g.bundles_url(), config.bundles_dir()) {
             (Some(url), _) => Self::Url {
                 base: url.trim_end_matches('/').to_owned(),
@@ -95,6 +99,7 @@ impl BundleStore {
         match self {
             Self::Folder(d) => d.display().to_string(),
             Self::Url { base, .. } => base.clone(),
+            Self::Database(s) => format!("the {} database", s.backend()),
         }
     }
 
@@ -139,22 +144,50 @@ impl BundleStore {
                 }
                 Ok(out)
             }
+            Self::Database(store) => {
+                let bytes = store
+                    .policy_bundle(&policy::bundle::hex(hash))
+                    .await
+                    .map_err(|e| fail(e.to_string()))?
+                    .ok_or_else(|| fail("not in the policy_bundles table".into()))?;
+                if bytes.len() > limit {
+                    return Err(fail("larger than the bundle limit".into()));
+                }
+                Ok(bytes)
+            }
         }
     }
 
-    /// Keep `bundle` in the folder under its hash (a URL store is written
-    /// by whoever serves it). Written to a temporary name first, so a
-    /// reader never sees half a bundle.
-    pub fn put(&self, bundle: &Bundle) -> std::io::Result<Option<PathBuf>> {
-        let Self::Folder(dir) = self else {
-            return Ok(None);
+    /// Keep `bundle` under its hash, in the folder or the database; where
+    /// it went (`None`: a URL, written by whoever serves it). A file is
+    /// written to a temporary name first, so a reader never sees half a
+    /// bundle.
+    pub async fn put(&self, bundle: &Bundle) -> Result<Option<String>, GovernanceError> {
+        let hash = policy::bundle::hex(&bundle.hash());
+        let fail = |reason: String| GovernanceError::Fetch {
+            hash: hash.clone(),
+            from: self.describe(),
+            reason,
         };
-        std::fs::create_dir_all(dir)?;
-        let path = dir.join(format!("{}.bundle", policy::bundle::hex(&bundle.hash())));
-        let tmp = path.with_extension("bundle.tmp");
-        std::fs::write(&tmp, bundle.encode())?;
-        std::fs::rename(&tmp, &path)?;
-        Ok(Some(path))
+        match self {
+            Self::Folder(dir) => {
+                let path = dir.join(format!("{hash}.bundle"));
+                let tmp = path.with_extension("bundle.tmp");
+                std::fs::create_dir_all(dir)
+                    .and_then(|()| std::fs::write(&tmp, bundle.encode()))
+                    .and_then(|()| std::fs::rename(&tmp, &path))
+                    .map_err(|e| fail(format!("cannot write {}: {e}", path.display())))?;
+                Ok(Some(path.display().to_string()))
+            }
+            Self::Database(store) => {
+                store
+                    .put_policy_bundle(&hash, &bundle.encode(), crate::clock::unix_ms())
+                    .await
+                    .map_err(|e| fail(e.to_string()))?;
+                Ok(Some(format!("{} (policy_bundles {hash})", self.describe())))
+            }
+            Self::Url { .. } => Ok(None),
+        }
     }
 }
 
@@ -298,7 +331,7 @@ impl Governor {
             .ok_or(GovernanceError::NotConfigured)?;
         Ok(Self {
             registry,
-            store: BundleStore::from_config(config, g),
+            store: BundleStore::from_config(config, g, store),
             bundles: Mutex::new(HashMap::new()),
             status: Mutex::new(GovernanceStatus::default()),
         })

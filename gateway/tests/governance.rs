@@ -359,7 +359,7 @@ async fn governed_lifecycle(chain: &str, contract: &str, bundles: &Bundles) -> H
         let hl = health(&h).await;
         if hl["status"] == json!("degraded") {
             let p = hl["policy_problem"].as_str().unwrap();
-            assert!(p.contains("not the approved"), "{p}");
+            assert_eq!(p, "bundle_hash_mismatch");
             assert_eq!(hl["policy_set"], json!(next), "the last good set stays");
             break;
         }

@@ -532,16 +532,17 @@ impl PolicyEngine {
         if let Ok(mut s) = self.stamp.lock() {
             *s = stamps(schema, policies);
         }
-        let (loaded, _) =
-            load_files(schema, policies).inspect_err(|e| self.set_problem(Some(e.to_string())))?;
+        let (loaded, _) = load_files(schema, policies)
+            .inspect_err(|_| self.set_problem(Some("policy_files_invalid".to_owned())))?;
         let count = loaded.count;
         self.current.store(Arc::new(loaded));
         self.set_problem(None);
         Ok(ReloadOutcome { policies: count })
     }
 
-    /// Record why the set in force is not the one that should be (`None`:
-    /// it is). The last good set stays in force either way.
+    /// Record why the set in force is not the one that should be, as a
+    /// short code that health may show (`None`: it is). The last good set
+    /// stays in force either way; the caller logs the details.
     pub fn set_problem(&self, problem: Option<String>) {
         self.problem.store(problem.map(Arc::new));
     }
@@ -559,7 +560,7 @@ impl PolicyEngine {
         sources: &[(String, String)],
     ) -> Result<ReloadOutcome, PolicyError> {
         let loaded = build(schema_src, "<schema>", sources)
-            .inspect_err(|e| self.set_problem(Some(e.to_string())))?;
+            .inspect_err(|_| self.set_problem(Some("bundle_invalid".to_owned())))?;
         let count = loaded.count;
         self.current.store(Arc::new(loaded));
         self.set_problem(None);

@@ -66,6 +66,26 @@ pub enum GovernanceError {
     Policy { hash: String, source: PolicyError },
 }
 
+impl GovernanceError {
+    /// The reason as `/.didgate/health` says it: a short code, never the
+    /// message (which can name an RPC URL with its API key, or a path).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotConfigured | Self::BadAnswer { .. } | Self::NoDeployment { .. } => {
+                "governance_misconfigured"
+            }
+            Self::Chain { .. } => "chain_unavailable",
+            Self::NothingActive(_) => "no_active_policy_set",
+            Self::Fetch { .. } => "bundle_unavailable",
+            Self::Bundle {
+                source: BundleError::HashMismatch { .. },
+                ..
+            } => "bundle_hash_mismatch",
+            Self::Bundle { .. } | Self::Policy { .. } => "bundle_invalid",
+        }
+    }
+}
+
 /// Where bundles are fetched from, by hash.
 pub enum BundleStore {
     Folder(PathBuf),
@@ -319,6 +339,8 @@ pub struct Governor {
     store: BundleStore,
     bundles: Mutex<HashMap<[u8; 32], Bundle>>,
     status: Mutex<GovernanceStatus>,
+    /// The last failed round's message, logged once.
+    last_error: Mutex<Option<String>>,
 }
 
 impl Governor {
@@ -334,6 +356,7 @@ impl Governor {
             store: BundleStore::from_config(config, g, store),
             bundles: Mutex::new(HashMap::new()),
             status: Mutex::new(GovernanceStatus::default()),
+            last_error: Mutex::new(None),
         })
     }
 
@@ -443,20 +466,25 @@ impl Governor {
             }
             match self.sync_once(&engine).await {
                 Ok(_) => {
+                    if let Ok(mut last) = self.last_error.lock() {
+                        *last = None;
+                    }
                     if engine.problem().is_some() {
                         tracing::info!("policies: the set approved on chain is in force again");
                         engine.set_problem(None);
                     }
                 }
                 Err(e) => {
-                    let message = format!(
-                        "keeping the last good policy set ({}): {e}",
-                        policy::bundle::hex(&engine.policy_set_digest())
-                    );
-                    if engine.problem().as_deref() != Some(&message) {
-                        tracing::error!(deployment = %self.registry.label, "{message}");
+                    // Logged once per distinct failure; health gets the code.
+                    let message = e.to_string();
+                    let mut last = self.last_error.lock().unwrap_or_else(|p| p.into_inner());
+                    if last.as_deref() != Some(message.as_str()) {
+                        tracing::error!(deployment = %self.registry.label,
+                            enforced = %policy::bundle::hex(&engine.policy_set_digest()),
+                            "policies: keeping the last good set: {message}");
+                        *last = Some(message);
                     }
-                    engine.set_problem(Some(message));
+                    engine.set_problem(Some(e.code().to_owned()));
                 }
             }
         }

@@ -102,6 +102,20 @@ fn policy_folder(h: &Harness, name: &str, extra: &str) -> PathBuf {
     d
 }
 
+/// The hash of the bundle of folder `dir`, which administrator `key`
+/// proposes; what `propose` printed.
+fn propose_folder(cfg: &str, dir: &Path, key: &Path) -> (String, String) {
+    let dir = dir.to_str().unwrap();
+    let hash = run_ok(&["policy", "bundle", "--from", dir, "-c", cfg])
+        .trim()
+        .to_owned();
+    let key = key.to_str().unwrap();
+    let out = run_ok(&[
+        "policy", "propose", "-c", cfg, "--bundle", dir, "--key", key,
+    ]);
+    (hash, out)
+}
+
 /// alice (an engineer in eng) POSTs to /eng/docs with a fresh presentation.
 async fn alice_posts(h: &Harness) -> Answer {
     let vp = h.fresh_vp(&h.alice);
@@ -260,32 +274,30 @@ async fn governed_lifecycle(chain: &str, contract: &str, bundles: &Bundles) -> H
 
     // A proposes a set that lets engineers POST: pending, nothing changes.
     let next_dir = policy_folder(&h, "next", ENGINEERS_WRITE);
-    let next = run_ok(&[
-        "policy",
-        "bundle",
-        "--from",
-        next_dir.to_str().unwrap(),
-        "-c",
-        &cfg,
-    ])
-    .trim()
-    .to_owned();
-    let out = run_ok(&[
-        "policy",
-        "propose",
-        "-c",
-        &cfg,
-        "--bundle",
-        next_dir.to_str().unwrap(),
-        "--key",
-        &key(0),
-    ]);
+    let (next, out) = propose_folder(&cfg, &next_dir, &admins[0].0);
     assert!(out.contains("pending, 1 of 2"), "{out}");
     let status = run_ok(&["policy", "status", "-c", &cfg]);
     assert!(status.contains(&format!("active: {first}")), "{status}");
     assert!(
         status.contains("+ engineers-write (extra.cedar)"),
         "{status}"
+    );
+    // Before approving, B tests the proposal: by hash, as gateways fetch it.
+    let cases = h.dir.join("cases.toml");
+    std::fs::write(
+        &cases,
+        "[[case]]\nname = \"an engineer may POST under /eng\"\nprincipal = \"did:key:alice\"\n\
+         claims = { EmployeeCredential = { role = \"engineer\", department = \"eng\" } }\n\
+         action = \"POST\"\napp = \"demo\"\npath = \"/eng/docs\"\nexpect = \"allow\"\n",
+    )
+    .unwrap();
+    let cases = cases.to_str().unwrap();
+    let out = run_ok(&["policy", "test", "-c", &cfg, cases, "--bundle", &next]);
+    assert!(out.contains(&format!("bundle {next}")), "{out}");
+    let failed = didgate_cli(&["policy", "test", "-c", &cfg, cases]);
+    assert!(
+        !failed.status.success(),
+        "the working copy does not allow it"
     );
     let diff = run_ok(&["policy", "diff", "-c", &cfg, &next]);
     assert!(diff.contains("+ engineers-write"), "{diff}");
@@ -328,26 +340,7 @@ async fn governed_lifecycle(chain: &str, contract: &str, bundles: &Bundles) -> H
     // A tampered bundle: approved by hash, but the bytes served differ.
     // The last good set stays; health says why; the right bytes fix it.
     let third_dir = policy_folder(&h, "third", THIRD);
-    let third = run_ok(&[
-        "policy",
-        "bundle",
-        "--from",
-        third_dir.to_str().unwrap(),
-        "-c",
-        &cfg,
-    ])
-    .trim()
-    .to_owned();
-    run_ok(&[
-        "policy",
-        "propose",
-        "-c",
-        &cfg,
-        "--bundle",
-        third_dir.to_str().unwrap(),
-        "--key",
-        &key(1),
-    ]);
+    let (third, _) = propose_folder(&cfg, &third_dir, &admins[1].0);
     let good = bundles.read(&third).await;
     let mut bad = good.clone();
     let n = bad.len() - 3;
@@ -479,26 +472,7 @@ async fn anvil_governs_two_gateways_and_follows_a_reorganisation() {
     let before = set(&h1);
     // (The lifecycle left the set that lets engineers POST in force.)
     let next_dir = policy_folder(&h1, "next2", THIRD);
-    let next = run_ok(&[
-        "policy",
-        "bundle",
-        "--from",
-        next_dir.to_str().unwrap(),
-        "-c",
-        &cfg,
-    ])
-    .trim()
-    .to_owned();
-    run_ok(&[
-        "policy",
-        "propose",
-        "-c",
-        &cfg,
-        "--bundle",
-        next_dir.to_str().unwrap(),
-        "--key",
-        admins[0].0.to_str().unwrap(),
-    ]);
+    let (next, _) = propose_folder(&cfg, &next_dir, &admins[0].0);
     let snapshot = anvil.rpc("evm_snapshot", json!([])).unwrap();
     let started = Instant::now();
     let out = run_ok(&[

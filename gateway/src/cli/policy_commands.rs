@@ -10,8 +10,12 @@ use crate::config::Config;
 /// `didgate policy test -c FILE CASES`: run the cases; fail if any case fails.
 pub fn test(config: &Path, cases: &Path) -> Result<()> {
     let config = Config::load(config)?;
-    let engine = config.policy_engine()?;
-    let report = policy::run_tests(&engine, cases)?;
+    run_cases(&config.policy_engine()?, cases)
+}
+
+/// Run the cases against `engine`, print the report; fail if any case fails.
+pub fn run_cases(engine: &policy::PolicyEngine, cases: &Path) -> Result<()> {
+    let report = policy::run_tests(engine, cases)?;
     print!("{report}");
     if report.failures > 0 {
         bail!(

@@ -503,14 +503,5 @@ pub async fn test_bundle(config: &Path, cases: &Path, bundle: &str) -> Result<()
     };
     let engine = policy::PolicyEngine::from_strings(b.schema(), b.policies())?;
     println!("bundle {}", hex(&b.hash()));
-    let report = policy::run_tests(&engine, cases)?;
-    print!("{report}");
-    if report.failures > 0 {
-        bail!(
-            "{} of {} policy test cases failed",
-            report.failures,
-            report.cases.len()
-        );
-    }
-    Ok(())
+    crate::cli::policy_commands::run_cases(&engine, cases)
 }

@@ -13,9 +13,10 @@
 //!   bundle can be fetched;
 //! - editing the local files in chain mode changes nothing, and `policy
 //!   status` says so; rolling back is approving the earlier hash again;
-//! - on anvil: two gateways on one chain enforce the same set from the same
-//!   activation block, and a reorganisation that removes an activation puts
-//!   the earlier set back on both.
+//! - two gateways on one chain (anvil; the embedded chain in the PostgreSQL
+//!   database both use) enforce the same set from the same activation block;
+//!   on anvil, a reorganisation that removes an activation puts the earlier
+//!   set back on both (the embedded chain has no reorganisations).
 //!
 //! The time from the approving command's return to the first request the
 //! new set decides is printed as `POLICY_ACTIVATION_DELAY …` (run with
@@ -214,14 +215,19 @@ impl Bundles {
 /// Everything a deployment's life asks of one gateway. `chain` is the
 /// `[chains.dev]` section; `contract` a `contract = "0x…"` line for
 /// `[policy.governance]` (empty on the embedded chain).
-async fn governed_lifecycle(chain: &str, contract: &str, bundles: &Bundles) -> Harness {
+async fn governed_lifecycle(
+    chain: &str,
+    contract: &str,
+    bundles: &Bundles,
+    db: Option<String>,
+) -> Harness {
     let keys = tempdir("gov-keys");
     let admins = admin_keys(&keys);
     let extra = format!(
         "{chain}\n[policy.governance]\nchain = \"dev\"\ndeployment = \"test\"\nbundles = \"{}\"\n{contract}\n",
         bundles.setting()
     );
-    let mut h = Harness::start(bundles.db_url(), &extra).await;
+    let mut h = Harness::start(db, &extra).await;
     let cfg = h.dir.join("didgate.toml").display().to_string();
     let key = |i: usize| admins[i].0.display().to_string();
 
@@ -322,7 +328,7 @@ async fn governed_lifecycle(chain: &str, contract: &str, bundles: &Bundles) -> H
     );
     let allowed = alice_posts(&h).await;
     let id = allowed.decision_id.clone().unwrap();
-    assert_eq!(policy_set_of(&h, &id, bundles).await, next);
+    assert_eq!(policy_set_of(&h, &id).await, next);
     assert_eq!(health(&h).await["policy_set"], json!(next));
 
     // Editing the local files changes nothing in chain mode.
@@ -388,12 +394,12 @@ async fn governed_lifecycle(chain: &str, contract: &str, bundles: &Bundles) -> H
 }
 
 /// The policy set a decision in the index was made by.
-async fn policy_set_of(h: &Harness, id: &str, bundles: &Bundles) -> String {
+async fn policy_set_of(h: &Harness, id: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     let url = h.config.database_url();
     loop {
         const SELECT: &str = "SELECT policy_set FROM decisions WHERE id = $1";
-        let row: Option<(Option<String>,)> = if bundles.db_url().is_some() {
+        let row: Option<(Option<String>,)> = if url.starts_with("postgres") {
             let pool = sqlx::PgPool::connect(&url).await.unwrap();
             let r = sqlx::query_as(SELECT)
                 .bind(id)
@@ -423,13 +429,20 @@ async fn policy_set_of(h: &Harness, id: &str, bundles: &Bundles) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_chain_governs_the_policy_set() {
     let bundles = Bundles::Folder(tempdir("gov-bundles"));
-    let h = governed_lifecycle(
-        "[chains.dev]\nembedded = true\npoll_interval_ms = 100\n",
-        "",
-        &bundles,
-    )
-    .await;
+    let chain = "[chains.dev]\nembedded = true\npoll_interval_ms = 100\n";
+    let h = governed_lifecycle(chain, "", &bundles, None).await;
     h.stop().await;
+}
+
+/// Two gateways on one embedded chain: the chain lives in the PostgreSQL
+/// database they share.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_chain_switches_two_gateways_together() {
+    let db = test_support::fresh_postgres_database();
+    let bundles = Bundles::Folder(tempdir("gov-bundles"));
+    let chain = "[chains.dev]\nembedded = true\npoll_interval_ms = 100\n";
+    let h1 = governed_lifecycle(chain, "", &bundles, Some(db.clone())).await;
+    two_gateways_switch_together(h1, chain, Some(db), None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -452,10 +465,22 @@ async fn anvil_governs_two_gateways_and_follows_a_reorganisation() {
     let contract_line = format!("contract = \"{contract}\"");
     // Both gateways share one PostgreSQL database, and keep bundles there.
     let bundles = Bundles::Database(test_support::fresh_postgres_database());
-    let h1 = governed_lifecycle(&chain_toml, &contract_line, &bundles).await;
+    let h1 = governed_lifecycle(&chain_toml, &contract_line, &bundles, bundles.db_url()).await;
 
-    // A second gateway on the same chain enforces the same set.
-    let mut h2 = Harness::start(bundles.db_url(), &h1_extra(&h1)).await;
+    two_gateways_switch_together(h1, &chain_toml, bundles.db_url(), Some(&anvil)).await;
+}
+
+/// A second gateway on `h1`'s chain and database: both enforce the same
+/// set, switch to the next one from the same activation block, and (on
+/// anvil, whose chain can be rewound) both go back when a reorganisation
+/// removes the activation.
+async fn two_gateways_switch_together(
+    h1: Harness,
+    chain_toml: &str,
+    db: Option<String>,
+    anvil: Option<&Anvil>,
+) {
+    let mut h2 = Harness::start(db, chain_toml).await;
     h2.reconfigure(|c| c.policy = h1.config.policy.clone())
         .await;
     let set = |h: &Harness| {
@@ -464,8 +489,6 @@ async fn anvil_governs_two_gateways_and_follows_a_reorganisation() {
     };
     assert_eq!(set(&h1), set(&h2));
 
-    // Both switch to the next set; a reorganisation removes its activation
-    // and both go back.
     let cfg = h1.dir.join("didgate.toml").display().to_string();
     let keys = tempdir("gov-keys-2");
     let admins = admin_keys(&keys);
@@ -473,7 +496,7 @@ async fn anvil_governs_two_gateways_and_follows_a_reorganisation() {
     // (The lifecycle left the set that lets engineers POST in force.)
     let next_dir = policy_folder(&h1, "next2", THIRD);
     let (next, _) = propose_folder(&cfg, &next_dir, &admins[0].0);
-    let snapshot = anvil.rpc("evm_snapshot", json!([])).unwrap();
+    let snapshot = anvil.map(|a| a.rpc("evm_snapshot", json!([])).unwrap());
     let started = Instant::now();
     let out = run_ok(&[
         "policy",
@@ -497,9 +520,19 @@ async fn anvil_governs_two_gateways_and_follows_a_reorganisation() {
     );
     wait_for_post(&h1, StatusCode::FORBIDDEN, "gateway 1 after the approval").await;
     wait_for_post(&h2, StatusCode::FORBIDDEN, "gateway 2 after the approval").await;
-    let head = chain.block_number().await.unwrap();
+    let head = h1
+        .gw()
+        .governor
+        .as_ref()
+        .unwrap()
+        .registry()
+        .chain
+        .block_number()
+        .await
+        .unwrap();
     println!(
-        "POLICY_ACTIVATION_DELAY chain=anvil gateways=2 blocks={} approve_command_ms={cli_ms} enforced_after_ms={ms1},{ms2}",
+        "POLICY_ACTIVATION_DELAY chain={} gateways=2 blocks={} approve_command_ms={cli_ms} enforced_after_ms={ms1},{ms2}",
+        if anvil.is_some() { "anvil" } else { "embedded" },
         head - block
     );
     for h in [&h1, &h2] {
@@ -514,23 +547,14 @@ async fn anvil_governs_two_gateways_and_follows_a_reorganisation() {
             Some(next.clone())
         );
     }
-    assert_eq!(anvil.rpc("evm_revert", json!([snapshot])).unwrap(), true);
-    anvil.rpc("evm_mine", json!([])).unwrap();
-    wait_for_post(&h1, StatusCode::OK, "gateway 1 after the reorganisation").await;
-    wait_for_post(&h2, StatusCode::OK, "gateway 2 after the reorganisation").await;
-    assert_eq!(set(&h1), before);
-    assert_eq!(set(&h2), before);
+    if let (Some(anvil), Some(snapshot)) = (anvil, snapshot) {
+        assert_eq!(anvil.rpc("evm_revert", json!([snapshot])).unwrap(), true);
+        anvil.rpc("evm_mine", json!([])).unwrap();
+        wait_for_post(&h1, StatusCode::OK, "gateway 1 after the reorganisation").await;
+        wait_for_post(&h2, StatusCode::OK, "gateway 2 after the reorganisation").await;
+        assert_eq!(set(&h1), before);
+        assert_eq!(set(&h2), before);
+    }
     h2.stop().await;
     h1.stop().await;
-}
-
-/// The `[chains.dev]` and `[policy.governance]` of a harness's config, for
-/// a second gateway on the same chain.
-fn h1_extra(h: &Harness) -> String {
-    let c = &h.config.chains["dev"];
-    format!(
-        "[chains.dev]\nrpc_url = \"{}\"\nregistry = \"{}\"\nchain_id = 31337\npoll_interval_ms = 100\n",
-        c.rpc_url.as_deref().unwrap(),
-        c.registry.as_deref().unwrap()
-    )
 }

@@ -390,6 +390,56 @@ async fn governed_lifecycle(
     assert!(out.contains(&next), "{out}");
     run_ok(&["policy", "approve", "-c", &cfg, &next, "--key", &key(1)]);
     wait_for_post(&h, StatusCode::OK, "after the rollback").await;
+
+    // Who governs changes only with the threshold's approvals: A proposes
+    // adding C; C is not an administrator until B approves (by id).
+    let out = run_ok(&[
+        "policy",
+        "admins",
+        "add",
+        &admins[2].1,
+        "-c",
+        &cfg,
+        "--key",
+        &key(0),
+    ]);
+    assert!(
+        out.contains("add-admin") && out.contains("pending, 1 of 2"),
+        "{out}"
+    );
+    let id = out
+        .split("proposal #")
+        .nth(1)
+        .and_then(|t| t.split(':').next())
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_owned();
+    let early = didgate_cli(&[
+        "policy",
+        "cancel",
+        "-c",
+        &cfg,
+        "--id",
+        &id,
+        "--key",
+        &key(2),
+    ]);
+    assert!(text(&early).contains("not_admin"), "{}", text(&early));
+    let out = run_ok(&[
+        "policy",
+        "approve",
+        "-c",
+        &cfg,
+        "--id",
+        &id,
+        "--key",
+        &key(1),
+    ]);
+    assert!(out.contains("executed, 2 of 2"), "{out}");
+    let status = run_ok(&["policy", "status", "-c", &cfg]);
+    assert!(
+        status.contains("administrators (2 of 3 must approve)"),
+        "{status}"
+    );
     h
 }
 

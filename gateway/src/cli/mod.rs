@@ -657,13 +657,15 @@ pub enum AdminsCommand {
     Add {
         #[command(flatten)]
         admin: AdminArgs,
-        identity: String,
+        /// The administrator to add (did:ethr or 0x address).
+        member: String,
     },
     /// Propose removing an administrator.
     Remove {
         #[command(flatten)]
         admin: AdminArgs,
-        identity: String,
+        /// The administrator to remove (did:ethr or 0x address).
+        member: String,
     },
     /// Propose a new threshold.
     Threshold {
@@ -755,11 +757,11 @@ async fn run_policy(cmd: PolicyCommand) -> Result<()> {
             policy_governance::approve(&admin.admin(), hash.as_deref(), id).await
         }
         PolicyCommand::Cancel { admin, id } => policy_governance::cancel(&admin.admin(), id).await,
-        PolicyCommand::Admins(AdminsCommand::Add { admin, identity }) => {
-            policy_governance::admins(&admin.admin(), AdminChange::Add(identity)).await
+        PolicyCommand::Admins(AdminsCommand::Add { admin, member }) => {
+            policy_governance::admins(&admin.admin(), AdminChange::Add(member)).await
         }
-        PolicyCommand::Admins(AdminsCommand::Remove { admin, identity }) => {
-            policy_governance::admins(&admin.admin(), AdminChange::Remove(identity)).await
+        PolicyCommand::Admins(AdminsCommand::Remove { admin, member }) => {
+            policy_governance::admins(&admin.admin(), AdminChange::Remove(member)).await
         }
         PolicyCommand::Admins(AdminsCommand::Threshold { admin, threshold }) => {
             policy_governance::admins(&admin.admin(), AdminChange::Threshold(threshold)).await

@@ -608,3 +608,138 @@ async fn two_gateways_switch_together(
     h2.stop().await;
     h1.stop().await;
 }
+
+/// A small HTTPS file server for `dir` (`GET /bundles/<hash>.bundle`), with
+/// a fresh self-signed certificate for localhost: its base URL and the
+/// certificate (the private CA a `bundles_ca` names).
+async fn https_bundle_server(dir: PathBuf) -> (String, PathBuf) {
+    use hyper_util::rt::TokioIo;
+    let certs = tempdir("bundle-tls");
+    let (cert, key) = (certs.join("cert.pem"), certs.join("key.pem"));
+    didgate::server::tls::write_self_signed(&cert, &key, &["localhost"]).unwrap();
+    let chain: Vec<_> = rustls_pemfile::certs(&mut std::fs::read(&cert).unwrap().as_slice())
+        .map(Result::unwrap)
+        .collect();
+    let private = rustls_pemfile::private_key(&mut std::fs::read(&key).unwrap().as_slice())
+        .unwrap()
+        .unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tls = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(chain, private)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(tls));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            let (acceptor, dir) = (acceptor.clone(), dir.clone());
+            tokio::spawn(async move {
+                let Ok(s) = acceptor.accept(s).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(move |req: http::Request<_>| {
+                    let file = req
+                        .uri()
+                        .path()
+                        .strip_prefix("/bundles/")
+                        .filter(|n| n.len() == 71 && n.ends_with(".bundle"))
+                        .and_then(|n| std::fs::read(dir.join(n)).ok());
+                    async move {
+                        let (status, body) = match file {
+                            Some(b) => (StatusCode::OK, b),
+                            None => (StatusCode::NOT_FOUND, Vec::new()),
+                        };
+                        let mut r = http::Response::new(http_body_util::Full::new(
+                            bytes::Bytes::from(body),
+                        ));
+                        *r.status_mut() = status;
+                        Ok::<_, std::convert::Infallible>(r)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(s), service)
+                    .await;
+            });
+        }
+    });
+    (format!("https://localhost:{port}"), cert)
+}
+
+/// Bundles served over HTTPS by a server whose certificate chains to a
+/// private CA (`bundles_ca`): the gateway starts on the approved set, and
+/// switches when the next one is approved; one that is approved but not
+/// served leaves the last good set in force (`bundle_unavailable`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bundles_over_https_with_a_private_ca() {
+    let served = tempdir("served-bundles");
+    let (url, ca) = https_bundle_server(served.clone()).await;
+    let keys = tempdir("gov-keys");
+    let admins = admin_keys(&keys);
+    let extra = format!(
+        "[chains.dev]\nembedded = true\npoll_interval_ms = 100\n[policy.governance]\nchain = \"dev\"\n\
+         deployment = \"web\"\nbundles = \"{url}/bundles\"\nbundles_ca = \"{}\"\n",
+        ca.display()
+    );
+    let mut h = Harness::start(None, &extra).await;
+    let cfg = h.dir.join("didgate.toml").display().to_string();
+    let key = admins[0].0.to_str().unwrap();
+    run_ok(&[
+        "policy",
+        "init",
+        "-c",
+        &cfg,
+        "--key",
+        key,
+        "--admin",
+        &admins[0].1,
+        "--threshold",
+        "1",
+    ]);
+    // Publish (here: copy into the served folder), then propose: with one
+    // administrator and a threshold of 1, proposing activates it.
+    let publish = |dir: &Path| {
+        let dir = dir.to_str().unwrap();
+        let served = served.to_str().unwrap();
+        let hash = run_ok(&["policy", "bundle", "--from", dir, "--out", served]);
+        let out = run_ok(&[
+            "policy", "propose", "-c", &cfg, "--bundle", dir, "--key", key,
+        ]);
+        assert!(out.contains("executed, 1 of 1"), "{out}");
+        hash.trim().to_owned()
+    };
+    let first = publish(&policy_folder(&h, "first", ""));
+    let toml = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        toml.replacen("[policy]\n", "[policy]\nsource = \"chain\"\n", 1),
+    )
+    .unwrap();
+    h.reconfigure(|c| c.policy.source = didgate::config::PolicySource::Chain)
+        .await;
+    assert_eq!(health(&h).await["policy_set"], json!(first));
+
+    let next = publish(&policy_folder(&h, "next", ENGINEERS_WRITE));
+    wait_for_post(&h, StatusCode::OK, "after the next set over HTTPS").await;
+    assert_eq!(health(&h).await["policy_set"], json!(next));
+
+    // Approved, but the server does not have it.
+    let third = policy_folder(&h, "third", THIRD);
+    let dir = third.to_str().unwrap();
+    run_ok(&[
+        "policy", "propose", "-c", &cfg, "--bundle", dir, "--key", key,
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let hl = health(&h).await;
+        if hl["status"] == json!("degraded") {
+            assert_eq!(hl["policy_problem"], json!("bundle_unavailable"), "{hl}");
+            assert_eq!(hl["policy_set"], json!(next));
+            break;
+        }
+        assert!(Instant::now() < deadline, "never degraded: {hl}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(alice_posts(&h).await.status, StatusCode::OK);
+    h.stop().await;
+}

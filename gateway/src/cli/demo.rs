@@ -155,7 +155,7 @@ pub async fn govern_policies(config: &Config, dir: &Path) -> Result<()> {
         .governance
         .as_ref()
         .context("[policy.governance]")?;
-    BundleStore::from_config(config, g, &store)
+    BundleStore::from_config(config, g, &store)?
         .put(&bundle)
         .await?;
     let hash = alloy_primitives::B256::from(bundle.hash());

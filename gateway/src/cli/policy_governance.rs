@@ -71,7 +71,7 @@ pub async fn bundle(config: Option<&Path>, from: Option<&Path>, out: Option<&Pat
         (Some(o), _) => BundleStore::Folder(o.to_owned()).put(&bundle).await?,
         (None, Some((c, g))) => {
             let store = Store::connect(&c.database_url()).await?;
-            let put = BundleStore::from_config(c, g, &store).put(&bundle).await;
+            let put = BundleStore::from_config(c, g, &store)?.put(&bundle).await;
             store.close().await;
             put?
         }
@@ -201,7 +201,7 @@ pub async fn propose(a: &Admin<'_>, from: Option<&Path>) -> Result<()> {
         .governance
         .as_ref()
         .context("[policy.governance]")?;
-    if let Some(path) = BundleStore::from_config(&config, g, &store)
+    if let Some(path) = BundleStore::from_config(&config, g, &store)?
         .put(&bundle)
         .await?
     {

@@ -61,6 +61,10 @@ pub struct GovernanceConfig {
     /// fleet shares). Every bundle is checked against its approved hash
     /// before use, so the place need not be trusted.
     pub bundles: String,
+    /// With an `https://` `bundles`: a PEM file of CA certificates its
+    /// server's certificate may chain to, besides the system's (a private CA).
+    #[serde(default)]
+    pub bundles_ca: Option<PathBuf>,
 }
 
 /// `bundles = "database"`.
@@ -133,6 +137,20 @@ impl PolicyConfig {
                     "policy.governance.contract",
                     format!("is {c:?}, not a contract address"),
                     "use the 0x… address of the PolicyRegistry (`didgate chain deploy` prints it)",
+                );
+            }
+        }
+        if let Some(ca) = &g.bundles_ca {
+            v.file_must_exist(
+                "policy.governance.bundles_ca",
+                ca,
+                "point it at a PEM file of the CA certificates the bundles server's certificate chains to",
+            );
+            if g.bundles_url().is_none() {
+                v.invalid(
+                    "policy.governance.bundles_ca",
+                    "is set, but bundles is not an https:// URL",
+                    "remove bundles_ca, or serve bundles over https://",
                 );
             }
         }

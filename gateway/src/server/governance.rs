@@ -97,21 +97,42 @@ pub enum BundleStore {
 }
 
 impl BundleStore {
-    pub fn from_config(config: &Config, g: &GovernanceConfig, store: &Store) -> Self {
+    pub fn from_config(
+        config: &Config,
+        g: &GovernanceConfig,
+        store: &Store,
+    ) -> Result<Self, GovernanceError> {
         if g.bundles == crate::config::BUNDLES_IN_DATABASE {
-            return Self::Database(store.clone());
+            return Ok(Self::Database(store.clone()));
         }
-        match (g.bundles_url(), config.bundles_dir()) {
-            (Some(url), _) => Self::Url {
-                base: url.trim_end_matches('/').to_owned(),
-                client: reqwest::Client::builder()
-                    .timeout(FETCH_TIMEOUT)
-                    .redirect(reqwest::redirect::Policy::none())
-                    .build()
-                    .unwrap_or_default(),
-            },
-            (None, dir) => Self::Folder(dir.unwrap_or_default()),
+        let Some(url) = g.bundles_url() else {
+            return Ok(Self::Folder(config.bundles_dir().unwrap_or_default()));
+        };
+        let fail = |reason: String| GovernanceError::Fetch {
+            hash: "-".into(),
+            from: url.to_owned(),
+            reason,
+        };
+        crate::server::tls::install_crypto_provider();
+        let mut client = reqwest::Client::builder()
+            .timeout(FETCH_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(ca) = &g.bundles_ca {
+            let path = config.resolve(ca);
+            let pem = std::fs::read(&path)
+                .map_err(|e| fail(format!("bundles_ca {}: {e}", path.display())))?;
+            let roots = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| fail(format!("bundles_ca {}: {e}", path.display())))?;
+            for root in roots {
+                client = client.add_root_certificate(root);
+            }
         }
+        Ok(Self::Url {
+            base: url.trim_end_matches('/').to_owned(),
+            client: client
+                .build()
+                .map_err(|e| fail(format!("cannot build the HTTPS client: {e}")))?,
+        })
     }
 
     /// Where it is, for messages.
@@ -353,7 +374,7 @@ impl Governor {
             .ok_or(GovernanceError::NotConfigured)?;
         Ok(Self {
             registry,
-            store: BundleStore::from_config(config, g, store),
+            store: BundleStore::from_config(config, g, store)?,
             bundles: Mutex::new(HashMap::new()),
             status: Mutex::new(GovernanceStatus::default()),
             last_error: Mutex::new(None),
@@ -427,7 +448,7 @@ impl Governor {
     /// when it switched.
     pub async fn sync_once(
         &self,
-        engine: &PolicyEngine,
+        engine: &Arc<PolicyEngine>,
     ) -> Result<Option<[u8; 32]>, GovernanceError> {
         let (hash, since) = self.active().await?;
         if engine.policy_set_digest() == hash {
@@ -435,8 +456,15 @@ impl Governor {
             return Ok(None);
         }
         let bundle = self.bundle(&hash).await?;
-        engine
-            .replace(bundle.schema(), bundle.policies())
+        // Parsing and validating a set is CPU work of milliseconds (more
+        // for large sets): off the workers that serve requests.
+        let e = engine.clone();
+        tokio::task::spawn_blocking(move || e.replace(bundle.schema(), bundle.policies()))
+            .await
+            .map_err(|join| GovernanceError::Policy {
+                hash: policy::bundle::hex(&hash),
+                source: PolicyError::Bundle(format!("the loading task failed: {join}")),
+            })?
             .map_err(|source| GovernanceError::Policy {
                 hash: policy::bundle::hex(&hash),
                 source,

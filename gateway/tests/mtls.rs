@@ -12,13 +12,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use credentials::{Format, KeyType, SigningKey};
+use credentials::{KeyType, SigningKey};
 use didgate_client::{ClientCertificate, Signer};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
-use serde_json::json;
 use support::*;
 
 /// The policies: the `svc` DID may GET /svc/* over mutual TLS; a billing
@@ -125,58 +124,6 @@ async fn send_on(
     }
 }
 
-/// A service with a did:key, and a certificate for it.
-struct Service {
-    key: SigningKey,
-    did: String,
-    keyid: String,
-}
-
-impl Service {
-    fn new(kind: KeyType) -> Self {
-        let key = SigningKey::generate(kind);
-        let did = did_registry::did_key(&key.public_key());
-        let keyid = did_registry::default_key_id(&did).unwrap();
-        Service { key, did, keyid }
-    }
-
-    fn signer(&self, keyid: &str) -> Signer {
-        Signer::new(SigningKey::from_jwk(&self.key.to_jwk()).unwrap(), keyid).unwrap()
-    }
-
-    fn cert(&self) -> ClientCertificate {
-        self.signer(&self.keyid)
-            .client_certificate(Duration::from_secs(3600))
-            .unwrap()
-    }
-}
-
-/// A presentation by `who` of an EmployeeCredential in `department`.
-fn presentation(h: &Harness, who: &Service, department: &str) -> String {
-    let vc = h.vc_by(
-        &h.issuer,
-        &who.did,
-        json!({"role": "service", "department": department}),
-        now(),
-        3600,
-        Format::JwtVc11,
-    );
-    credentials::present(
-        &who.key,
-        &who.keyid,
-        &credentials::PresentationRequest {
-            holder: who.did.clone(),
-            audience: h.audience.clone(),
-            nonce: None,
-            valid_for_secs: 120,
-            credentials: vec![vc],
-            format: Format::JwtVc11,
-        },
-        now(),
-    )
-    .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_certificate_is_its_did_allowed_and_denied_by_policy() {
     let svc = Service::new(KeyType::Ed25519);
@@ -239,7 +186,7 @@ async fn credentials_presented_once_are_the_certificates_claims_on_the_connectio
         (StatusCode::FORBIDDEN, "policy_denied")
     );
     // With its credentials presented once, it may; and then without them.
-    let vp = presentation(&h, &billing, "billing");
+    let vp = h.service_presentation(&billing, "billing");
     let r = send_on(
         &mut conn,
         Method::POST,
@@ -253,7 +200,7 @@ async fn credentials_presented_once_are_the_certificates_claims_on_the_connectio
     r.assert_ok();
     // A presentation by another DID is refused.
     let other = Service::new(KeyType::Ed25519);
-    let vp = presentation(&h, &other, "billing");
+    let vp = h.service_presentation(&other, "billing");
     let r = send_on(
         &mut conn,
         Method::POST,
@@ -287,7 +234,7 @@ async fn certificates_that_are_no_identity_are_refused_each_with_its_reason() {
     // service's DID, made with another key.
     let impostor = Service::new(KeyType::Ed25519);
     let cert = impostor
-        .signer(&svc.keyid)
+        .signer_for(&svc.keyid)
         .client_certificate(Duration::from_secs(3600))
         .unwrap();
     assert_eq!(
@@ -297,7 +244,7 @@ async fn certificates_that_are_no_identity_are_refused_each_with_its_reason() {
 
     // A DID URL with a fragment names the one key compared.
     let cert = svc
-        .signer(&format!("{}#not-a-key", svc.did))
+        .signer_for(&format!("{}#not-a-key", svc.did))
         .client_certificate(Duration::from_secs(3600))
         .unwrap();
     assert_eq!(
@@ -307,13 +254,13 @@ async fn certificates_that_are_no_identity_are_refused_each_with_its_reason() {
 
     // Expired, and not yet valid (the signer's clock set apart).
     let past = svc
-        .signer(&svc.keyid)
+        .signer_for(&svc.keyid)
         .with_clock(|| now() - 7200)
         .client_certificate(Duration::from_secs(3600))
         .unwrap();
     assert_eq!(probe(past).await, refused("client_certificate_expired"));
     let future = svc
-        .signer(&svc.keyid)
+        .signer_for(&svc.keyid)
         .with_clock(|| now() + 7200)
         .client_certificate(Duration::from_secs(3600))
         .unwrap();
@@ -354,7 +301,7 @@ async fn certificates_that_are_no_identity_are_refused_each_with_its_reason() {
 
     // A DID that does not resolve.
     let cert = svc
-        .signer("did:key:z6MkNotAKeyAtAll#x")
+        .signer_for("did:key:z6MkNotAKeyAtAll#x")
         .client_certificate(Duration::from_secs(3600))
         .unwrap();
     let (status, code) = probe(cert).await;

@@ -19,30 +19,6 @@ use serde_json::{json, Value};
 use std::net::{Ipv4Addr, SocketAddr};
 use support::*;
 
-/// A service: its key, its did:key and the signer for it.
-struct Service {
-    key: SigningKey,
-    did: String,
-    keyid: String,
-}
-
-impl Service {
-    fn new(kind: KeyType) -> Self {
-        let key = SigningKey::generate(kind);
-        let did = did_registry::did_key(&key.public_key());
-        let keyid = did_registry::default_key_id(&did).unwrap();
-        Service { key, did, keyid }
-    }
-
-    fn signer(&self) -> Signer {
-        Signer::new(
-            SigningKey::from_jwk(&self.key.to_jwk()).unwrap(),
-            &self.keyid,
-        )
-        .unwrap()
-    }
-}
-
 /// Policies for services: the `svc` DID may GET /svc/*; a billing
 /// engineer (by presented credentials) may POST /orders, signed only.
 fn policies(svc: &Service) -> String {
@@ -95,32 +71,6 @@ async fn send_raw(req: Request<Vec<u8>>, body: Option<&[u8]>) -> Resp {
 async fn signed(signer: &Signer, mut req: Request<Vec<u8>>) -> Resp {
     signer.sign_request(&mut req).unwrap();
     send_raw(req, None).await
-}
-
-/// A presentation by `who` of an EmployeeCredential in `department`.
-fn presentation(h: &Harness, who: &Service, department: &str) -> String {
-    let vc = h.vc_by(
-        &h.issuer,
-        &who.did,
-        json!({"role": "service", "department": department}),
-        now(),
-        3600,
-        Format::JwtVc11,
-    );
-    credentials::present(
-        &who.key,
-        &who.keyid,
-        &credentials::PresentationRequest {
-            holder: who.did.clone(),
-            audience: h.audience.clone(),
-            nonce: None,
-            valid_for_secs: 120,
-            credentials: vec![vc],
-            format: Format::JwtVc11,
-        },
-        now(),
-    )
-    .unwrap()
 }
 
 /// Sign `req` by hand, covering `components` with `params` (for the
@@ -205,7 +155,7 @@ async fn credentials_presented_once_give_claims_to_later_signed_requests() {
     let mut req = request(&h, Method::POST, "/orders", order);
     req.headers_mut().insert(
         "x-didgate-presentation",
-        presentation(&h, &svc, "billing").parse().unwrap(),
+        h.service_presentation(&svc, "billing").parse().unwrap(),
     );
     let r = signed(&signer, req).await;
     r.assert_ok();
@@ -236,7 +186,7 @@ async fn credentials_presented_once_give_claims_to_later_signed_requests() {
     let mut req = request(&h, Method::POST, "/orders", order);
     req.headers_mut().insert(
         "x-didgate-presentation",
-        presentation(&h, &other, "billing").parse().unwrap(),
+        h.service_presentation(&other, "billing").parse().unwrap(),
     );
     let r = signed(&signer, req).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
@@ -246,7 +196,7 @@ async fn credentials_presented_once_give_claims_to_later_signed_requests() {
     let mut req = request(&h, Method::POST, "/orders", order);
     req.headers_mut().insert(
         "x-didgate-presentation",
-        presentation(&h, &svc, "sales").parse().unwrap(),
+        h.service_presentation(&svc, "sales").parse().unwrap(),
     );
     let r = signed(&signer, req).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
@@ -581,7 +531,7 @@ async fn requests_signed_by_an_independent_implementation_pass_the_gateway() {
     let svc = Service::new(KeyType::Ed25519);
     let p256 = Service::new(KeyType::P256);
     let h = start(&svc).await;
-    let pres = presentation(&h, &p256, "billing");
+    let pres = h.service_presentation(&p256, "billing");
     let t = now();
     let order = br#"{"sku":7}"#;
     // (who, alg, method, path, body, body sent instead, expected code)

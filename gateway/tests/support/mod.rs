@@ -973,3 +973,67 @@ pub fn count_answers(answers: &[(u8, Answer)], phase: u8, status: StatusCode, co
         .filter(|(p, a)| *p == phase && a.is(status, code))
         .count()
 }
+
+/// A service: its key, its did:key, and signers and client certificates
+/// for it (signed requests and mutual TLS).
+pub struct Service {
+    pub key: SigningKey,
+    pub did: String,
+    pub keyid: String,
+}
+
+impl Service {
+    pub fn new(kind: KeyType) -> Self {
+        let key = SigningKey::generate(kind);
+        let did = did_registry::did_key(&key.public_key());
+        let keyid = did_registry::default_key_id(&did).unwrap();
+        Service { key, did, keyid }
+    }
+
+    /// A signer with the service's key, under its own key id.
+    pub fn signer(&self) -> didgate_client::Signer {
+        self.signer_for(&self.keyid)
+    }
+
+    /// A signer with the service's key, under `keyid` (right or wrong).
+    pub fn signer_for(&self, keyid: &str) -> didgate_client::Signer {
+        didgate_client::Signer::new(SigningKey::from_jwk(&self.key.to_jwk()).unwrap(), keyid)
+            .unwrap()
+    }
+
+    /// A self-signed client certificate naming the service's key id.
+    pub fn cert(&self) -> didgate_client::ClientCertificate {
+        self.signer()
+            .client_certificate(std::time::Duration::from_secs(3600))
+            .unwrap()
+    }
+}
+
+impl Harness {
+    /// A presentation by service `who` of an EmployeeCredential in
+    /// `department`, from the harness's issuer, for the gateway's audience.
+    pub fn service_presentation(&self, who: &Service, department: &str) -> String {
+        let vc = self.vc_by(
+            &self.issuer,
+            &who.did,
+            json!({"role": "service", "department": department}),
+            now(),
+            3600,
+            Format::JwtVc11,
+        );
+        credentials::present(
+            &who.key,
+            &who.keyid,
+            &PresentationRequest {
+                holder: who.did.clone(),
+                audience: self.audience.clone(),
+                nonce: None,
+                valid_for_secs: 120,
+                credentials: vec![vc],
+                format: Format::JwtVc11,
+            },
+            now(),
+        )
+        .unwrap()
+    }
+}

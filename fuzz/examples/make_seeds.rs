@@ -646,7 +646,10 @@ fn tlog(s: &Seeds) {
     let policy_set = [0x5au8; 32];
     let ids = vec!["urn:uuid:1".to_owned()];
     let mut records = Vec::new();
-    for (i, path) in ["/eng/docs", "/public/é\u{1}\"x", "/admin"].iter().enumerate() {
+    for (i, path) in ["/eng/docs", "/public/é\u{1}\"x", "/admin"]
+        .iter()
+        .enumerate()
+    {
         let mut r = DecisionRecord {
             method: "GET".to_owned(),
             host: "app.example".to_owned(),
@@ -700,6 +703,32 @@ fn tlog(s: &Seeds) {
     let _ = fs::remove_dir_all(&dir);
 }
 
+/// `policy_bundle`: the demo's policy set as a bundle, and a small
+/// two-file one.
+fn policy_bundles(s: &Seeds) {
+    let demo = policy::Bundle::new(
+        include_str!("../../deploy/policies/didgate.cedarschema").to_owned(),
+        vec![(
+            "demo.cedar".to_owned(),
+            include_str!("../../deploy/policies/demo.cedar").to_owned(),
+        )],
+    )
+    .expect("the demo's bundle");
+    s.write("policy_bundle", "demo", demo.encode());
+    let small = policy::Bundle::new(
+        "s".to_owned(),
+        vec![
+            (
+                "a.cedar".to_owned(),
+                "permit(principal,action,resource);".to_owned(),
+            ),
+            ("b.cedar".to_owned(), String::new()),
+        ],
+    )
+    .expect("a small bundle");
+    s.write("policy_bundle", "small", small.encode());
+}
+
 fn main() {
     let dir = std::env::args()
         .nth(1)
@@ -716,6 +745,7 @@ fn main() {
     paths(&s);
     client_hellos(&s);
     tlog(&s);
+    policy_bundles(&s);
     check_tokens(&s.dir);
     println!("seeds written to {}", s.dir.display());
 }

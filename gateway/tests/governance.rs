@@ -117,6 +117,19 @@ fn propose_folder(cfg: &str, dir: &Path, key: &Path) -> (String, String) {
     (hash, out)
 }
 
+/// Restart the gateway in `[policy] source = "chain"` mode, in its config
+/// file too (for the commands that read it).
+async fn switch_to_chain(h: &mut Harness, cfg: &str) {
+    let toml = std::fs::read_to_string(cfg).unwrap();
+    std::fs::write(
+        cfg,
+        toml.replacen("[policy]\n", "[policy]\nsource = \"chain\"\n", 1),
+    )
+    .unwrap();
+    h.reconfigure(|c| c.policy.source = didgate::config::PolicySource::Chain)
+        .await;
+}
+
 /// alice (an engineer in eng) POSTs to /eng/docs with a fresh presentation.
 async fn alice_posts(h: &Harness) -> Answer {
     let vp = h.fresh_vp(&h.alice);
@@ -258,14 +271,7 @@ async fn governed_lifecycle(
     assert!(out.contains("executed, 2 of 2"), "{out}");
 
     // From now on the gateway enforces what the chain says.
-    let toml = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(
-        &cfg,
-        toml.replacen("[policy]\n", "[policy]\nsource = \"chain\"\n", 1),
-    )
-    .unwrap();
-    h.reconfigure(|c| c.policy.source = didgate::config::PolicySource::Chain)
-        .await;
+    switch_to_chain(&mut h, &cfg).await;
     let out = run_ok(&["check", "-c", &cfg]);
     assert!(
         out.contains("source = \"chain\"") && out.contains(&first),
@@ -709,14 +715,7 @@ async fn bundles_over_https_with_a_private_ca() {
         hash.trim().to_owned()
     };
     let first = publish(&policy_folder(&h, "first", ""));
-    let toml = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(
-        &cfg,
-        toml.replacen("[policy]\n", "[policy]\nsource = \"chain\"\n", 1),
-    )
-    .unwrap();
-    h.reconfigure(|c| c.policy.source = didgate::config::PolicySource::Chain)
-        .await;
+    switch_to_chain(&mut h, &cfg).await;
     assert_eq!(health(&h).await["policy_set"], json!(first));
 
     let next = publish(&policy_folder(&h, "next", ENGINEERS_WRITE));

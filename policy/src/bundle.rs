@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::engine::{policies_by_id, read_sources};
+use crate::engine::{files_in, policies_by_id, read_sources};
 use crate::PolicyError;
 
 /// The largest bundle read or written: far above any real policy set.
@@ -137,16 +137,7 @@ impl Bundle {
     /// The bundle of a folder: its one `*.cedarschema` file and its
     /// `*.cedar` files.
     pub fn from_folder(dir: &Path) -> Result<Self, PolicyError> {
-        let rd = std::fs::read_dir(dir).map_err(|source| PolicyError::Read {
-            path: dir.to_owned(),
-            source,
-        })?;
-        let mut schemas: Vec<PathBuf> = rd
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "cedarschema") && p.is_file())
-            .collect();
-        schemas.sort();
+        let schemas = files_in(dir, "cedarschema")?;
         match schemas.as_slice() {
             [one] => Self::from_files(one, &[dir.to_owned()]),
             [] => Err(PolicyError::Bundle(format!(

@@ -910,21 +910,26 @@ impl PolicyEngine {
     }
 }
 
+/// The files of folder `dir` named `*.{extension}`, sorted.
+pub(crate) fn files_in(dir: &Path, extension: &str) -> Result<Vec<PathBuf>, PolicyError> {
+    let rd = std::fs::read_dir(dir).map_err(|source| PolicyError::Read {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let mut files: Vec<PathBuf> = rd
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|f| f.extension().is_some_and(|e| e == extension) && f.is_file())
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
 fn policy_files(policies: &[PathBuf]) -> Result<Vec<PathBuf>, PolicyError> {
     let mut out = Vec::new();
     for p in policies {
         if p.is_dir() {
-            let rd = std::fs::read_dir(p).map_err(|source| PolicyError::Read {
-                path: p.clone(),
-                source,
-            })?;
-            let mut files: Vec<PathBuf> = rd
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|f| f.extension().is_some_and(|e| e == "cedar") && f.is_file())
-                .collect();
-            files.sort();
-            out.extend(files);
+            out.extend(files_in(p, "cedar")?);
         } else {
             out.push(p.clone());
         }

@@ -362,6 +362,8 @@ pub async fn admins(a: &Admin<'_>, change: AdminChange) -> Result<()> {
 /// how the local files stand against the active set.
 pub async fn status(config: &Path) -> Result<()> {
     let (config, store, registry) = open(config).await?;
+    let governor = Governor::with_registry(&config, &store, registry)?;
+    let registry = governor.registry();
     let info = registry.info().await?;
     let admins = registry.admins().await?;
     println!(
@@ -394,7 +396,6 @@ pub async fn status(config: &Path) -> Result<()> {
     for a in &admins {
         println!("  {}", a.to_checksum(None));
     }
-    let governor = Governor::open(&config, &store).await?;
     let active_bundle = match info.active {
         Some(h) => governor.bundle(&h.0).await.ok(),
         None => None,
@@ -462,6 +463,8 @@ pub async fn status(config: &Path) -> Result<()> {
 /// `policy diff HASH`: what bundle `hash` changes against `against` (default: the active set).
 pub async fn diff(config: &Path, hash: &str, against: Option<&str>) -> Result<()> {
     let (config, store, registry) = open(config).await?;
+    let governor = Governor::with_registry(&config, &store, registry)?;
+    let registry = governor.registry();
     let parse = |h: &str| {
         parse_hash(h).with_context(|| format!("{h:?} is not a bundle hash (64 hex digits)"))
     };
@@ -477,7 +480,6 @@ pub async fn diff(config: &Path, hash: &str, against: Option<&str>) -> Result<()
                 .0
         }
     };
-    let governor = Governor::open(&config, &store).await?;
     let (old_b, new_b) = (governor.bundle(&old).await?, governor.bundle(&new).await?);
     let d = old_b.diff(&new_b)?;
     println!("{} → {}", hex(&old), hex(&new));

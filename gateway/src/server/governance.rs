@@ -366,7 +366,15 @@ pub struct Governor {
 
 impl Governor {
     pub async fn open(config: &Config, store: &Store) -> Result<Self, GovernanceError> {
-        let registry = Registry::open(config, store).await?;
+        Self::with_registry(config, store, Registry::open(config, store).await?)
+    }
+
+    /// A governor over a registry opened already (the commands open it first).
+    pub fn with_registry(
+        config: &Config,
+        store: &Store,
+        registry: Registry,
+    ) -> Result<Self, GovernanceError> {
         let g = config
             .policy
             .governance

@@ -90,17 +90,36 @@ impl Drop for Proc {
     }
 }
 
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// `N` distinct free ports: every listener is held until all are chosen.
+/// Ports taken one at a time can repeat (each is free again once its
+/// listener closes), and two servers given one port would answer each
+/// other's checks: a run once probed nginx's auth_request port as didgate's
+/// and failed with its 401, before didgate had even started.
+fn free_ports<const N: usize>() -> Result<[u16; N]> {
+    let listeners = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let mut ports = [0u16; N];
+    for (port, l) in ports.iter_mut().zip(&listeners) {
+        *port = l.local_addr()?.port();
+    }
+    Ok(ports)
 }
 
-/// One HTTP/1.1 request over a fresh connection: the status code.
-fn http_status(port: u16, path: &str, header: Option<(&str, &str)>) -> Result<u16> {
+/// What a server answered: its status code and the text of the answer (the
+/// head and the start of the body), kept to say why a check failed.
+struct Answer {
+    status: u16,
+    text: String,
+}
+
+/// One HTTP/1.1 request over a fresh connection.
+fn http_status(port: u16, path: &str, header: Option<(&str, &str)>) -> Result<Answer> {
     http_status_with(port, path, header.as_slice())
 }
 
 /// [`http_status`] with any number of headers.
-fn http_status_with(port: u16, path: &str, headers: &[(&str, &str)]) -> Result<u16> {
+fn http_status_with(port: u16, path: &str, headers: &[(&str, &str)]) -> Result<Answer> {
     let mut s = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port)))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     let extra: String = headers
@@ -113,11 +132,13 @@ fn http_status_with(port: u16, path: &str, headers: &[(&str, &str)]) -> Result<u
     )?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf)?;
-    let text = String::from_utf8_lossy(&buf);
-    text.split(' ')
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split(' ')
         .nth(1)
         .and_then(|c| c.parse().ok())
-        .with_context(|| format!("not an HTTP answer from port {port}: {:.80}", text))
+        .with_context(|| format!("not an HTTP answer from port {port}: {:.80}", text))?;
+    Ok(Answer { status, text })
 }
 
 fn wait_ready(proc: &mut Proc, port: u16, path: &str) -> Result<()> {
@@ -221,14 +242,7 @@ fn start(opts: &Opts, work: &Path, me: &Path, didgate: &Path, nginx: &Path) -> R
     let logs = work.join("logs");
     std::fs::create_dir_all(&logs)?;
     let cpu = opts.server_cpu.as_str();
-    let (upstream, authz, nginx_proxy, nginx_auth, didgate_port) = (
-        free_port()?,
-        free_port()?,
-        free_port()?,
-        free_port()?,
-        free_port()?,
-    );
-    let bare_port = free_port()?;
+    let [upstream, authz, nginx_proxy, nginx_auth, didgate_port, bare_port] = free_ports()?;
 
     let mut up = Proc::spawn(
         "upstream",
@@ -323,11 +337,13 @@ fn start(opts: &Opts, work: &Path, me: &Path, didgate: &Path, nginx: &Path) -> R
     wait_ready(&mut dg, didgate_port, crate::report::HEALTH)?;
 
     // Each system answers the request it will be measured with.
-    let expect = |name: &str, got: u16, want: u16| -> Result<()> {
-        if got != want {
+    let expect = |name: &str, got: Answer, want: u16| -> Result<()> {
+        if got.status != want {
             bail!(
-                "{name} answered {got} instead of {want}; see the logs in {}",
-                logs.display()
+                "{name} answered {} instead of {want}; see the logs in {}. The answer:\n{:.1200}",
+                got.status,
+                logs.display(),
+                got.text
             );
         }
         Ok(())
@@ -346,6 +362,14 @@ fn start(opts: &Opts, work: &Path, me: &Path, didgate: &Path, nginx: &Path) -> R
         http_status(nginx_auth, PATH, None)?,
         401,
     )?;
+    let health = http_status(didgate_port, crate::report::HEALTH, None)?;
+    if !health.text.contains("\"policy_set\"") {
+        bail!(
+            "port {didgate_port} did not answer as didgate's health endpoint: {:.400}",
+            health.text
+        );
+    }
+    expect("didgate's health endpoint", health, 200)?;
     let probe = work.join("probe.txt");
     tokens::write(
         &population,
@@ -940,6 +964,7 @@ pub fn run(opts: Opts) -> Result<()> {
         soak,
         two_core,
         machine,
+        signature_check_us: Some(report::signature_check_us()?),
     };
     let text = report::markdown(&rep);
     report::write_section(&opts.out, &text)?;

@@ -89,6 +89,18 @@ fn a_short_run_measures_every_system_without_errors() {
     assert!(text.contains("**Above the floor**"), "{text}");
     assert!(text.contains("**Memory soak**"), "{text}");
     assert!(text.contains("**Targets**"), "{text}");
+    for target in [
+        "| session CPU/request ≤ bare proxy's + 10 µs |",
+        "| sessions ≥ 0.65× nginx plain proxy (req/s) |",
+        "| sessions ≥ 4× nginx + auth_request (req/s) |",
+        "| added p50 at half load < 150 µs |",
+        "| bearer cache hit CPU/request ≤ one Ed25519 check + the session row's |",
+        "| signed requests ≥ 0.7× sessions (req/s; issue 17) |",
+        "| soak at 80 % of peak: RSS flat, no errors |",
+    ] {
+        assert!(text.contains(target), "no target row {target}:\n{text}");
+    }
+    assert!(text.contains("One Ed25519 signature check: "), "{text}");
     // With two cores or more, the same rows again with every core shared.
     if std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2 {
         let shared = text

@@ -836,12 +836,40 @@ pub fn run(opts: Opts) -> Result<()> {
         direct.push(d.run(System::Direct, opts.duration, direct_conns, true, target)?);
         through.push(d.run(paced, opts.duration, didgate_conns, true, target)?);
     }
+    // The floor at the same utilisation: the bare proxy at half of its own
+    // peak (sharing its core with the upstream as didgate does), so that the
+    // latency a busy core adds is told apart from what didgate's work adds.
+    let bare_peak = rows
+        .iter()
+        .find(|r| r.system == System::BareProxy)
+        .map(|r| r.summary.rps)
+        .unwrap_or(0.0);
+    let floor = if bare_peak > 0.0 {
+        let target = bare_peak / 2.0;
+        println!("==> the floor at half load: the bare proxy at {target:.0} req/s");
+        let direct_conns = d.calibrate(System::Direct, target)?;
+        let bare_conns = d.calibrate(System::BareProxy, target)?;
+        let mut direct = Vec::new();
+        let mut bare = Vec::new();
+        for _ in 0..opts.reps {
+            direct.push(d.run(System::Direct, opts.duration, direct_conns, true, target)?);
+            bare.push(d.run(System::BareProxy, opts.duration, bare_conns, true, target)?);
+        }
+        Some(report::FloorHalf {
+            target_rps: target,
+            direct: summarize(&direct),
+            bare: summarize(&bare),
+        })
+    } else {
+        None
+    };
     let half = HalfLoad {
         target_rps: target,
         direct_connections: direct_conns,
         didgate_connections: didgate_conns,
         direct: summarize(&direct),
         didgate: summarize(&through),
+        floor,
     };
 
     // Memory: RSS over a long run at 80 % of the peak.
@@ -978,6 +1006,11 @@ pub fn run(opts: Opts) -> Result<()> {
             .sum::<u64>()
         + rep.half.direct.errors
         + rep.half.didgate.errors
+        + rep
+            .half
+            .floor
+            .as_ref()
+            .map_or(0, |f| f.direct.errors + f.bare.errors)
         + rep.soak.as_ref().map(|s| s.run.errors).unwrap_or(0);
     if errors > 0 {
         bail!("{errors} requests failed (see {}/wrk.log)", work.display());

@@ -86,6 +86,7 @@ fn a_short_run_measures_every_system_without_errors() {
         assert_eq!(cells[9], "0", "errors in {row}");
     }
     assert!(text.contains("**added by didgate**"), "{text}");
+    assert!(text.contains("**added by the bare proxy**"), "{text}");
     assert!(text.contains("**Above the floor**"), "{text}");
     assert!(text.contains("**Memory soak**"), "{text}");
     assert!(text.contains("**Targets**"), "{text}");

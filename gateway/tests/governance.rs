@@ -523,7 +523,7 @@ async fn anvil_governs_two_gateways_and_follows_a_reorganisation() {
     let bundles = Bundles::Database(test_support::fresh_postgres_database());
     let h1 = governed_lifecycle(&chain_toml, &contract_line, &bundles, bundles.db_url()).await;
 
-    two_gateways_switch_together(h1, &chain_toml, bundles.db_url(), Some(&anvil)).await;
+    two_gateways_switch_together(h1, &chain_toml, bundles.db_url(), Some(anvil)).await;
 }
 
 /// A second gateway on `h1`'s chain and database: both enforce the same
@@ -534,7 +534,7 @@ async fn two_gateways_switch_together(
     h1: Harness,
     chain_toml: &str,
     db: Option<String>,
-    anvil: Option<&Anvil>,
+    anvil: Option<Anvil>,
 ) {
     let mut h2 = Harness::start(db, chain_toml).await;
     h2.reconfigure(|c| c.policy = h1.config.policy.clone())
@@ -552,7 +552,9 @@ async fn two_gateways_switch_together(
     // (The lifecycle left the set that lets engineers POST in force.)
     let next_dir = policy_folder(&h1, "next2", THIRD);
     let (next, _) = propose_folder(&cfg, &next_dir, &admins[0].0);
-    let snapshot = anvil.map(|a| a.rpc("evm_snapshot", json!([])).unwrap());
+    let snapshot = anvil
+        .as_ref()
+        .map(|a| a.rpc("evm_snapshot", json!([])).unwrap());
     let started = Instant::now();
     let out = run_ok(&[
         "policy",
@@ -603,13 +605,31 @@ async fn two_gateways_switch_together(
             Some(next.clone())
         );
     }
-    if let (Some(anvil), Some(snapshot)) = (anvil, snapshot) {
+    if let (Some(mut anvil), Some(snapshot)) = (anvil, snapshot) {
         assert_eq!(anvil.rpc("evm_revert", json!([snapshot])).unwrap(), true);
         anvil.rpc("evm_mine", json!([])).unwrap();
         wait_for_post(&h1, StatusCode::OK, "gateway 1 after the reorganisation").await;
         wait_for_post(&h2, StatusCode::OK, "gateway 2 after the reorganisation").await;
         assert_eq!(set(&h1), before);
         assert_eq!(set(&h2), before);
+
+        // The chain goes away: both keep the set they last read, and their
+        // health says why it may be stale.
+        anvil.kill();
+        for h in [&h1, &h2] {
+            let deadline = Instant::now() + Duration::from_secs(15);
+            loop {
+                let hl = health(h).await;
+                if hl["status"] == json!("degraded") {
+                    assert_eq!(hl["policy_problem"], json!("chain_unavailable"), "{hl}");
+                    assert_eq!(hl["policy_set"], json!(before), "the last set read stays");
+                    break;
+                }
+                assert!(Instant::now() < deadline, "never degraded: {hl}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            assert_eq!(alice_posts(h).await.status, StatusCode::OK);
+        }
     }
     h2.stop().await;
     h1.stop().await;

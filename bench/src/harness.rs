@@ -761,6 +761,35 @@ fn peaks(d: &mut Driver<'_>, measured: impl Fn(&System) -> bool) -> Result<Vec<R
         .collect())
 }
 
+/// The upstream alone and `sys`, each paced at `target` req/s (connection
+/// counts calibrated to reach it), `reps` runs each, interleaved: the
+/// connection counts (direct, through `sys`) and the two summaries.
+fn paced_beside_direct(
+    d: &mut Driver<'_>,
+    sys: System,
+    target: f64,
+) -> Result<(u32, u32, Run, Run)> {
+    let (reps, secs) = (d.opts.reps, d.opts.duration);
+    let direct_conns = d.calibrate(System::Direct, target)?;
+    let sys_conns = d.calibrate(sys, target)?;
+    println!(
+        "  connections: direct {direct_conns}, {} {sys_conns}",
+        sys.label()
+    );
+    let mut direct = Vec::new();
+    let mut through = Vec::new();
+    for _ in 0..reps {
+        direct.push(d.run(System::Direct, secs, direct_conns, true, target)?);
+        through.push(d.run(sys, secs, sys_conns, true, target)?);
+    }
+    Ok((
+        direct_conns,
+        sys_conns,
+        summarize(&direct),
+        summarize(&through),
+    ))
+}
+
 pub fn run(opts: Opts) -> Result<()> {
     let didgate = std::fs::canonicalize(&opts.didgate).with_context(|| {
         format!(
@@ -815,11 +844,7 @@ pub fn run(opts: Opts) -> Result<()> {
         return Ok(());
     }
     let paced = opts.paced.system();
-    let peak = rows
-        .iter()
-        .find(|r| r.system == paced)
-        .map(|r| r.summary.rps)
-        .unwrap_or(0.0);
+    let peak = report::rps_of(&rows, paced);
 
     // Added latency at half of didgate's peak: the same paced load on the
     // upstream alone and through didgate.
@@ -827,38 +852,20 @@ pub fn run(opts: Opts) -> Result<()> {
     println!(
         "==> half load: {target:.0} req/s target ({PACE_MS} ms mean think time per connection)"
     );
-    let direct_conns = d.calibrate(System::Direct, target)?;
-    let didgate_conns = d.calibrate(paced, target)?;
-    println!("  connections: direct {direct_conns}, didgate {didgate_conns}");
-    let mut direct = Vec::new();
-    let mut through = Vec::new();
-    for _ in 0..opts.reps {
-        direct.push(d.run(System::Direct, opts.duration, direct_conns, true, target)?);
-        through.push(d.run(paced, opts.duration, didgate_conns, true, target)?);
-    }
+    let (direct_conns, didgate_conns, direct, through) =
+        paced_beside_direct(&mut d, paced, target)?;
     // The floor at the same utilisation: the bare proxy at half of its own
     // peak (sharing its core with the upstream as didgate does), so that the
     // latency a busy core adds is told apart from what didgate's work adds.
-    let bare_peak = rows
-        .iter()
-        .find(|r| r.system == System::BareProxy)
-        .map(|r| r.summary.rps)
-        .unwrap_or(0.0);
+    let bare_peak = report::rps_of(&rows, System::BareProxy);
     let floor = if bare_peak > 0.0 {
         let target = bare_peak / 2.0;
         println!("==> the floor at half load: the bare proxy at {target:.0} req/s");
-        let direct_conns = d.calibrate(System::Direct, target)?;
-        let bare_conns = d.calibrate(System::BareProxy, target)?;
-        let mut direct = Vec::new();
-        let mut bare = Vec::new();
-        for _ in 0..opts.reps {
-            direct.push(d.run(System::Direct, opts.duration, direct_conns, true, target)?);
-            bare.push(d.run(System::BareProxy, opts.duration, bare_conns, true, target)?);
-        }
+        let (_, _, direct, bare) = paced_beside_direct(&mut d, System::BareProxy, target)?;
         Some(report::FloorHalf {
             target_rps: target,
-            direct: summarize(&direct),
-            bare: summarize(&bare),
+            direct,
+            bare,
         })
     } else {
         None
@@ -867,8 +874,8 @@ pub fn run(opts: Opts) -> Result<()> {
         target_rps: target,
         direct_connections: direct_conns,
         didgate_connections: didgate_conns,
-        direct: summarize(&direct),
-        didgate: summarize(&through),
+        direct,
+        didgate: through,
         floor,
     };
 

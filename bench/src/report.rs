@@ -433,23 +433,12 @@ pub fn markdown(r: &Report) -> String {
     );
     let _ = writeln!(s, "| | req/s | p50 µs | p99 µs | p99.9 µs | errors |");
     let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
-    let through = format!("through {paced}");
-    for (name, x) in [
-        ("upstream direct", &h.direct),
-        (through.as_str(), &h.didgate),
-    ] {
-        let _ = writeln!(
-            s,
-            "| {name} | {:.0} | {:.0} | {:.0} | {:.0} | {} |",
-            x.rps, x.p50, x.p99, x.p999, x.errors
-        );
-    }
-    let _ = writeln!(
-        s,
-        "| **added by didgate** | | **{:.0}** | **{:.0}** | {:.0} | |",
-        h.didgate.p50 - h.direct.p50,
-        h.didgate.p99 - h.direct.p99,
-        h.didgate.p999 - h.direct.p999
+    paced_rows(
+        &mut s,
+        &format!("through {paced}"),
+        &h.direct,
+        &h.didgate,
+        "didgate",
     );
     if let Some(f) = &h.floor {
         let _ = writeln!(
@@ -457,22 +446,12 @@ pub fn markdown(r: &Report) -> String {
             "| *the floor at the same utilisation: half of the bare proxy's own peak, {:.0} req/s* | | | | | |",
             f.target_rps
         );
-        for (name, x) in [
-            ("upstream direct", &f.direct),
-            ("through the bare proxy", &f.bare),
-        ] {
-            let _ = writeln!(
-                s,
-                "| {name} | {:.0} | {:.0} | {:.0} | {:.0} | {} |",
-                x.rps, x.p50, x.p99, x.p999, x.errors
-            );
-        }
-        let _ = writeln!(
-            s,
-            "| **added by the bare proxy** | | **{:.0}** | **{:.0}** | {:.0} | |",
-            f.bare.p50 - f.direct.p50,
-            f.bare.p99 - f.direct.p99,
-            f.bare.p999 - f.direct.p999
+        paced_rows(
+            &mut s,
+            "through the bare proxy",
+            &f.direct,
+            &f.bare,
+            "the bare proxy",
         );
     }
     let _ = writeln!(s);
@@ -659,6 +638,25 @@ pub fn signature_check_us() -> Result<f64> {
     Ok(best)
 }
 
+/// One paced comparison's rows: the upstream alone, the same load through
+/// a proxy, and what the proxy adds to each percentile.
+fn paced_rows(s: &mut String, through: &str, direct: &Run, proxied: &Run, added_by: &str) {
+    for (name, x) in [("upstream direct", direct), (through, proxied)] {
+        let _ = writeln!(
+            s,
+            "| {name} | {:.0} | {:.0} | {:.0} | {:.0} | {} |",
+            x.rps, x.p50, x.p99, x.p999, x.errors
+        );
+    }
+    let _ = writeln!(
+        s,
+        "| **added by {added_by}** | | **{:.0}** | **{:.0}** | {:.0} | |",
+        proxied.p50 - direct.p50,
+        proxied.p99 - direct.p99,
+        proxied.p999 - direct.p999
+    );
+}
+
 /// Replace the harness's section of `path` (between its markers), or append it.
 pub fn write_section(path: &Path, section: &str) -> Result<()> {
     let old = std::fs::read_to_string(path).unwrap_or_default();
@@ -677,7 +675,7 @@ pub fn write_section(path: &Path, section: &str) -> Result<()> {
 }
 
 /// `sys`'s median req/s among `rows`; 0 when it was not measured.
-fn rps_of(rows: &[Row], sys: System) -> f64 {
+pub fn rps_of(rows: &[Row], sys: System) -> f64 {
     rows.iter()
         .find(|x| x.system == sys)
         .map(|x| x.summary.rps)
